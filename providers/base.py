@@ -1,0 +1,237 @@
+"""The contract between credential sources and the client.
+
+A provider is asked for one identity for one association (``negotiate(target)``) and returns a
+single-use :class:`IdentityExchange`. The exchange holds the :class:`IdentityRequest` (whose secret
+fields stay wrapped in :class:`Secret` until :meth:`IdentityExchange.to_primitive`) and checks the
+peer's answer in :meth:`IdentityExchange.complete`, the way an httpx auth flow yields a request and
+then inspects the response.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import threading
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
+
+from providers.errors import IdentityError, InvalidIdentity
+from providers.secret import Secret
+
+__all__ = [
+    "IdentityExchange",
+    "IdentityProvider",
+    "IdentityRequest",
+    "IdentityType",
+    "ResponseCheck",
+    "ResponseStatus",
+    "Target",
+]
+
+# Identity item header: type(1) + response requested(1) + primary length(2) + secondary length(2).
+_ITEM_FIXED_LENGTH = 6
+# Item type, reserved byte and the 16-bit item length itself.
+ITEM_HEADER_LENGTH = 4
+MAX_ITEM_LENGTH = 0xFFFF
+
+
+class IdentityType(enum.IntEnum):
+    """User Identity Type (PS3.7 D.3.3.7)."""
+
+    USERNAME = 1
+    USERNAME_PASSCODE = 2
+    KERBEROS = 3
+    SAML = 4
+    JWT = 5
+
+    @property
+    def is_bearer(self) -> bool:
+        """Whoever captures this identity on the wire can replay it (passcode, SAML, JWT)."""
+        return self in (IdentityType.USERNAME_PASSCODE, IdentityType.SAML, IdentityType.JWT)
+
+    @property
+    def label(self) -> str:
+        return _TYPE_LABELS[self]
+
+
+_TYPE_LABELS = {
+    IdentityType.USERNAME: "username",
+    IdentityType.USERNAME_PASSCODE: "username+passcode",
+    IdentityType.KERBEROS: "kerberos",
+    IdentityType.SAML: "saml",
+    IdentityType.JWT: "jwt",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a provider may know of the peer it is asked to authenticate to."""
+
+    host: str
+    port: int
+    called_ae_title: str
+    calling_ae_title: str
+    tls: bool = False
+
+    @property
+    def is_loopback(self) -> bool:
+        """True for 127.0.0.0/8, ::1 and the name ``localhost`` (RFC 6761)."""
+        if self.host.rstrip(".").lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        return f"{self.called_ae_title}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class IdentityRequest:
+    """One user identity item, validated, with its secret fields wrapped.
+
+    ``principal`` and ``source`` are never secret: they name who is authenticating (a username, a
+    JWT ``sub``, ``user@REALM``) and where the credential came from, for logs and audit.
+    """
+
+    identity_type: IdentityType
+    primary: Secret
+    secondary: Secret | None = None
+    positive_response_requested: bool = False
+    principal: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identity_type", IdentityType(self.identity_type))
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse what the standard or DCMTK's strict parser would not take. Names no secret."""
+        kind = self.identity_type
+        where = f"{kind.label} identity for {self.principal or 'an unnamed principal'}"
+        if not isinstance(self.primary, Secret) or (
+            self.secondary is not None and not isinstance(self.secondary, Secret)
+        ):
+            raise InvalidIdentity(f"{where}: primary and secondary fields must be Secret values")
+        if not isinstance(self.positive_response_requested, bool):
+            raise InvalidIdentity(f"{where}: positive_response_requested must be a bool")
+        primary = self.primary.reveal()
+        if not primary:
+            raise InvalidIdentity(f"{where}: the primary field is empty; nothing to send")
+        if kind in (IdentityType.USERNAME, IdentityType.USERNAME_PASSCODE):
+            _require_utf8(primary, f"{where}: the username is not valid UTF-8")
+        if kind is IdentityType.USERNAME_PASSCODE:
+            if self.secondary is None or not self.secondary.reveal():
+                raise InvalidIdentity(
+                    f"{where}: the passcode is empty; store a non-empty password in the source"
+                )
+            _require_utf8(self.secondary.reveal(), f"{where}: the passcode is not valid UTF-8")
+        elif self.secondary is not None and self.secondary.reveal():
+            # Secondary bytes on another type make DCMTK mis-parse the rest of the item.
+            raise InvalidIdentity(f"{where}: a passcode may only be sent with type 2")
+
+    @property
+    def item_length(self) -> int:
+        """Encoded size of the 58H item including its 4-byte header."""
+        secondary = len(self.secondary.reveal()) if self.secondary is not None else 0
+        return ITEM_HEADER_LENGTH + _ITEM_FIXED_LENGTH + len(self.primary.reveal()) + secondary
+
+    def to_primitive(self) -> UserIdentityNegotiation:
+        """Build pynetdicom's primitive. Call at the last moment; never ``str()`` the result."""
+        item = UserIdentityNegotiation()
+        item.user_identity_type = int(self.identity_type)
+        item.positive_response_requested = self.positive_response_requested
+        item.primary_field = self.primary.reveal()
+        item.secondary_field = (
+            self.secondary.reveal()
+            if self.identity_type is IdentityType.USERNAME_PASSCODE and self.secondary is not None
+            else b""
+        )
+        return item
+
+
+def _require_utf8(value: bytes, message: str) -> None:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidIdentity(message) from None
+
+
+class ResponseStatus(enum.Enum):
+    """What the peer's answer to the identity proves."""
+
+    VERIFIED = "verified"  # checked cryptographically (Kerberos AP-REP)
+    UNVERIFIED = "present-unverified"  # a 59H item came back; nothing in it can be checked
+    MISSING = "missing"  # no 59H item in the A-ASSOCIATE-AC
+
+
+@dataclass(frozen=True)
+class ResponseCheck:
+    status: ResponseStatus
+    length: int | None = None
+    echoed: bool = False  # the "response" is our own token sent back (dcm4che's default acceptor)
+    detail: str = ""
+
+
+class IdentityExchange:
+    """One identity for one association: the request, then the check of what came back.
+
+    Single use: :meth:`to_primitive` and :meth:`complete` each work once. Subclasses that can
+    verify the response (Kerberos) override :meth:`_check` and set ``requires_response``.
+    """
+
+    requires_response: bool = False
+
+    def __init__(self, request: IdentityRequest) -> None:
+        self.request = request
+        self._lock = threading.Lock()
+        self._sent = False
+        self._result: ResponseCheck | None = None
+
+    def to_primitive(self) -> UserIdentityNegotiation:
+        with self._lock:
+            if self._sent:
+                raise IdentityError(
+                    "this IdentityExchange was already used for an association; "
+                    "call provider.negotiate(target) again for a new one"
+                )
+            self._sent = True
+        return self.request.to_primitive()
+
+    @property
+    def result(self) -> ResponseCheck | None:
+        return self._result
+
+    def complete(self, server_response: bytes | None) -> ResponseCheck:
+        """Check the server response of the A-ASSOCIATE-AC (``None``: no 59H item)."""
+        with self._lock:
+            if self._result is not None:
+                raise IdentityError("this IdentityExchange was already completed")
+            result = self._check(server_response)
+            self._result = result
+            return result
+
+    def _check(self, server_response: bytes | None) -> ResponseCheck:
+        if server_response is None:
+            return ResponseCheck(ResponseStatus.MISSING, detail="no user identity item in the A-ASSOCIATE-AC")
+        echoed = bool(server_response) and server_response == self.request.primary.reveal()
+        return ResponseCheck(
+            ResponseStatus.UNVERIFIED,
+            length=len(server_response),
+            echoed=echoed,
+            detail="the peer sent our own token back" if echoed else "response present",
+        )
+
+
+@runtime_checkable
+class IdentityProvider(Protocol):
+    """Anything that can produce one identity for one association.
+
+    Providers that always produce one identity type may also expose ``identity_type`` so the
+    client can refuse an insecure transport before the credential is even fetched.
+    """
+
+    def negotiate(self, target: Target) -> IdentityExchange: ...
