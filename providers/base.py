@@ -216,7 +216,9 @@ class IdentityExchange:
 
     def _check(self, server_response: bytes | None) -> ResponseCheck:
         if server_response is None:
-            return ResponseCheck(ResponseStatus.MISSING, detail="no user identity item in the A-ASSOCIATE-AC")
+            return ResponseCheck(
+                ResponseStatus.MISSING, detail="no user identity item in the A-ASSOCIATE-AC"
+            )
         echoed = bool(server_response) and server_response == self.request.primary.reveal()
         return ResponseCheck(
             ResponseStatus.UNVERIFIED,

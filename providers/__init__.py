@@ -1,0 +1,57 @@
+"""Credential providers for DICOM User Identity Negotiation.
+
+Each provider fetches a secret from where it really lives and builds the identity for one
+association. This package never imports ``client_sdk``.
+"""
+
+import logging
+
+from providers.base import (
+    IdentityExchange,
+    IdentityProvider,
+    IdentityRequest,
+    IdentityType,
+    ResponseCheck,
+    ResponseStatus,
+    Target,
+)
+from providers.chain import ProviderChain
+from providers.errors import (
+    CredentialError,
+    CredentialExpired,
+    CredentialUnavailable,
+    IdentityError,
+    InvalidIdentity,
+    MutualAuthenticationFailed,
+    NoCredentials,
+)
+from providers.jwt_file import JwtFileProvider
+from providers.keyring_password import KeyringPasswordProvider
+from providers.password import PasswordProvider
+from providers.secret import Secret
+from providers.username import UsernameProvider
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "CredentialError",
+    "CredentialExpired",
+    "CredentialUnavailable",
+    "IdentityError",
+    "IdentityExchange",
+    "IdentityProvider",
+    "IdentityRequest",
+    "IdentityType",
+    "InvalidIdentity",
+    "JwtFileProvider",
+    "KeyringPasswordProvider",
+    "MutualAuthenticationFailed",
+    "NoCredentials",
+    "PasswordProvider",
+    "ProviderChain",
+    "ResponseCheck",
+    "ResponseStatus",
+    "Secret",
+    "Target",
+    "UsernameProvider",
+]
