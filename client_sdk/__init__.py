@@ -1,0 +1,23 @@
+"""dicom-identity client: associations that carry a DICOM user identity, under a policy."""
+
+import logging
+
+from client_sdk.client import Client, Peer, TlsConfig
+from client_sdk.connection import Timeouts
+from client_sdk.outcome import Decision, IdentityOutcome
+from client_sdk.policy import MissingResponse, Policy
+from client_sdk.session import Session
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "Client",
+    "Decision",
+    "IdentityOutcome",
+    "MissingResponse",
+    "Peer",
+    "Policy",
+    "Session",
+    "Timeouts",
+    "TlsConfig",
+]

@@ -1,0 +1,307 @@
+"""The flow of one association, in one place (see DESIGN.md, "The flow of one association").
+
+1. check the transport for the identity type the provider declares, before anything is fetched;
+2. ``provider.negotiate(target)``: fetch the credential, get a single-use exchange;
+3. check the transport again for the real type, and the 16-bit size budget: nothing sent yet;
+4. build pynetdicom's primitive at the last moment and associate, secrets scrubbed from its logs;
+5. rejected or failed: classify and raise;
+6. accepted: ``exchange.complete(response)``, then the policy decides;
+7. hand back a Session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pynetdicom import (
+    DEFAULT_TRANSFER_SYNTAXES,
+    PYNETDICOM_IMPLEMENTATION_UID,
+    PYNETDICOM_IMPLEMENTATION_VERSION,
+    StoragePresentationContexts,
+    build_context,
+)
+from pynetdicom.association import Association
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
+from pynetdicom.presentation import PresentationContext
+
+from client_sdk.connection import ConnectionTrace, SdkAE
+from client_sdk.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    AuthenticationRejected,
+    IdentityTooLarge,
+    PeerUnreachable,
+    ServerResponseMissing,
+)
+from client_sdk.outcome import Decision, IdentityOutcome
+from client_sdk.redaction import install_pynetdicom_redaction, redacting
+from client_sdk.session import Session
+from client_sdk.sop import STUDY_ROOT_FIND, VERIFICATION
+from providers import (
+    IdentityExchange,
+    IdentityType,
+    MutualAuthenticationFailed,
+    ResponseCheck,
+    ResponseStatus,
+    Target,
+)
+from providers.base import ITEM_HEADER_LENGTH, MAX_ITEM_LENGTH
+
+if TYPE_CHECKING:
+    from client_sdk.client import Client
+
+__all__ = ["open_session", "user_information_budget"]
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS = 128  # presentation context IDs are odd numbers 1-255
+_MAX_PDU_ITEM = 8  # the Maximum Length sub-item (51H): 4-byte header + 4-byte value
+
+
+def user_information_budget() -> int:
+    """Bytes left for the identity item in the User Information item (16-bit length)."""
+    used = _MAX_PDU_ITEM + ITEM_HEADER_LENGTH + len(PYNETDICOM_IMPLEMENTATION_UID)
+    if PYNETDICOM_IMPLEMENTATION_VERSION:
+        used += ITEM_HEADER_LENGTH + len(PYNETDICOM_IMPLEMENTATION_VERSION)
+    return MAX_ITEM_LENGTH - used
+
+
+def _contexts(sop_classes: Iterable[str] | None) -> list[PresentationContext]:
+    if sop_classes is None:
+        uids: list[str] = [VERIFICATION, STUDY_ROOT_FIND]
+        uids += [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
+    else:
+        uids = list(dict.fromkeys(str(uid) for uid in sop_classes))
+    if len(uids) > MAX_CONTEXTS:
+        raise ValueError(f"at most {MAX_CONTEXTS} SOP classes per association, got {len(uids)}")
+    return [build_context(uid, DEFAULT_TRANSFER_SYNTAXES) for uid in uids if uid]
+
+
+def _check_budget(exchange: IdentityExchange, target: Target) -> None:
+    request = exchange.request
+    size = request.item_length
+    budget = user_information_budget()
+    if size - ITEM_HEADER_LENGTH > MAX_ITEM_LENGTH or size > budget:
+        raise IdentityTooLarge(
+            f"the {request.identity_type.label} identity from {request.source} is {size} bytes; "
+            f"at most {budget} fit in an A-ASSOCIATE-RQ (16-bit lengths), so nothing was sent "
+            f"to {target}. Use a smaller credential (fewer JWT claims, a shorter ticket)"
+        )
+
+
+def _secrets_of(exchange: IdentityExchange | None) -> list[bytes]:
+    """The bytes to scrub from logs: passcodes, and the primary field of tokens and tickets."""
+    if exchange is None:
+        return []
+    request = exchange.request
+    secrets = [request.secondary.reveal()] if request.secondary is not None else []
+    if request.identity_type not in (IdentityType.USERNAME, IdentityType.USERNAME_PASSCODE):
+        secrets.append(request.primary.reveal())
+    return secrets
+
+
+def _wipe(assoc: Association) -> None:
+    """pynetdicom keeps the request primitive (password included) for the association's life."""
+    primitive = assoc.requestor.primitive
+    items = primitive.user_information if primitive is not None else []
+    for item in items:
+        if isinstance(item, UserIdentityNegotiation) and item.server_response is None:
+            if item.user_identity_type not in (1, 2):
+                item.primary_field = b"[wiped]"
+            item.secondary_field = b""
+
+
+def open_session(client: Client, sop_classes: Iterable[str] | None) -> Session:
+    install_pynetdicom_redaction()
+    target = client.target
+    policy = client.policy
+    provider = client.identity
+    exchange: IdentityExchange | None = None
+    if provider is not None:
+        declared = getattr(provider, "identity_type", None)
+        if isinstance(declared, IdentityType):
+            policy.check_transport(target, declared)
+        exchange = provider.negotiate(target)
+        if not isinstance(exchange, IdentityExchange):
+            raise TypeError(
+                f"{provider!r}.negotiate() returned {exchange!r}, not an IdentityExchange"
+            )
+        policy.check_transport(target, exchange.request.identity_type)
+        _check_budget(exchange, target)
+
+    ae = SdkAE(client.calling_ae_title, client.timeouts)
+    contexts = _contexts(sop_classes)
+    tls_args = None
+    if client.peer.tls is not None:
+        tls_args = (client.peer.tls.context(), client.peer.tls.server_hostname or target.host)
+    started = time.monotonic()
+    with redacting(_secrets_of(exchange)):
+        ext_neg: list[Any] = [exchange.to_primitive()] if exchange is not None else []
+        assoc = ae.associate(
+            target.host,
+            target.port,
+            contexts,
+            ae_title=target.called_ae_title,
+            ext_neg=ext_neg,
+            tls_args=tls_args,
+        )
+        _wipe(assoc)
+    if not assoc.is_established:
+        raise _failure(assoc, ae.trace, client, exchange, time.monotonic() - started)
+    return _accepted(assoc, client, exchange)
+
+
+def _failure(
+    assoc: Association,
+    trace: ConnectionTrace,
+    client: Client,
+    exchange: IdentityExchange | None,
+    elapsed: float,
+) -> Exception:
+    target = client.target
+    timeouts = client.timeouts
+    if assoc.is_rejected:
+        rj = assoc.acceptor.primitive
+        assert rj is not None  # a rejection always carries the A-ASSOCIATE-RJ primitive
+        result, source, reason = (
+            int(rj.result or 0),
+            int(rj.result_source or 0),
+            int(rj.diagnostic or 0),
+        )
+        text = f"{rj.result_str}, {rj.source_str}, {rj.reason_str}"
+        triple = f"(result {result}, source {source}, reason {reason}: {text})"
+        if exchange is not None and (
+            (result in (1, 2) and source == 2 and reason == 1)
+            or (result, source, reason) == (1, 1, 1)
+        ):
+            request = exchange.request
+            return AuthenticationRejected(
+                f"{target} rejected the {request.identity_type.label} identity of "
+                f"{request.principal or 'the caller'!r} from {request.source} {triple}. Check "
+                "the credential and that this user may use this peer; not retried automatically",
+                result=result,
+                source=source,
+                reason=reason,
+            )
+        return AssociationRejected(
+            f"{target} rejected the association {triple}. Check the called AE title "
+            f"{target.called_ae_title!r} and that the peer knows calling AE title "
+            f"{target.calling_ae_title!r}",
+            result=result,
+            source=source,
+            reason=reason,
+        )
+    if not trace.connected:
+        error = trace.error
+        if isinstance(error, TimeoutError):
+            why = f"no TCP connection within the connect timeout ({timeouts.connect:g} s)"
+        elif isinstance(error, ConnectionRefusedError):
+            why = "connection refused: nothing listens on that port"
+        elif error is not None:
+            why = f"{type(error).__name__}: {error.strerror or error}"
+        else:
+            why = "the connection or the TLS handshake failed"
+        return PeerUnreachable(
+            f"cannot reach {target}: {why}. Check the host, the port and that the PACS is running"
+        )
+    if elapsed >= timeouts.acse:
+        return AssociationAborted(
+            f"{target} accepted the TCP connection but sent no A-ASSOCIATE response within the "
+            f"ACSE timeout ({timeouts.acse:g} s). Check that the port is a DICOM port"
+        )
+    return AssociationAborted(
+        f"{target} aborted the association during negotiation (A-ABORT or connection closed). "
+        "Check the peer's log"
+    )
+
+
+def _accepted(assoc: Association, client: Client, exchange: IdentityExchange | None) -> Session:
+    target = client.target
+    peer = str(target)
+    if exchange is None:
+        outcome = IdentityOutcome(
+            peer=peer,
+            identity_type=None,
+            principal="",
+            source="",
+            response_requested=False,
+            response_received=False,
+            response_length=None,
+            status=None,
+            echoed=False,
+            decision=Decision.NO_IDENTITY,
+        )
+        log.info("association %s", outcome.summary())
+        return Session(assoc, outcome, peer)
+
+    answer = assoc.acceptor.user_identity
+    server_response = answer.server_response if answer is not None else None
+    try:
+        check = exchange.complete(server_response)
+    except MutualAuthenticationFailed:
+        assoc.abort()
+        raise
+    except BaseException:
+        assoc.abort()
+        raise
+    outcome = _outcome(peer, exchange, check)
+    try:
+        decision = _decide(client, exchange, outcome)
+    except BaseException:
+        assoc.abort()
+        raise
+    outcome = dataclasses.replace(outcome, decision=decision)
+    log.info("association %s", outcome.summary())
+    if decision.proceeds:
+        if decision is Decision.WARN:
+            log.warning(
+                "%s did not confirm the %s identity of %r (%s); proceeding as the policy says",
+                peer,
+                outcome.type_label,
+                outcome.principal,
+                check.detail,
+            )
+        return Session(assoc, outcome, peer)
+
+    if decision is Decision.RELEASE:
+        assoc.release()
+    else:
+        assoc.abort()
+    what = (
+        "answered by echoing our own token, which proves nothing"
+        if check.echoed
+        else "sent no user identity response"
+    )
+    raise ServerResponseMissing(
+        f"{peer} {what} for the {outcome.type_label} identity of {outcome.principal or '-'!r} "
+        f"although a positive response was requested; association "
+        f"{'released' if decision is Decision.RELEASE else 'aborted'}. If this peer never answers "
+        "(DCMTK, Orthanc), set Policy(per_type={...: MissingResponse.WARN}) for it"
+    )
+
+
+def _outcome(peer: str, exchange: IdentityExchange, check: ResponseCheck) -> IdentityOutcome:
+    request = exchange.request
+    return IdentityOutcome(
+        peer=peer,
+        identity_type=request.identity_type,
+        principal=request.principal,
+        source=request.source,
+        response_requested=request.positive_response_requested,
+        response_received=check.status is not ResponseStatus.MISSING,
+        response_length=check.length,
+        status=check.status,
+        echoed=check.echoed,
+        detail=check.detail,
+    )
+
+
+def _decide(client: Client, exchange: IdentityExchange, outcome: IdentityOutcome) -> Decision:
+    if exchange.requires_response and outcome.status is ResponseStatus.MISSING:
+        # The provider demands a verified answer (Kerberos mutual_auth="required").
+        return Decision.ABORT
+    return client.policy.decide(outcome)

@@ -1,0 +1,120 @@
+"""The client: a peer, an identity, a policy, and bounded timeouts."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom import Dataset
+
+from client_sdk.association import open_session
+from client_sdk.connection import Timeouts
+from client_sdk.policy import Policy
+from client_sdk.session import Session, StoreInput, load_dataset
+from client_sdk.sop import STUDY_ROOT_FIND, VERIFICATION
+from providers import IdentityProvider, Target
+
+__all__ = ["Client", "Peer", "TlsConfig"]
+
+DEFAULT_CALLING_AE_TITLE = "DICOM_IDENTITY"
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """Verified TLS to the peer: server certificate checked (a CA file or the system store),
+    hostname checked, TLS 1.2 or later, optional client certificate for mutual TLS."""
+
+    ca_file: str | os.PathLike[str] | None = None
+    cert_file: str | os.PathLike[str] | None = None
+    key_file: str | os.PathLike[str] | None = None
+    server_hostname: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert_file is not None:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+        return ctx
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A DICOM application entity to associate with."""
+
+    host: str
+    port: int
+    ae_title: str
+    tls: TlsConfig | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise ValueError(f"Peer port must be 1-65535: {self.port!r}")
+        if not self.ae_title or len(self.ae_title) > 16:
+            raise ValueError(f"Peer AE title must be 1-16 characters: {self.ae_title!r}")
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+class Client:
+    """Opens associations to one peer carrying one identity, under one policy.
+
+    Thread-safe: every association gets its own pynetdicom AE and its own identity exchange.
+    """
+
+    def __init__(
+        self,
+        peer: Peer,
+        *,
+        identity: IdentityProvider | None = None,
+        policy: Policy | None = None,
+        calling_ae_title: str = DEFAULT_CALLING_AE_TITLE,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        if identity is not None and not isinstance(identity, IdentityProvider):
+            raise TypeError(f"identity must have a negotiate(target) method: {identity!r}")
+        self.peer = peer
+        self.identity = identity
+        self.policy = policy if policy is not None else Policy()
+        self.calling_ae_title = calling_ae_title
+        self.timeouts = timeouts if timeouts is not None else Timeouts()
+
+    @property
+    def target(self) -> Target:
+        return Target(
+            host=self.peer.host,
+            port=self.peer.port,
+            called_ae_title=self.peer.ae_title,
+            calling_ae_title=self.calling_ae_title,
+            tls=self.peer.tls is not None,
+        )
+
+    def associate(self, *, sop_classes: Iterable[str] | None = None) -> Session:
+        """Open an association; use it as ``with client.associate() as session:``.
+
+        ``sop_classes`` limits the presentation contexts proposed (default: Verification, Study
+        Root C-FIND and the common storage classes).
+        """
+        return open_session(self, sop_classes)
+
+    def echo(self) -> int:
+        """Associate, C-ECHO, release. Returns the DIMSE status (0x0000)."""
+        with self.associate(sop_classes=[VERIFICATION]) as session:
+            return session.echo()
+
+    def store(self, *items: StoreInput) -> list[int]:
+        """Associate, C-STORE each dataset or file, release. Returns the statuses."""
+        datasets = [load_dataset(item) for item in items]
+        with self.associate(sop_classes={str(ds.SOPClassUID) for ds in datasets}) as session:
+            return [session.store(ds) for ds in datasets]
+
+    def find(self, query: Dataset | Mapping[str, Any], *, level: str = "STUDY") -> list[Dataset]:
+        """Associate, Study Root C-FIND, release. Returns the matching identifiers."""
+        with self.associate(sop_classes=[STUDY_ROOT_FIND]) as session:
+            return session.find(query, level=level)
+
+    def __repr__(self) -> str:
+        return f"Client(peer={self.peer}, identity={self.identity!r}, policy={self.policy!r})"
