@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""The demo: every example against an embedded PACS on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import echo_username
+import find_jwt_file
+import store_keyring_password
+
+EXAMPLES = [
+    ("type 1, username", echo_username.main),
+    ("type 2, password from the keyring", store_keyring_password.main),
+    ("type 5, JWT from a rotating file", find_jwt_file.main),
+]
+
+
+def main() -> int:
+    extra = sys.argv[1:]
+    for title, run in EXAMPLES:
+        print(f"\n=== {title} ===")
+        code = run(extra)
+        if code:
+            return code
+    print("\nAll examples ran against the embedded PACS.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

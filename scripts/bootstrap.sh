@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sourced by scripts/demo and scripts/test: makes .venv with everything the project needs.
+# Debian packages are installed with apt-get when run as root; otherwise we say what to install.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DICOM_IDENTITY_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+
+# Debian packages the demo and the tests use, beyond a Python that can make a venv (one list).
+DEBIAN_PACKAGES=()
+
+ensure_debian_packages() {
+    local pkg missing=()
+    "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+    if command -v dpkg-query >/dev/null 2>&1; then
+        for pkg in "${DEBIAN_PACKAGES[@]}"; do
+            dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+                || missing+=("$pkg")
+        done
+    fi
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing Debian packages: ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    else
+        echo "Missing Debian packages: ${missing[*]}" >&2
+        echo "Install them as root, then run this again:  sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+}
+
+ensure_venv() {
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+        echo "Python >= 3.11 is required; $PYTHON is $("$PYTHON" -V 2>&1)" >&2; exit 1; }
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "==> creating virtual environment $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    # Reinstall only when the dependencies changed.
+    local stamp="$VENV/.dicom-identity-installed" want
+    want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "==> installing dicom-identity and its test tools into $VENV"
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+        echo "$want" > "$stamp"
+    fi
+}
+
+ensure_debian_packages
+ensure_venv
