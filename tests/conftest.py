@@ -1,4 +1,4 @@
-"""Shared test helpers: JWTs signed with PyJWT, a real file keyring, a guard against stray connects."""
+"""Shared test helpers: signed JWTs, a real file keyring, a guard against outside connects."""
 
 from __future__ import annotations
 

@@ -207,7 +207,11 @@ def test_keyring_set_command_then_provider(tmp_path: Path, target: Target) -> No
     cli = Path(sys.executable).with_name("keyring")
     subprocess.run(
         [str(cli), "set", "pacs-cli", "carol"],
-        input="from-the-cli\n", text=True, env=env, check=True, timeout=60,
+        input="from-the-cli\n",
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
     )
     code = (
         "from providers import KeyringPasswordProvider, Target\n"
@@ -217,7 +221,11 @@ def test_keyring_set_command_then_provider(tmp_path: Path, target: Target) -> No
         "print(r.source)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, text=True, capture_output=True, timeout=60,
+        [sys.executable, "-c", code],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
         check=True,
     )
     assert "PlaintextKeyring" in out.stdout
