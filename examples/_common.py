@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from client_sdk import Client, MissingResponse, Peer, Policy, Session
 from client_sdk.testing import EmbeddedPacs
-from providers import IdentityProvider
+from providers import IdentityError, IdentityProvider
 
 DEMO_USER = "alice"
 DEMO_PASSWORD = "demo-password-not-secret"
@@ -92,3 +92,12 @@ def report(session: Session, operation: str, status: int) -> None:
         f"{operation}: identity type {o.type_label}, principal {o.principal or '-'!r}, "
         f"response {response}, decision {o.decision.value}, DIMSE status 0x{status:04X}"
     )
+
+
+def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run an example; an SDK error becomes one line on stderr and exit 1, not a traceback."""
+    try:
+        return main(argv)
+    except IdentityError as exc:
+        print(f"error ({type(exc).__name__}): {exc}", file=sys.stderr)
+        return 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common
 import echo_username
 import find_jwt_file
 import store_keyring_password
@@ -23,7 +24,7 @@ def main() -> int:
     extra = sys.argv[1:]
     for title, run in EXAMPLES:
         print(f"\n=== {title} ===")
-        code = run(extra)
+        code = _common.run(run, extra)
         if code:
             return code
     print("\nAll examples ran against the embedded PACS.")

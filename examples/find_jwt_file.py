@@ -75,4 +75,4 @@ def _write_demo_token(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_common.run(main))

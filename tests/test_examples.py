@@ -1,0 +1,108 @@
+"""The examples and the demo, run as an operator would: as scripts, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_demo_runs_every_example() -> None:
+    result = run(str(EXAMPLES / "demo.py"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    expected = {
+        "C-ECHO": "identity type username, principal 'alice'",
+        "C-STORE": "identity type username+passcode, principal 'alice'",
+        "C-FIND (1 studies)": "identity type jwt, principal 'alice@example.org'",
+    }
+    for operation, identity in expected.items():
+        (line,) = [line for line in lines if line.startswith(operation + ":")]
+        assert identity in line
+        assert "decision confirmed" in line and "DIMSE status 0x0000" in line
+    assert "All examples ran" in result.stdout
+    assert "demo-password-not-secret" not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def pacs_process(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"alice": "demo-password-not-secret"}))
+    os.chmod(users, 0o600)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "client_sdk.testing",
+            "--port",
+            "0",
+            "--users-file",
+            str(users),
+            "--response-mode",
+            "silent",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        first = lines.get(timeout=30)
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
+        assert match, first
+        yield int(match.group(1)), proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_echo_example_against_a_separate_pacs(
+    pacs_process: tuple[int, subprocess.Popen[str]],
+) -> None:
+    port, _ = pacs_process
+    base = [
+        str(EXAMPLES / "echo_username.py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ae-title",
+        "EMBEDDED_PACS",
+        "--pos-response",
+    ]
+    # A peer that never answers: the default policy aborts and says so.
+    refused = run(*base)
+    assert refused.returncode != 0
+    assert "ServerResponseMissing" in refused.stderr
+    assert "sent no user identity response" in refused.stderr
+    # The operator opts in to proceeding with a warning.
+    warned = run(*base, "--on-missing-response", "warn")
+    assert warned.returncode == 0, warned.stderr
+    assert "response missing, decision warn, DIMSE status 0x0000" in warned.stdout
