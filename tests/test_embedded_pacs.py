@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 from pynetdicom.association import Association
@@ -29,6 +28,7 @@ from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 from client_sdk.testing import AssociationRecord, EmbeddedPacs, ResponseMode
 from client_sdk.testing.contexts import STUDY_ROOT_FIND, VERIFICATION
+from client_sdk.testing.datasets import ct_dataset
 
 HOST = "127.0.0.1"
 PASSWORD = "s3cret-Pässword"
@@ -99,40 +99,6 @@ def rejection(assoc: Association) -> tuple[int, int, int]:
 def only_record(pacs: EmbeddedPacs) -> AssociationRecord:
     (record,) = pacs.wait_for_records(1)
     return record
-
-
-def ct_dataset(
-    *,
-    patient_id: str = "PAT-1",
-    patient_name: str = "Doe^Jane",
-    study_uid: str | None = None,
-    series_uid: str | None = None,
-    study_date: str = "20240115",
-) -> Dataset:
-    ds = Dataset()
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = study_uid or generate_uid()
-    ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.PatientID = patient_id
-    ds.PatientName = patient_name
-    ds.StudyDate = study_date
-    ds.StudyDescription = "embedded pacs test"
-    ds.Modality = "CT"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = 1
-    ds.Rows = ds.Columns = 8
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
-    ds.PixelRepresentation = 0
-    ds.PixelData = np.random.default_rng().integers(0, 4096, (8, 8), dtype=np.uint16).tobytes()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    return ds
 
 
 def store(pacs: EmbeddedPacs, *datasets: Dataset) -> None:
@@ -389,8 +355,21 @@ def test_store_then_find(pacs_in: PacsIn) -> None:
     pacs = pacs_in("standard")
     study = generate_uid()
     series = generate_uid()
-    first = ct_dataset(study_uid=study, series_uid=series)
-    second = ct_dataset(study_uid=study, series_uid=series)
+    first = ct_dataset(
+        patient_id="PAT-1",
+        patient_name="Doe^Jane",
+        study_uid=study,
+        series_uid=series,
+        study_date="20240115",
+    )
+    second = ct_dataset(
+        patient_id="PAT-1",
+        patient_name="Doe^Jane",
+        study_uid=study,
+        series_uid=series,
+        study_date="20240115",
+        seed=1,
+    )
     other = ct_dataset(patient_id="PAT-2", patient_name="Roe^Richard", study_date="20230601")
     store(pacs, first, second, other)
 
@@ -457,7 +436,7 @@ def test_store_then_find(pacs_in: PacsIn) -> None:
 def test_storage_dir(embedded_pacs_factory: Callable[..., EmbeddedPacs], tmp_path: Path) -> None:
     target = tmp_path / "received"
     pacs = embedded_pacs_factory(storage_dir=target)
-    ds = ct_dataset()
+    ds = ct_dataset(seed=7)
     store(pacs, ds)
     written = target / f"{ds.SOPInstanceUID}.dcm"
     assert sorted(p.name for p in target.iterdir()) == [written.name]

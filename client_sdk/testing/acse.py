@@ -1,0 +1,150 @@
+"""An ACSE that answers user identity negotiation the way PS3.7 D.3.3.7 asks.
+
+Stock pynetdicom (3.0.4) differs from the standard in two places, both in ``pynetdicom/acse.py``:
+
+* ``ACSE._check_user_identity`` (lines 248-253) only ever sends a server response for identity types
+  3-5, so a requestor of type 1 or 2 that asked for a positive response gets none;
+* ``ACSE._negotiate_as_acceptor`` (lines 349-352) rejects a failed identity with (2, 2, 1),
+  rejected-transient, where an authorisation failure "shall" be rejected-permanent, (1, 2, 1).
+
+:class:`ConformantACSE` fixes both for one association. The embedded PACS installs it from an
+``EVT_CONN_OPEN`` handler, which the server fires before the association thread starts
+(``pynetdicom/transport.py`` lines 711-723). The response modes choose what the server sends back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal, cast, get_args
+
+from pynetdicom import evt
+from pynetdicom.acse import ACSE
+from pynetdicom.pdu_primitives import A_ASSOCIATE, UserIdentityNegotiation
+
+if TYPE_CHECKING:
+    from pynetdicom.association import Association
+
+__all__ = [
+    "CONFORMANT_REJECTION",
+    "RESPONSE_MODES",
+    "STOCK_REJECTION",
+    "ConformantACSE",
+    "ResponseMode",
+    "rejection_for",
+    "server_response",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+ResponseMode = Literal["standard", "silent", "echo", "pynetdicom"]
+RESPONSE_MODES: tuple[ResponseMode, ...] = get_args(ResponseMode)
+
+CONFORMANT_REJECTION = (0x01, 0x02, 0x01)
+"""Rejected-permanent, ACSE service provider, no reason given (PS3.7 D.3.3.7.3)."""
+STOCK_REJECTION = (0x02, 0x02, 0x01)
+"""What stock pynetdicom sends for a failed identity (acse.py:349-352)."""
+
+
+def rejection_for(mode: ResponseMode) -> tuple[int, int, int]:
+    """The A-ASSOCIATE-RJ triple used for an identity failure in ``mode``."""
+    return STOCK_REJECTION if mode == "pynetdicom" else CONFORMANT_REJECTION
+
+
+def server_response(mode: ResponseMode, identity_type: int, primary: bytes) -> bytes | None:
+    """The server response for a verified identity (``None``: no 59H item), before the
+    "was a positive response requested" check.
+
+    * ``standard``: a zero-length response for types 1, 2 and 5 (types 3 and 4 would carry the
+      Kerberos/SAML answer; not supported yet);
+    * ``silent``: never a response (DCMTK, Orthanc);
+    * ``echo``: zero-length for types 1 and 2, the requestor's own primary field for types 3-5
+      (dcm4che's default acceptor);
+    * ``pynetdicom``: ``b""`` handed to stock pynetdicom, which drops it for types 1 and 2.
+    """
+    if mode == "silent":
+        return None
+    if mode == "pynetdicom":
+        return b""
+    if identity_type in (1, 2):
+        return b""
+    if mode == "echo":
+        return primary
+    return b"" if identity_type == 5 else None
+
+
+class ConformantACSE(ACSE):
+    """ACSE for one acceptor association with a chosen identity answer and rejection.
+
+    ``respond_to_all_types``: send the handler's response for any identity type (the stock code
+    drops it for types 1 and 2). ``rejection``: the triple sent when the identity fails or, with
+    ``require_identity``, when none was offered; any other rejection is left alone.
+    """
+
+    def __init__(
+        self,
+        assoc: Association,
+        *,
+        rejection: tuple[int, int, int] = CONFORMANT_REJECTION,
+        respond_to_all_types: bool = True,
+        require_identity: bool = False,
+    ) -> None:
+        super().__init__(assoc)
+        self._rejection = rejection
+        self._respond_to_all_types = respond_to_all_types
+        self._require_identity = require_identity
+        self._identity_failed = False
+
+    def _negotiate_as_acceptor(self) -> None:
+        if self._require_identity and self.requestor.user_identity is None:
+            self.requestor.ae_title = cast(A_ASSOCIATE, self.requestor.primitive).calling_ae_title
+            LOGGER.info("Rejecting association: no user identity offered")
+            self._identity_failed = True
+            self.send_reject(*self._rejection)
+            evt.trigger(self.assoc, evt.EVT_REJECTED, {})
+            self.assoc.kill()
+            return
+        super()._negotiate_as_acceptor()
+
+    def _check_user_identity(self) -> tuple[bool, UserIdentityNegotiation | None]:
+        if not self._respond_to_all_types:
+            verified, response_item = super()._check_user_identity()
+            self._identity_failed = not verified
+            return verified, response_item
+
+        request = self.requestor.user_identity
+        if request is None:
+            return True, None
+
+        # Same as stock: an abort() inside the handler must not block this thread.
+        self.assoc.abort = self.assoc._abort_nonblocking  # type: ignore[method-assign]
+        try:
+            outcome = evt.trigger(
+                self.assoc,
+                evt.EVT_USER_ID,
+                {
+                    "user_id_type": request.user_identity_type,
+                    "primary_field": request.primary_field,
+                    "secondary_field": request.secondary_field,
+                },
+            )
+        except Exception as exc:
+            # Only the type: an exception's text could quote the fields.
+            LOGGER.error("Exception in handler bound to 'evt.EVT_USER_ID': %s", type(exc).__name__)
+            outcome = (False, None)
+        finally:
+            self.assoc.abort = self.assoc._abort_blocking  # type: ignore[method-assign]
+
+        verified, response = cast(tuple[bool, bytes | None], outcome)
+        if not verified:
+            self._identity_failed = True
+            return False, None
+        if not request.positive_response_requested or response is None:
+            return True, None
+        item = UserIdentityNegotiation()
+        item.server_response = response
+        return True, item
+
+    def send_reject(self, result: int, source: int, diagnostic: int) -> None:
+        if self._identity_failed and (result, source, diagnostic) == STOCK_REJECTION:
+            result, source, diagnostic = self._rejection
+        super().send_reject(result, source, diagnostic)

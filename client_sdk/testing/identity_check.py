@@ -1,0 +1,156 @@
+"""Verifying the identity a requestor offers: usernames, passwords and JSON Web Tokens.
+
+One verifier per user identity type (PS3.7 D.3.3.7); types without one are rejected with a reason.
+A verdict names the principal and, on failure, says why, but never holds a password or a token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import jwt
+
+__all__ = ["IdentityChecker", "Verdict", "Verifier"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of checking one identity; ``failure`` is safe to log."""
+
+    verified: bool
+    principal: str | None = None
+    failure: str | None = None
+
+
+def _reject(failure: str, principal: str | None = None) -> Verdict:
+    return Verdict(False, principal, failure)
+
+
+Verifier = Callable[[bytes, bytes], Verdict]
+"""``verifier(primary_field, secondary_field) -> Verdict``."""
+
+# PyJWT error -> the reason recorded; most specific first (several subclass others).
+_JWT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "JWT expired"),
+    (jwt.ImmatureSignatureError, "JWT not yet valid"),
+    (jwt.InvalidAudienceError, "JWT audience mismatch"),
+    (jwt.InvalidIssuerError, "JWT issuer mismatch"),
+    (jwt.InvalidSignatureError, "JWT signature invalid"),
+    (jwt.InvalidAlgorithmError, "JWT algorithm not allowed"),
+    (jwt.InvalidKeyError, "JWT key unusable for this algorithm"),
+    (jwt.DecodeError, "JWT malformed"),
+)
+
+
+def _is_pem(key: str | bytes) -> bool:
+    text = key.decode("latin-1") if isinstance(key, bytes) else key
+    return text.lstrip().startswith("-----BEGIN")
+
+
+class IdentityChecker:
+    """Verifies user identity items against configured users and a JWT key.
+
+    ``users`` maps username to password. ``jwt_key`` is an HS256 secret or a PEM public key; only
+    the algorithms that fit the kind of key are allowed, so a public key is never used as an
+    HMAC secret.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: Mapping[str, str] | None = None,
+        jwt_key: str | bytes | None = None,
+        jwt_algorithms: Sequence[str] = ("HS256", "RS256", "ES256"),
+        jwt_audience: str | None = None,
+        jwt_issuer: str | None = None,
+    ) -> None:
+        self._users: dict[str, bytes] | None = (
+            None if users is None else {name: pw.encode("utf-8") for name, pw in users.items()}
+        )
+        self._jwt_key = jwt_key
+        if jwt_key is None:
+            self._jwt_algorithms: list[str] = []
+        elif _is_pem(jwt_key):
+            self._jwt_algorithms = [a for a in jwt_algorithms if not a.upper().startswith("HS")]
+        else:
+            self._jwt_algorithms = [a for a in jwt_algorithms if a.upper().startswith("HS")]
+        self._jwt_audience = jwt_audience
+        self._jwt_issuer = jwt_issuer
+        self.verifiers: dict[int, Verifier] = {
+            1: self._username,
+            2: self._password,
+            5: self._jwt,
+        }
+
+    def __repr__(self) -> str:
+        users = "none" if self._users is None else str(len(self._users))
+        jwt_state = "configured" if self._jwt_key is not None else "none"
+        return f"IdentityChecker(users={users}, jwt_key={jwt_state})"
+
+    def verify(self, identity_type: int, primary: bytes, secondary: bytes) -> Verdict:
+        verifier = self.verifiers.get(identity_type)
+        if verifier is None:
+            return _reject(f"type {identity_type} not supported by the embedded PACS yet")
+        return verifier(primary, secondary)
+
+    def _known_user(self, primary: bytes) -> tuple[str | None, Verdict | None]:
+        """Decode and look up a username; returns (name, None) or (name?, rejection)."""
+        if self._users is None:
+            return None, _reject("no users configured")
+        try:
+            name = primary.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, _reject("username is not valid UTF-8")
+        if not name:
+            return None, _reject("empty username")
+        if name not in self._users:
+            return name, _reject(f"unknown user {name!r}", name)
+        return name, None
+
+    def _username(self, primary: bytes, secondary: bytes) -> Verdict:
+        name, rejection = self._known_user(primary)
+        return rejection or Verdict(True, name)
+
+    def _password(self, primary: bytes, secondary: bytes) -> Verdict:
+        name, rejection = self._known_user(primary)
+        if rejection is not None:
+            return rejection
+        assert self._users is not None
+        assert name is not None
+        if not hmac.compare_digest(self._users[name], secondary):
+            return _reject(f"wrong password for {name!r}", name)
+        return Verdict(True, name)
+
+    def _jwt(self, primary: bytes, secondary: bytes) -> Verdict:
+        if self._jwt_key is None:
+            return _reject("no JWT key configured")
+        if not self._jwt_algorithms:
+            return _reject("no allowed JWT algorithm fits the configured key")
+        try:
+            token = primary.decode("ascii")
+        except UnicodeDecodeError:
+            return _reject("JWT is not ASCII")
+        try:
+            claims = jwt.decode(
+                token,
+                self._jwt_key,
+                algorithms=self._jwt_algorithms,
+                audience=self._jwt_audience,
+                issuer=self._jwt_issuer,
+                options={"require": ["exp"]},
+            )
+        except jwt.MissingRequiredClaimError as exc:
+            return _reject(f"JWT missing required claim {exc.claim!r}")
+        except jwt.PyJWTError as exc:
+            for error, failure in _JWT_FAILURES:
+                if isinstance(exc, error):
+                    return _reject(failure)
+            return _reject(f"JWT invalid ({type(exc).__name__})")
+        except (ValueError, TypeError) as exc:  # e.g. a key the algorithm cannot load
+            return _reject(f"JWT not verifiable with the configured key ({type(exc).__name__})")
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            return _reject("JWT has no 'sub' claim")
+        return Verdict(True, subject)

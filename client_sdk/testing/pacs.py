@@ -1,0 +1,358 @@
+"""EmbeddedPacs: a pynetdicom SCP on 127.0.0.1 that verifies user identities.
+
+It accepts Verification, every storage SOP class and Study Root C-FIND, verifies the identity item
+of each association (usernames, passwords, JWTs), answers it according to a response mode, and
+records what happened per association so tests can assert on it without sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self, cast
+
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.events import Event
+from pynetdicom.pdu import A_ABORT_RQ, A_RELEASE_RQ
+from pynetdicom.transport import ThreadedAssociationServer
+
+from client_sdk.redaction import install_pynetdicom_redaction
+from client_sdk.testing.acse import (
+    RESPONSE_MODES,
+    ConformantACSE,
+    ResponseMode,
+    rejection_for,
+    server_response,
+)
+from client_sdk.testing.contexts import supported_contexts
+from client_sdk.testing.identity_check import IdentityChecker
+from client_sdk.testing.matching import QueryError
+from client_sdk.testing.records import AssociationRecord, LiveRecord, RecordBook
+from client_sdk.testing.storage import DatasetStore, UnsafeFileName
+
+__all__ = ["EmbeddedPacs"]
+
+LOGGER = logging.getLogger(__name__)
+
+# DIMSE statuses (PS3.4 Annex B and C)
+_SUCCESS = 0x0000
+_PENDING = 0xFF00
+_CANCEL = 0xFE00
+_OUT_OF_RESOURCES = 0xA700
+_IDENTIFIER_MISMATCH = 0xA900
+_CANNOT_UNDERSTAND = 0xC000
+
+
+def _ae_title(value: object) -> str:
+    return value.decode("ascii", "replace").strip() if isinstance(value, bytes) else str(value)
+
+
+class EmbeddedPacs:
+    """A pynetdicom SCP that verifies user identities; a context manager.
+
+    ``users`` maps username to password (types 1 and 2); ``jwt_key`` is an HS256 secret or a PEM
+    public key (type 5; tokens must carry ``exp`` and ``sub``). ``response_mode`` chooses what a
+    verified identity gets back when the requestor asked for a positive response:
+
+    * ``"standard"``: a zero-length server response for types 1, 2 and 5 (PS3.7 D.3.3.7);
+    * ``"silent"``: never a response (like DCMTK and Orthanc);
+    * ``"echo"``: zero-length for types 1/2, the requestor's own token for 3-5 (like dcm4che);
+    * ``"pynetdicom"``: stock pynetdicom: a response for types 3-5 only.
+
+    A failed identity is rejected with (1, 2, 1), or (2, 2, 1) in ``"pynetdicom"`` mode.
+    ``require_identity`` rejects an association that offers no identity, with the same triple.
+    Types 3 (Kerberos) and 4 (SAML) are rejected for now.
+
+    ``on_association_end`` is called (from the association's thread) with each record once its
+    association ends. ``port=0`` binds an ephemeral port; ``port`` holds the real one after
+    ``start()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ae_title: str = "EMBEDDED_PACS",
+        users: Mapping[str, str] | None = None,
+        jwt_key: str | bytes | None = None,
+        jwt_algorithms: Sequence[str] = ("HS256", "RS256", "ES256"),
+        jwt_audience: str | None = None,
+        jwt_issuer: str | None = None,
+        response_mode: ResponseMode = "standard",
+        require_identity: bool = False,
+        storage_dir: str | os.PathLike[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        network_timeout: float = 30,
+        acse_timeout: float = 30,
+        dimse_timeout: float = 30,
+        on_association_end: Callable[[AssociationRecord], None] | None = None,
+    ) -> None:
+        if response_mode not in RESPONSE_MODES:
+            raise ValueError(
+                f"response_mode must be one of {', '.join(RESPONSE_MODES)}, not {response_mode!r}"
+            )
+        self.host = host
+        self.port = port
+        self.ae_title = ae_title
+        self.response_mode: ResponseMode = response_mode
+        self.require_identity = require_identity
+        self.ssl_context = ssl_context
+        self._timeouts = (network_timeout, acse_timeout, dimse_timeout)
+        self._checker = IdentityChecker(
+            users=users,
+            jwt_key=jwt_key,
+            jwt_algorithms=jwt_algorithms,
+            jwt_audience=jwt_audience,
+            jwt_issuer=jwt_issuer,
+        )
+        self._store = DatasetStore(storage_dir)
+        self._book = RecordBook(on_association_end)
+        self._ae: AE | None = None
+        self._server: ThreadedAssociationServer | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._server is not None else "stopped"
+        return (
+            f"EmbeddedPacs({self.ae_title!r} on {self.host}:{self.port}, {state}, "
+            f"mode={self.response_mode!r}, {self._checker!r})"
+        )
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind and serve in background threads; returns ``self``."""
+        if self._server is not None:
+            raise RuntimeError(f"{self!r} is already running")
+        install_pynetdicom_redaction()
+        self._store.prepare()
+        ae = AE(ae_title=self.ae_title)
+        ae.network_timeout, ae.acse_timeout, ae.dimse_timeout = self._timeouts
+        server = ae.start_server(
+            (self.host, self.port),
+            block=False,
+            ssl_context=self.ssl_context,
+            evt_handlers=self._handlers(),
+            contexts=supported_contexts(),
+        )
+        assert server is not None
+        self._ae, self._server = ae, server
+        self.port = int(server.server_address[1])
+        LOGGER.info("embedded PACS %s listening on %s:%d", self.ae_title, self.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Abort open associations and close the listening socket (idempotent, bounded:
+        pynetdicom's accept loop polls every 0.5 s and each abort takes about 0.1 s)."""
+        ae, self._ae, self._server = self._ae, None, None
+        if ae is not None:
+            ae.shutdown()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # What happened ---------------------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def datasets(self) -> list[Dataset]:
+        """The datasets received by C-STORE so far (each with ``file_meta``), oldest first."""
+        return self._store.snapshot()
+
+    @property
+    def records(self) -> list[AssociationRecord]:
+        """A snapshot of every association's record, oldest first."""
+        return self._book.snapshot()
+
+    def wait_for_records(
+        self, count: int, *, ended: bool = True, timeout: float = 5.0
+    ) -> list[AssociationRecord]:
+        """Wait until at least ``count`` associations were requested and, if ``ended``, all of
+        them have ended; returns the records. Raises :class:`TimeoutError` after ``timeout`` s."""
+        return self._book.wait_for(count, ended=ended, timeout=timeout)
+
+    def clear(self) -> None:
+        """Forget all records and received datasets (files in ``storage_dir`` stay)."""
+        self._book.clear()
+        self._store.clear()
+
+    # Event handlers --------------------------------------------------------------------------
+
+    def _handlers(self) -> list[Any]:
+        return [
+            (evt.EVT_CONN_OPEN, self._on_conn_open),
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_USER_ID, self._on_user_id),
+            (evt.EVT_ACCEPTED, self._on_accepted),
+            (evt.EVT_REJECTED, self._on_rejected),
+            (evt.EVT_PDU_RECV, self._on_pdu_recv),
+            (evt.EVT_RELEASED, self._on_released),
+            (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_CONN_CLOSE, self._on_conn_close),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_FIND, self._on_find),
+            # Seam: EVT_C_GET / EVT_C_MOVE handlers (and their contexts in contexts.py).
+        ]
+
+    def _on_conn_open(self, event: Event) -> None:
+        assoc = event.assoc
+        if self.response_mode != "pynetdicom":
+            assoc.acse = ConformantACSE(assoc, require_identity=self.require_identity)
+        elif self.require_identity:
+            assoc.acse = ConformantACSE(
+                assoc,
+                rejection=rejection_for("pynetdicom"),
+                respond_to_all_types=False,
+                require_identity=True,
+            )
+        association_socket = assoc.dul.socket
+        raw = association_socket.socket if association_socket is not None else None
+        if raw is not None:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _on_requested(self, event: Event) -> None:
+        requestor = event.assoc.requestor
+        primitive = requestor.primitive
+        self._book.open(
+            event.assoc,
+            _ae_title(getattr(primitive, "calling_ae_title", "")),
+            _ae_title(getattr(primitive, "called_ae_title", "")),
+        )
+        item = requestor.user_identity
+        if item is not None:
+            identity_type = int(item.user_identity_type or 0)
+            requested = bool(item.positive_response_requested)
+
+            def note(record: LiveRecord) -> None:
+                record.identity_type = identity_type
+                record.response_requested = requested
+
+            self._book.update(event.assoc, note)
+
+    def _on_user_id(self, event: Event) -> tuple[bool, bytes | None]:
+        fields = cast(Any, event)
+        identity_type = int(fields.user_id_type)
+        primary = bytes(fields.primary_field or b"")
+        verdict = self._checker.verify(identity_type, primary, bytes(fields.secondary_field or b""))
+
+        def note(record: LiveRecord) -> None:
+            record.verified = verdict.verified
+            record.principal = verdict.principal
+            record.failure = verdict.failure
+
+        self._book.update(event.assoc, note)
+        if not verdict.verified:
+            LOGGER.info("identity type %d rejected: %s", identity_type, verdict.failure)
+            return False, None
+        return True, server_response(self.response_mode, identity_type, primary)
+
+    def _on_accepted(self, event: Event) -> None:
+        item = event.assoc.acceptor.user_identity
+        if item is None:
+            return
+        response = bytes(item.server_response or b"")
+
+        def note(record: LiveRecord) -> None:
+            record.response_sent = "echo" if response else "empty"
+            record.response_length = len(response)
+
+        self._book.update(event.assoc, note)
+
+    def _on_rejected(self, event: Event) -> None:
+        primitive = event.assoc.acceptor.primitive
+        triple = (
+            int(getattr(primitive, "result", 0) or 0),
+            int(getattr(primitive, "result_source", 0) or 0),
+            int(getattr(primitive, "diagnostic", 0) or 0),
+        )
+        missing = self.require_identity and triple == rejection_for(self.response_mode)
+
+        def note(record: LiveRecord) -> None:
+            record.rejected = triple
+            if missing and record.identity_type is None:
+                record.verified = False
+                record.failure = "no user identity offered"
+
+        self._book.update(event.assoc, note)
+        self._book.end(event.assoc, "rejected")
+
+    def _on_pdu_recv(self, event: Event) -> None:
+        if isinstance(event.pdu, A_ABORT_RQ):
+            self._book.update(event.assoc, _mark_abort_pdu)
+        elif isinstance(event.pdu, A_RELEASE_RQ):
+            self._book.update(event.assoc, _mark_release_request)
+
+    def _on_released(self, event: Event) -> None:
+        self._book.end(event.assoc, "released")
+
+    def _on_aborted(self, event: Event) -> None:
+        # "aborted" if an A-ABORT PDU came in, else the connection dropped (or we aborted).
+        self._book.end(event.assoc, "closed")
+
+    def _on_conn_close(self, event: Event) -> None:
+        self._book.end(event.assoc, "closed", forget=True)
+
+    def _dimse(self, event: Event, name: str) -> None:
+        def note(record: LiveRecord) -> None:
+            record.dimse.append(name)
+
+        self._book.update(event.assoc, note)
+
+    def _on_echo(self, event: Event) -> int:
+        self._dimse(event, "C-ECHO")
+        return _SUCCESS
+
+    def _on_store(self, event: Event) -> int:
+        self._dimse(event, "C-STORE")
+        dataset = event.dataset
+        dataset.file_meta = event.file_meta
+        encoded = event.encoded_dataset() if self._store.directory is not None else None
+        try:
+            self._store.add(dataset, encoded)
+        except UnsafeFileName as exc:
+            LOGGER.warning("C-STORE refused: %s", exc)
+            return _CANNOT_UNDERSTAND
+        except OSError as exc:
+            LOGGER.error("C-STORE could not write to %s: %s", self._store.directory, exc)
+            return _OUT_OF_RESOURCES
+        return _SUCCESS
+
+    def _on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
+        self._dimse(event, "C-FIND")
+        try:
+            matches = self._store.find(event.identifier)
+        except QueryError as exc:
+            LOGGER.warning("C-FIND refused: %s", exc)
+            yield _IDENTIFIER_MISMATCH, None
+            return
+        for match in matches:
+            if event.is_cancelled:
+                yield _CANCEL, None
+                return
+            yield _PENDING, match
+        yield _SUCCESS, None
+
+
+def _mark_abort_pdu(record: LiveRecord) -> None:
+    record.abort_pdu_received = True
+
+
+def _mark_release_request(record: LiveRecord) -> None:
+    record.release_requested = True
