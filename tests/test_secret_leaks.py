@@ -115,13 +115,15 @@ def scenarios(tmp_path: Path, file_keyring: Any) -> list[tuple[str, Any, list[st
 
 @pytest.mark.parametrize("rule", [MissingResponse.ABORT, MissingResponse.WARN])
 def test_no_secret_anywhere(
+    # Order matters: set up capture, then the DEBUG handler, then the PACS, so that teardown
+    # stops the PACS threads before their log stream goes away.
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    pynetdicom_debug: None,
     pacs: EmbeddedPacs,
     rule: MissingResponse,
     tmp_path: Path,
     file_keyring: Any,
-    capfd: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
-    pynetdicom_debug: None,
 ) -> None:
     seen: list[str] = []
     outcomes: list[str] = []

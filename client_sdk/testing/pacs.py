@@ -151,7 +151,12 @@ class EmbeddedPacs:
         pynetdicom's accept loop polls every 0.5 s and each abort takes about 0.1 s)."""
         ae, self._ae, self._server = self._ae, None, None
         if ae is not None:
+            threads = list(ae.active_associations)
             ae.shutdown()
+            # Let each association thread finish its last log lines before the caller moves on
+            # (a test's log capture closes right after): bounded, never a hang.
+            for thread in threads:
+                thread.join(timeout=2.0)
 
     def __enter__(self) -> Self:
         return self.start()
