@@ -6,7 +6,8 @@ may log other text holding identity fields. Two layers stop that:
 1. A line rule: any pynetdicom record that is a password line is rewritten, whoever sent it
    (this also covers the embedded PACS receiving a password from DCMTK's storescu).
 2. A registry of the secrets in flight: while an association is being negotiated, every record of
-   the pynetdicom loggers is scrubbed of each secret in its raw, hex, base64 and ``repr`` forms.
+   the pynetdicom loggers is scrubbed of each secret in its raw, hex, base64 and ``repr`` forms,
+   and every line of a ``debug_data`` hex dump is dropped whole (a secret may straddle two lines).
 
 The filters sit on the loggers that create the records: a filter on the parent ``pynetdicom``
 logger would not see records propagated from ``pynetdicom._handlers``.
@@ -28,6 +29,9 @@ __all__ = ["REDACTED", "SecretScrubber", "install_pynetdicom_redaction", "redact
 
 REDACTED = "[redacted]"
 _PASSWORD_LINE = re.compile(r"^(\s*Password:\s*)\[.*\]\s*$", re.DOTALL)
+# A line of pynetdicom's ``debug_data`` PDU hex dump (25 bytes a line): a secret may straddle two.
+_HEX_DUMP_LINE = re.compile(r"^\s*(?:[0-9a-fA-F]{2}\s+)*[0-9a-fA-F]{2}\s*$")
+HEX_DUMP_REDACTED = " [hex dump line redacted: a user identity is being negotiated]"
 
 _lock = threading.Lock()
 _active: dict[int, tuple[str, ...]] = {}
@@ -76,6 +80,8 @@ def scrub(text: str) -> str:
     """Remove every secret in flight from ``text``."""
     with _lock:
         groups = list(_active.values())
+    if groups and _HEX_DUMP_LINE.match(text):
+        return HEX_DUMP_REDACTED
     for forms in groups:
         for form in forms:
             if form in text:

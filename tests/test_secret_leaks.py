@@ -16,6 +16,7 @@ from typing import Any
 
 import pynetdicom
 import pytest
+from pynetdicom.utils import pretty_bytes
 
 from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts
 from client_sdk.sop import VERIFICATION
@@ -175,11 +176,22 @@ def test_redaction_scrubs_registered_secrets_from_any_pynetdicom_record(
         log("hex %s", secret.hex(" "))
         log("b64 %s", base64.b64encode(secret).decode())
         log("bytes %r", secret)
+        # pynetdicom's debug_data hex dump splits a PDU into lines of 25 bytes.
+        dump = pretty_bytes(
+            b"\x01\x00" + secret + b"\x00",
+            prefix=" ",
+            delimiter=" ",
+            max_size=None,
+            items_per_line=7,
+        )
+        for line in dump:
+            log(line)
         try:
             raise ValueError(f"bad {secret.decode()}")
         except ValueError:
             logging.getLogger("pynetdicom.acse").exception("failed")
     assert caplog.text.count("[redacted]") >= 5
+    assert caplog.text.count("hex dump line redacted") == len(dump) == 3
     for form in forms(secret.decode()):
         assert form not in caplog.text
     # Outside the block, nothing is registered any more.
