@@ -44,7 +44,6 @@ from client_sdk.sop import STUDY_ROOT_FIND, VERIFICATION
 from providers import (
     IdentityExchange,
     IdentityType,
-    MutualAuthenticationFailed,
     ResponseCheck,
     ResponseStatus,
     Target,
@@ -70,15 +69,27 @@ def user_information_budget() -> int:
     return MAX_ITEM_LENGTH - used
 
 
-def _contexts(sop_classes: Iterable[str] | None) -> list[PresentationContext]:
+def _contexts(
+    sop_classes: Iterable[str] | None, transfer_syntaxes: Iterable[str] = ()
+) -> list[PresentationContext]:
     if sop_classes is None:
         uids: list[str] = [VERIFICATION, STUDY_ROOT_FIND]
         uids += [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
     else:
-        uids = list(dict.fromkeys(str(uid) for uid in sop_classes))
-    if len(uids) > MAX_CONTEXTS:
-        raise ValueError(f"at most {MAX_CONTEXTS} SOP classes per association, got {len(uids)}")
-    return [build_context(uid, DEFAULT_TRANSFER_SYNTAXES) for uid in uids if uid]
+        uids = list(dict.fromkeys(str(uid) for uid in sop_classes if uid))
+    # One context per extra transfer syntax: an acceptor picks one syntax per context, usually an
+    # uncompressed one, so a compressed dataset needs a context that offers only its own.
+    extra = [
+        str(ts) for ts in dict.fromkeys(transfer_syntaxes) if ts not in DEFAULT_TRANSFER_SYNTAXES
+    ]
+    contexts = [build_context(uid, DEFAULT_TRANSFER_SYNTAXES) for uid in uids]
+    contexts += [build_context(uid, ts) for uid in uids for ts in extra]
+    if len(contexts) > MAX_CONTEXTS:
+        raise ValueError(
+            f"at most {MAX_CONTEXTS} presentation contexts per association, {len(contexts)} needed "
+            f"for {len(uids)} SOP classes and {len(extra)} extra transfer syntaxes"
+        )
+    return contexts
 
 
 def _check_budget(exchange: IdentityExchange, target: Target) -> None:
@@ -115,7 +126,9 @@ def _wipe(assoc: Association) -> None:
             item.secondary_field = b""
 
 
-def open_session(client: Client, sop_classes: Iterable[str] | None) -> Session:
+def open_session(
+    client: Client, sop_classes: Iterable[str] | None, transfer_syntaxes: Iterable[str] = ()
+) -> Session:
     install_pynetdicom_redaction()
     target = client.target
     policy = client.policy
@@ -134,7 +147,7 @@ def open_session(client: Client, sop_classes: Iterable[str] | None) -> Session:
         _check_budget(exchange, target)
 
     ae = SdkAE(client.calling_ae_title, client.timeouts)
-    contexts = _contexts(sop_classes)
+    contexts = _contexts(sop_classes, transfer_syntaxes)
     tls_args = None
     if client.peer.tls is not None:
         tls_args = (client.peer.tls.context(), client.peer.tls.server_hostname or target.host)
@@ -151,7 +164,16 @@ def open_session(client: Client, sop_classes: Iterable[str] | None) -> Session:
         )
         _wipe(assoc)
     if not assoc.is_established:
-        raise _failure(assoc, ae.trace, client, exchange, time.monotonic() - started)
+        error = _failure(assoc, ae.trace, client, exchange, time.monotonic() - started)
+        request = exchange.request if exchange is not None else None
+        log.info(
+            "association peer=%s identity=%s principal=%r outcome=%s",
+            target,
+            request.identity_type.label if request is not None else "none",
+            request.principal if request is not None else "",
+            type(error).__name__,
+        )
+        raise error
     return _accepted(assoc, client, exchange)
 
 
@@ -241,15 +263,10 @@ def _accepted(assoc: Association, client: Client, exchange: IdentityExchange | N
     answer = assoc.acceptor.user_identity
     server_response = answer.server_response if answer is not None else None
     try:
+        # A response that does not verify (MutualAuthenticationFailed) or a policy callable that
+        # fails: abort, whatever the policy says. Fail closed.
         check = exchange.complete(server_response)
-    except MutualAuthenticationFailed:
-        assoc.abort()
-        raise
-    except BaseException:
-        assoc.abort()
-        raise
-    outcome = _outcome(peer, exchange, check)
-    try:
+        outcome = _outcome(peer, exchange, check)
         decision = _decide(client, exchange, outcome)
     except BaseException:
         assoc.abort()

@@ -92,13 +92,16 @@ class Client:
             tls=self.peer.tls is not None,
         )
 
-    def associate(self, *, sop_classes: Iterable[str] | None = None) -> Session:
+    def associate(
+        self, *, sop_classes: Iterable[str] | None = None, transfer_syntaxes: Iterable[str] = ()
+    ) -> Session:
         """Open an association; use it as ``with client.associate() as session:``.
 
         ``sop_classes`` limits the presentation contexts proposed (default: Verification, Study
-        Root C-FIND and the common storage classes).
+        Root C-FIND and the common storage classes); ``transfer_syntaxes`` are proposed for each,
+        before pynetdicom's defaults (for compressed datasets).
         """
-        return open_session(self, sop_classes)
+        return open_session(self, sop_classes, transfer_syntaxes)
 
     def echo(self) -> int:
         """Associate, C-ECHO, release. Returns the DIMSE status (0x0000)."""
@@ -108,7 +111,10 @@ class Client:
     def store(self, *items: StoreInput) -> list[int]:
         """Associate, C-STORE each dataset or file, release. Returns the statuses."""
         datasets = [load_dataset(item) for item in items]
-        with self.associate(sop_classes={str(ds.SOPClassUID) for ds in datasets}) as session:
+        sop_classes = {str(ds.SOPClassUID) for ds in datasets}
+        metas = [getattr(ds, "file_meta", None) for ds in datasets]
+        syntaxes = {str(m.TransferSyntaxUID) for m in metas if m and "TransferSyntaxUID" in m}
+        with self.associate(sop_classes=sop_classes, transfer_syntaxes=syntaxes) as session:
             return [session.store(ds) for ds in datasets]
 
     def find(self, query: Dataset | Mapping[str, Any], *, level: str = "STUDY") -> list[Dataset]:

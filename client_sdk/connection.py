@@ -7,6 +7,7 @@ pynetdicom's own seams for choosing the socket; the socket class records its con
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -80,6 +81,16 @@ class _TracedAssociationSocket(AssociationSocket):
         sock.bind(address.as_tuple)
         self._is_connected = False
         return sock
+
+    def _shutdown_socket(self) -> None:
+        # pynetdicom skips close() when shutdown() raises, as it does on a socket that never
+        # connected (ENOTCONN): every refused or timed-out connect would leak a descriptor.
+        sock = self.socket
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
 
 class SdkAE(AE):

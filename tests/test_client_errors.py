@@ -428,3 +428,16 @@ def test_every_error_is_an_identity_error() -> None:
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), IdentityError), name
+
+
+def test_store_proposes_the_dataset_transfer_syntax(pacs: EmbeddedPacs) -> None:
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    ds = ct_dataset(patient_id="JPEG-1")
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xe0" + b"\x00" * 60 + b"\xff\xd9"])
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    assert client_for(pacs, UsernameProvider("alice")).store(ds) == [0x0000]
+    (stored,) = pacs.datasets
+    assert stored.file_meta.TransferSyntaxUID == JPEGBaseline8Bit

@@ -328,9 +328,11 @@ def test_dropped_connection_is_closed_not_aborted(pacs_in: PacsIn) -> None:
     sock = assoc.dul.socket
     assert sock is not None
     assert sock.socket is not None
-    sock.socket.shutdown(socket.SHUT_RDWR)  # no A-ABORT, no A-RELEASE: the wire just goes away
+    raw = sock.socket
+    raw.shutdown(socket.SHUT_RDWR)  # no A-ABORT, no A-RELEASE: the wire just goes away
     assert only_record(pacs).ended == "closed"
     assoc.kill()
+    raw.close()  # pynetdicom skips close() when its own shutdown() fails on a dead socket
 
 
 def test_wait_for_records_is_bounded(embedded_pacs: EmbeddedPacs) -> None:
@@ -532,3 +534,6 @@ def test_command_line(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()

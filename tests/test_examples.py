@@ -81,6 +81,9 @@ def pacs_process(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_echo_example_against_a_separate_pacs(
