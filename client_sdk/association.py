@@ -293,11 +293,20 @@ def _accepted(assoc: Association, client: Client, exchange: IdentityExchange | N
         if check.echoed
         else "sent no user identity response"
     )
+    ended = "released" if decision is Decision.RELEASE else "aborted"
+    if exchange.requires_response:
+        advice = (
+            f"{exchange!r} requires the answer whatever the policy says (Kerberos "
+            "mutual_auth='required'); use mutual_auth='optional' only for a peer that never answers"
+        )
+    else:
+        advice = (
+            "If this peer never answers (DCMTK, Orthanc), set "
+            "Policy(per_type={...: MissingResponse.WARN}) for it"
+        )
     raise ServerResponseMissing(
         f"{peer} {what} for the {outcome.type_label} identity of {outcome.principal or '-'!r} "
-        f"although a positive response was requested; association "
-        f"{'released' if decision is Decision.RELEASE else 'aborted'}. If this peer never answers "
-        "(DCMTK, Orthanc), set Policy(per_type={...: MissingResponse.WARN}) for it"
+        f"although a positive response was requested; association {ended}. {advice}"
     )
 
 

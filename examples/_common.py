@@ -55,6 +55,7 @@ def target(
     *,
     users: Mapping[str, str] | None = None,
     jwt_key: str | None = None,
+    kerberos_keytab: str | None = None,
 ) -> Iterator[Target]:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -63,7 +64,9 @@ def target(
     if args.host:
         yield Target(args.host, args.port, args.ae_title, embedded=False)
         return
-    with EmbeddedPacs(users=users, jwt_key=jwt_key, jwt_audience=DEMO_AUDIENCE) as pacs:
+    with EmbeddedPacs(
+        users=users, jwt_key=jwt_key, jwt_audience=DEMO_AUDIENCE, kerberos_keytab=kerberos_keytab
+    ) as pacs:
         print(f"embedded PACS listening on {pacs.host}:{pacs.port} as {pacs.ae_title}")
         yield Target(pacs.host, pacs.port, pacs.ae_title, embedded=True)
 
@@ -86,6 +89,8 @@ def report(session: Session, operation: str, status: int) -> None:
     o = session.identity
     if o.response_received:
         response = f"{o.response_length} bytes" + (" (echo)" if o.echoed else "")
+        if o.status is not None and o.status.value == "verified":
+            response += ", mutual authentication verified"
     else:
         response = "missing" if o.response_requested else "not requested"
     print(

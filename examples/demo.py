@@ -9,20 +9,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
+import echo_kerberos
 import echo_username
 import find_jwt_file
 import store_keyring_password
+
+from client_sdk.testing.kerberos_realm import kerberos_tools_missing
 
 EXAMPLES = [
     ("type 1, username", echo_username.main),
     ("type 2, password from the keyring", store_keyring_password.main),
     ("type 5, JWT from a rotating file", find_jwt_file.main),
 ]
+KERBEROS = ("type 3, Kerberos ticket with mutual authentication", echo_kerberos.main)
 
 
 def main() -> int:
     extra = sys.argv[1:]
-    for title, run in EXAMPLES:
+    examples = list(EXAMPLES)
+    missing = kerberos_tools_missing()
+    if missing:
+        print(f"(skipping the Kerberos example: {missing})")
+    else:
+        examples.insert(2, KERBEROS)
+    for title, run in examples:
         print(f"\n=== {title} ===")
         code = _common.run(run, extra)
         if code:

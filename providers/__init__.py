@@ -26,6 +26,7 @@ from providers.errors import (
     NoCredentials,
 )
 from providers.jwt_file import JwtFileProvider
+from providers.kerberos import KerberosProvider, KerberosUnavailable
 from providers.keyring_password import KeyringPasswordProvider
 from providers.password import PasswordProvider
 from providers.secret import Secret
@@ -44,6 +45,8 @@ __all__ = [
     "IdentityType",
     "InvalidIdentity",
     "JwtFileProvider",
+    "KerberosProvider",
+    "KerberosUnavailable",
     "KeyringPasswordProvider",
     "MutualAuthenticationFailed",
     "NoCredentials",

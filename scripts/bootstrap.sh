@@ -7,12 +7,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DICOM_IDENTITY_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 
-# Debian packages the demo and the tests use, beyond a Python that can make a venv (one list).
-DEBIAN_PACKAGES=()
+# Debian packages the demo and the tests use, beyond a Python that can make a venv (one list):
+# MIT Kerberos (a throwaway KDC for the tests and the demo; libkrb5-dev and gcc to build the
+# gssapi and krb5 wheels) and faketime (the clock-skew test).
+DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc faketime)
 
 ensure_debian_packages() {
     local pkg missing=()
     "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+    "$PYTHON" -c 'import os, sysconfig; os.stat(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' \
+        >/dev/null 2>&1 || missing+=(python3-dev)
     if command -v dpkg-query >/dev/null 2>&1; then
         for pkg in "${DEBIAN_PACKAGES[@]}"; do
             dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
@@ -42,9 +46,10 @@ ensure_venv() {
     local stamp="$VENV/.dicom-identity-installed" want
     want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        echo "==> installing dicom-identity and its test tools into $VENV"
+        echo "==> installing dicom-identity and its test tools into $VENV (the first time builds"
+        echo "    gssapi and krb5 against libkrb5-dev: about 3 minutes)"
         "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
+        "$VENV/bin/python" -m pip install -q -e "$ROOT[test,kerberos]"
         echo "$want" > "$stamp"
     fi
 }

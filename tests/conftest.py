@@ -86,3 +86,21 @@ def restore_keyring() -> Iterator[None]:
     before = keyring.core.get_keyring()
     yield
     keyring.core.set_keyring(before)
+
+
+@pytest.fixture(scope="session")
+def kerberos_realm() -> Iterator[Any]:
+    """A real MIT KDC on 127.0.0.1 (k5test), with the environment pointing Kerberos at it."""
+    from client_sdk.testing.kerberos_realm import kerberos_tools_missing, throwaway_realm
+
+    why = kerberos_tools_missing()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and Kerberos tests cannot run: {why}")
+        pytest.skip(why)
+    with throwaway_realm() as realm, pytest.MonkeyPatch.context() as mp:
+        for key, value in realm.env.items():
+            mp.setenv(key, value)
+        mp.delenv("KRB5_CLIENT_KTNAME", raising=False)
+        mp.delenv("KRB5_KTNAME", raising=False)
+        yield realm
