@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             mutual_auth=args.mutual_auth,
         )
         with _common.client(args, where, identity).associate() as session:
-            _common.report(session, "C-ECHO", session.echo())
+            _common.report(session, "C-ECHO (Kerberos)", session.echo())
     return 0
 
 

@@ -107,6 +107,7 @@ class KerberosProvider:
         if keytab is not None and ccache is not None:
             raise ValueError("give a keytab or a ccache, not both")
         self._spnego = _load_spnego()
+        _quiet_spnego_tokens()
         self.service = service
         self.hostname = hostname
         self.principal = principal
@@ -233,12 +234,48 @@ class KerberosProvider:
 
 
 def _minor_message(exc: Exception) -> str:
-    """The useful sentence of a GSSAPI/pyspnego/krb5 error (they never hold key material)."""
+    """The useful sentence of a GSSAPI/pyspnego/krb5 error (they never hold key material).
+
+    The minor (mechanism) status says the most; when it is empty or "Success", the major one."""
     text = str(exc)
-    match = re.search(r"Minor \(\d+\): (.*?)(?:, Context:|$)", text)
-    if match:
-        return match.group(1).strip()
+    minor = re.search(r"Minor \(\d+\): (.*?)(?:, Context:|$)", text)
+    if minor and minor.group(1).strip() not in ("", "Success", "Unknown error"):
+        return minor.group(1).strip()
+    major = re.search(r"Major \(\d+\): (.*?)(?:, Minor|, Context:|$)", text)
+    if major:
+        return major.group(1).strip()
     return re.sub(r"\s+-?\d+$", "", text).strip() or type(exc).__name__
+
+
+class _TokenLogFilter(logging.Filter):
+    """pyspnego logs every token it produces or receives, base64-encoded, at DEBUG."""
+
+    _STEP = re.compile(r"^(\w+ step (?:input|output)): \S+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self._STEP.sub(r"\1: [redacted]", message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+_token_filter = _TokenLogFilter()
+
+
+def _quiet_spnego_tokens() -> None:
+    # On the loggers that create the records: a parent's filter never sees propagated records.
+    for name in (
+        "spnego",
+        "spnego._gss",
+        "spnego._negotiate",
+        "spnego._sspi",
+        "spnego._ntlm",
+        "spnego._credssp",
+    ):
+        logger = logging.getLogger(name)
+        if _token_filter not in logger.filters:
+            logger.addFilter(_token_filter)
 
 
 def _default_realm() -> str:

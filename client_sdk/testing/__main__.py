@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m client_sdk.testing",
         description="An embedded DICOM PACS (Verification, Storage, Study Root C-FIND) that "
-        "verifies user identities (username, username+password, JWT).",
+        "verifies user identities (username, username+password, Kerberos, JWT).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(
@@ -40,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--jwt-audience")
     parser.add_argument("--jwt-issuer")
+    parser.add_argument(
+        "--kerberos-keytab",
+        type=Path,
+        help="keytab of the PACS's service principal: verify Kerberos tokens (type 3); "
+        "needs pip install 'dicom-identity[kerberos]'",
+    )
+    parser.add_argument(
+        "--kerberos-service",
+        help="accept only this principal of the keytab, e.g. dicom/localhost@REALM "
+        "(default: any principal in it)",
+    )
     parser.add_argument("--response-mode", choices=get_args(ResponseMode), default="standard")
     parser.add_argument("--storage-dir", type=Path, help="also write received datasets here")
     parser.add_argument(
@@ -85,10 +96,15 @@ def _describe(record: AssociationRecord) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.kerberos_service and not args.kerberos_keytab:
+        parser.error("--kerberos-service needs --kerberos-keytab")
     try:
         users = _load_users(args.users_file) if args.users_file else None
         jwt_key = _load_jwt_key(args.jwt_key_file) if args.jwt_key_file else None
+        if args.kerberos_keytab:
+            _warn_if_shared(args.kerberos_keytab)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -106,19 +122,25 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    pacs = EmbeddedPacs(
-        host=args.host,
-        port=args.port,
-        ae_title=args.ae_title,
-        users=users,
-        jwt_key=jwt_key,
-        jwt_audience=args.jwt_audience,
-        jwt_issuer=args.jwt_issuer,
-        response_mode=args.response_mode,
-        require_identity=args.require_identity,
-        storage_dir=args.storage_dir,
-        on_association_end=on_end,
-    )
+    try:
+        pacs = EmbeddedPacs(
+            host=args.host,
+            port=args.port,
+            ae_title=args.ae_title,
+            users=users,
+            jwt_key=jwt_key,
+            jwt_audience=args.jwt_audience,
+            jwt_issuer=args.jwt_issuer,
+            kerberos_keytab=args.kerberos_keytab,
+            kerberos_service=args.kerberos_service,
+            response_mode=args.response_mode,
+            require_identity=args.require_identity,
+            storage_dir=args.storage_dir,
+            on_association_end=on_end,
+        )
+    except (ImportError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         pacs.start()
     except OSError as exc:

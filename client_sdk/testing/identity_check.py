@@ -1,27 +1,37 @@
-"""Verifying the identity a requestor offers: usernames, passwords and JSON Web Tokens.
+"""Verifying the identity a requestor offers: usernames, passwords, Kerberos tokens and JWTs.
 
 One verifier per user identity type (PS3.7 D.3.3.7); types without one are rejected with a reason.
-A verdict names the principal and, on failure, says why, but never holds a password or a token.
+A verdict names the principal and, on failure, says why, but never holds a password or a token;
+for Kerberos it carries the acceptor's reply (the AP-REP), which is not a secret of the requestor.
 """
 
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
+
+from client_sdk.testing.kerberos_acceptor import KerberosAcceptor, KerberosRejected
 
 __all__ = ["IdentityChecker", "Verdict", "Verifier"]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of checking one identity; ``failure`` is safe to log."""
+    """The outcome of checking one identity; ``failure`` is safe to log.
+
+    ``response``: the verifier's own answer for the server response (type 3: the AP-REP, ``b""``
+    when the initiator asked for no mutual authentication); ``None`` for types that have none.
+    Kept out of ``repr``.
+    """
 
     verified: bool
     principal: str | None = None
     failure: str | None = None
+    response: bytes | None = field(default=None, repr=False)
 
 
 def _reject(failure: str, principal: str | None = None) -> Verdict:
@@ -54,7 +64,8 @@ class IdentityChecker:
 
     ``users`` maps username to password. ``jwt_key`` is an HS256 secret or a PEM public key; only
     the algorithms that fit the kind of key are allowed, so a public key is never used as an
-    HMAC secret.
+    HMAC secret. ``kerberos_keytab`` enables type 3 (needs python-gssapi); ``kerberos_service``
+    (e.g. ``"dicom/localhost@REALM"``) limits it to that principal of the keytab.
     """
 
     def __init__(
@@ -65,7 +76,14 @@ class IdentityChecker:
         jwt_algorithms: Sequence[str] = ("HS256", "RS256", "ES256"),
         jwt_audience: str | None = None,
         jwt_issuer: str | None = None,
+        kerberos_keytab: str | os.PathLike[str] | None = None,
+        kerberos_service: str | None = None,
     ) -> None:
+        if kerberos_service is not None and kerberos_keytab is None:
+            raise ValueError("kerberos_service needs kerberos_keytab")
+        self._kerberos: KerberosAcceptor | None = (
+            None if kerberos_keytab is None else KerberosAcceptor(kerberos_keytab, kerberos_service)
+        )
         self._users: dict[str, bytes] | None = (
             None if users is None else {name: pw.encode("utf-8") for name, pw in users.items()}
         )
@@ -83,11 +101,14 @@ class IdentityChecker:
             2: self._password,
             5: self._jwt,
         }
+        if self._kerberos is not None:
+            self.verifiers[3] = self._kerberos_token
 
     def __repr__(self) -> str:
         users = "none" if self._users is None else str(len(self._users))
         jwt_state = "configured" if self._jwt_key is not None else "none"
-        return f"IdentityChecker(users={users}, jwt_key={jwt_state})"
+        kerberos = "" if self._kerberos is None else f", kerberos={self._kerberos!r}"
+        return f"IdentityChecker(users={users}, jwt_key={jwt_state}{kerberos})"
 
     def verify(self, identity_type: int, primary: bytes, secondary: bytes) -> Verdict:
         verifier = self.verifiers.get(identity_type)
@@ -154,3 +175,11 @@ class IdentityChecker:
         if not isinstance(subject, str) or not subject:
             return _reject("JWT has no 'sub' claim")
         return Verdict(True, subject)
+
+    def _kerberos_token(self, primary: bytes, secondary: bytes) -> Verdict:
+        assert self._kerberos is not None
+        try:
+            principal, reply = self._kerberos.accept(primary)
+        except KerberosRejected as exc:
+            return _reject(str(exc))
+        return Verdict(True, principal, response=reply)

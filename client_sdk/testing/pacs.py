@@ -1,8 +1,9 @@
 """EmbeddedPacs: a pynetdicom SCP on 127.0.0.1 that verifies user identities.
 
 It accepts Verification, every storage SOP class and Study Root C-FIND, verifies the identity item
-of each association (usernames, passwords, JWTs), answers it according to a response mode, and
-records what happened per association so tests can assert on it without sleeping.
+of each association (usernames, passwords, Kerberos tokens, JWTs), answers it according to a
+response mode, and records what happened per association so tests can assert on it without
+sleeping.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from client_sdk.testing.acse import (
 from client_sdk.testing.contexts import supported_contexts
 from client_sdk.testing.identity_check import IdentityChecker
 from client_sdk.testing.matching import QueryError
-from client_sdk.testing.records import AssociationRecord, LiveRecord, RecordBook
+from client_sdk.testing.records import AssociationRecord, LiveRecord, RecordBook, ResponseSent
 from client_sdk.testing.storage import DatasetStore, UnsafeFileName
 
 __all__ = ["EmbeddedPacs"]
@@ -56,17 +57,22 @@ class EmbeddedPacs:
     """A pynetdicom SCP that verifies user identities; a context manager.
 
     ``users`` maps username to password (types 1 and 2); ``jwt_key`` is an HS256 secret or a PEM
-    public key (type 5; tokens must carry ``exp`` and ``sub``). ``response_mode`` chooses what a
-    verified identity gets back when the requestor asked for a positive response:
+    public key (type 5; tokens must carry ``exp`` and ``sub``). ``kerberos_keytab`` enables type 3
+    (needs python-gssapi: ``pip install 'dicom-identity[kerberos]'``): the primary field may be a
+    GSS-API initial context token or a bare KRB_AP_REQ, tokens are checked against a replay cache,
+    and ``kerberos_service`` (e.g. ``"dicom/localhost@REALM"``) limits acceptance to that
+    principal of the keytab. ``response_mode`` chooses what a verified identity gets back when the
+    requestor asked for a positive response:
 
-    * ``"standard"``: a zero-length server response for types 1, 2 and 5 (PS3.7 D.3.3.7);
+    * ``"standard"``: a zero-length server response for types 1, 2 and 5 (PS3.7 D.3.3.7), the
+      AP-REP for type 3 (framed or bare, as the request was; zero-length without mutual auth);
     * ``"silent"``: never a response (like DCMTK and Orthanc);
     * ``"echo"``: zero-length for types 1/2, the requestor's own token for 3-5 (like dcm4che);
-    * ``"pynetdicom"``: stock pynetdicom: a response for types 3-5 only.
+    * ``"pynetdicom"``: stock pynetdicom: a response for types 3-5 only (the AP-REP for type 3).
 
     A failed identity is rejected with (1, 2, 1), or (2, 2, 1) in ``"pynetdicom"`` mode.
     ``require_identity`` rejects an association that offers no identity, with the same triple.
-    Types 3 (Kerberos) and 4 (SAML) are rejected for now.
+    Type 4 (SAML), and type 3 without a keytab, are rejected.
 
     ``on_association_end`` is called (from the association's thread) with each record once its
     association ends. ``port=0`` binds an ephemeral port; ``port`` holds the real one after
@@ -84,6 +90,8 @@ class EmbeddedPacs:
         jwt_algorithms: Sequence[str] = ("HS256", "RS256", "ES256"),
         jwt_audience: str | None = None,
         jwt_issuer: str | None = None,
+        kerberos_keytab: str | os.PathLike[str] | None = None,
+        kerberos_service: str | None = None,
         response_mode: ResponseMode = "standard",
         require_identity: bool = False,
         storage_dir: str | os.PathLike[str] | None = None,
@@ -110,6 +118,8 @@ class EmbeddedPacs:
             jwt_algorithms=jwt_algorithms,
             jwt_audience=jwt_audience,
             jwt_issuer=jwt_issuer,
+            kerberos_keytab=kerberos_keytab,
+            kerberos_service=kerberos_service,
         )
         self._store = DatasetStore(storage_dir)
         self._book = RecordBook(on_association_end)
@@ -266,16 +276,19 @@ class EmbeddedPacs:
         if not verdict.verified:
             LOGGER.info("identity type %d rejected: %s", identity_type, verdict.failure)
             return False, None
-        return True, server_response(self.response_mode, identity_type, primary)
+        return True, server_response(self.response_mode, identity_type, primary, verdict.response)
 
     def _on_accepted(self, event: Event) -> None:
         item = event.assoc.acceptor.user_identity
         if item is None:
             return
         response = bytes(item.server_response or b"")
+        request = event.assoc.requestor.user_identity
+        primary = bytes(request.primary_field or b"") if request is not None else b""
+        sent: ResponseSent = "empty" if not response else "echo" if response == primary else "reply"
 
         def note(record: LiveRecord) -> None:
-            record.response_sent = "echo" if response else "empty"
+            record.response_sent = sent
             record.response_length = len(response)
 
         self._book.update(event.assoc, note)

@@ -15,7 +15,7 @@ from typing import Literal
 __all__ = ["AssociationRecord", "EndState", "LiveRecord", "RecordBook", "ResponseSent"]
 
 EndState = Literal["open", "released", "aborted", "closed", "rejected"]
-ResponseSent = Literal["none", "empty", "echo"]
+ResponseSent = Literal["none", "empty", "echo", "reply"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,10 @@ class AssociationRecord:
     ``ended``: ``"released"`` an A-RELEASE-RQ was received; ``"aborted"`` an A-ABORT PDU was
     received from the requestor; ``"closed"`` the connection went away without either (or the PACS
     itself aborted, e.g. on ``stop()``); ``"rejected"`` the PACS sent an A-ASSOCIATE-RJ.
+
+    ``response_sent``: ``"none"`` no 59H item in the A-ASSOCIATE-AC; ``"empty"`` a zero-length
+    server response; ``"echo"`` the requestor's own primary field sent back; ``"reply"`` the
+    verifier's own answer (the Kerberos AP-REP). ``response_length`` is its length, never its bytes.
     """
 
     calling_ae_title: str
