@@ -198,3 +198,84 @@ def test_redaction_scrubs_registered_secrets_from_any_pynetdicom_record(
     with caplog.at_level(logging.DEBUG, logger="pynetdicom"):
         log("after %s", "harmless")
     assert "after harmless" in caplog.text
+
+
+class RecordingKerberos:
+    """A KerberosProvider whose tokens the test keeps, to search the output for them."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        from providers import KerberosProvider
+
+        self.inner = KerberosProvider(hostname="localhost", **kwargs)
+        self.identity_type = self.inner.identity_type
+        self.tokens: list[bytes] = []
+
+    def negotiate(self, target: Any) -> Any:
+        exchange = self.inner.negotiate(target)
+        self.tokens.append(exchange.request.primary.reveal())
+        return exchange
+
+
+def token_forms(token: bytes) -> list[str]:
+    # The whole token and a slice from its middle (an encrypted part): a partial dump leaks too.
+    middle = token[len(token) // 2 : len(token) // 2 + 24]
+    return [
+        form
+        for piece in (token, middle)
+        for form in (
+            piece.hex(),
+            piece.hex(" "),
+            base64.b64encode(piece).decode().rstrip("="),
+            base64.b64encode(piece[1:]).decode()[4:40],  # another base64 alignment
+        )
+    ]
+
+
+@pytest.mark.parametrize("mode", ["standard", "silent", "echo", "pynetdicom"])
+def test_no_kerberos_token_anywhere(
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    pynetdicom_debug: None,
+    kerberos_realm: Any,
+    mode: str,
+) -> None:
+    spnego_logger = logging.getLogger("spnego")
+    spnego_logger.setLevel(logging.DEBUG)
+    seen: list[str] = []
+    outcomes: list[str] = []
+    with EmbeddedPacs(kerberos_keytab=kerberos_realm.pacs_keytab, response_mode=mode) as pacs:
+        for token_format in ("gssapi", "ap-req"):
+            for rule in (MissingResponse.ABORT, MissingResponse.WARN):
+                provider = RecordingKerberos(token_format=token_format, mutual_auth="optional")
+                client = Client(
+                    Peer(pacs.host, pacs.port, pacs.ae_title),
+                    identity=provider,
+                    policy=Policy(missing_response=rule),
+                    timeouts=FAST,
+                )
+                with caplog.at_level(logging.DEBUG):
+                    try:
+                        with client.associate(sop_classes=[VERIFICATION]) as session:
+                            seen += [repr(session), str(session.identity)]
+                            session.echo()
+                        outcomes.append("accepted")
+                    except Exception as exc:
+                        outcomes.append(type(exc).__name__)
+                        seen += ["".join(traceback.format_exception(exc)), repr(exc)]
+                seen += [repr(provider.inner), *(repr(r) for r in pacs.records)]
+                captured = capfd.readouterr()
+                text = "\n".join([*seen, captured.out, captured.err, caplog.text])
+                for token in provider.tokens:
+                    for form in token_forms(token):
+                        assert form not in text, f"a Kerberos token leaked ({mode}, {rule})"
+    spnego_logger.setLevel(logging.NOTSET)
+    assert "step output: [redacted]" in caplog.text, "pyspnego's DEBUG lines did not run"
+    expected = {
+        "standard": "accepted",
+        "pynetdicom": "accepted",
+        "echo": "MutualAuthenticationFailed",
+    }
+    if mode in expected:
+        assert expected[mode] in outcomes
+    else:
+        assert {"ServerResponseMissing", "accepted"} <= set(outcomes)
