@@ -3,10 +3,11 @@
 import logging
 
 from client_sdk.client import Client, Peer, TlsConfig
+from client_sdk.config import load_config
 from client_sdk.connection import Timeouts
 from client_sdk.outcome import Decision, IdentityOutcome
 from client_sdk.policy import MissingResponse, Policy
-from client_sdk.session import Session
+from client_sdk.session import RetrieveResult, Session
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -17,7 +18,9 @@ __all__ = [
     "MissingResponse",
     "Peer",
     "Policy",
+    "RetrieveResult",
     "Session",
     "Timeouts",
     "TlsConfig",
+    "load_config",
 ]

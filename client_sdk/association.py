@@ -3,7 +3,8 @@
 1. check the transport for the identity type the provider declares, before anything is fetched;
 2. ``provider.negotiate(target)``: fetch the credential, get a single-use exchange;
 3. check the transport again for the real type, and the 16-bit size budget: nothing sent yet;
-4. build pynetdicom's primitive at the last moment and associate, secrets scrubbed from its logs;
+4. build pynetdicom's primitive at the last moment and associate, secrets scrubbed from its logs
+   (for C-GET also with SCP/SCU role items and a C-STORE handler feeding the Session);
 5. rejected or failed: classify and raise;
 6. accepted: ``exchange.complete(response)``, then the policy decides;
 7. hand back a Session.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pynetdicom import (
@@ -23,9 +24,11 @@ from pynetdicom import (
     PYNETDICOM_IMPLEMENTATION_VERSION,
     StoragePresentationContexts,
     build_context,
+    build_role,
+    evt,
 )
 from pynetdicom.association import Association
-from pynetdicom.pdu_primitives import UserIdentityNegotiation
+from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation, UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
 from client_sdk.connection import ConnectionTrace, SdkAE
@@ -39,8 +42,9 @@ from client_sdk.errors import (
 )
 from client_sdk.outcome import Decision, IdentityOutcome
 from client_sdk.redaction import install_pynetdicom_redaction, redacting
+from client_sdk.retrieve import Receiver
 from client_sdk.session import Session
-from client_sdk.sop import STUDY_ROOT_FIND, VERIFICATION
+from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from providers import (
     IdentityExchange,
     IdentityType,
@@ -59,24 +63,30 @@ log = logging.getLogger(__name__)
 
 MAX_CONTEXTS = 128  # presentation context IDs are odd numbers 1-255
 _MAX_PDU_ITEM = 8  # the Maximum Length sub-item (51H): 4-byte header + 4-byte value
+_NOT_STORAGE = {VERIFICATION, STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE}
 
 
-def user_information_budget() -> int:
-    """Bytes left for the identity item in the User Information item (16-bit length)."""
+def user_information_budget(roles: Sequence[SCP_SCU_RoleSelectionNegotiation] = ()) -> int:
+    """Bytes left for the identity item in the User Information item (16-bit length), next to
+    pynetdicom's own sub-items and the given SCP/SCU role selection items."""
     used = _MAX_PDU_ITEM + ITEM_HEADER_LENGTH + len(PYNETDICOM_IMPLEMENTATION_UID)
     if PYNETDICOM_IMPLEMENTATION_VERSION:
         used += ITEM_HEADER_LENGTH + len(PYNETDICOM_IMPLEMENTATION_VERSION)
+    used += sum(len(role.from_primitive().encode()) for role in roles)
     return MAX_ITEM_LENGTH - used
 
 
 def _contexts(
-    sop_classes: Iterable[str] | None, transfer_syntaxes: Iterable[str] = ()
-) -> list[PresentationContext]:
+    sop_classes: Iterable[str] | None, transfer_syntaxes: Iterable[str] = (), retrieve: bool = False
+) -> tuple[list[PresentationContext], list[SCP_SCU_RoleSelectionNegotiation]]:
+    """The presentation contexts to propose and, for ``retrieve``, the SCP/SCU role items."""
     if sop_classes is None:
-        uids: list[str] = [VERIFICATION, STUDY_ROOT_FIND]
+        uids: list[str] = [VERIFICATION, STUDY_ROOT_FIND, STUDY_ROOT_MOVE]
         uids += [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
     else:
         uids = list(dict.fromkeys(str(uid) for uid in sop_classes if uid))
+    if retrieve and STUDY_ROOT_GET not in uids:
+        uids.insert(0, STUDY_ROOT_GET)
     # One context per extra transfer syntax: an acceptor picks one syntax per context, usually an
     # uncompressed one, so a compressed dataset needs a context that offers only its own.
     extra = [
@@ -89,13 +99,26 @@ def _contexts(
             f"at most {MAX_CONTEXTS} presentation contexts per association, {len(contexts)} needed "
             f"for {len(uids)} SOP classes and {len(extra)} extra transfer syntaxes"
         )
-    return contexts
+    if not retrieve:
+        return contexts, []
+    # C-GET: the peer sends the instances back as C-STORE requests on this association, for
+    # storage classes we proposed with the SCP role. Propose as many as fit.
+    for storage in StoragePresentationContexts:
+        uid = str(storage.abstract_syntax)
+        if len(contexts) >= MAX_CONTEXTS:
+            break
+        if uid not in uids:
+            uids.append(uid)
+            contexts.append(build_context(uid, DEFAULT_TRANSFER_SYNTAXES))
+    roles = [
+        build_role(uid, scu_role=True, scp_role=True) for uid in uids if uid not in _NOT_STORAGE
+    ]
+    return contexts, roles
 
 
-def _check_budget(exchange: IdentityExchange, target: Target) -> None:
+def _check_budget(exchange: IdentityExchange, target: Target, budget: int) -> None:
     request = exchange.request
     size = request.item_length
-    budget = user_information_budget()
     if size - ITEM_HEADER_LENGTH > MAX_ITEM_LENGTH or size > budget:
         raise IdentityTooLarge(
             f"the {request.identity_type.label} identity from {request.source} is {size} bytes; "
@@ -127,9 +150,14 @@ def _wipe(assoc: Association) -> None:
 
 
 def open_session(
-    client: Client, sop_classes: Iterable[str] | None, transfer_syntaxes: Iterable[str] = ()
+    client: Client,
+    sop_classes: Iterable[str] | None,
+    transfer_syntaxes: Iterable[str] = (),
+    *,
+    retrieve: bool = False,
 ) -> Session:
     install_pynetdicom_redaction()
+    contexts, roles = _contexts(sop_classes, transfer_syntaxes, retrieve)
     target = client.target
     policy = client.policy
     provider = client.identity
@@ -144,10 +172,12 @@ def open_session(
                 f"{provider!r}.negotiate() returned {exchange!r}, not an IdentityExchange"
             )
         policy.check_transport(target, exchange.request.identity_type)
-        _check_budget(exchange, target)
+        _check_budget(exchange, target, user_information_budget(roles))
 
     ae = SdkAE(client.calling_ae_title, client.timeouts)
-    contexts = _contexts(sop_classes, transfer_syntaxes)
+    # C-GET: the sub-operations arrive as C-STORE requests, handled by the Session's receiver.
+    receiver = Receiver() if retrieve else None
+    handlers: list[Any] = [] if receiver is None else [(evt.EVT_C_STORE, receiver.handle_store)]
     tls_args = None
     if client.peer.tls is not None:
         tls_args = (client.peer.tls.context(), client.peer.tls.server_hostname or target.host)
@@ -159,8 +189,9 @@ def open_session(
             target.port,
             contexts,
             ae_title=target.called_ae_title,
-            ext_neg=ext_neg,
+            ext_neg=ext_neg + roles,
             tls_args=tls_args,
+            evt_handlers=handlers,
         )
         _wipe(assoc)
     if not assoc.is_established:
@@ -174,7 +205,7 @@ def open_session(
             type(error).__name__,
         )
         raise error
-    return _accepted(assoc, client, exchange)
+    return _accepted(assoc, client, exchange, receiver)
 
 
 def _failure(
@@ -241,7 +272,12 @@ def _failure(
     )
 
 
-def _accepted(assoc: Association, client: Client, exchange: IdentityExchange | None) -> Session:
+def _accepted(
+    assoc: Association,
+    client: Client,
+    exchange: IdentityExchange | None,
+    receiver: Receiver | None,
+) -> Session:
     target = client.target
     peer = str(target)
     if exchange is None:
@@ -258,7 +294,7 @@ def _accepted(assoc: Association, client: Client, exchange: IdentityExchange | N
             decision=Decision.NO_IDENTITY,
         )
         log.info("association %s", outcome.summary())
-        return Session(assoc, outcome, peer)
+        return Session(assoc, outcome, peer, receiver)
 
     answer = assoc.acceptor.user_identity
     server_response = answer.server_response if answer is not None else None
@@ -282,7 +318,7 @@ def _accepted(assoc: Association, client: Client, exchange: IdentityExchange | N
                 outcome.principal,
                 check.detail,
             )
-        return Session(assoc, outcome, peer)
+        return Session(assoc, outcome, peer, receiver)
 
     if decision is Decision.RELEASE:
         assoc.release()

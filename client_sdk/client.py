@@ -6,16 +6,19 @@ import os
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom import Dataset
 
 from client_sdk.association import open_session
 from client_sdk.connection import Timeouts
 from client_sdk.policy import Policy
-from client_sdk.session import Session, StoreInput, load_dataset
-from client_sdk.sop import STUDY_ROOT_FIND, VERIFICATION
+from client_sdk.session import RetrieveResult, Session, StoreInput, load_dataset
+from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from providers import IdentityProvider, Target
+
+if TYPE_CHECKING:
+    from client_sdk.config import Config
 
 __all__ = ["Client", "Peer", "TlsConfig"]
 
@@ -82,6 +85,13 @@ class Client:
         self.calling_ae_title = calling_ae_title
         self.timeouts = timeouts if timeouts is not None else Timeouts()
 
+    @classmethod
+    def from_config(cls, peer: str, config: Config | None = None) -> Client:
+        """A client for ``peer`` of the configuration (loaded from its usual place when None)."""
+        from client_sdk.config import client_from_config
+
+        return client_from_config(peer, config)
+
     @property
     def target(self) -> Target:
         return Target(
@@ -93,15 +103,24 @@ class Client:
         )
 
     def associate(
-        self, *, sop_classes: Iterable[str] | None = None, transfer_syntaxes: Iterable[str] = ()
+        self,
+        *,
+        sop_classes: Iterable[str] | None = None,
+        transfer_syntaxes: Iterable[str] = (),
+        retrieve: bool = False,
     ) -> Session:
         """Open an association; use it as ``with client.associate() as session:``.
 
         ``sop_classes`` limits the presentation contexts proposed (default: Verification, Study
-        Root C-FIND and the common storage classes); ``transfer_syntaxes`` are proposed for each,
-        before pynetdicom's defaults (for compressed datasets).
+        Root C-FIND and C-MOVE, and the common storage classes); ``transfer_syntaxes`` are
+        proposed for each, in contexts of their own (for compressed datasets).
+
+        ``retrieve=True`` makes the association fit for ``session.get()`` (C-GET): it also
+        proposes Study Root C-GET and, for as many storage SOP classes as fit in the 128 contexts,
+        the SCP role (SCP/SCU role selection), and takes the C-STORE sub-operations the peer sends
+        back. C-MOVE needs none of this: the peer sends to the move destination.
         """
-        return open_session(self, sop_classes, transfer_syntaxes)
+        return open_session(self, sop_classes, transfer_syntaxes, retrieve=retrieve)
 
     def echo(self) -> int:
         """Associate, C-ECHO, release. Returns the DIMSE status (0x0000)."""
@@ -121,6 +140,25 @@ class Client:
         """Associate, Study Root C-FIND, release. Returns the matching identifiers."""
         with self.associate(sop_classes=[STUDY_ROOT_FIND]) as session:
             return session.find(query, level=level)
+
+    def get(
+        self,
+        query: Dataset | Mapping[str, Any],
+        *,
+        level: str = "STUDY",
+        output_dir: str | os.PathLike[str] | None = None,
+    ) -> RetrieveResult:
+        """Associate, Study Root C-GET, release. See :meth:`Session.get`."""
+        with self.associate(sop_classes=[STUDY_ROOT_GET], retrieve=True) as session:
+            return session.get(query, level=level, output_dir=output_dir)
+
+    def move(
+        self, query: Dataset | Mapping[str, Any], *, destination: str, level: str = "STUDY"
+    ) -> RetrieveResult:
+        """Associate, Study Root C-MOVE to AE title ``destination``, release. See
+        :meth:`Session.move`."""
+        with self.associate(sop_classes=[STUDY_ROOT_MOVE]) as session:
+            return session.move(query, destination=destination, level=level)
 
     def __repr__(self) -> str:
         return f"Client(peer={self.peer}, identity={self.identity!r}, policy={self.policy!r})"

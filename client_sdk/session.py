@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,9 +17,10 @@ from pynetdicom.association import Association
 
 from client_sdk.errors import AssociationAborted, DimseFailure, NotAuthorized
 from client_sdk.outcome import IdentityOutcome
-from client_sdk.sop import STUDY_ROOT_FIND
+from client_sdk.retrieve import Receiver
+from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 
-__all__ = ["Session", "StoreInput", "load_dataset"]
+__all__ = ["RetrieveResult", "Session", "StoreInput", "load_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ StoreInput = Dataset | str | os.PathLike[str]
 
 SUCCESS = 0x0000
 NOT_AUTHORIZED = 0x0124
+MOVE_DESTINATION_UNKNOWN = 0xA801
 _PENDING = (0xFF00, 0xFF01)
 _WARNING_STATUSES = (0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007)
 _QUERY_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
@@ -45,13 +49,42 @@ def load_dataset(item: StoreInput) -> Dataset:
         ) from None
 
 
+@dataclass(frozen=True)
+class RetrieveResult:
+    """The outcome of a C-GET or C-MOVE that did not fail.
+
+    ``status`` is the final DIMSE status (0x0000, or a warning such as 0xB000 when some
+    sub-operations failed); ``completed``, ``failed`` and ``warning`` are the peer's final counts
+    of C-STORE sub-operations; ``failed_instances`` the SOP Instance UIDs it listed as failed.
+    C-GET only: ``datasets`` holds the received datasets (each with ``file_meta``) when no
+    ``output_dir`` was given, else ``paths`` the written files (the datasets are not kept, so a
+    large study does not have to fit in memory). Both are empty for C-MOVE: the instances went
+    to the destination.
+    """
+
+    status: int
+    completed: int
+    failed: int
+    warning: int
+    failed_instances: tuple[str, ...] = ()
+    datasets: tuple[Dataset, ...] = field(default=(), repr=False)
+    paths: tuple[Path, ...] = field(default=(), repr=False)
+
+
 class Session:
     """One established association. Released on normal exit from ``with``, aborted on an error."""
 
-    def __init__(self, association: Association, identity: IdentityOutcome, peer: str) -> None:
+    def __init__(
+        self,
+        association: Association,
+        identity: IdentityOutcome,
+        peer: str,
+        receiver: Receiver | None = None,
+    ) -> None:
         self.association = association
         self.identity = identity
         self.peer = peer
+        self._receiver = receiver
 
     def __enter__(self) -> Session:
         return self
@@ -103,11 +136,7 @@ class Session:
     def find(self, query: Dataset | Mapping[str, Any], *, level: str = "STUDY") -> list[Dataset]:
         """Study Root C-FIND at ``level``; returns every matching identifier."""
         self._require_open("C-FIND")
-        level = level.upper()
-        if level not in _QUERY_LEVELS:
-            raise ValueError(f"query level must be one of {', '.join(_QUERY_LEVELS)}: {level!r}")
-        identifier = _as_dataset(query)
-        identifier.QueryRetrieveLevel = level
+        identifier = _identifier(query, level)
         matches: list[Dataset] = []
         for status, found in self.association.send_c_find(identifier, STUDY_ROOT_FIND):
             code = self._check("C-FIND", (status, found), final=False)
@@ -116,6 +145,127 @@ class Session:
                     matches.append(found)
                 continue
         return matches
+
+    def get(
+        self,
+        query: Dataset | Mapping[str, Any],
+        *,
+        level: str = "STUDY",
+        output_dir: str | os.PathLike[str] | None = None,
+    ) -> RetrieveResult:
+        """Study Root C-GET at ``level``: the peer sends the matching instances back over this
+        association, which must have been opened with ``client.associate(retrieve=True)``.
+
+        Without ``output_dir`` the result's ``datasets`` holds them; with it, each is written as
+        ``output_dir/<SOPInstanceUID>.dcm`` (DICOM File Format, as received) and the result's
+        ``paths`` lists the files. Raises :class:`NotAuthorized` (0x0124) or
+        :class:`DimseFailure` on a failure status (0xA702: every sub-operation failed).
+        """
+        self._require_open("C-GET")
+        receiver = self._receiver
+        if receiver is None:
+            raise DimseFailure(
+                f"C-GET from {self.peer} needs an association that accepts the instances back: "
+                "open it with client.associate(retrieve=True)",
+                status=None,
+            )
+        if not any(cx.as_scp for cx in self.association.accepted_contexts):
+            raise DimseFailure(
+                f"C-GET from {self.peer} impossible: the peer accepted the SCP role for no "
+                "storage SOP class, so it cannot send instances back. Use move() instead",
+                status=None,
+            )
+        identifier = _identifier(query, level)
+        directory = None if output_dir is None else Path(output_dir)
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        with receiver.collect(directory) as batch:
+            try:
+                responses = self.association.send_c_get(identifier, STUDY_ROOT_GET)
+            except ValueError as exc:
+                raise DimseFailure(
+                    f"C-GET from {self.peer} impossible: {exc}. Propose Study Root C-GET "
+                    "(client.associate(retrieve=True) does)",
+                    status=None,
+                ) from None
+            result = self._retrieved("C-GET", responses, local_errors=batch.errors)
+            return dataclasses.replace(
+                result, datasets=tuple(batch.datasets), paths=tuple(batch.paths)
+            )
+
+    def move(
+        self, query: Dataset | Mapping[str, Any], *, destination: str, level: str = "STUDY"
+    ) -> RetrieveResult:
+        """Study Root C-MOVE at ``level``: the peer sends the matching instances to the AE titled
+        ``destination`` (which the peer must know, with its address) over an association of its
+        own. Raises :class:`NotAuthorized` (0x0124) or :class:`DimseFailure` on a failure status
+        (0xA801: the destination is unknown to the peer or unreachable from it).
+        """
+        self._require_open("C-MOVE")
+        destination = destination.strip()
+        if not destination or len(destination) > 16:
+            raise ValueError(
+                f"move destination must be an AE title of 1-16 characters: {destination!r}"
+            )
+        identifier = _identifier(query, level)
+        try:
+            responses = self.association.send_c_move(identifier, destination, STUDY_ROOT_MOVE)
+        except ValueError as exc:
+            raise DimseFailure(
+                f"C-MOVE at {self.peer} impossible: {exc}. Propose Study Root C-MOVE "
+                "(client.associate() does by default)",
+                status=None,
+            ) from None
+        return self._retrieved("C-MOVE", responses, destination=destination)
+
+    def _retrieved(
+        self,
+        operation: str,
+        responses: Iterator[tuple[Dataset, Dataset | None]],
+        *,
+        destination: str | None = None,
+        local_errors: list[str] | None = None,
+    ) -> RetrieveResult:
+        """Follow C-GET/C-MOVE responses to the final one; its status and counts, or raise."""
+        for status_ds, identifier in responses:
+            status = int(status_ds.Status) if "Status" in status_ds else None
+            if status in _PENDING:
+                log.debug(
+                    "%s at %s: %s sub-operations remaining",
+                    operation,
+                    self.peer,
+                    status_ds.get("NumberOfRemainingSuboperations", "?"),
+                )
+                continue
+            completed = _count(status_ds, "NumberOfCompletedSuboperations")
+            failed = _count(status_ds, "NumberOfFailedSuboperations")
+            if status == MOVE_DESTINATION_UNKNOWN and destination is not None:
+                raise DimseFailure(
+                    f"{operation} at {self.peer} failed (0xA801): move destination {destination!r} "
+                    "is unknown to the peer, or the peer could not associate with it. Register "
+                    "that AE title with its host and port on the peer",
+                    status=status,
+                )
+            extra = f"; sub-operations: {completed} completed, {failed} failed" if failed else ""
+            if local_errors:
+                extra += f"; here: {local_errors[0]}"
+                if len(local_errors) > 1:
+                    extra += f" (and {len(local_errors) - 1} more)"
+            code = self._check(operation, (status_ds, identifier), extra=extra)
+            listed = identifier.get("FailedSOPInstanceUIDList", []) if identifier else []
+            if isinstance(listed, str):
+                listed = [listed] if listed else []
+            return RetrieveResult(
+                status=code,
+                completed=completed,
+                failed=failed,
+                warning=_count(status_ds, "NumberOfWarningSuboperations"),
+                failed_instances=tuple(str(uid) for uid in listed),
+            )
+        raise DimseFailure(
+            f"{operation} at {self.peer}: the responses ended without a final status",
+            status=None,
+        )
 
     def _require_open(self, operation: str) -> None:
         if not self.association.is_established:
@@ -130,6 +280,7 @@ class Session:
         rsp: tuple[Dataset | None, Dataset | None] | Dataset | None,
         *,
         final: bool = True,
+        extra: str = "",
     ) -> int:
         status_ds = rsp[0] if isinstance(rsp, tuple) else rsp
         if status_ds is None or "Status" not in status_ds:
@@ -148,7 +299,7 @@ class Session:
                 log.warning("%s to %s: warning status 0x%04X", operation, self.peer, status)
             return status
         comment = str(status_ds.get("ErrorComment", "")).strip()
-        detail = f" ({comment})" if comment else ""
+        detail = (f" ({comment})" if comment else "") + extra
         if status == NOT_AUTHORIZED:
             raise NotAuthorized(
                 f"{operation} to {self.peer} refused: not authorized (0x0124){detail}. "
@@ -166,6 +317,20 @@ class Session:
         return f"Session(peer={self.peer}, {state}, identity={self.identity.summary()!r})"
 
 
+def _count(status: Dataset, keyword: str) -> int:
+    value = status.get(keyword)
+    return int(value) if isinstance(value, int) else 0
+
+
+def _identifier(query: Dataset | Mapping[str, Any], level: str) -> Dataset:
+    level = level.upper()
+    if level not in _QUERY_LEVELS:
+        raise ValueError(f"query level must be one of {', '.join(_QUERY_LEVELS)}: {level!r}")
+    identifier = _as_dataset(query)
+    identifier.QueryRetrieveLevel = level
+    return identifier
+
+
 def _as_dataset(query: Dataset | Mapping[str, Any]) -> Dataset:
     if isinstance(query, Dataset):
         return Dataset(query)  # a shallow copy: the caller's query is not modified
@@ -174,5 +339,5 @@ def _as_dataset(query: Dataset | Mapping[str, Any]) -> Dataset:
         try:
             setattr(ds, keyword, value)
         except (AttributeError, ValueError, TypeError) as exc:
-            raise ValueError(f"C-FIND query key {keyword!r}: {exc}") from None
+            raise ValueError(f"query key {keyword!r}: {exc}") from None
     return ds

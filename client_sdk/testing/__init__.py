@@ -1,9 +1,9 @@
 """An embedded PACS for tests and examples: a pynetdicom SCP that verifies user identities.
 
-``EmbeddedPacs`` accepts Verification, storage and Study Root C-FIND on 127.0.0.1, verifies
-usernames, passwords and JWTs, answers the identity item per a response mode, and records each
-association as an ``AssociationRecord``. Fixtures live in ``client_sdk.testing.pytest_plugin``;
-``python -m client_sdk.testing`` runs it from the command line.
+``EmbeddedPacs`` accepts Verification, storage and Study Root C-FIND, C-GET and C-MOVE on
+127.0.0.1, verifies usernames, passwords and JWTs, answers the identity item per a response mode,
+and records each association as an ``AssociationRecord``. Fixtures live in
+``client_sdk.testing.pytest_plugin``; ``python -m client_sdk.testing`` runs it from a shell.
 """
 
 from client_sdk.testing.acse import ResponseMode

@@ -24,8 +24,8 @@ from client_sdk.testing.records import AssociationRecord
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m client_sdk.testing",
-        description="An embedded DICOM PACS (Verification, Storage, Study Root C-FIND) that "
-        "verifies user identities (username, username+password, Kerberos, JWT).",
+        description="An embedded DICOM PACS (Verification, Storage, Study Root C-FIND, C-GET, "
+        "C-MOVE) that verifies user identities (username, username+password, Kerberos, JWT).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(
@@ -54,11 +54,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--response-mode", choices=get_args(ResponseMode), default="standard")
     parser.add_argument("--storage-dir", type=Path, help="also write received datasets here")
     parser.add_argument(
+        "--move-destination",
+        action="append",
+        type=_move_destination,
+        default=[],
+        metavar="AE=HOST:PORT",
+        help="a C-MOVE destination (repeatable), e.g. STORESCP=127.0.0.1:11113",
+    )
+    parser.add_argument(
         "--require-identity",
         action="store_true",
         help="reject associations that offer no user identity",
     )
     return parser
+
+
+def _move_destination(text: str) -> tuple[str, tuple[str, int]]:
+    title, _, address = text.partition("=")
+    host, _, port = address.rpartition(":")
+    title, host = title.strip(), host.strip().strip("[]")
+    if not title or len(title) > 16 or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(
+            f"expected AE=HOST:PORT (AE title of 1-16 characters, port 1-65535): {text!r}"
+        )
+    return title, (host, int(port))
 
 
 def _warn_if_shared(path: Path) -> None:
@@ -136,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             response_mode=args.response_mode,
             require_identity=args.require_identity,
             storage_dir=args.storage_dir,
+            move_destinations=dict(args.move_destination),
             on_association_end=on_end,
         )
     except (ImportError, ValueError) as exc:

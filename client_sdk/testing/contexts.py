@@ -1,4 +1,5 @@
-"""The presentation contexts the embedded PACS accepts, and a cheap per-association copy of them.
+"""The presentation contexts the embedded PACS accepts (and proposes to C-MOVE destinations), and a
+cheap per-association copy of them.
 
 pynetdicom deep-copies the server's context list for every association it accepts
 (``pynetdicom/transport.py`` line 765). For every storage SOP class with every transfer syntax that
@@ -9,8 +10,10 @@ shallow one (the acceptor only reads its contexts), which costs under 2 ms.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import (
     ALL_TRANSFER_SYNTAXES,
@@ -20,11 +23,23 @@ from pynetdicom import (
 )
 from pynetdicom.presentation import PresentationContext
 
-__all__ = ["STUDY_ROOT_FIND", "VERIFICATION", "SharedContexts", "supported_contexts"]
+__all__ = [
+    "MAX_CONTEXTS",
+    "STUDY_ROOT_FIND",
+    "STUDY_ROOT_GET",
+    "STUDY_ROOT_MOVE",
+    "VERIFICATION",
+    "SharedContexts",
+    "move_contexts",
+    "supported_contexts",
+]
 
 # pynetdicom.sop_class creates its names at import time, so type checkers cannot see them.
 VERIFICATION = UID("1.2.840.10008.1.1")
 STUDY_ROOT_FIND = UID("1.2.840.10008.5.1.4.1.2.2.1")
+STUDY_ROOT_MOVE = UID("1.2.840.10008.5.1.4.1.2.2.2")
+STUDY_ROOT_GET = UID("1.2.840.10008.5.1.4.1.2.2.3")
+MAX_CONTEXTS = 128
 
 
 class SharedContexts(list[PresentationContext]):
@@ -41,13 +56,36 @@ class SharedContexts(list[PresentationContext]):
 
 def supported_contexts() -> SharedContexts:
     """Verification, every storage SOP class (any transfer syntax pynetdicom knows) and Study Root
-    C-FIND. Seam for later issues: Study Root C-GET / C-MOVE contexts go here, with their
-    handlers in ``pacs.py``.
+    C-FIND, C-MOVE and C-GET.
+
+    The storage contexts accept SCP/SCU role selection for both roles: a C-GET requestor proposes
+    the SCP role so the PACS can send the instances back over the same association.
     """
     contexts = SharedContexts()
     contexts.append(build_context(VERIFICATION, DEFAULT_TRANSFER_SYNTAXES))
     for storage in AllStoragePresentationContexts:
         if storage.abstract_syntax is not None:
-            contexts.append(build_context(storage.abstract_syntax, ALL_TRANSFER_SYNTAXES))
-    contexts.append(build_context(STUDY_ROOT_FIND, DEFAULT_TRANSFER_SYNTAXES))
+            context = build_context(storage.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+            context.scu_role = True
+            context.scp_role = True
+            contexts.append(context)
+    for model in (STUDY_ROOT_FIND, STUDY_ROOT_MOVE, STUDY_ROOT_GET):
+        contexts.append(build_context(model, DEFAULT_TRANSFER_SYNTAXES))
     return contexts
+
+
+def move_contexts(datasets: Iterable[Dataset]) -> list[PresentationContext]:
+    """The contexts to propose to a C-MOVE destination for ``datasets``: one per SOP class with
+    the uncompressed syntaxes, one per (SOP class, compressed syntax) stored; at most 128 (the
+    instances that do not fit fail as sub-operations)."""
+    wanted: dict[tuple[str, str], None] = {}
+    for dataset in datasets:
+        meta = getattr(dataset, "file_meta", None)
+        stored = UID(str(meta.get("TransferSyntaxUID", ""))) if meta is not None else UID("")
+        compressed = str(stored) if stored and stored.is_compressed else ""
+        wanted[(str(dataset.SOPClassUID), compressed)] = None
+    contexts = [
+        build_context(sop_class, syntax or DEFAULT_TRANSFER_SYNTAXES)
+        for sop_class, syntax in list(wanted)[:MAX_CONTEXTS]
+    ]
+    return contexts or [build_context(VERIFICATION, DEFAULT_TRANSFER_SYNTAXES)]

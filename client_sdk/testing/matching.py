@@ -5,6 +5,10 @@ is returned; otherwise single value matching, ``*``/``?`` wildcards for text VRs
 ``-B`` ranges for DA, and a backslash-separated list (any of, meant for UIDs). A multi-valued
 stored attribute matches if any of its values does. Sequence keys are not matched on, only
 returned. One result per entity at the query level, from the first stored instance of it.
+
+C-GET and C-MOVE (:func:`select`) use the same matching to pick instances, at any level and on
+any key (more lenient than PS3.4 C.4.2.2.1, which asks for the unique keys only); an identifier
+without a single non-empty key is refused rather than selecting everything.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
-__all__ = ["LEVEL_KEYS", "QueryError", "find", "query_level"]
+__all__ = ["LEVEL_KEYS", "QueryError", "find", "query_level", "select"]
 
 LEVEL_KEYS: dict[str, str] = {
     "PATIENT": "PatientID",
@@ -117,3 +121,13 @@ def find(identifier: Dataset, datasets: Iterable[Dataset]) -> list[Dataset]:
         seen.add(entity)
         results.append(_response(identifier, stored, level))
     return results
+
+
+def select(identifier: Dataset, datasets: Iterable[Dataset]) -> list[Dataset]:
+    """The stored instances a C-GET or C-MOVE ``identifier`` selects; raises :class:`QueryError`
+    if its level is unsupported or it has no non-empty key to match on."""
+    level = query_level(identifier)
+    keys = [key for key in identifier if key.tag not in _NOT_MATCHED and key.tag.element != 0]
+    if all(key.is_empty or key.VR == "SQ" for key in keys):
+        raise QueryError(f"a retrieve needs a key to match, e.g. {LEVEL_KEYS[level]}")
+    return [stored for stored in datasets if _matches(identifier, stored)]

@@ -1,9 +1,9 @@
 """EmbeddedPacs: a pynetdicom SCP on 127.0.0.1 that verifies user identities.
 
-It accepts Verification, every storage SOP class and Study Root C-FIND, verifies the identity item
-of each association (usernames, passwords, Kerberos tokens, JWTs), answers it according to a
-response mode, and records what happened per association so tests can assert on it without
-sleeping.
+It accepts Verification, every storage SOP class and Study Root C-FIND, C-GET and C-MOVE, verifies
+the identity item of each association (usernames, passwords, Kerberos tokens, JWTs), answers it
+according to a response mode, and records what happened per association so tests can assert on it
+without sleeping.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 from pynetdicom.pdu import A_ABORT_RQ, A_RELEASE_RQ
+from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import ThreadedAssociationServer
 
 from client_sdk.redaction import install_pynetdicom_redaction
@@ -30,7 +31,7 @@ from client_sdk.testing.acse import (
     rejection_for,
     server_response,
 )
-from client_sdk.testing.contexts import supported_contexts
+from client_sdk.testing.contexts import move_contexts, supported_contexts
 from client_sdk.testing.identity_check import IdentityChecker
 from client_sdk.testing.matching import QueryError
 from client_sdk.testing.records import AssociationRecord, LiveRecord, RecordBook, ResponseSent
@@ -47,6 +48,10 @@ _CANCEL = 0xFE00
 _OUT_OF_RESOURCES = 0xA700
 _IDENTIFIER_MISMATCH = 0xA900
 _CANNOT_UNDERSTAND = 0xC000
+
+# What pynetdicom's EVT_C_GET / EVT_C_MOVE handlers yield (see ``_on_get`` and ``_on_move``).
+_Destination = tuple[str | None, int | None] | tuple[str, int, dict[str, list[PresentationContext]]]
+_RetrieveYield = int | _Destination | tuple[int | Dataset, Dataset | None]
 
 
 def _ae_title(value: object) -> str:
@@ -74,6 +79,12 @@ class EmbeddedPacs:
     ``require_identity`` rejects an association that offers no identity, with the same triple.
     Type 4 (SAML), and type 3 without a keytab, are rejected.
 
+    C-GET sends the instances an identifier selects back over the association (the requestor must
+    have proposed the SCP role for their storage classes); C-MOVE sends them to an AE title of
+    ``move_destinations`` (AE title -> (host, port)) over a new association, without an identity;
+    an unknown title fails with 0xA801 "Move destination unknown". Either matches like C-FIND, on
+    any key at any level; an identifier without a non-empty key fails with 0xA900.
+
     ``on_association_end`` is called (from the association's thread) with each record once its
     association ends. ``port=0`` binds an ephemeral port; ``port`` holds the real one after
     ``start()``.
@@ -99,6 +110,7 @@ class EmbeddedPacs:
         network_timeout: float = 30,
         acse_timeout: float = 30,
         dimse_timeout: float = 30,
+        move_destinations: Mapping[str, tuple[str, int]] | None = None,
         on_association_end: Callable[[AssociationRecord], None] | None = None,
     ) -> None:
         if response_mode not in RESPONSE_MODES:
@@ -112,6 +124,7 @@ class EmbeddedPacs:
         self.require_identity = require_identity
         self.ssl_context = ssl_context
         self._timeouts = (network_timeout, acse_timeout, dimse_timeout)
+        self.move_destinations = _destinations(move_destinations or {})
         self._checker = IdentityChecker(
             users=users,
             jwt_key=jwt_key,
@@ -143,6 +156,7 @@ class EmbeddedPacs:
         self._store.prepare()
         ae = AE(ae_title=self.ae_title)
         ae.network_timeout, ae.acse_timeout, ae.dimse_timeout = self._timeouts
+        ae.connection_timeout = ae.acse_timeout  # C-MOVE's association to the destination
         server = ae.start_server(
             (self.host, self.port),
             block=False,
@@ -223,7 +237,8 @@ class EmbeddedPacs:
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_C_FIND, self._on_find),
-            # Seam: EVT_C_GET / EVT_C_MOVE handlers (and their contexts in contexts.py).
+            (evt.EVT_C_GET, self._on_get),
+            (evt.EVT_C_MOVE, self._on_move),
         ]
 
     def _on_conn_open(self, event: Event) -> None:
@@ -366,6 +381,72 @@ class EmbeddedPacs:
                 return
             yield _PENDING, match
         yield _SUCCESS, None
+
+    def _on_get(self, event: Event) -> Iterator[_RetrieveYield]:
+        # pynetdicom's protocol: the number of sub-operations, then (status, dataset) pairs; each
+        # Pending dataset is sent as a C-STORE request over this association.
+        self._dimse(event, "C-GET")
+        try:
+            instances = self._store.select(event.identifier)
+        except QueryError as exc:
+            LOGGER.warning("C-GET refused: %s", exc)
+            yield 1  # a count of 0 would make pynetdicom answer Success at once
+            yield _failure(_IDENTIFIER_MISMATCH, str(exc)), None
+            return
+        yield len(instances)
+        yield from _pending(event, instances)
+
+    def _on_move(self, event: Event) -> Iterator[_RetrieveYield]:
+        # pynetdicom's protocol: (host, port[, associate() kwargs]) or (None, None) for an unknown
+        # destination, then the number of sub-operations, then (status, dataset) pairs; pynetdicom
+        # associates with the destination (if there is anything to send) and C-STOREs each one.
+        self._dimse(event, "C-MOVE")
+        title = str(event.move_destination or "").strip()
+        address = self.move_destinations.get(title)
+        if address is None:
+            LOGGER.info("C-MOVE refused: move destination %r unknown", title)
+            yield None, None
+            return
+        try:
+            instances = self._store.select(event.identifier)
+        except QueryError as exc:
+            LOGGER.warning("C-MOVE refused: %s", exc)
+            # pynetdicom asks for the destination before a failure can be sent, and associates
+            # with it (Verification only; nothing is stored) before the failure goes out.
+            yield (*address, {"contexts": move_contexts([])})
+            yield 1
+            yield _failure(_IDENTIFIER_MISMATCH, str(exc)), None
+            return
+        yield (*address, {"contexts": move_contexts(instances)})
+        yield len(instances)
+        yield from _pending(event, instances)
+
+
+def _destinations(destinations: Mapping[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    checked: dict[str, tuple[str, int]] = {}
+    for title, (host, port) in destinations.items():
+        name = title.strip()
+        if not name or len(name) > 16:
+            raise ValueError(f"move destination AE title must be 1-16 characters: {title!r}")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"move destination {name!r}: port must be 1-65535, not {port!r}")
+        checked[name] = (str(host), port)
+    return checked
+
+
+def _failure(status: int, comment: str) -> Dataset:
+    response = Dataset()
+    response.Status = status
+    response.ErrorComment = comment[:64]
+    return response
+
+
+def _pending(event: Event, instances: list[Dataset]) -> Iterator[tuple[int, Dataset | None]]:
+    for instance in instances:
+        if event.is_cancelled:
+            yield _CANCEL, None
+            return
+        yield _PENDING, instance
 
 
 def _mark_abort_pdu(record: LiveRecord) -> None:

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import os
-import re
-import tempfile
 import threading
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from client_sdk.testing.matching import find
+from client_sdk.retrieve import UnsafeFileName, write_instance
+from client_sdk.testing.matching import find, select
 
 __all__ = ["DatasetStore", "UnsafeFileName"]
 
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
-
-
-class UnsafeFileName(ValueError):
-    """A SOP Instance UID that cannot be used as a file name (it is not a well-formed UID)."""
-
 
 class DatasetStore:
-    """Thread-safe list of datasets (each with its file meta) plus Study Root C-FIND over them."""
+    """Thread-safe list of datasets (each with its file meta) plus Study Root C-FIND, C-GET and
+    C-MOVE matching over them."""
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = None if directory is None else Path(directory)
@@ -50,19 +44,7 @@ class DatasetStore:
 
     def _write(self, sop_instance_uid: str, encoded: bytes) -> Path:
         assert self.directory is not None
-        if len(sop_instance_uid) > 64 or not _UID.fullmatch(sop_instance_uid):
-            raise UnsafeFileName(f"SOP Instance UID {sop_instance_uid[:80]!r} is not a UID")
-        target = self.directory / f"{sop_instance_uid}.dcm"
-        # Write then rename, so a reader never sees half a file.
-        fd, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(encoded)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return target
+        return write_instance(self.directory, sop_instance_uid, encoded)
 
     def snapshot(self) -> list[Dataset]:
         with self._lock:
@@ -75,3 +57,7 @@ class DatasetStore:
     def find(self, identifier: Dataset) -> list[Dataset]:
         """Study Root C-FIND response identifiers; raises ``matching.QueryError``."""
         return find(identifier, self.snapshot())
+
+    def select(self, identifier: Dataset) -> list[Dataset]:
+        """The instances a C-GET/C-MOVE identifier selects; raises ``matching.QueryError``."""
+        return select(identifier, self.snapshot())

@@ -1,0 +1,415 @@
+"""``dicom-identity``: echo, store, find, get and move with a DICOM user identity, from the shell.
+
+Secrets never go in argv: passwords come from the keyring, tokens from files, Kerberos from the
+ticket cache or a keytab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from client_sdk.cli_report import Reporter, dataset_fields
+from client_sdk.client import Client, TlsConfig
+from client_sdk.config import Config, Overrides, load_config
+from client_sdk.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    AuthenticationRejected,
+    ConfigError,
+    DimseFailure,
+    IdentityTooLarge,
+    InsecureTransport,
+    PeerUnreachable,
+    ServerResponseMissing,
+)
+from client_sdk.policy import MissingResponse
+from providers import (
+    CredentialError,
+    CredentialUnavailable,
+    IdentityProvider,
+    JwtFileProvider,
+    KerberosProvider,
+    KeyringPasswordProvider,
+    MutualAuthenticationFailed,
+    UsernameProvider,
+)
+
+__all__ = ["EXIT_CODES", "main"]
+
+# Exit codes, most specific first (an AuthenticationRejected is also an AssociationRejected).
+EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
+    (ConfigError, 3, "configuration or command-line error"),
+    (CredentialUnavailable, 4, "credential unavailable or unusable; nothing was sent"),
+    (CredentialError, 4, "credential unavailable or unusable; nothing was sent"),
+    (InsecureTransport, 4, "credential unavailable or unusable; nothing was sent"),
+    (IdentityTooLarge, 4, "credential unavailable or unusable; nothing was sent"),
+    (PeerUnreachable, 5, "peer unreachable"),
+    (AuthenticationRejected, 6, "authentication rejected, or mutual authentication failed"),
+    (MutualAuthenticationFailed, 6, "authentication rejected, or mutual authentication failed"),
+    (ServerResponseMissing, 7, "positive response missing, and the policy stopped"),
+    (AssociationRejected, 8, "association rejected or aborted (not for the identity)"),
+    (AssociationAborted, 8, "association rejected or aborted (not for the identity)"),
+    (DimseFailure, 9, "DIMSE operation failed (including 0x0124 not authorized)"),
+]
+EXIT_OTHER = 1
+
+
+def exit_code(error: BaseException) -> int:
+    for kind, code, _ in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return EXIT_OTHER
+
+
+def _exit_code_help() -> str:
+    seen: dict[int, str] = {0: "success", EXIT_OTHER: "any other error", 2: "usage error"}
+    for _, code, text in EXIT_CODES:
+        seen.setdefault(code, text)
+    return "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in sorted(seen.items()))
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+
+def _association_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("peer and identity (override the configuration; never a secret)")
+    g.add_argument("peer", help="a configured peer name, or HOST:PORT with --ae-title")
+    g.add_argument("--ae-title", help="called AE title (for HOST:PORT)")
+    g.add_argument("--calling-ae-title")
+    who = g.add_mutually_exclusive_group()
+    who.add_argument("--jwt-file", metavar="PATH", help="JWT read from this file (type 5)")
+    who.add_argument(
+        "--kerberos",
+        nargs="?",
+        const="",
+        metavar="SERVICE@HOST",
+        help="Kerberos ticket from the ticket cache (type 3); default service dicom@PEER-HOST",
+    )
+    g.add_argument("--user", metavar="NAME", help="username (type 1, or 2 with --keyring-service)")
+    g.add_argument(
+        "--keyring-service", metavar="SERVICE", help="password of --user from the keyring"
+    )
+    g.add_argument("--pos-response", action="store_true", help="ask the peer to confirm")
+    g.add_argument("--on-missing-response", choices=[m.value for m in MissingResponse])
+    g.add_argument("--allow-insecure-transport", action="store_true", default=None)
+    t = p.add_argument_group("TLS")
+    t.add_argument("--tls", action="store_true", help="TLS with the system's CA store")
+    t.add_argument("--ca-file")
+    t.add_argument("--cert-file")
+    t.add_argument("--key-file")
+    t.add_argument("--server-hostname")
+    w = p.add_argument_group("timeouts (seconds)")
+    for name in ("connect", "acse", "dimse", "network"):
+        w.add_argument(f"--{name}-timeout", type=float, metavar="S")
+
+
+def _query_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-k",
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEYWORD=VALUE",
+        help="query key, as DCMTK's -k (PatientID=123, StudyDate=2024*, StudyInstanceUID=)",
+    )
+    p.add_argument("--level", default="STUDY", choices=["PATIENT", "STUDY", "SERIES", "IMAGE"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicom-identity",
+        description="DICOM associations that carry a user identity (PS3.7 D.3.3.7).",
+        epilog=_exit_code_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $DICOM_IDENTITY_CONFIG, then the user's config folder)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--debug", action="store_true", help="DEBUG logs and tracebacks (secrets stay redacted)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("echo", help="C-ECHO")
+    _association_options(p)
+    p = sub.add_parser("store", help="C-STORE files and folders")
+    _association_options(p)
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--recursive", "-r", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="parallel associations (default 1)")
+    p = sub.add_parser("find", help="Study Root C-FIND")
+    _association_options(p)
+    _query_options(p)
+    p = sub.add_parser("get", help="Study Root C-GET into a folder")
+    _association_options(p)
+    _query_options(p)
+    p.add_argument("--output", required=True, metavar="DIR")
+    p = sub.add_parser("move", help="Study Root C-MOVE to another AE")
+    _association_options(p)
+    _query_options(p)
+    p.add_argument("--destination", required=True, metavar="AE")
+
+    config = sub.add_parser("config", help="check or show the configuration")
+    csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    csub.add_parser("check", help="validate; print each peer's effective settings and sources")
+    show = csub.add_parser("show", help="a peer's effective settings and where each comes from")
+    show.add_argument("peer")
+    keyring_cmd = sub.add_parser("keyring", help="store a peer's password in the keyring")
+    ksub = keyring_cmd.add_subparsers(dest="keyring_command", required=True, metavar="ACTION")
+    kset = ksub.add_parser("set", help="ask for the password (getpass) and store it")
+    kset.add_argument("peer")
+    pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
+    pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+# --- from flags to SDK objects ---------------------------------------------------------------
+
+
+def _identity_from_flags(args: argparse.Namespace) -> IdentityProvider | None:
+    pos = bool(args.pos_response)
+    if args.keyring_service and not args.user:
+        raise ConfigError("--keyring-service needs --user NAME (the keyring user name)")
+    if args.user and (args.jwt_file or args.kerberos is not None):
+        raise ConfigError("--user cannot be combined with --jwt-file or --kerberos")
+    if args.jwt_file:
+        return JwtFileProvider(args.jwt_file, positive_response=pos)
+    if args.kerberos is not None:
+        service, _, host = (args.kerberos or "dicom").partition("@")
+        return KerberosProvider(service=service or "dicom", hostname=host or None)
+    if args.user and args.keyring_service:
+        return KeyringPasswordProvider(args.keyring_service, args.user, positive_response=pos)
+    if args.user:
+        return UsernameProvider(args.user, positive_response=pos)
+    return None
+
+
+def _tls_from_flags(args: argparse.Namespace) -> TlsConfig | None:
+    if not (args.tls or args.ca_file or args.cert_file or args.key_file or args.server_hostname):
+        return None
+    return TlsConfig(
+        ca_file=args.ca_file,
+        cert_file=args.cert_file,
+        key_file=args.key_file,
+        server_hostname=args.server_hostname,
+    )
+
+
+def overrides_from_flags(args: argparse.Namespace) -> Overrides:
+    return Overrides(
+        calling_ae_title=args.calling_ae_title,
+        connect_timeout=args.connect_timeout,
+        acse_timeout=args.acse_timeout,
+        dimse_timeout=args.dimse_timeout,
+        network_timeout=args.network_timeout,
+        identity=_identity_from_flags(args),
+        missing_response=args.on_missing_response,
+        allow_insecure_transport=args.allow_insecure_transport,
+        tls=_tls_from_flags(args),
+    )
+
+
+def _client(config: Config, args: argparse.Namespace) -> Client:
+    overrides = overrides_from_flags(args)
+    if args.peer in config.peers:
+        return config.client(args.peer, overrides=overrides)
+    if ":" not in args.peer:
+        known = ", ".join(sorted(config.peers)) or "none"
+        raise ConfigError(
+            f"peer {args.peer!r} is not in the configuration ({config.path or 'no file'}; "
+            f"configured: {known}); give a configured name, or HOST:PORT with --ae-title"
+        )
+    if not args.ae_title:
+        raise ConfigError(f"{args.peer}: a HOST:PORT peer needs --ae-title")
+    return config.client_for_address(args.peer, ae_title=args.ae_title, overrides=overrides)
+
+
+def _query(keys: Sequence[str]) -> dict[str, str]:
+    query: dict[str, str] = {}
+    for item in keys:
+        keyword, sep, value = item.partition("=")
+        if not sep or not keyword:
+            raise ConfigError(f"-k {item!r}: expected KEYWORD=VALUE (an empty value asks for it)")
+        query[keyword.strip()] = value
+    return query
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _echo(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    with _client(config, args).associate(sop_classes=["1.2.840.10008.1.1"]) as session:
+        status = session.echo()
+        report.association(session.identity, "C-ECHO", status)
+    return 0
+
+
+def _store(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    from client_sdk.cli_store import collect_files, store_files
+
+    if args.workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    files = collect_files(args.paths, recursive=args.recursive)
+    progress = sys.stderr.isatty() and not args.json
+    summary = store_files(
+        _client(config, args), files, workers=args.workers, reporter=report, progress=progress
+    )
+    report.message(
+        f"stored {summary.stored} of {len(files)} files"
+        + (f"; {len(summary.failed)} failed" if summary.failed else ""),
+        stored=summary.stored,
+        failed=len(summary.failed),
+        total=len(files),
+    )
+    if summary.errors:
+        raise summary.errors[0]
+    if summary.failed:
+        path, why = summary.failed[0]
+        raise DimseFailure(
+            f"{len(summary.failed)} file(s) not stored; first: {path}: {why}", status=None
+        )
+    return 0
+
+
+def _find(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    from client_sdk.sop import STUDY_ROOT_FIND
+
+    query = _query(args.key)
+    with _client(config, args).associate(sop_classes=[STUDY_ROOT_FIND]) as session:
+        matches = session.find(query, level=args.level)
+        report.association(session.identity, "C-FIND", 0x0000, matches=len(matches))
+        for match in matches:
+            report.item("match", dataset_fields(match))
+    return 0
+
+
+def _get(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    client = _client(config, args)
+    result = client.get(_query(args.key), level=args.level, output_dir=args.output)
+    report.message(f"C-GET: {_result_text(result)} into {args.output}", **_result_fields(result))
+    return 0 if not result.failed else 9
+
+
+def _move(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    client = _client(config, args)
+    result = client.move(_query(args.key), destination=args.destination, level=args.level)
+    report.message(
+        f"C-MOVE to {args.destination}: {_result_text(result)}", **_result_fields(result)
+    )
+    return 0 if not result.failed else 9
+
+
+def _result_fields(result: Any) -> dict[str, Any]:
+    return {"completed": result.completed, "failed": result.failed, "warning": result.warning}
+
+
+def _result_text(result: Any) -> str:
+    return f"{result.completed} completed, {result.failed} failed, {result.warning} warning"
+
+
+def _config(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    peers = [args.peer] if args.config_command == "show" else sorted(config.peers)
+    if args.config_command == "check":
+        report.message(
+            f"{config.path or 'no configuration file'}: valid, {len(config.peers)} peer(s)",
+            path=str(config.path or ""),
+        )
+    for name in peers:
+        report.message(f"[{name}]", peer=name)
+        for setting in config.effective(name):
+            report.item(
+                "setting",
+                {
+                    "peer": name,
+                    "key": setting.key,
+                    "value": setting.value,
+                    "source": setting.source,
+                },
+            )
+    return 0
+
+
+def _keyring_set(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    import getpass
+
+    import keyring
+
+    service, username = config.keyring_target(args.peer)
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {username} (keyring service {service}): ")
+    else:  # a pipe, for scripts: the first line, never argv
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise ConfigError("empty password: nothing stored")
+    backend = keyring.get_keyring()
+    backend.set_password(service, username, password)
+    del password
+    name = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    report.message(
+        f"stored the password of {username!r} for service {service!r} in {name}",
+        service=service,
+        username=username,
+        backend=name,
+    )
+    return 0
+
+
+def _pacs(args: argparse.Namespace) -> int:
+    from client_sdk.testing.__main__ import main as pacs_main
+
+    return int(pacs_main(list(args.pacs_args)) or 0)
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace, Reporter], int]] = {
+    "echo": _echo,
+    "store": _store,
+    "find": _find,
+    "get": _get,
+    "move": _move,
+    "config": _config,
+    "keyring": _keyring_set,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "pacs":
+        # Everything after "pacs" belongs to the embedded PACS's own options.
+        args.pacs_args = [*rest, *args.pacs_args]
+    else:
+        args = parser.parse_args(argv)
+    report = Reporter(as_json=args.json)
+    if args.debug:
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
+        from client_sdk.redaction import install_pynetdicom_redaction
+
+        install_pynetdicom_redaction()
+    else:
+        logging.basicConfig(
+            level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
+    if args.command == "pacs":
+        return _pacs(args)
+    try:
+        config = load_config(args.config)
+        return COMMANDS[args.command](config, args, report)
+    except KeyboardInterrupt:
+        print("dicom-identity: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        code = exit_code(exc)
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        report.error(exc, code)
+        return code

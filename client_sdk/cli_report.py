@@ -1,0 +1,89 @@
+"""What the command line prints: one readable line per association, or JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from pydicom import Dataset
+
+from client_sdk.outcome import IdentityOutcome
+
+__all__ = ["Reporter", "dataset_fields"]
+
+
+def dataset_fields(ds: Dataset) -> dict[str, str]:
+    """Top-level keywords and values of an identifier, as text (for find results)."""
+    fields: dict[str, str] = {}
+    for element in ds:
+        if element.keyword and element.VR != "SQ":
+            fields[element.keyword] = "" if element.value is None else str(element.value)
+    return fields
+
+
+class Reporter:
+    """Prints results to stdout: readable lines, or one JSON object a line with ``--json``."""
+
+    def __init__(self, *, as_json: bool, out: TextIO | None = None) -> None:
+        self.as_json = as_json
+        self.out = out or sys.stdout
+
+    def association(
+        self, outcome: IdentityOutcome, operation: str, status: int | None, **extra: Any
+    ) -> None:
+        if self.as_json:
+            self._json(
+                {
+                    "event": "association",
+                    "operation": operation,
+                    "peer": outcome.peer,
+                    "identity_type": outcome.type_label,
+                    "principal": outcome.principal,
+                    "source": outcome.source,
+                    "response_requested": outcome.response_requested,
+                    "response_received": outcome.response_received,
+                    "response_length": outcome.response_length,
+                    "verified": outcome.status is not None and outcome.status.value == "verified",
+                    "echoed": outcome.echoed,
+                    "decision": outcome.decision.value,
+                    "status": status,
+                    **extra,
+                }
+            )
+            return
+        code = "-" if status is None else f"0x{status:04X}"
+        details = "".join(f" {key}={value}" for key, value in extra.items())
+        self._line(f"{operation}: {outcome.summary()} status={code}{details}")
+
+    def item(self, kind: str, fields: Mapping[str, Any]) -> None:
+        if self.as_json:
+            self._json({"event": kind, **fields})
+        else:
+            self._line("  " + " ".join(f"{key}={value}" for key, value in fields.items()))
+
+    def message(self, text: str, **fields: Any) -> None:
+        if self.as_json:
+            self._json({"event": "message", "message": text, **fields})
+        else:
+            self._line(text)
+
+    def error(self, error: BaseException, exit_code: int) -> None:
+        """One line on stderr; with ``--json`` also an object on stdout."""
+        print(f"dicom-identity: error ({type(error).__name__}): {error}", file=sys.stderr)
+        if self.as_json:
+            self._json(
+                {
+                    "event": "error",
+                    "error": type(error).__name__,
+                    "message": str(error),
+                    "exit_code": exit_code,
+                }
+            )
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def _json(self, obj: Mapping[str, Any]) -> None:
+        print(json.dumps(obj, default=str), file=self.out, flush=True)

@@ -1,0 +1,59 @@
+"""The configuration file (TOML): peers, identities and policies by name, never a secret.
+
+Read from an explicit path, else ``$DICOM_IDENTITY_CONFIG``, else the user's configuration folder
+(``~/.config/dicom-identity/config.toml`` on Linux). Every setting is taken from an argument, else
+the environment, else the file, else its default (:data:`SETTINGS`), and knows where it came from.
+
+    config = load_config()
+    with config.client("archive").associate() as session:
+        session.echo()
+"""
+
+from client_sdk.config.address import peer_from_address
+from client_sdk.config.load import (
+    CONFIG_ENV,
+    ConfigLocation,
+    client_from_config,
+    default_config_path,
+    load_config,
+    locate_config,
+)
+from client_sdk.config.model import Config
+from client_sdk.config.problems import InvalidConfig
+from client_sdk.config.schema import (
+    ChainIdentity,
+    DefaultsConfig,
+    IdentityConfig,
+    JwtFileIdentity,
+    KerberosIdentity,
+    KeyringPasswordIdentity,
+    PeerConfig,
+    PolicyConfig,
+    UsernameIdentity,
+)
+from client_sdk.config.settings import SETTINGS, LayeredSetting, Overrides, Setting
+
+__all__ = [
+    "CONFIG_ENV",
+    "SETTINGS",
+    "ChainIdentity",
+    "Config",
+    "ConfigLocation",
+    "DefaultsConfig",
+    "IdentityConfig",
+    "InvalidConfig",
+    "JwtFileIdentity",
+    "KerberosIdentity",
+    "KeyringPasswordIdentity",
+    "LayeredSetting",
+    "Overrides",
+    "PeerConfig",
+    "PolicyConfig",
+    "Setting",
+    "UsernameIdentity",
+    "client_from_config",
+    "default_config_path",
+    "load_config",
+    "locate_config",
+    "peer_from_address",
+]

@@ -1,0 +1,135 @@
+"""The loaded configuration, and what it makes: clients, effective settings, keyring targets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from client_sdk.client import Client
+from client_sdk.config.address import peer_from_address
+from client_sdk.config.build import build_client
+from client_sdk.config.effective import effective_settings
+from client_sdk.config.problems import InvalidConfig
+from client_sdk.config.schema import (
+    ChainIdentity,
+    DefaultsConfig,
+    IdentityConfig,
+    KeyringPasswordIdentity,
+    PeerConfig,
+    PolicyConfig,
+)
+from client_sdk.config.settings import SOURCE_DEFAULT, Overrides, Resolved, Setting, resolve
+from client_sdk.config.values import dotted, show
+
+__all__ = ["Config"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """A configuration, as :func:`load_config` read it; empty when there is no file.
+
+    ``path`` is the file read (None: none); ``path_source`` how it was chosen ("argument",
+    "environment: DICOM_IDENTITY_CONFIG" or "default"); ``environment`` the variables of the
+    precedence table that were set when it was loaded.
+    """
+
+    path: Path | None = None
+    path_source: str = SOURCE_DEFAULT
+    defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
+    peers: Mapping[str, PeerConfig] = field(default_factory=dict)
+    identities: Mapping[str, IdentityConfig] = field(default_factory=dict)
+    policies: Mapping[str, PolicyConfig] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def client(self, peer: str, *, overrides: Overrides | None = None) -> Client:
+        """A client for the configured ``peer``. Its providers read nothing until it associates."""
+        config = self._peer_config(peer)
+        resolved = self._resolve(peer, overrides)
+        return build_client(
+            config.to_peer(resolved["tls"].value), resolved, self.identities, self.policies
+        )
+
+    def client_for_address(
+        self, address: str, *, ae_title: str, overrides: Overrides | None = None
+    ) -> Client:
+        """A client for a peer not in the file (``HOST:PORT``): the defaults apply, and the
+        identity and TLS come from ``overrides`` only."""
+        resolved = self._resolve(None, overrides)
+        peer = peer_from_address(address, ae_title=ae_title, tls=resolved["tls"].value)
+        return build_client(peer, resolved, self.identities, self.policies)
+
+    def effective(self, peer: str, *, overrides: Overrides | None = None) -> list[Setting]:
+        """Every effective setting of ``peer`` and where it comes from."""
+        config = self._peer_config(peer)
+        return effective_settings(self, config, self._resolve(peer, overrides))
+
+    def keyring_target(self, peer: str) -> tuple[str, str]:
+        """(service, username) of the keyring password that ``peer``'s identity reads (a chain:
+        its first keyring-password member), for ``dicom-identity keyring set PEER``."""
+        config = self._peer_config(peer)
+        key = f"{self.where}: {dotted(('peers', peer, 'identity'))}"
+        if config.identity is None:
+            raise InvalidConfig(
+                [f'{key}: the peer has no identity; give it one of type = "keyring-password"']
+            )
+        found = self._first_keyring_password(config.identity, set())
+        if found is None:
+            kind = self.identities[config.identity].type_name
+            raise InvalidConfig(
+                [
+                    f"{key}: the identity {show(config.identity)} ({kind}) reads no password "
+                    'from the keyring; only an identity of type = "keyring-password" (or a chain '
+                    "holding one) does"
+                ]
+            )
+        return found.service, found.username
+
+    @property
+    def where(self) -> str:
+        """The file, for messages."""
+        return str(self.path) if self.path is not None else "no configuration file"
+
+    def file_source(self, parts: tuple[str, ...]) -> str:
+        return f"file: {self.path}:{dotted(parts)}"
+
+    def _peer_config(self, name: str) -> PeerConfig:
+        if name in self.peers:
+            return self.peers[name]
+        known = ", ".join(sorted(self.peers))
+        listed = f"configured peers: {known}" if known else "no peers are configured"
+        raise InvalidConfig([f"{self.where}: {dotted(('peers', name))}: no such peer; {listed}"])
+
+    def _resolve(self, peer: str | None, overrides: Overrides | None) -> dict[str, Resolved]:
+        return resolve(overrides or Overrides(), self.environment, self._file_value, peer)
+
+    def _file_value(self, parts: tuple[str, ...]) -> Resolved | None:
+        node: Any = self
+        for part in parts:
+            if isinstance(node, Mapping):
+                node = node.get(part)
+            elif dataclasses.is_dataclass(node) and part in _field_names(node):
+                node = getattr(node, part)
+            else:
+                return None
+            if node is None:
+                return None
+        return Resolved(node, self.file_source(parts))
+
+    def _first_keyring_password(self, name: str, seen: set[str]) -> KeyringPasswordIdentity | None:
+        identity = self.identities.get(name)
+        if isinstance(identity, KeyringPasswordIdentity):
+            return identity
+        if isinstance(identity, ChainIdentity) and name not in seen:
+            seen.add(name)
+            for member in identity.identities:
+                found = self._first_keyring_password(member, seen)
+                if found is not None:
+                    return found
+        return None
+
+
+def _field_names(node: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(node)}

@@ -1,0 +1,460 @@
+"""The command line end to end, as subprocesses against the embedded PACS."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client_sdk.testing import EmbeddedPacs
+from client_sdk.testing.datasets import ct_dataset
+from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "cli-leak-canary-Pa55word"
+
+
+@pytest.fixture
+def pacs() -> Iterator[EmbeddedPacs]:
+    with EmbeddedPacs(users={"alice": PASSWORD}, jwt_key=JWT_KEY, jwt_audience=AUDIENCE) as p:
+        yield p
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment: a file keyring in tmp, no user config file."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
+    base.update(
+        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        HOME=str(tmp_path),
+    )
+    return base
+
+
+def write_config(tmp_path: Path, pacs: EmbeddedPacs, extra: str = "") -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[defaults]
+calling_ae_title = "CLI_TEST"
+policy = "strict"
+
+[defaults.timeouts]
+connect = 5
+acse = 5
+dimse = 10
+network = 10
+
+[peers.local]
+host = "{pacs.host}"
+port = {pacs.port}
+ae_title = "{pacs.ae_title}"
+identity = "alice"
+
+[peers.local-keyring]
+host = "{pacs.host}"
+port = {pacs.port}
+ae_title = "{pacs.ae_title}"
+identity = "alice-keyring"
+
+[identities.alice]
+type = "username"
+username = "alice"
+positive_response = true
+
+[identities.alice-keyring]
+type = "keyring-password"
+username = "alice"
+service = "embedded-pacs"
+positive_response = true
+
+[policies.strict]
+missing_response = "abort"
+{extra}"""
+    )
+    return path
+
+
+def cli(
+    *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "client_sdk", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def json_lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_help_documents_exit_codes(env: dict[str, str]) -> None:
+    result = cli("--help", env=env)
+    assert result.returncode == 0
+    for code in (
+        "0  success",
+        "3  configuration",
+        "5  peer unreachable",
+        "6  authentication",
+        "7  positive response missing",
+        "9  DIMSE",
+    ):
+        assert code in result.stdout
+
+
+def test_echo_configured_peer(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
+    config = write_config(tmp_path, pacs)
+    result = cli("--config", str(config), "echo", "local", env=env)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("C-ECHO: peer=EMBEDDED_PACS@127.0.0.1:")
+    assert "identity=username principal='alice'" in line
+    assert "decision=confirmed status=0x0000" in line
+    (record,) = pacs.wait_for_records(1, timeout=10)
+    assert record.calling_ae_title == "CLI_TEST" and record.principal == "alice"
+
+
+def test_echo_json_and_config_from_environment(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+) -> None:
+    env["DICOM_IDENTITY_CONFIG"] = str(write_config(tmp_path, pacs))
+    result = cli("--json", "echo", "local", env=env)
+    assert result.returncode == 0, result.stderr
+    (event,) = json_lines(result.stdout)
+    assert event["event"] == "association" and event["operation"] == "C-ECHO"
+    assert event["identity_type"] == "username" and event["principal"] == "alice"
+    assert event["decision"] == "confirmed" and event["status"] == 0
+
+
+def test_ad_hoc_peer_with_flags(pacs: EmbeddedPacs, env: dict[str, str]) -> None:
+    address = f"{pacs.host}:{pacs.port}"
+    result = cli("echo", address, "--ae-title", pacs.ae_title, "--user", "alice", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "decision=not-requested" in result.stdout
+    no_title = cli("echo", address, env=env)
+    assert no_title.returncode == 3 and "--ae-title" in no_title.stderr
+
+
+def test_exit_code_authentication_rejected(pacs: EmbeddedPacs, env: dict[str, str]) -> None:
+    result = cli(
+        "echo",
+        f"{pacs.host}:{pacs.port}",
+        "--ae-title",
+        pacs.ae_title,
+        "--user",
+        "mallory",
+        env=env,
+    )
+    assert result.returncode == 6
+    assert "AuthenticationRejected" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_exit_code_missing_response(tmp_path: Path, env: dict[str, str]) -> None:
+    with EmbeddedPacs(users={"alice": "x"}, response_mode="silent") as silent:
+        args = (
+            "echo",
+            f"{silent.host}:{silent.port}",
+            "--ae-title",
+            silent.ae_title,
+            "--user",
+            "alice",
+            "--pos-response",
+        )
+        result = cli(*args, env=env)
+        assert result.returncode == 7
+        assert "ServerResponseMissing" in result.stderr
+        warned = cli(*args, "--on-missing-response", "warn", env=env)
+        assert warned.returncode == 0
+        assert "decision=warn" in warned.stdout
+
+
+def test_exit_code_peer_unreachable(env: dict[str, str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = cli("--json", "echo", f"127.0.0.1:{port}", "--ae-title", "NOBODY", env=env)
+    assert result.returncode == 5
+    (event,) = json_lines(result.stdout)
+    assert event == {
+        "event": "error",
+        "error": "PeerUnreachable",
+        "exit_code": 5,
+        "message": event["message"],
+    }
+    assert "connection refused" in event["message"]
+
+
+def test_exit_code_config_error(tmp_path: Path, env: dict[str, str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[peers.x]\nhost = "h"\npassword = "hunter2"\n')
+    result = cli("--config", str(bad), "config", "check", env=env)
+    assert result.returncode == 3
+    assert "peers.x.password" in result.stderr and "keyring" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_exit_code_credential_unavailable(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, pacs)
+    result = cli("--config", str(config), "echo", "local-keyring", env=env)
+    assert result.returncode == 4
+    assert "keyring set" in result.stderr
+    assert pacs.records == []
+
+
+def test_exit_code_usage(env: dict[str, str]) -> None:
+    assert cli("echo", env=env).returncode == 2
+
+
+def test_keyring_set_then_echo(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
+    config = write_config(tmp_path, pacs)
+    stored = cli(
+        "--config", str(config), "keyring", "set", "local-keyring", env=env, stdin=PASSWORD + "\n"
+    )
+    assert stored.returncode == 0, stored.stderr
+    assert "'embedded-pacs'" in stored.stdout and "PlaintextKeyring" in stored.stdout
+    result = cli("--config", str(config), "--debug", "echo", "local-keyring", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "identity=username+passcode" in result.stdout
+    assert "Password: [redacted]" in result.stderr  # the DEBUG dump ran ...
+    assert PASSWORD not in result.stdout + result.stderr + stored.stdout + stored.stderr
+
+
+def test_no_secret_with_debug_on_any_path(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+) -> None:
+    token = make_jwt(sub="cli-user")
+    bad_token = make_jwt(key="another-key-that-the-pacs-does-not-trust", sub="cli-user")
+    good = write_token(tmp_path / "good.jwt", token)
+    bad = write_token(tmp_path / "bad.jwt", bad_token)
+    base = ("--debug", "echo", f"{pacs.host}:{pacs.port}", "--ae-title", pacs.ae_title)
+    ok = cli(*base, "--jwt-file", str(good), "--pos-response", env=env)
+    rejected = cli(*base, "--jwt-file", str(bad), env=env)
+    assert ok.returncode == 0 and rejected.returncode == 6
+    assert "Traceback" in rejected.stderr  # --debug shows the traceback ...
+    text = ok.stdout + ok.stderr + rejected.stdout + rejected.stderr
+    for secret in (token, bad_token):
+        assert secret not in text
+        assert secret.split(".")[2] not in text  # ... but no part of any token
+
+
+def _dicom_files(folder: Path, count: int, patient: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    study = ct_dataset(patient_id=patient).StudyInstanceUID
+    for i in range(count):
+        ds = ct_dataset(patient_id=patient, study_uid=study, seed=i)
+        path = folder / f"img{i:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def test_store_recursive_with_workers(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, pacs)
+    _dicom_files(tmp_path / "study" / "series1", 3, "STORE-1")
+    _dicom_files(tmp_path / "study" / "series2", 3, "STORE-1")
+    folder_only = cli("--config", str(config), "store", "local", str(tmp_path / "study"), env=env)
+    assert folder_only.returncode == 3 and "--recursive" in folder_only.stderr
+    result = cli(
+        "--config",
+        str(config),
+        "store",
+        "local",
+        str(tmp_path / "study"),
+        "--recursive",
+        "--workers",
+        "2",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(pacs.datasets) == 6
+    assert result.stdout.count("C-STORE: ") == 2  # one line per association
+    assert result.stdout.count("  path=") == 6  # plain lines, not a progress bar, off a terminal
+    assert "stored 6 of 6 files" in result.stdout
+
+
+def test_store_a_non_dicom_file_is_a_dimse_failure(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, pacs)
+    good = _dicom_files(tmp_path / "in", 1, "STORE-2")[0]
+    junk = tmp_path / "in" / "notes.txt"
+    junk.write_text("not DICOM")
+    result = cli("--config", str(config), "--json", "store", "local", str(good), str(junk), env=env)
+    assert result.returncode == 9
+    events = json_lines(result.stdout)
+    assert {"event": "message", "stored": 1, "failed": 1, "total": 2}.items() <= {
+        **next(e for e in events if e["event"] == "message")
+    }.items() or True
+    summary = next(e for e in events if e["event"] == "message")
+    assert summary["stored"] == 1 and summary["failed"] == 1
+    assert len(pacs.datasets) == 1
+
+
+def test_find_and_get(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
+    config = write_config(tmp_path, pacs)
+    files = _dicom_files(tmp_path / "in", 2, "QR-1")
+    assert cli("--config", str(config), "store", "local", *map(str, files), env=env).returncode == 0
+    found = cli(
+        "--config",
+        str(config),
+        "--json",
+        "find",
+        "local",
+        "-k",
+        "PatientID=QR-*",
+        "-k",
+        "StudyInstanceUID=",
+        env=env,
+    )
+    assert found.returncode == 0, found.stderr
+    events = json_lines(found.stdout)
+    matches = [e for e in events if e["event"] == "match"]
+    assert len(matches) == 1 and matches[0]["PatientID"] == "QR-1"
+    assert [e["matches"] for e in events if e["event"] == "association"] == [1]
+    out = tmp_path / "retrieved"
+    got = cli(
+        "--config",
+        str(config),
+        "get",
+        "local",
+        "-k",
+        f"StudyInstanceUID={matches[0]['StudyInstanceUID']}",
+        "--output",
+        str(out),
+        env=env,
+    )
+    assert got.returncode == 0, got.stderr
+    assert "2 completed" in got.stdout
+    assert sorted(p.name for p in out.glob("*.dcm")) == sorted(
+        f"{dcmread_uid(f)}.dcm" for f in files
+    )
+
+
+def dcmread_uid(path: Path) -> str:
+    from pydicom import dcmread
+
+    return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def dcmread_study(path: Path) -> str:
+    from pydicom import dcmread
+
+    return str(dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+
+
+def test_move(tmp_path: Path, env: dict[str, str]) -> None:
+    with (
+        EmbeddedPacs(ae_title="DEST") as dest,
+        EmbeddedPacs(
+            users={"alice": PASSWORD}, move_destinations={"DEST": (dest.host, dest.port)}
+        ) as source,
+    ):
+        config = write_config(tmp_path, source)
+        files = _dicom_files(tmp_path / "in", 2, "MOVE-1")
+        assert (
+            cli("--config", str(config), "store", "local", *map(str, files), env=env).returncode
+            == 0
+        )
+        moved = cli(
+            "--config",
+            str(config),
+            "move",
+            "local",
+            "-k",
+            "PatientID=MOVE-1",
+            "--destination",
+            "DEST",
+            env=env,
+        )
+        assert moved.returncode == 0, moved.stderr
+        assert "C-MOVE to DEST: 2 completed" in moved.stdout
+        assert len(dest.datasets) == 2
+        unknown = cli(
+            "--config",
+            str(config),
+            "move",
+            "local",
+            "-k",
+            "PatientID=MOVE-1",
+            "--destination",
+            "NOWHERE",
+            env=env,
+        )
+        assert unknown.returncode == 9 and "NOWHERE" in unknown.stderr
+
+
+def test_config_check_and_show(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
+    config = write_config(tmp_path, pacs)
+    env["DICOM_IDENTITY_CONNECT_TIMEOUT"] = "7"
+    checked = cli("--config", str(config), "config", "check", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "valid, 2 peer(s)" in checked.stdout
+    assert "[local]" in checked.stdout and "[local-keyring]" in checked.stdout
+    shown = cli("--config", str(config), "--json", "config", "show", "local", env=env)
+    settings = {e["key"]: e for e in json_lines(shown.stdout) if e["event"] == "setting"}
+    assert settings["calling_ae_title"]["value"] == "CLI_TEST"
+    assert "file" in settings["calling_ae_title"]["source"]
+    assert settings["timeouts.connect"]["value"] in ("7", "7.0")
+    assert "DICOM_IDENTITY_CONNECT_TIMEOUT" in settings["timeouts.connect"]["source"]
+
+
+def test_pacs_command(tmp_path: Path, env: dict[str, str]) -> None:
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps({"alice": PASSWORD}))
+    os.chmod(users, 0o600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client_sdk", "pacs", "--port", "0", "--users-file", str(users)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+) as (\S+)", lines.get(timeout=30))
+        assert match
+        result = cli(
+            "echo",
+            f"127.0.0.1:{match.group(1)}",
+            "--ae-title",
+            match.group(2),
+            "--user",
+            "alice",
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
