@@ -325,15 +325,11 @@ def _config(config: Config, args: argparse.Namespace, report: Reporter) -> int:
     for name in peers:
         report.message(f"[{name}]", peer=name)
         for setting in config.effective(name):
-            report.item(
-                "setting",
-                {
-                    "peer": name,
-                    "key": setting.key,
-                    "value": setting.value,
-                    "source": setting.source,
-                },
-            )
+            if report.as_json:
+                fields = {"peer": name, "key": setting.key, "value": setting.value}
+                report.item("setting", {**fields, "source": setting.source})
+            else:
+                report.message(f"  {setting.key} = {setting.value}    [{setting.source}]")
     return 0
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -458,3 +461,63 @@ def test_pacs_command(tmp_path: Path, env: dict[str, str]) -> None:
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def test_example_config_is_valid(env: dict[str, str]) -> None:
+    result = cli("--config", str(ROOT / "examples" / "config.toml"), "config", "check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "valid, 3 peer(s)" in result.stdout
+    assert "  identity.type = kerberos" in result.stdout
+    assert "[file: " in result.stdout
+
+
+def test_store_shows_a_progress_bar_on_a_terminal(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, pacs)
+    files = _dicom_files(tmp_path / "in", 3, "TTY-1")
+    controller, terminal = os.openpty()
+    # A terminal of 80 columns (a bare pty has 0, and tqdm would draw an empty bar).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    seen = bytearray()
+
+    def drain() -> None:  # read the terminal while the command runs
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "client_sdk",
+                "--config",
+                str(config),
+                "store",
+                "local",
+                *map(str, files),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        reader.join(10)
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"file/s" in seen or b"file]" in seen  # tqdm drew its bar on the terminal
+    assert "path=" not in result.stdout  # no per-file lines when the bar is shown
+    assert "stored 3 of 3 files" in result.stdout
