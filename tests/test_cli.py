@@ -521,3 +521,37 @@ def test_store_shows_a_progress_bar_on_a_terminal(
     assert b"file/s" in seen or b"file]" in seen  # tqdm drew its bar on the terminal
     assert "path=" not in result.stdout  # no per-file lines when the bar is shown
     assert "stored 3 of 3 files" in result.stdout
+
+
+def test_exit_code_other_rejection(env: dict[str, str]) -> None:
+    from pynetdicom import AE
+
+    ae = AE(ae_title="STRICT")
+    ae.add_supported_context("1.2.840.10008.1.1")
+    ae.require_called_aet = True
+    server = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        result = cli(
+            "echo",
+            f"127.0.0.1:{server.server_address[1]}",
+            "--ae-title",
+            "WRONG",
+            "--user",
+            "alice",
+            env=env,
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 8
+    assert "Called AE title not recognised" in result.stderr
+
+
+def test_client_from_config(pacs: EmbeddedPacs, tmp_path: Path) -> None:
+    from client_sdk import Client, load_config
+
+    config = load_config(write_config(tmp_path, pacs), environ={})
+    client = Client.from_config("local", config)
+    assert client.calling_ae_title == "CLI_TEST"
+    assert client.echo() == 0
+    (record,) = pacs.wait_for_records(1, timeout=10)
+    assert record.principal == "alice" and record.calling_ae_title == "CLI_TEST"
