@@ -9,8 +9,10 @@ PYTHON="${PYTHON:-python3}"
 
 # Debian packages the demo and the tests use, beyond a Python that can make a venv (one list):
 # MIT Kerberos (a throwaway KDC for the tests and the demo; libkrb5-dev and gcc to build the
-# gssapi and krb5 wheels) and faketime (the clock-skew test).
-DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc faketime)
+# gssapi and krb5 wheels), faketime (the clock-skew test), and the third-party peers of the
+# interoperability tests: DCMTK, Orthanc, Wireshark's tshark, GNOME Keyring on a D-Bus session.
+DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc faketime
+                 dcmtk orthanc tshark gnome-keyring dbus)
 
 ensure_debian_packages() {
     local pkg missing=()

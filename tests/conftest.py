@@ -104,3 +104,23 @@ def kerberos_realm() -> Iterator[Any]:
         mp.delenv("KRB5_CLIENT_KTNAME", raising=False)
         mp.delenv("KRB5_KTNAME", raising=False)
         yield realm
+
+
+def require_program(program: str, package: str) -> str:
+    """The program's path; a missing one fails under CI=true and skips elsewhere, with the fix."""
+    import shutil
+
+    path = shutil.which(program, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
+    if path is None:
+        why = f"{program} is not installed: apt-get install {package}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {why}")
+        pytest.skip(why)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for programs that cannot bind port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
