@@ -1,0 +1,238 @@
+"""Third-party programs for the interop tests: a logged child process, and Orthanc on 127.0.0.1.
+
+``LoggedProcess`` runs a program in its own process group with stdout and stderr in one log file,
+waits for a log line (or its exit) with a bound instead of sleeping, and stops the whole group:
+SIGTERM (or the signal given), then SIGKILL after a bound. ``describe()`` is what an assertion
+message attaches: the command, the exit status and the log.
+
+``OrthancPeer`` writes an Orthanc configuration into a temp folder (DICOM on a free port, the HTTP
+server off, storage and index in the folder, every DIMSE service allowed for unknown modalities,
+one C-MOVE destination) and starts ``Orthanc --verbose`` with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+__all__ = ["LoggedProcess", "OrthancPeer", "ProcessFailed", "program_version"]
+
+LOG_TAIL = 20_000  # characters of a log attached to an assertion message
+
+
+class ProcessFailed(AssertionError):
+    """A program exited, or a log line did not appear in time; the message holds the log."""
+
+
+class LoggedProcess:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.argv = [str(a) for a in argv]
+        self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,  # its own process group: stop() reaches its children
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_size(self) -> int:
+        """An offset for ``wait_for(..., after=...)``: only lines logged from now on count."""
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def describe(self) -> str:
+        text = self.log()
+        if len(text) > LOG_TAIL:
+            text = "[...]\n" + text[-LOG_TAIL:]
+        state = "running" if self.returncode is None else f"exit status {self.returncode}"
+        return f"$ {' '.join(self.argv)}  ({state})\n--- log {self.log_path} ---\n{text}"
+
+    def wait_for(self, pattern: str, *, timeout: float, after: int = 0) -> re.Match[str]:
+        """The first match of ``pattern`` in the log past byte ``after``; raises ProcessFailed
+        when the program exits first or ``timeout`` seconds pass."""
+        assert self.proc is not None, "not started"
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(after)
+                found = regex.search(fh.read().decode("utf-8", "replace"))
+            if found:
+                return found
+            if self.proc.poll() is not None:
+                raise ProcessFailed(f"exited before logging /{pattern}/\n{self.describe()}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProcessFailed(f"no /{pattern}/ within {timeout} s\n{self.describe()}")
+            # A bounded wait that also returns at once when the program exits.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=min(0.05, remaining))
+
+    def stop(self, sig: int = signal.SIGTERM, *, timeout: float = 10.0) -> int | None:
+        """Send ``sig`` to the process group, wait ``timeout`` s, then SIGKILL the group.
+        Returns the exit status (negative: killed by that signal). Idempotent."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            _signal_group(proc.pid, sig)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        # Whatever it left behind in its group goes too (a no-op when nothing is left).
+        _signal_group(proc.pid, signal.SIGKILL)
+        return proc.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def program_version(argv: Sequence[str], *, timeout: float = 10.0) -> str:
+    """The first line a program prints for ``--version`` (or the like)."""
+    out = subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return lines[0] if lines else "?"
+
+
+class OrthancPeer:
+    """Orthanc on 127.0.0.1: DICOM only (no HTTP server), everything in ``folder``."""
+
+    def __init__(
+        self,
+        program: str,
+        folder: Path,
+        *,
+        dicom_port: int,
+        ae_title: str = "ORTHANC",
+        modalities: Mapping[str, tuple[str, str, int]] | None = None,
+        extra_args: Sequence[str] = ("--verbose",),
+    ) -> None:
+        self.program = program
+        self.folder = folder
+        self.dicom_port = dicom_port
+        self.ae_title = ae_title
+        self.config_path = folder / "orthanc.json"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {
+            "Name": "dicom-identity-interop",
+            "DicomAet": ae_title,
+            "DicomPort": dicom_port,
+            "DicomServerEnabled": True,
+            "DicomCheckCalledAet": False,
+            # Orthanc 1.10 has no bind address setting: no HTTP server at all, so nothing but
+            # the DICOM port listens (and only 127.0.0.1 is ever contacted).
+            "HttpServerEnabled": False,
+            "RemoteAccessAllowed": False,
+            "StorageDirectory": str(folder / "storage"),
+            "IndexDirectory": str(folder / "index"),
+            "Plugins": [],
+            "DicomAlwaysAllowEcho": True,
+            "DicomAlwaysAllowStore": True,
+            "DicomAlwaysAllowFind": True,
+            "DicomAlwaysAllowGet": True,
+            "DicomAlwaysAllowMove": True,
+            "DicomModalities": {
+                name: [title, host, port] for name, (title, host, port) in (modalities or {}).items()
+            },
+            # Close the C-MOVE sub-association at once instead of keeping it 5 s for reuse.
+            "DicomAssociationCloseDelay": 0,
+            "DicomScuTimeout": 10,
+            "DicomScpTimeout": 30,
+            "SaveJobs": False,
+            "StableAge": 1,
+        }
+        self.config_path.write_text(json.dumps(config, indent=2))
+        self.process = LoggedProcess(
+            [program, *extra_args, str(self.config_path)], folder / "orthanc.log", cwd=folder
+        )
+
+    def start(self, *, timeout: float = 15.0) -> Self:
+        self.process.start()
+        self.process.wait_for(r"Orthanc has started", timeout=timeout)
+        self.process.wait_for(
+            rf"DICOM server listening with AET {re.escape(self.ae_title)} on port: "
+            rf"{self.dicom_port}\b",
+            timeout=1,
+        )
+        return self
+
+    def stop(self) -> int | None:
+        return self.process.stop(signal.SIGTERM, timeout=15)
+
+    def describe(self) -> str:
+        return f"Orthanc config {self.config_path}\n{self.process.describe()}"
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,193 @@
+"""The SDK against a real Orthanc (Debian's orthanc 1.10) on 127.0.0.1.
+
+Orthanc ignores the User Identity item: it never verifies it and never answers it (no 59H item in
+the A-ASSOCIATE-AC), so a requested positive response is always missing. Shown here:
+
+* the default policy (ABORT) raises ``ServerResponseMissing`` and Orthanc logs the A-ABORT, for
+  identity types 1, 2 and 5;
+* with ``MissingResponse.WARN`` the SDK stores a study, finds it (C-FIND), and gets it back both
+  by C-GET and by C-MOVE to an embedded PACS, with the same instances and pixel data;
+* Orthanc's own C-MOVE sub-association to the destination carries no identity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from pydicom import Dataset
+from pydicom.uid import generate_uid
+
+from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts
+from client_sdk.errors import ServerResponseMissing
+from client_sdk.outcome import Decision
+from client_sdk.testing import EmbeddedPacs
+from client_sdk.testing.datasets import ct_dataset
+from providers import IdentityProvider, JwtFileProvider, PasswordProvider, UsernameProvider
+from tests.conftest import AUDIENCE, free_port, make_jwt, require_program, write_token
+from tests.orthanc_peer import OrthancPeer
+
+pytestmark = pytest.mark.interop
+
+TIMEOUTS = Timeouts(connect=5, acse=10, dimse=20, network=20)
+DUMMY_PASSWORD = "dummy-orthanc-passcode"  # Orthanc checks nothing: any value is "accepted"
+ABORT_LINE = r"Association Aborted with AET DICOM_IDENTITY on IP 127\.0\.0\.1"
+
+
+@pytest.fixture(scope="module")
+def destination() -> Iterator[EmbeddedPacs]:
+    """The C-MOVE destination Orthanc knows as modality "SDK" (AE title SDKDEST)."""
+    with EmbeddedPacs(ae_title="SDKDEST", port=0) as pacs:
+        yield pacs
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory: pytest.TempPathFactory, destination: EmbeddedPacs) -> Iterator[
+    OrthancPeer
+]:
+    program = require_program("Orthanc", "orthanc")
+    peer = OrthancPeer(
+        program,
+        tmp_path_factory.mktemp("orthanc"),
+        dicom_port=free_port(),
+        modalities={"SDK": ("SDKDEST", "127.0.0.1", destination.port)},
+    )
+    with peer:
+        yield peer
+
+
+@contextmanager
+def peer_log(orthanc: OrthancPeer, *more: EmbeddedPacs) -> Iterator[None]:
+    """Any failure inside gets Orthanc's log (and the embedded PACS records) attached."""
+    try:
+        yield
+    except Exception as exc:
+        extra = "".join(f"\n{pacs!r} records: {pacs.records}" for pacs in more)
+        raise AssertionError(f"{type(exc).__name__}: {exc}{extra}\n{orthanc.describe()}") from exc
+
+
+def peer_of(orthanc: OrthancPeer) -> Peer:
+    return Peer("127.0.0.1", orthanc.dicom_port, orthanc.ae_title)
+
+
+def _username(tmp_path: Path) -> IdentityProvider:
+    return UsernameProvider("alice", positive_response=True)
+
+
+def _password(tmp_path: Path) -> IdentityProvider:
+    return PasswordProvider("alice", DUMMY_PASSWORD, positive_response=True)
+
+
+def _jwt(tmp_path: Path) -> IdentityProvider:
+    path = write_token(tmp_path / "token.jwt", make_jwt())
+    return JwtFileProvider(path, audience=AUDIENCE, positive_response=True)
+
+
+@pytest.mark.parametrize(
+    ("make_provider", "type_label"),
+    [
+        pytest.param(_username, "username", id="type1"),
+        pytest.param(_password, "username+passcode", id="type2"),
+        pytest.param(_jwt, "jwt", id="type5"),
+    ],
+)
+def test_orthanc_never_answers_so_the_default_policy_aborts(
+    orthanc: OrthancPeer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    make_provider: Callable[[Path], IdentityProvider],
+    type_label: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="client_sdk")
+    client = Client(peer_of(orthanc), identity=make_provider(tmp_path), timeouts=TIMEOUTS)
+    before = orthanc.process.log_size()
+    with peer_log(orthanc):
+        with pytest.raises(ServerResponseMissing) as info:
+            client.echo()
+        message = str(info.value)
+        assert "sent no user identity response" in message
+        assert "association aborted" in message
+        assert DUMMY_PASSWORD not in message
+        outcomes = [r.getMessage() for r in caplog.records if r.name == "client_sdk.association"]
+        assert any(
+            f"identity={type_label} principal=" in line
+            and "response='no response'" in line
+            and "decision=abort" in line
+            for line in outcomes
+        ), outcomes
+        # Orthanc accepted the association, then saw our A-ABORT (not a release, not a reset).
+        orthanc.process.wait_for(ABORT_LINE, after=before, timeout=10)
+
+
+def test_orthanc_store_find_get_move_with_warn_policy(
+    orthanc: OrthancPeer, destination: EmbeddedPacs, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="client_sdk")
+    destination.wait_for_records(0)
+    destination.clear()
+    client = Client(
+        peer_of(orthanc),
+        identity=PasswordProvider("alice", DUMMY_PASSWORD, positive_response=True),
+        policy=Policy(missing_response=MissingResponse.WARN),
+        timeouts=TIMEOUTS,
+    )
+    study, series = generate_uid(), generate_uid()
+    sent: list[Dataset] = []
+    for number in (1, 2, 3):
+        ds = ct_dataset(study_uid=study, series_uid=series, patient_id="INTEROP-1", seed=number)
+        ds.InstanceNumber = number
+        sent.append(ds)
+    expected = contents(sent)
+
+    with peer_log(orthanc, destination):
+        with client.associate() as session:
+            assert session.identity.decision is Decision.WARN
+            assert not session.identity.response_received
+            statuses = [session.store(ds) for ds in sent]
+        assert statuses == [0, 0, 0]
+
+        studies = client.find(
+            {"StudyInstanceUID": study, "PatientID": "", "NumberOfStudyRelatedInstances": ""},
+            level="STUDY",
+        )
+        assert [str(s.StudyInstanceUID) for s in studies] == [study]
+        assert str(studies[0].PatientID) == "INTEROP-1"
+        assert int(studies[0].NumberOfStudyRelatedInstances) == len(sent)
+        images = client.find(
+            {"StudyInstanceUID": study, "SeriesInstanceUID": series, "SOPInstanceUID": ""},
+            level="IMAGE",
+        )
+        assert sorted(str(i.SOPInstanceUID) for i in images) == sorted(expected)
+
+        got = client.get({"StudyInstanceUID": study}, level="STUDY")
+        assert (got.status, got.completed, got.failed) == (0, len(sent), 0), got
+        assert contents(got.datasets) == expected
+
+        moved = client.move({"StudyInstanceUID": study}, destination="SDKDEST", level="STUDY")
+        assert (moved.status, moved.completed, moved.failed) == (0, len(sent), 0), moved
+        assert moved.datasets == ()
+        # Orthanc's sub-association to the destination: its own AE title, no identity at all.
+        (record,) = destination.wait_for_records(1, timeout=10)
+        assert record.calling_ae_title == orthanc.ae_title
+        assert record.called_ae_title == "SDKDEST"
+        assert record.identity_type is None
+        assert record.dimse == ["C-STORE"] * len(sent)
+        assert record.ended == "released"
+        assert contents(destination.datasets) == expected
+
+    # Every association (store, 2 finds, get, move) went on with one WARNING each.
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "client_sdk.association" and r.levelno == logging.WARNING
+    ]
+    assert len(warnings) == 5, warnings
+    assert all("did not confirm the username+passcode identity of 'alice'" in w for w in warnings)
+    assert not any(DUMMY_PASSWORD in r.getMessage() for r in caplog.records)
+
+
+def contents(datasets: Iterator[Dataset] | list[Dataset] | tuple[Dataset, ...]) -> dict[str, bytes]:
+    return {str(ds.SOPInstanceUID): bytes(ds.PixelData) for ds in datasets}
