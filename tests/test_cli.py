@@ -5,9 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import queue
-import re
-import signal
 import socket
 import struct
 import subprocess
@@ -23,6 +20,7 @@ import pytest
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.datasets import ct_dataset
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.processes import background, listening
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "cli-leak-canary-Pa55word"
@@ -430,37 +428,20 @@ def test_pacs_command(tmp_path: Path, env: dict[str, str]) -> None:
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"alice": PASSWORD}))
     os.chmod(users, 0o600)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "client_sdk", "pacs", "--port", "0", "--users-file", str(users)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
-    try:
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+) as (\S+)", lines.get(timeout=30))
-        assert match
+    args = ["-m", "client_sdk", "pacs", "--port", "0", "--users-file", str(users)]
+    with background(args, env=env) as pacs:
+        match = listening(pacs)
         result = cli(
             "echo",
-            f"127.0.0.1:{match.group(1)}",
+            f"127.0.0.1:{match['port']}",
             "--ae-title",
-            match.group(2),
+            match["ae_title"],
             "--user",
             "alice",
             env=env,
         )
         assert result.returncode == 0, result.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        assert pacs.stop()[0] == 0
 
 
 def test_example_config_is_valid(env: dict[str, str]) -> None:

@@ -5,13 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import queue
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +23,7 @@ from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from client_sdk.testing import AssociationRecord, EmbeddedPacs, ResponseMode
 from client_sdk.testing.contexts import STUDY_ROOT_FIND, VERIFICATION
 from client_sdk.testing.datasets import ct_dataset
+from tests.processes import background, listening
 
 HOST = "127.0.0.1"
 PASSWORD = "s3cret-Pässword"
@@ -482,36 +477,16 @@ def test_no_secret_in_records_or_logs(pacs_in: PacsIn, caplog: pytest.LogCapture
 # Command line --------------------------------------------------------------------------------
 
 
-def _read_line(stream: Any, timeout: float) -> str:
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no output within {timeout} s") from None
-
-
 def test_command_line(tmp_path: Path) -> None:
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"alice": PASSWORD}), encoding="utf-8")
     users.chmod(0o600)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "client_sdk.testing", "--port", "0", "--users-file", str(users)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    try:
-        assert proc.stdout is not None
-        first = _read_line(proc.stdout, 20)
-        prefix = f"listening on {HOST}:"
-        assert first.startswith(prefix), first
-        port = int(first[len(prefix) :].split()[0])
+    args = ["-m", "client_sdk.testing", "--port", "0", "--users-file", str(users)]
+    with background(args) as pacs:
+        match = listening(pacs, 20)
+        port = int(match["port"])
         assert port != 0
-        assert first.strip().endswith("as EMBEDDED_PACS")
+        assert match["ae_title"] == "EMBEDDED_PACS"
 
         assoc = client_ae().associate(
             HOST, port, ext_neg=[identity(2, b"alice", PASSWORD.encode())]
@@ -519,21 +494,13 @@ def test_command_line(tmp_path: Path) -> None:
         assert assoc.is_established
         assert assoc.send_c_echo().Status == 0x0000
         assoc.release()
-        line = _read_line(proc.stdout, 10)
+        line = pacs.line(10)
         assert "TEST_SCU" in line
         assert "type 2" in line
         assert "'alice'" in line
         assert "ended released" in line
         assert PASSWORD not in line
 
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert proc.stderr is not None
-        assert PASSWORD not in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        code, stderr = pacs.stop()
+        assert code == 0
+        assert PASSWORD not in stderr

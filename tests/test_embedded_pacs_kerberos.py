@@ -9,11 +9,7 @@ import base64
 import contextlib
 import logging
 import os
-import queue
-import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +31,7 @@ from client_sdk.testing.kerberos_acceptor import (
     authenticator_digest,
 )
 from providers.kerberos_framing import AP_REP, AP_REQ, KRB_ERROR, frame, unframe
+from tests.processes import background, listening
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
@@ -482,15 +479,6 @@ def test_no_token_or_reply_in_records_logs_or_errors(
 # Command line -------------------------------------------------------------------------------
 
 
-def _read_line(stream: Any, timeout: float) -> str:
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no output within {timeout} s") from None
-
-
 def test_command_line_kerberos(realm: Any) -> None:
     env = {**os.environ, **realm.env, "PYTHONPATH": str(REPO)}
     command = [
@@ -504,20 +492,8 @@ def test_command_line_kerberos(realm: Any) -> None:
         "--kerberos-service",
         realm.service_principal,
     ]
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    try:
-        assert proc.stdout is not None
-        first = _read_line(proc.stdout, 20)
-        prefix = f"listening on {HOST}:"
-        assert first.startswith(prefix), first
-        port = int(first[len(prefix) :].split()[0])
+    with background(command[1:], env=env) as pacs:
+        port = int(listening(pacs, 20)["port"])
 
         ctx, token = new_token()
         with associated(port, identity(token)) as assoc:
@@ -526,7 +502,7 @@ def test_command_line_kerberos(realm: Any) -> None:
             assert reply is not None
             complete(ctx, reply, "gss")
             assert ctx.complete
-        line = _read_line(proc.stdout, 10)
+        line = pacs.line(10)
         assert "type 3" in line
         assert repr(realm.user) in line
         assert "response reply" in line
@@ -534,20 +510,12 @@ def test_command_line_kerberos(realm: Any) -> None:
 
         with associated(port, identity(token)) as assoc:
             assert rejection(assoc) == (1, 2, 1)
-        line = _read_line(proc.stdout, 10)
+        line = pacs.line(10)
         assert "Kerberos token replayed" in line
 
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert proc.stderr is not None
-        assert token.hex() not in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        code, stderr = pacs.stop()
+        assert code == 0
+        assert token.hex() not in stderr
 
 
 def test_command_line_kerberos_errors(realm: Any, tmp_path: Path) -> None:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from client_sdk.testing.kerberos_realm import kerberos_tools_missing
+from tests.processes import background, listening
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -55,48 +52,27 @@ def test_demo_runs_every_example() -> None:
 
 
 @pytest.fixture
-def pacs_process(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def pacs_port(tmp_path: Path) -> Iterator[int]:
     users = tmp_path / "users.json"
     users.write_text(json.dumps({"alice": "demo-password-not-secret"}))
     os.chmod(users, 0o600)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "client_sdk.testing",
-            "--port",
-            "0",
-            "--users-file",
-            str(users),
-            "--response-mode",
-            "silent",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stdout is not None
-    stdout = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
-    try:
-        first = lines.get(timeout=30)
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", first)
-        assert match, first
-        yield int(match.group(1)), proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+    args = [
+        "-m",
+        "client_sdk.testing",
+        "--port",
+        "0",
+        "--users-file",
+        str(users),
+        "--response-mode",
+        "silent",
+    ]
+    with background(args) as pacs:
+        yield int(listening(pacs)["port"])
+        assert pacs.stop()[0] == 0
 
 
-def test_echo_example_against_a_separate_pacs(
-    pacs_process: tuple[int, subprocess.Popen[str]],
-) -> None:
-    port, _ = pacs_process
+def test_echo_example_against_a_separate_pacs(pacs_port: int) -> None:
+    port = pacs_port
     base = [
         str(EXAMPLES / "echo_username.py"),
         "--host",
