@@ -261,6 +261,18 @@ def _failure(
         return PeerUnreachable(
             f"cannot reach {target}: {why}. Check the host, the port and that the PACS is running"
         )
+    accepted = assoc.acceptor.primitive
+    if accepted is not None and accepted.result == 0 and not assoc.accepted_contexts:
+        # The peer said yes to the association and no to every presentation context;
+        # pynetdicom then aborts on its own.
+        refused = sorted(
+            {cx.abstract_syntax.name for cx in assoc.rejected_contexts if cx.abstract_syntax}
+        )
+        return AssociationAborted(
+            f"{target} accepted the association but none of the proposed SOP classes "
+            f"({', '.join(refused) or 'none proposed'}), so it was aborted. The peer does not "
+            "offer this service to this calling AE title: check its configuration"
+        )
     if elapsed >= timeouts.acse:
         return AssociationAborted(
             f"{target} accepted the TCP connection but sent no A-ASSOCIATE response within the "

@@ -157,7 +157,8 @@ class Client:
     ) -> RetrieveResult:
         """Associate, Study Root C-MOVE to AE title ``destination``, release. See
         :meth:`Session.move`."""
-        with self.associate(sop_classes=[STUDY_ROOT_MOVE]) as session:
+        # The FIND context too: some archives (dcmqrscp --require-find) refuse MOVE without it.
+        with self.associate(sop_classes=[STUDY_ROOT_FIND, STUDY_ROOT_MOVE]) as session:
             return session.move(query, destination=destination, level=level)
 
     def __repr__(self) -> str:

@@ -441,3 +441,19 @@ def test_store_proposes_the_dataset_transfer_syntax(pacs: EmbeddedPacs) -> None:
     assert client_for(pacs, UsernameProvider("alice")).store(ds) == [0x0000]
     (stored,) = pacs.datasets
     assert stored.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
+
+
+def test_peer_accepting_no_presentation_context_is_named() -> None:
+    ae = AE(ae_title="ECHO_ONLY")
+    ae.add_supported_context("1.2.840.10008.1.1")
+    server = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        client = Client(Peer("127.0.0.1", server.server_address[1], "ECHO_ONLY"),
+                        identity=UsernameProvider("alice"), timeouts=FAST)
+        with pytest.raises(AssociationAborted) as info:
+            client.find({"PatientID": "1"})
+    finally:
+        server.shutdown()
+    message = str(info.value)
+    assert "none of the proposed SOP classes" in message
+    assert "Study Root Query/Retrieve Information Model - FIND" in message
