@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pynetdicom import AE
 from pynetdicom.association import Association
-from pynetdicom.transport import AddressInformation, AssociationSocket
+from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocket
 
 __all__ = ["ConnectionTrace", "SdkAE", "Timeouts"]
 
@@ -81,6 +81,18 @@ class _TracedAssociationSocket(AssociationSocket):
         sock.bind(address.as_tuple)
         self._is_connected = False
         return sock
+
+    def connect(self, primitive: T_CONNECT) -> None:
+        super().connect(primitive)
+        sock = self.socket
+        if self._is_connected and sock is not None:
+            # pynetdicom clears the socket timeout once connected (transport.py:421): a peer that
+            # stalls mid-PDU, or a TLS record that makes the socket look readable, would then
+            # block recv() forever. Keep the network timeout on every read.
+            sock.settimeout(self.assoc.network_timeout)
+            self._trace.connected = True  # also over TLS, where the raw socket was replaced
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _shutdown_socket(self) -> None:
         # pynetdicom skips close() when shutdown() raises, as it does on a socket that never

@@ -24,13 +24,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["LoggedProcess", "OrthancPeer", "ProcessFailed", "program_version"]
+__all__ = [
+    "LogTimeout",
+    "LoggedProcess",
+    "OrthancPeer",
+    "ProcessExited",
+    "ProcessFailed",
+    "program_version",
+]
 
-LOG_TAIL = 20_000  # characters of a log attached to an assertion message
+LOG_HEAD, LOG_TAIL = 4_000, 16_000  # characters of a log attached to an assertion message
 
 
 class ProcessFailed(AssertionError):
     """A program exited, or a log line did not appear in time; the message holds the log."""
+
+
+class ProcessExited(ProcessFailed):
+    """The program exited before logging what was waited for."""
+
+
+class LogTimeout(ProcessFailed):
+    """The program is running but did not log what was waited for in time."""
 
 
 class LoggedProcess:
@@ -85,14 +100,14 @@ class LoggedProcess:
 
     def describe(self) -> str:
         text = self.log()
-        if len(text) > LOG_TAIL:
-            text = "[...]\n" + text[-LOG_TAIL:]
+        if len(text) > LOG_HEAD + LOG_TAIL:
+            text = f"{text[:LOG_HEAD]}\n[...]\n{text[-LOG_TAIL:]}"
         state = "running" if self.returncode is None else f"exit status {self.returncode}"
         return f"$ {' '.join(self.argv)}  ({state})\n--- log {self.log_path} ---\n{text}"
 
     def wait_for(self, pattern: str, *, timeout: float, after: int = 0) -> re.Match[str]:
-        """The first match of ``pattern`` in the log past byte ``after``; raises ProcessFailed
-        when the program exits first or ``timeout`` seconds pass."""
+        """The first match of ``pattern`` in the log past byte ``after``; raises ProcessExited
+        when the program exits first, LogTimeout when ``timeout`` seconds pass."""
         assert self.proc is not None, "not started"
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
@@ -103,10 +118,10 @@ class LoggedProcess:
             if found:
                 return found
             if self.proc.poll() is not None:
-                raise ProcessFailed(f"exited before logging /{pattern}/\n{self.describe()}")
+                raise ProcessExited(f"exited before logging /{pattern}/\n{self.describe()}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ProcessFailed(f"no /{pattern}/ within {timeout} s\n{self.describe()}")
+                raise LogTimeout(f"no /{pattern}/ within {timeout} s\n{self.describe()}")
             # A bounded wait that also returns at once when the program exits.
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=min(0.05, remaining))
@@ -147,9 +162,7 @@ def _signal_group(pid: int, sig: int) -> None:
 
 def program_version(argv: Sequence[str], *, timeout: float = 10.0) -> str:
     """The first line a program prints for ``--version`` (or the like)."""
-    out = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, check=False
-    )
+    out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     lines = (out.stdout or out.stderr).strip().splitlines()
     return lines[0] if lines else "?"
 
@@ -192,7 +205,8 @@ class OrthancPeer:
             "DicomAlwaysAllowGet": True,
             "DicomAlwaysAllowMove": True,
             "DicomModalities": {
-                name: [title, host, port] for name, (title, host, port) in (modalities or {}).items()
+                name: [title, host, port]
+                for name, (title, host, port) in (modalities or {}).items()
             },
             # Close the C-MOVE sub-association at once instead of keeping it 5 s for reuse.
             "DicomAssociationCloseDelay": 0,

@@ -448,8 +448,11 @@ def test_peer_accepting_no_presentation_context_is_named() -> None:
     ae.add_supported_context("1.2.840.10008.1.1")
     server = ae.start_server(("127.0.0.1", 0), block=False)
     try:
-        client = Client(Peer("127.0.0.1", server.server_address[1], "ECHO_ONLY"),
-                        identity=UsernameProvider("alice"), timeouts=FAST)
+        client = Client(
+            Peer("127.0.0.1", server.server_address[1], "ECHO_ONLY"),
+            identity=UsernameProvider("alice"),
+            timeouts=FAST,
+        )
         with pytest.raises(AssociationAborted) as info:
             client.find({"PatientID": "1"})
     finally:
@@ -457,3 +460,28 @@ def test_peer_accepting_no_presentation_context_is_named() -> None:
     message = str(info.value)
     assert "none of the proposed SOP classes" in message
     assert "Study Root Query/Retrieve Information Model - FIND" in message
+
+
+def test_peer_that_stalls_mid_pdu_is_bounded() -> None:
+    """Three bytes of an A-ASSOCIATE-AC header, then silence: the network timeout ends the wait
+    (pynetdicom clears the socket timeout after connecting; the SDK puts it back)."""
+    released = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        _read_pdu(conn)
+        conn.sendall(b"\x02\x00\x00")
+        released.wait(15)  # hold the connection open until the client gave up
+
+    port, thread = _serve_once(handle)
+    timeouts = Timeouts(connect=2, acse=1, dimse=2, network=2)
+    client = Client(
+        Peer("127.0.0.1", port, "STALLER"), identity=UsernameProvider("alice"), timeouts=timeouts
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(AssociationAborted):
+            client.echo()
+        assert time.monotonic() - started < timeouts.acse + timeouts.network + 3
+    finally:
+        released.set()
+        thread.join(5)

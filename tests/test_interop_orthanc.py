@@ -35,6 +35,7 @@ pytestmark = pytest.mark.interop
 TIMEOUTS = Timeouts(connect=5, acse=10, dimse=20, network=20)
 DUMMY_PASSWORD = "dummy-orthanc-passcode"  # Orthanc checks nothing: any value is "accepted"
 ABORT_LINE = r"Association Aborted with AET DICOM_IDENTITY on IP 127\.0\.0\.1"
+AC_DUMP = r"(?s)=+ BEGIN A-ASSOCIATE-AC =+\n(.*?)=+ END A-ASSOCIATE-AC =+"
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +46,17 @@ def destination() -> Iterator[EmbeddedPacs]:
 
 
 @pytest.fixture(scope="module")
-def orthanc(tmp_path_factory: pytest.TempPathFactory, destination: EmbeddedPacs) -> Iterator[
-    OrthancPeer
-]:
+def orthanc(
+    tmp_path_factory: pytest.TempPathFactory, destination: EmbeddedPacs
+) -> Iterator[OrthancPeer]:
     program = require_program("Orthanc", "orthanc")
     peer = OrthancPeer(
         program,
         tmp_path_factory.mktemp("orthanc"),
         dicom_port=free_port(),
         modalities={"SDK": ("SDKDEST", "127.0.0.1", destination.port)},
+        # DCMTK's association dumps: what Orthanc itself says it received and answered.
+        extra_args=("--verbose", "--trace-dicom"),
     )
     with peer:
         yield peer
@@ -87,11 +90,11 @@ def _jwt(tmp_path: Path) -> IdentityProvider:
 
 
 @pytest.mark.parametrize(
-    ("make_provider", "type_label"),
+    ("make_provider", "identity_type", "type_label"),
     [
-        pytest.param(_username, "username", id="type1"),
-        pytest.param(_password, "username+passcode", id="type2"),
-        pytest.param(_jwt, "jwt", id="type5"),
+        pytest.param(_username, 1, "username", id="type1"),
+        pytest.param(_password, 2, "username+passcode", id="type2"),
+        pytest.param(_jwt, 5, "jwt", id="type5"),
     ],
 )
 def test_orthanc_never_answers_so_the_default_policy_aborts(
@@ -99,6 +102,7 @@ def test_orthanc_never_answers_so_the_default_policy_aborts(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     make_provider: Callable[[Path], IdentityProvider],
+    identity_type: int,
     type_label: str,
 ) -> None:
     caplog.set_level(logging.INFO, logger="client_sdk")
@@ -120,6 +124,15 @@ def test_orthanc_never_answers_so_the_default_policy_aborts(
         ), outcomes
         # Orthanc accepted the association, then saw our A-ABORT (not a release, not a reset).
         orthanc.process.wait_for(ABORT_LINE, after=before, timeout=10)
+        # Orthanc's own dump of the A-ASSOCIATE-AC it sent: our item seen, no response in it.
+        accept = orthanc.process.wait_for(AC_DUMP, after=before, timeout=5).group(1)
+        assert f"Authentication mode {identity_type}:" in accept
+        assert "Positive Response requested: Yes" in accept
+        assert "User Identity Negotiation Response:  none" in accept
+        if identity_type == 2:
+            # A peer fact worth knowing: with --trace-dicom Orthanc (DCMTK) logs the passcode in
+            # clear. Hence the dummy value; never point --trace-dicom at real credentials.
+            assert f"Password: [{DUMMY_PASSWORD}]" in accept
 
 
 def test_orthanc_store_find_get_move_with_warn_policy(

@@ -3,7 +3,8 @@
 Nothing is checked in: each test session gets a fresh CA (P-256 keys, one day of validity) and a
 server certificate for ``localhost`` and ``127.0.0.1`` signed by it, as PEM files in a folder the
 caller owns. ``server_context()`` is what :class:`client_sdk.testing.EmbeddedPacs` takes as
-``ssl_context``; clients verify with ``TlsConfig(ca_file=certs.ca_file, server_hostname="localhost")``.
+``ssl_context``; clients verify with
+``TlsConfig(ca_file=certs.ca_file, server_hostname="localhost")``.
 """
 
 from __future__ import annotations
@@ -101,9 +102,7 @@ def make_certificates(directory: Path, hostname: str = "localhost") -> Certifica
             ),
             critical=False,
         )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
             critical=False,
