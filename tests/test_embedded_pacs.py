@@ -24,6 +24,7 @@ from client_sdk.testing import AssociationRecord, EmbeddedPacs, ResponseMode
 from client_sdk.testing.contexts import STUDY_ROOT_FIND, VERIFICATION
 from client_sdk.testing.datasets import ct_dataset
 from tests.processes import background, listening
+from tests.raw_pynetdicom import rejection
 
 HOST = "127.0.0.1"
 PASSWORD = "s3cret-Pässword"
@@ -82,13 +83,6 @@ def associated(
     finally:
         if assoc.is_established:
             assoc.release()
-
-
-def rejection(assoc: Association) -> tuple[int, int, int]:
-    assert assoc.is_rejected, "expected the association to be rejected"
-    rj = assoc.acceptor.primitive
-    assert rj is not None
-    return (int(rj.result or 0), int(rj.result_source or 0), int(rj.diagnostic or 0))
 
 
 def only_record(pacs: EmbeddedPacs) -> AssociationRecord:

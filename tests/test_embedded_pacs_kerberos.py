@@ -32,6 +32,7 @@ from client_sdk.testing.kerberos_acceptor import (
 )
 from providers.kerberos_framing import AP_REP, AP_REQ, KRB_ERROR, frame, unframe
 from tests.processes import background, listening
+from tests.raw_pynetdicom import rejection
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
@@ -93,13 +94,6 @@ def associated(
     finally:
         if assoc.is_established:
             assoc.release()
-
-
-def rejection(assoc: Association) -> tuple[int, int, int]:
-    assert assoc.is_rejected, "expected the association to be rejected"
-    rj = assoc.acceptor.primitive
-    assert rj is not None
-    return (int(rj.result or 0), int(rj.result_source or 0), int(rj.diagnostic or 0))
 
 
 def server_response(assoc: Association) -> bytes | None:
