@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation, UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
-from client_sdk.connection import ConnectionTrace, SdkAE
+from client_sdk.connection import ConnectionTrace, SdkAE, recording_tls_context
 from client_sdk.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -180,7 +181,8 @@ def open_session(
     handlers: list[Any] = [] if receiver is None else [(evt.EVT_C_STORE, receiver.handle_store)]
     tls_args = None
     if client.peer.tls is not None:
-        tls_args = (client.peer.tls.context(), client.peer.tls.server_hostname or target.host)
+        context = recording_tls_context(client.peer.tls.context(), ae.trace)
+        tls_args = (context, client.peer.tls.server_hostname or target.host)
     started = time.monotonic()
     with redacting(_secrets_of(exchange)):
         ext_neg: list[Any] = [exchange.to_primitive()] if exchange is not None else []
@@ -250,7 +252,14 @@ def _failure(
         )
     if not trace.connected:
         error = trace.error
-        if isinstance(error, TimeoutError):
+        if isinstance(error, ssl.SSLCertVerificationError):
+            why = (
+                f"the TLS certificate of the peer does not verify ({error.verify_message}). "
+                "Check TlsConfig(ca_file=...) and server_hostname"
+            )
+        elif isinstance(error, ssl.SSLError):
+            why = f"the TLS handshake failed ({error.reason or error}); is the port a TLS port?"
+        elif isinstance(error, TimeoutError):
             why = f"no TCP connection within the connect timeout ({timeouts.connect:g} s)"
         elif isinstance(error, ConnectionRefusedError):
             why = "connection refused: nothing listens on that port"

@@ -16,7 +16,7 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocket
 
-__all__ = ["ConnectionTrace", "SdkAE", "Timeouts"]
+__all__ = ["ConnectionTrace", "SdkAE", "Timeouts", "recording_tls_context"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,22 @@ class _RecordingSocket(socket.socket):
             self.trace.local_port = self.getsockname()[1]
         # pynetdicom never sets TCP_NODELAY; without it small PDUs wait for delayed ACKs.
         self.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def recording_tls_context(context: ssl.SSLContext, trace: ConnectionTrace) -> ssl.SSLContext:
+    """``context``, with TLS sockets that record why a connect or handshake failed in ``trace``
+    (pynetdicom swallows it: wrong CA, hostname mismatch, TLS against a plain port)."""
+
+    class _RecordingSSLSocket(ssl.SSLSocket):
+        def connect(self, address: object) -> None:
+            try:
+                super().connect(address)  # type: ignore[arg-type]
+            except OSError as exc:
+                trace.error = exc
+                raise
+
+    context.sslsocket_class = _RecordingSSLSocket
+    return context
 
 
 class _TracedAssociationSocket(AssociationSocket):
