@@ -65,8 +65,10 @@ def main() -> int:
         spread = statistics.quantiles([t * 1000 for t in times[name]], n=10)
         print(f"{name:9s} median {value:6.2f} ms  (p10 {spread[0]:.2f}, p90 {spread[-1]:.2f})")
     print(f"kerberos token build alone: median {statistics.median(token_times) * 1000:.2f} ms")
-    print(f"ratio kerberos/username: {medians['kerberos'] / medians['username']:.3f} "
-          f"({args.rounds} interleaved rounds, associate + C-ECHO + release)")
+    print(
+        f"ratio kerberos/username: {medians['kerberos'] / medians['username']:.3f} "
+        f"({args.rounds} interleaved rounds, associate + C-ECHO + release)"
+    )
     return 0
 
 
