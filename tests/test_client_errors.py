@@ -485,3 +485,38 @@ def test_peer_that_stalls_mid_pdu_is_bounded() -> None:
     finally:
         released.set()
         thread.join(5)
+
+
+def test_two_clients_in_two_threads_keep_their_own_identity(pacs: EmbeddedPacs) -> None:
+    """Each association carries its own client's identity, however the threads interleave."""
+    clients = {
+        "ALICE_SCU": client_for(
+            pacs, PasswordProvider("alice", USERS["alice"]), calling_ae_title="ALICE_SCU"
+        ),
+        "JURGEN_SCU": client_for(
+            pacs, PasswordProvider("jürgen", USERS["jürgen"]), calling_ae_title="JURGEN_SCU"
+        ),
+    }
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(clients))
+
+    def run(client: Client) -> None:
+        try:
+            start.wait(10)
+            for _ in range(15):
+                with client.associate(sop_classes=["1.2.840.10008.1.1"]) as session:
+                    assert session.identity.principal == getattr(client.identity, "username", None)
+                    session.echo()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    records = pacs.wait_for_records(30, ended=True, timeout=20)
+    expected = {"ALICE_SCU": "alice", "JURGEN_SCU": "jürgen"}
+    assert all(r.verified and r.principal == expected[r.calling_ae_title] for r in records)
+    assert {r.calling_ae_title for r in records} == set(expected)
