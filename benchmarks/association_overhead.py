@@ -10,10 +10,8 @@ pynetdicom with no identity (plain) and to the SDK on plain TCP (TLS).
 
 from __future__ import annotations
 
-import argparse
 import os
 import ssl
-import statistics
 import sys
 import tempfile
 import time
@@ -22,10 +20,12 @@ from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jwt
 from keyrings.alt.file import PlaintextKeyring
 from pynetdicom import AE
+from rounds import interleaved, medians_ms, options, sdk_round
 
 from client_sdk import Client, Peer, TlsConfig
 from client_sdk.sop import VERIFICATION
@@ -46,22 +46,8 @@ def raw_round(host: str, port: int, tls: tuple[ssl.SSLContext, str] | None = Non
     assoc.release()
 
 
-def sdk_round(client: Client) -> None:
-    with client.associate(sop_classes=[VERIFICATION]) as session:
-        session.echo()
-
-
-def timed(run: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    args = parser.parse_args()
+    args = options(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         certs = make_certificates(Path(tmp))
         keyring = PlaintextKeyring()
@@ -93,14 +79,8 @@ def main() -> int:
                     sdk_round, Client(tls_peer, identity=UsernameProvider("alice"))
                 ),
             }
-            for _ in range(args.warmup):
-                for run in cases.values():
-                    run()
-            times: dict[str, list[float]] = {name: [] for name in cases}
-            for _ in range(args.rounds):
-                for name, run in cases.items():
-                    times[name].append(timed(run))
-    medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+            times = interleaved(cases, rounds=args.rounds, warmup=args.warmup)
+    medians = medians_ms(times)
     base = medians["raw pynetdicom, no identity"]
     for name, value in medians.items():
         print(f"{name:30s} median {value:6.2f} ms   ratio to raw plain {value / base:5.2f}")

@@ -10,57 +10,43 @@ associate + C-ECHO + release. Also reported: the cost of building one Kerberos t
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rounds import interleaved, medians_ms, options, sdk_round
 
 from client_sdk import Client, Peer
-from client_sdk.sop import VERIFICATION
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.kerberos_realm import throwaway_realm
 from providers import KerberosProvider, Target, UsernameProvider
 
 
-def one_round(client: Client) -> float:
-    started = time.perf_counter()
-    with client.associate(sop_classes=[VERIFICATION]) as session:
-        session.echo()
-    return time.perf_counter() - started
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
-    args = parser.parse_args()
+    args = options(__doc__)
     with throwaway_realm() as realm:
         os.environ.update(realm.env)
         with EmbeddedPacs(users={"alice": "x"}, kerberos_keytab=realm.pacs_keytab) as pacs:
             peer = Peer(pacs.host, pacs.port, pacs.ae_title)
             kerberos = KerberosProvider(hostname="localhost")
             cases = {
-                "username": Client(peer, identity=UsernameProvider("alice")),
-                "kerberos": Client(peer, identity=kerberos),
+                "username": partial(sdk_round, Client(peer, identity=UsernameProvider("alice"))),
+                "kerberos": partial(sdk_round, Client(peer, identity=kerberos)),
             }
-            for _ in range(args.warmup):
-                for client in cases.values():
-                    one_round(client)
-            times: dict[str, list[float]] = {name: [] for name in cases}
-            for _ in range(args.rounds):
-                for name, client in cases.items():
-                    times[name].append(one_round(client))
+            times = interleaved(cases, rounds=args.rounds, warmup=args.warmup)
             target = Target(pacs.host, pacs.port, pacs.ae_title, "BENCH")
             token_times = []
             for _ in range(args.rounds):
                 started = time.perf_counter()
                 kerberos.negotiate(target)
                 token_times.append(time.perf_counter() - started)
-    medians = {name: statistics.median(values) * 1000 for name, values in times.items()}
+    medians = medians_ms(times)
     for name, value in medians.items():
         spread = statistics.quantiles([t * 1000 for t in times[name]], n=10)
         print(f"{name:9s} median {value:6.2f} ms  (p10 {spread[0]:.2f}, p90 {spread[-1]:.2f})")
