@@ -32,6 +32,7 @@ from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation, UserIdentityNegotiation
 from pynetdicom.presentation import PresentationContext
 
+from client_sdk.audit.attempt import AuditAttempt
 from client_sdk.connection import ConnectionTrace, SdkAE, recording_tls_context
 from client_sdk.errors import (
     AssociationAborted,
@@ -157,6 +158,25 @@ def open_session(
     *,
     retrieve: bool = False,
 ) -> Session:
+    # The audit hook: every attempt ends here exactly once, with a Session or an exception, and
+    # becomes one audit event (client_sdk/audit). A failing sink is logged, never raised.
+    attempt = AuditAttempt(client)
+    try:
+        session = _open_session(client, attempt, sop_classes, transfer_syntaxes, retrieve)
+    except BaseException as error:
+        attempt.failed(error)
+        raise
+    attempt.succeeded(session.identity)
+    return session
+
+
+def _open_session(
+    client: Client,
+    attempt: AuditAttempt,
+    sop_classes: Iterable[str] | None,
+    transfer_syntaxes: Iterable[str],
+    retrieve: bool,
+) -> Session:
     install_pynetdicom_redaction()
     contexts, roles = _contexts(sop_classes, transfer_syntaxes, retrieve)
     target = client.target
@@ -172,6 +192,7 @@ def open_session(
             raise TypeError(
                 f"{provider!r}.negotiate() returned {exchange!r}, not an IdentityExchange"
             )
+        attempt.exchange = exchange
         policy.check_transport(target, exchange.request.identity_type)
         _check_budget(exchange, target, user_information_budget(roles))
 
@@ -207,7 +228,7 @@ def open_session(
             type(error).__name__,
         )
         raise error
-    return _accepted(assoc, client, exchange, receiver)
+    return _accepted(assoc, client, exchange, receiver, attempt)
 
 
 def _failure(
@@ -298,6 +319,7 @@ def _accepted(
     client: Client,
     exchange: IdentityExchange | None,
     receiver: Receiver | None,
+    attempt: AuditAttempt,
 ) -> Session:
     target = client.target
     peer = str(target)
@@ -329,6 +351,7 @@ def _accepted(
         assoc.abort()
         raise
     outcome = dataclasses.replace(outcome, decision=decision)
+    attempt.outcome = outcome
     log.info("association %s", outcome.summary())
     if decision.proceeds:
         if decision is Decision.WARN:

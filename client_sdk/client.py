@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom import Dataset
 
 from client_sdk.association import open_session
+from client_sdk.audit.sinks import DEFAULT_AUDIT_SINK, AuditSink
 from client_sdk.connection import Timeouts
 from client_sdk.policy import Policy
 from client_sdk.session import RetrieveResult, Session, StoreInput, load_dataset
@@ -76,14 +77,19 @@ class Client:
         policy: Policy | None = None,
         calling_ae_title: str = DEFAULT_CALLING_AE_TITLE,
         timeouts: Timeouts | None = None,
+        audit: AuditSink | None = DEFAULT_AUDIT_SINK,
     ) -> None:
         if identity is not None and not isinstance(identity, IdentityProvider):
             raise TypeError(f"identity must have a negotiate(target) method: {identity!r}")
+        if audit is not None and not isinstance(audit, AuditSink):
+            raise TypeError(f"audit must have a record(event) method, or be None: {audit!r}")
         self.peer = peer
         self.identity = identity
         self.policy = policy if policy is not None else Policy()
         self.calling_ae_title = calling_ae_title
         self.timeouts = timeouts if timeouts is not None else Timeouts()
+        # One audit event per association attempt (client_sdk/audit); None records nothing.
+        self.audit = audit
 
     @classmethod
     def from_config(cls, peer: str, config: Config | None = None) -> Client:

@@ -1,0 +1,110 @@
+"""The association flow's side of auditing: what one attempt learned, recorded once at its end."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from client_sdk.audit.event import AuditEvent, outcome_for
+from client_sdk.errors import AssociationRejected
+from client_sdk.outcome import Decision, IdentityOutcome
+from providers import IdentityExchange, IdentityType, ResponseStatus
+
+if TYPE_CHECKING:
+    from client_sdk.client import Client
+
+__all__ = ["AuditAttempt"]
+
+log = logging.getLogger(__name__)
+
+
+class AuditAttempt:
+    """Filled in by the association flow as it goes (``exchange`` once the provider gave one,
+    ``outcome`` once the policy decided), then :meth:`succeeded` or :meth:`failed` hands one
+    :class:`AuditEvent` to the client's sink. A sink that fails is logged, never raised."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.exchange: IdentityExchange | None = None
+        self.outcome: IdentityOutcome | None = None
+
+    def succeeded(self, outcome: IdentityOutcome) -> None:
+        self.outcome = outcome
+        self._record(None)
+
+    def failed(self, error: BaseException) -> None:
+        self._record(error)
+
+    def _record(self, error: BaseException | None) -> None:
+        sink = getattr(self.client, "audit", None)
+        if sink is None:
+            return
+        try:
+            sink.record(self.event(error))
+        except Exception as exc:  # the audit trail must never break an association
+            log.error(
+                "audit: %r could not record the attempt to %s (%s: %s); the association goes on",
+                sink,
+                self.client.target,
+                type(exc).__name__,
+                exc,
+            )
+
+    def event(self, error: BaseException | None) -> AuditEvent:
+        target = self.client.target
+        principal, identity_type, source, response = self._identity()
+        decision = self.outcome.decision if self.outcome is not None else None
+        return AuditEvent(
+            time=datetime.now(UTC),
+            outcome=outcome_for(decision, error is not None),
+            principal=principal,
+            identity_type=identity_type,
+            identity_source=source,
+            calling_ae_title=target.calling_ae_title,
+            called_ae_title=target.called_ae_title,
+            peer_host=target.host,
+            peer_port=target.port,
+            tls=target.tls,
+            response=response,
+            decision=decision.value if decision not in (None, Decision.PENDING) else "",
+            failure=type(error).__name__ if error is not None else "",
+            rejection=error.triple if isinstance(error, AssociationRejected) else None,
+            requestor_host=socket.gethostname(),
+            process_id=os.getpid(),
+        )
+
+    def _identity(self) -> tuple[str, str, str, str]:
+        """(principal, identity type label, source, response) from the best thing known."""
+        outcome = self.outcome
+        if outcome is not None:
+            return outcome.principal, outcome.type_label, outcome.source, _response(outcome)
+        if self.exchange is not None:
+            request = self.exchange.request
+            check = self.exchange.result
+            response = ""
+            if not request.positive_response_requested:
+                response = "not-requested"
+            elif check is not None:
+                response = "echoed" if check.echoed else check.status.value
+            return request.principal, request.identity_type.label, request.source, response
+        # Nothing negotiated (a credential error, an insecure transport): what the provider claims.
+        provider = self.client.identity
+        if provider is None:
+            return "", "none", "", ""
+        declared = getattr(provider, "identity_type", None)
+        label = declared.label if isinstance(declared, IdentityType) else "unknown"
+        claimed = getattr(provider, "username", None) or getattr(provider, "principal", None)
+        return (claimed if isinstance(claimed, str) else ""), label, "", ""
+
+
+def _response(outcome: IdentityOutcome) -> str:
+    if outcome.identity_type is None:
+        return ""
+    if not outcome.response_requested:
+        return "not-requested"
+    if outcome.echoed:
+        return "echoed"
+    return (outcome.status or ResponseStatus.MISSING).value
