@@ -103,6 +103,13 @@ def _association_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--cert-file")
     t.add_argument("--key-file")
     t.add_argument("--server-hostname")
+    a = p.add_argument_group("audit")
+    a.add_argument(
+        "--audit-file",
+        metavar="PATH",
+        help="append a DICOM audit message (PS3.15 XML, one per line) for each association; "
+        "overrides [audit] file",
+    )
     w = p.add_argument_group("timeouts (seconds)")
     for name in ("connect", "acse", "dimse", "network"):
         w.add_argument(f"--{name}-timeout", type=float, metavar="S")
@@ -214,6 +221,7 @@ def overrides_from_flags(args: argparse.Namespace) -> Overrides:
         missing_response=args.on_missing_response,
         allow_insecure_transport=args.allow_insecure_transport,
         tls=_tls_from_flags(args),
+        audit_file=args.audit_file,
     )
 
 

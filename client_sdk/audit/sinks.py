@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -16,6 +17,7 @@ __all__ = [
     "AUDIT_LOGGER",
     "DEFAULT_AUDIT_SINK",
     "AuditSink",
+    "AuditSinks",
     "AuditWriteError",
     "LoggingAuditSink",
     "XmlFileAuditSink",
@@ -117,6 +119,26 @@ class XmlFileAuditSink:
 
     def __repr__(self) -> str:
         return f"XmlFileAuditSink({str(self.path)!r}, fsync={self.fsync})"
+
+
+class AuditSinks:
+    """Several sinks: each gets every event, even when one before it failed."""
+
+    def __init__(self, sinks: Iterable[AuditSink]) -> None:
+        self.sinks = tuple(sinks)
+
+    def record(self, event: AuditEvent) -> None:
+        failures: list[str] = []
+        for sink in self.sinks:
+            try:
+                sink.record(event)
+            except Exception as exc:
+                failures.append(f"{sink!r}: {type(exc).__name__}: {exc}")
+        if failures:
+            raise AuditWriteError("; ".join(failures))
+
+    def __repr__(self) -> str:
+        return f"AuditSinks({list(self.sinks)!r})"
 
 
 # What a Client records to unless told otherwise: stateless, so one instance serves every client.

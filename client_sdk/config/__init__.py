@@ -10,6 +10,7 @@ the environment, else the file, else its default (:data:`SETTINGS`), and knows w
 """
 
 from client_sdk.config.address import peer_from_address
+from client_sdk.config.audit import AuditConfig
 from client_sdk.config.load import (
     CONFIG_ENV,
     ConfigLocation,
@@ -36,6 +37,7 @@ from client_sdk.config.settings import SETTINGS, LayeredSetting, Overrides, Sett
 __all__ = [
     "CONFIG_ENV",
     "SETTINGS",
+    "AuditConfig",
     "ChainIdentity",
     "Config",
     "ConfigLocation",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from client_sdk.client import Client, Peer
+from client_sdk.config.audit import build_audit
 from client_sdk.config.schema import (
     ChainIdentity,
     IdentityConfig,
@@ -106,4 +107,5 @@ def build_client(
         policy=build_policy(resolved, policies),
         calling_ae_title=resolved["calling_ae_title"].value,
         timeouts=build_timeouts(resolved),
+        audit=build_audit(resolved),
     )

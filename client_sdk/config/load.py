@@ -93,6 +93,7 @@ def load_config(
         peers=MappingProxyType(parsed.peers),
         identities=MappingProxyType(parsed.identities),
         policies=MappingProxyType(parsed.policies),
+        audit=parsed.audit,
         environment=MappingProxyType(environment),
     )
 

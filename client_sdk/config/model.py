@@ -10,6 +10,7 @@ from typing import Any
 
 from client_sdk.client import Client
 from client_sdk.config.address import peer_from_address
+from client_sdk.config.audit import AuditConfig
 from client_sdk.config.build import build_client
 from client_sdk.config.effective import effective_settings
 from client_sdk.config.problems import InvalidConfig
@@ -42,6 +43,7 @@ class Config:
     peers: Mapping[str, PeerConfig] = field(default_factory=dict)
     identities: Mapping[str, IdentityConfig] = field(default_factory=dict)
     policies: Mapping[str, PolicyConfig] = field(default_factory=dict)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def client(self, peer: str, *, overrides: Overrides | None = None) -> Client:

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from client_sdk.client import TlsConfig
+from client_sdk.config.audit import AUDIT_KEYS, AuditConfig, audit_config
 from client_sdk.config.problems import Problems
 from client_sdk.config.references import check_chain_cycles, check_references
 from client_sdk.config.schema import (
@@ -49,6 +50,7 @@ class ParsedFile:
     peers: dict[str, PeerConfig]
     identities: dict[str, IdentityConfig]
     policies: dict[str, PolicyConfig]
+    audit: AuditConfig
 
 
 def parse_document(
@@ -74,6 +76,7 @@ def parse_document(
         name: check_table(table, POLICY_KEYS, ("policies", name), problems)
         for name, table in _named_tables(document, "policies", problems).items()
     }
+    audit = check_table(_table(document, "audit", problems), AUDIT_KEYS, ("audit",), problems)
     chains = {
         name: entry[1]["identities"]
         for name, entry in identities.items()
@@ -93,6 +96,7 @@ def parse_document(
             if kind_and_values is not None
         },
         policies={name: _policy(name, values) for name, values in policies.items()},
+        audit=audit_config(audit, base_dir),
     )
 
 

@@ -69,8 +69,8 @@ POLICY_KEYS: Schema = {
     "echo_is_missing": v.flag,
     "per_type": {t.label: v.one_of(*MISSING_RESPONSES) for t in IdentityType},
 }
-# The top-level tables; "defaults" is one table, the others hold one table per name.
-TABLES = ("defaults", "peers", "identities", "policies")
+# The top-level tables; "defaults" and "audit" are one table each, the others hold one per name.
+TABLES = ("defaults", "peers", "identities", "policies", "audit")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ class Overrides:
     """What the caller (the CLI's flags) gives: each field, when set, wins over everything else.
 
     ``identity`` replaces the configured identity; ``tls`` the configured TLS of the peer;
-    ``missing_response`` the policy's rule (its ``per_type`` rules still apply).
+    ``missing_response`` the policy's rule (its ``per_type`` rules still apply); ``audit_file``
+    the ``[audit]`` file (DICOM audit messages; the logging record stays as configured).
     """
 
     calling_ae_title: str | None = None
@@ -49,6 +50,7 @@ class Overrides:
     missing_response: str | MissingResponse | None = None
     allow_insecure_transport: bool | None = None
     tls: TlsConfig | None = None
+    audit_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,12 @@ SETTINGS: tuple[LayeredSetting, ...] = (
         "policy.echo_is_missing", None, None, ("policies.{policy}.echo_is_missing",),
         _POLICY.echo_is_missing, v.flag,
     ),
+    # [audit]: one table for every peer (client_sdk/config/audit.py).
+    LayeredSetting("audit.file", "audit_file", None, ("audit.file",), None, v.text),
+    LayeredSetting("audit.log", None, None, ("audit.log",), True, v.flag),
+    LayeredSetting("audit.fsync", None, None, ("audit.fsync",), False, v.flag),
+    LayeredSetting("audit.source_id", None, None, ("audit.source_id",), None, v.text),
+    LayeredSetting("audit.site_id", None, None, ("audit.site_id",), None, v.text),
 )
 # fmt: on
 
