@@ -921,7 +921,7 @@ def test_the_file_never_holds_a_secret(tmp_path: Path) -> None:
     [jwt_error] = [e for e in errors if e.startswith(f"{path}: identities.jwt.path: ")]
     assert "looks like a JWT" in jwt_error
     assert (
-        f"{path}: extra: unknown table; valid tables: defaults, peers, identities, policies"
+        f"{path}: extra: unknown table; valid tables: defaults, peers, identities, policies, audit"
         in errors
     )
     # reported once each, as secrets, and no value anywhere
