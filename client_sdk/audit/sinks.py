@@ -76,8 +76,9 @@ class XmlFileAuditSink:
     """Appends each event to ``path`` as one DICOM audit message (XML) per line.
 
     The file is opened in append mode for each message and written with a single ``write`` of
-    the whole line, under a lock: threads (and, with O_APPEND, processes) never interleave
-    lines, and a rotated file (renamed by logrotate) is picked up at the next message.
+    the whole line, under a lock: threads never interleave lines (nor do processes, through
+    O_APPEND, on a local file system), and a rotated file (renamed by logrotate) is picked up
+    at the next message.
     ``fsync=True`` flushes each message to disk before the association goes on.
     """
 

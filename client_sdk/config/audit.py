@@ -27,6 +27,7 @@ from client_sdk.audit import (
 )
 from client_sdk.config import values as v
 from client_sdk.config.problems import InvalidConfig
+from client_sdk.config.settings import Resolved
 
 __all__ = ["AUDIT_KEYS", "AuditConfig", "audit_config", "build_audit"]
 
@@ -59,8 +60,8 @@ def audit_config(values: Mapping[str, Any], base_dir: Path) -> AuditConfig:
     return AuditConfig(**values)
 
 
-def build_audit(resolved: Mapping[str, Any]) -> AuditSink | None:
-    """The sink(s) of the effective ``audit.*`` settings (``Resolved`` values), or None."""
+def build_audit(resolved: Mapping[str, Resolved]) -> AuditSink | None:
+    """The sink(s) of the effective ``audit.*`` settings, or None."""
     sinks: list[AuditSink] = []
     if resolved["audit.log"].value:
         sinks.append(LoggingAuditSink())
