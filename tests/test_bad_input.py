@@ -135,6 +135,19 @@ def refused_locally(
     return message
 
 
+def test_the_counting_port_sees_a_client_that_does_connect(silent_peer: CountingPort) -> None:
+    # What makes "zero connections" mean something: a good identity does reach the port (and
+    # then gives up at the ACSE timeout, since nobody answers).
+    client = Client(
+        Peer("127.0.0.1", silent_peer.port, "PACS"),
+        identity=UsernameProvider("alice"),
+        timeouts=Timeouts(connect=2, acse=0.5, dimse=1, network=1),
+    )
+    with pytest.raises(IdentityError):
+        client.echo()
+    assert silent_peer.connections() == 1
+
+
 # --- Keyring ----------------------------------------------------------------------------------
 
 
