@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import stat
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 1 << 20
 _BASE64URL_PART = re.compile(r"^[A-Za-z0-9_-]*$")
 _BEARER = re.compile(r"^bearer\s+", re.IGNORECASE)
+_UTF8_BOM = b"\xef\xbb\xbf"  # what some Windows editors put first in a "UTF-8" file
 
 
 @dataclass(frozen=True)
@@ -79,15 +81,23 @@ class JwtFileProvider:
     def _load(self) -> _Loaded:
         try:
             st = self.path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise CredentialUnavailable(
                 f"JWT file {self.path} does not exist. Check the path, or that the agent that "
                 "writes the token is running"
             ) from None
         except OSError as exc:
-            raise CredentialUnavailable(
-                f"JWT file {self.path} cannot be read: {exc.strerror}"
-            ) from None
+            raise self._unreadable(exc) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise CredentialError(
+                f"JWT file {self.path} is a directory; the path must name the token file itself"
+            )
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or a device could block the read forever: only regular files are read.
+            raise CredentialError(
+                f"JWT file {self.path} is not a regular file; have the agent write the token "
+                "to a file (a temp file, then rename it over the path)"
+            )
         stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         with self._lock:
             if self._loaded is not None and self._loaded.stamp == stamp:
@@ -113,27 +123,48 @@ class JwtFileProvider:
             with self.path.open("rb") as fh:
                 return fh.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
-            raise CredentialUnavailable(
-                f"JWT file {self.path} cannot be read: {exc.strerror}"
-            ) from None
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: OSError) -> CredentialError:
+        """The file is there (or its folder is) but cannot be read: configured, yet broken."""
+        if isinstance(exc, PermissionError):
+            return CredentialError(
+                f"JWT file {self.path} cannot be read: permission denied for this process "
+                f"(uid {os.geteuid()}). Let the agent write it readable by this user "
+                f"(owner, mode 600), and its folder searchable; ls -l {self.path} shows who owns it"
+            )
+        return CredentialError(
+            f"JWT file {self.path} cannot be read: {exc.strerror or type(exc).__name__}. "
+            "Check the path and the file system it is on"
+        )
 
     def _parse(self, raw: bytes) -> tuple[Secret, Mapping[str, Any]]:
+        what_to_do = "check what the token agent writes to it"
         try:
-            text = raw.decode("ascii").strip()
+            text = raw.removeprefix(_UTF8_BOM).decode("ascii").strip()
         except UnicodeDecodeError:
             raise CredentialError(
-                f"JWT file {self.path} holds non-ASCII bytes; a compact JWT is base64url text"
+                f"JWT file {self.path} holds bytes that are not ASCII, so no compact JWT "
+                f"(base64url text); {what_to_do}, and that the path names the token file"
             ) from None
         text = _BEARER.sub("", text, count=1).strip()
         if not text:
             raise CredentialError(
-                f"JWT file {self.path} is empty; the token agent may not have written it yet"
+                f"JWT file {self.path} is empty; the token agent may not have written it yet. "
+                "Check that it runs, and that it replaces the file atomically (a temp file, then "
+                "a rename)"
             )
         parts = text.split(".")
-        if len(parts) not in (3, 5) or not all(_BASE64URL_PART.match(p) for p in parts):
+        if len(parts) not in (3, 5):
             raise CredentialError(
                 f"JWT file {self.path} does not hold a compact JWT: expected 3 (JWS) or 5 (JWE) "
-                f"base64url parts separated by dots, found {len(parts)} part(s)"
+                f"base64url parts separated by dots, found {len(parts)} part(s); {what_to_do}"
+            )
+        bad = next((n for n, part in enumerate(parts, 1) if not _BASE64URL_PART.match(part)), 0)
+        if bad:
+            raise CredentialError(
+                f"JWT file {self.path} does not hold a compact JWT: part {bad} of {len(parts)} has "
+                f"characters outside base64url (A-Z a-z 0-9 - _); {what_to_do}"
             )
         if len(parts) == 5:
             return Secret(text), {}
@@ -151,31 +182,27 @@ class JwtFileProvider:
             )
         except jwt.PyJWTError as exc:
             raise CredentialError(
-                f"JWT file {self.path} holds a token that cannot be decoded "
-                f"({type(exc).__name__}); "
-                "check what the token agent writes"
+                f"JWT file {self.path} holds a token whose header or claims cannot be decoded "
+                f"({type(exc).__name__}); {what_to_do}"
             ) from None
         return Secret(text), claims
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
+        """Refuse, before sending, what the peer's PyJWT-style check would refuse anyway."""
         now = self._clock()
-        exp = claims.get("exp")
-        if exp is not None:
-            if not isinstance(exp, int | float):
-                raise CredentialError(f"JWT in {self.path}: the 'exp' claim is not a number")
-            if now > exp + self.leeway:
+        exp = self._time_claim(claims, "exp")
+        if exp is not None and now > exp + self.leeway:
+            raise CredentialExpired(
+                f"JWT in {self.path} expired at {_iso(exp)} (now {_iso(now)}, leeway "
+                f"{self.leeway:g} s); nothing was sent. Check that the agent rotating it runs"
+            )
+        for claim, meaning in (("nbf", "is not valid before"), ("iat", "was issued at")):
+            start = self._time_claim(claims, claim)
+            if start is not None and now + self.leeway < start:
                 raise CredentialExpired(
-                    f"JWT in {self.path} expired at {_iso(exp)} (now {_iso(now)}, leeway "
-                    f"{self.leeway:g} s); nothing was sent. Check that the agent rotating it runs"
-                )
-        nbf = claims.get("nbf")
-        if nbf is not None:
-            if not isinstance(nbf, int | float):
-                raise CredentialError(f"JWT in {self.path}: the 'nbf' claim is not a number")
-            if now + self.leeway < nbf:
-                raise CredentialExpired(
-                    f"JWT in {self.path} is not valid before {_iso(nbf)} (now {_iso(now)}); "
-                    "nothing was sent. Check this machine's clock"
+                    f"JWT in {self.path} {meaning} {_iso(start)}, in the future (now "
+                    f"{_iso(now)}, leeway {self.leeway:g} s); nothing was sent. Check this "
+                    "machine's clock (timedatectl) and the token issuer's"
                 )
         if self.audience is not None:
             aud = claims.get("aud")
@@ -188,9 +215,27 @@ class JwtFileProvider:
                     f"{self.audience!r}; nothing was sent. Request a token for {self.audience!r}"
                 )
 
+    def _time_claim(self, claims: Mapping[str, Any], claim: str) -> float | None:
+        value = claims.get(claim)
+        if value is None:
+            return None
+        try:
+            seconds = float(value) if isinstance(value, int | float) else math.nan
+        except OverflowError:  # an int too large for a float
+            seconds = math.nan
+        if isinstance(value, bool) or not math.isfinite(seconds):
+            raise CredentialError(
+                f"JWT in {self.path}: the {claim!r} claim is not a number of seconds since "
+                "1970 (NumericDate); the token issuer must fix the token"
+            )
+        return seconds
+
     def __repr__(self) -> str:
         return f"JwtFileProvider(path={str(self.path)!r}, audience={self.audience!r})"
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):  # beyond the years datetime can show
+        return f"{ts:g} s since 1970"

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 
 from providers.base import IdentityExchange, IdentityType, Target
-from providers.errors import CredentialError, CredentialUnavailable
-from providers.password import password_request
+from providers.errors import CredentialError, CredentialUnavailable, InvalidIdentity
+from providers.password import check_password, password_request
 from providers.secret import Secret
+from providers.username import encode_username
 
 __all__ = ["KeyringPasswordProvider"]
 
 log = logging.getLogger(__name__)
+
+BACKEND_ENV = "PYTHON_KEYRING_BACKEND"
+_HEADLESS_HINT = (
+    "for a headless server: pip install keyrings.alt, then "
+    f"{BACKEND_ENV}=keyrings.alt.file.EncryptedKeyring"
+)
 
 
 class KeyringPasswordProvider:
@@ -35,6 +43,12 @@ class KeyringPasswordProvider:
         positive_response: bool = False,
         backend: KeyringBackend | None = None,
     ) -> None:
+        if not isinstance(service, str) or not service.strip():
+            raise InvalidIdentity(
+                f"the keyring service is {service!r}; give the service name the password is "
+                "stored under (keyring set SERVICE USERNAME)"
+            )
+        encode_username(username)  # refuse what could never be sent, now
         self.service = service
         self.username = username
         self.positive_response = positive_response
@@ -43,7 +57,7 @@ class KeyringPasswordProvider:
     @property
     def backend(self) -> KeyringBackend:
         if self._backend is None:
-            self._backend = keyring.get_keyring()
+            self._backend = _default_backend()
         return self._backend
 
     def negotiate(self, target: Target) -> IdentityExchange:
@@ -51,26 +65,36 @@ class KeyringPasswordProvider:
         where = (
             f"keyring service {self.service!r}, user {self.username!r} ({_backend_name(backend)})"
         )
+        set_it = f"keyring set {self.service} {self.username}"
         try:
             password = backend.get_password(self.service, self.username)
         except keyring.errors.NoKeyringError:
             raise CredentialUnavailable(
-                f"no usable keyring backend for {where}. Install one (for a headless server: "
-                "pip install keyrings.alt) and select it with PYTHON_KEYRING_BACKEND, "
-                "e.g. PYTHON_KEYRING_BACKEND=keyrings.alt.file.EncryptedKeyring"
+                f"no usable keyring backend for {where}. Install one and select it with "
+                f"{BACKEND_ENV} ({_HEADLESS_HINT}); keyring --list-backends lists them"
             ) from None
-        except Exception as exc:  # a backend may raise anything (locked, D-Bus down, corrupt file)
+        except keyring.errors.KeyringLocked:
             raise CredentialError(
-                f"the keyring backend failed reading {where}: {type(exc).__name__}: {exc}. "
-                "Check that the keyring is unlocked and readable (keyring diagnose)"
+                f"the keyring is locked: cannot read {where}. Unlock it (log in to the desktop "
+                "session, or unlock the collection), then try again"
+            ) from None
+        except Exception as exc:  # a backend may raise anything (D-Bus down, corrupt file)
+            raise CredentialError(
+                f"the keyring backend failed reading {where}: {_describe(exc)}. Check that the "
+                "keyring is unlocked and readable (keyring diagnose shows its files)"
             ) from None
         if password is None:
-            raise CredentialUnavailable(
-                f"no password in {where}. Add it with: keyring set {self.service} {self.username}"
-            )
+            raise CredentialUnavailable(f"no password in {where}. Add it with: {set_it}")
+        try:
+            secret = Secret(password)
+        except InvalidIdentity:
+            raise InvalidIdentity(
+                f"the password in {where} is not valid text. Set it again with: {set_it}"
+            ) from None
+        check_password(secret, f"the password in {where}", f"set it again with: {set_it}")
         request = password_request(
             self.username,
-            Secret(password),
+            secret,
             positive_response=self.positive_response,
             source=f"keyring {_backend_name(backend)} service={self.service!r}",
         )
@@ -78,6 +102,33 @@ class KeyringPasswordProvider:
 
     def __repr__(self) -> str:
         return f"KeyringPasswordProvider(service={self.service!r}, username={self.username!r})"
+
+
+def _default_backend() -> KeyringBackend:
+    """keyring's own choice; a backend named in the environment that cannot load is an error."""
+    try:
+        return keyring.get_keyring()
+    except Exception as exc:  # ImportError, AttributeError, ValueError from keyring's loader
+        named = os.environ.get(BACKEND_ENV)
+        chosen = f"{BACKEND_ENV}={named!r}" if named else "keyring's configuration (keyringrc.cfg)"
+        raise CredentialError(
+            f"the keyring backend named by {chosen} cannot be loaded: {_describe(exc)}. "
+            f"Name an installed backend (keyring --list-backends lists them; {_HEADLESS_HINT})"
+        ) from None
+
+
+def _describe(exc: BaseException) -> str:
+    """A backend's error, without text that may quote the keyring's contents.
+
+    keyring's own errors and OS errors say what went wrong; other messages (a parser's, for a
+    corrupt keyring file) may quote the file's lines, which hold passwords: only their type.
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{type(exc).__name__}: {exc.strerror}{where}"
+    if isinstance(exc, keyring.errors.KeyringError | ImportError | AttributeError) and str(exc):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
 
 
 def _backend_name(backend: KeyringBackend) -> str:

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
+from providers.errors import InvalidIdentity
 from providers.secret import Secret
 from providers.username import encode_username
 
-__all__ = ["PasswordProvider", "password_request"]
+__all__ = ["PasswordProvider", "check_password", "password_request"]
+
+
+def check_password(password: Secret, where: str, fix: str) -> None:
+    """Refuse a passcode that cannot be sent: empty, or not UTF-8 (PS3.7 D.3.3.7).
+
+    ``where`` names the password ("the password of keyring service 'pacs', user 'alice'"),
+    ``fix`` says how to put a good one there. Neither the value nor its length is shown.
+    """
+    value = password.reveal()
+    if not value:
+        raise InvalidIdentity(f"{where} is empty; {fix}")
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidIdentity(
+            f"{where} is not valid UTF-8, which DICOM requires of a passcode; {fix}"
+        ) from None
 
 
 def password_request(
@@ -29,8 +47,15 @@ class PasswordProvider:
     def __init__(
         self, username: str, password: str | bytes | Secret, *, positive_response: bool = False
     ) -> None:
+        encode_username(username)  # refuse what could never be sent, now
+        secret = password if isinstance(password, Secret) else Secret(password)
+        check_password(
+            secret,
+            f"the password given for {username!r}",
+            "pass the user's password as text (or as UTF-8 bytes)",
+        )
         self.username = username
-        self._password = password if isinstance(password, Secret) else Secret(password)
+        self._password = secret
         self.positive_response = positive_response
 
     def negotiate(self, target: Target) -> IdentityExchange:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import NoReturn
 
+from providers.errors import InvalidIdentity
+
 __all__ = ["Secret"]
 
 
@@ -20,7 +22,15 @@ class Secret:
 
     def __init__(self, value: bytes | str) -> None:
         if isinstance(value, str):
-            value = value.encode("utf-8")
+            try:
+                value = value.encode("utf-8")
+            except UnicodeEncodeError:
+                # "from None": the UnicodeEncodeError holds the whole value in its .object.
+                raise InvalidIdentity(
+                    "a secret given as text holds a lone surrogate (as os.fsdecode() makes of "
+                    "bytes that are not UTF-8) and cannot be sent as UTF-8; decode it with its "
+                    "real encoding, or pass the bytes"
+                ) from None
         if not isinstance(value, bytes):
             raise TypeError("Secret takes bytes or str")
         self._value = value

@@ -13,6 +13,7 @@ class UsernameProvider:
     identity_type = IdentityType.USERNAME
 
     def __init__(self, username: str, *, positive_response: bool = False) -> None:
+        encode_username(username)  # refuse a name that could never be sent, now
         self.username = username
         self.positive_response = positive_response
 
@@ -30,13 +31,22 @@ class UsernameProvider:
         return f"UsernameProvider(username={self.username!r})"
 
 
-def encode_username(username: str) -> bytes:
-    # Lone surrogates (from os.fsdecode of a non-UTF-8 name) cannot be sent: say so, don't mangle.
+def encode_username(username: object) -> bytes:
+    """The username as the identity item carries it (UTF-8), or :class:`InvalidIdentity`."""
+    if isinstance(username, bytes | bytearray):
+        raise InvalidIdentity(
+            "the username must be text (str), not bytes; decode it first, e.g. name.decode('utf-8')"
+        )
     if not isinstance(username, str):
-        raise InvalidIdentity("the username must be a str")
+        raise InvalidIdentity(f"the username must be a str, not {type(username).__name__}")
+    if not username.strip():
+        raise InvalidIdentity("the username is empty; give the name the peer knows the user by")
+    # Lone surrogates (from os.fsdecode of a non-UTF-8 name) cannot be sent: say so, don't mangle.
     try:
         return username.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidIdentity(
-            f"the username {username!r} cannot be encoded as UTF-8; DICOM requires UTF-8 usernames"
+            f"the username {username!r} cannot be encoded as UTF-8 (it holds a lone surrogate, "
+            "as os.fsdecode() makes of bytes that are not UTF-8); DICOM sends usernames as "
+            "UTF-8: decode the name with its real encoding first"
         ) from None

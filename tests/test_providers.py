@@ -9,14 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.core
 import pytest
 
 from providers import (
-    CredentialError,
     CredentialExpired,
-    CredentialUnavailable,
     IdentityError,
     IdentityExchange,
     IdentityProvider,
@@ -33,7 +29,7 @@ from providers import (
     Target,
     UsernameProvider,
 )
-from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.conftest import AUDIENCE, make_jwt, write_token
 
 
 def test_providers_never_import_client_sdk() -> None:
@@ -92,11 +88,6 @@ def test_request_refuses_bad_fields() -> None:
         IdentityRequest(IdentityType.USERNAME_PASSCODE, Secret("alice"), Secret(b"\xff"))
     with pytest.raises(InvalidIdentity, match="only be sent with type 2"):
         IdentityRequest(IdentityType.JWT, Secret("a.b.c"), Secret("extra"))
-
-
-def test_non_utf8_username_is_refused_by_the_provider(target: Target) -> None:
-    with pytest.raises(InvalidIdentity, match="UTF-8"):
-        UsernameProvider("bad\udcff").negotiate(target)
 
 
 def test_password_request_and_primitive(target: Target) -> None:
@@ -174,31 +165,6 @@ def test_keyring_password_is_read_at_each_association(file_keyring: Any, target:
     assert second.secondary is not None and second.secondary.reveal() == b"rotated-password"
 
 
-def test_keyring_missing_entry_says_how_to_add_it(file_keyring: Any, target: Target) -> None:
-    provider = KeyringPasswordProvider("pacs", "bob", backend=file_keyring)
-    with pytest.raises(CredentialUnavailable) as info:
-        provider.negotiate(target)
-    message = str(info.value)
-    assert "'pacs'" in message and "'bob'" in message
-    assert "keyring set pacs bob" in message
-
-
-def test_keyring_without_backend_names_the_variable(
-    monkeypatch: pytest.MonkeyPatch, target: Target, restore_keyring: None
-) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    keyring.core.set_keyring(keyring.core.load_keyring("keyring.backends.fail.Keyring"))
-    with pytest.raises(CredentialUnavailable, match="PYTHON_KEYRING_BACKEND"):
-        KeyringPasswordProvider("pacs", "alice").negotiate(target)
-
-
-def test_keyring_backend_failure_stops(file_keyring: Any, target: Target, tmp_path: Path) -> None:
-    # A corrupt keyring file: the backend raises; that is "configured but broken".
-    Path(file_keyring.file_path).write_text("[pacs\nthis is not an ini file")
-    with pytest.raises(CredentialError, match="keyring backend failed"):
-        KeyringPasswordProvider("pacs", "alice", backend=file_keyring).negotiate(target)
-
-
 def test_keyring_set_command_then_provider(tmp_path: Path, target: Target) -> None:
     """The exact command our error message suggests, then the provider with default resolution."""
     env = dict(os.environ)
@@ -254,40 +220,15 @@ def test_jwt_file_unchanged_is_not_parsed_again(tmp_path: Path, target: Target) 
     assert provider._loaded is loaded
 
 
-def test_jwt_file_accepts_bearer_prefix_and_crlf(tmp_path: Path, target: Target) -> None:
-    token = make_jwt()
-    path = write_token(tmp_path / "token", f"  Bearer {token}\r\n")
-    assert provider_token(JwtFileProvider(path), target) == token
-
-
 def provider_token(provider: JwtFileProvider, target: Target) -> str:
     return provider.negotiate(target).request.primary.reveal().decode()
 
 
-@pytest.mark.parametrize(
-    ("content", "error", "match"),
-    [
-        ("", CredentialError, "is empty"),
-        ("   \n", CredentialError, "is empty"),
-        ("not a token at all", CredentialError, "found 1 part"),
-        ("aaa.bbb", CredentialError, "found 2 part"),
-        ("a.b.c.d", CredentialError, "found 4 part"),
-        ("aa!.bb.cc", CredentialError, "base64url"),
-        ("e30.e30.", CredentialError, None),  # decodes, but "{}": accepted without claims
-        ("Zm9v.YmFy.YmF6", CredentialError, "cannot be decoded"),
-    ],
-)
-def test_jwt_file_malformed(
-    tmp_path: Path, target: Target, content: str, error: type[Exception], match: str | None
-) -> None:
-    path = write_token(tmp_path / "token", content)
-    provider = JwtFileProvider(path)
-    if match is None:
-        assert provider.negotiate(target).request.principal == ""
-        return
-    with pytest.raises(error, match=match) as info:
-        provider.negotiate(target)
-    assert str(path) in str(info.value)
+def test_jwt_without_claims_is_sent(tmp_path: Path, target: Target) -> None:
+    # "{}" for header and claims: nothing to refuse it for; the peer decides. (Malformed files,
+    # CRLF and "Bearer ": tests/test_bad_input.py.)
+    path = write_token(tmp_path / "token", "e30.e30.")
+    assert JwtFileProvider(path).negotiate(target).request.principal == ""
 
 
 def test_jwt_file_jwe_is_sent_opaque(tmp_path: Path, target: Target) -> None:
@@ -296,67 +237,23 @@ def test_jwt_file_jwe_is_sent_opaque(tmp_path: Path, target: Target) -> None:
     assert provider_token(JwtFileProvider(path), target) == jwe
 
 
-def test_jwt_file_missing_and_unreadable(tmp_path: Path, target: Target) -> None:
-    with pytest.raises(CredentialUnavailable, match="does not exist") as info:
-        JwtFileProvider(tmp_path / "absent").negotiate(target)
-    assert str(tmp_path / "absent") in str(info.value)
-    if os.geteuid() == 0:
-        return  # root reads any file: the permission case cannot be shown here
-    path = write_token(tmp_path / "token", make_jwt(), mode=0o000)
-    with pytest.raises(CredentialUnavailable, match="cannot be read"):
-        JwtFileProvider(path).negotiate(target)
-
-
-def test_jwt_file_unreadable_directory_path(tmp_path: Path, target: Target) -> None:
-    # A directory in place of the file: reading fails with an OSError on every user.
-    with pytest.raises(CredentialUnavailable, match="cannot be read") as info:
-        JwtFileProvider(tmp_path).negotiate(target)
-    assert str(tmp_path) in str(info.value)
-
-
-def test_jwt_expired_and_not_yet_valid(tmp_path: Path, target: Target) -> None:
-    path = write_token(tmp_path / "token", make_jwt(lifetime=-3600))
-    with pytest.raises(CredentialExpired, match="expired at"):
-        JwtFileProvider(path).negotiate(target)
-    import time
-
-    future = int(time.time()) + 3600
-    write_token(path, make_jwt(nbf=future, exp=future + 600))
-    with pytest.raises(CredentialExpired, match="not valid before"):
-        JwtFileProvider(path).negotiate(target)
-
-
 def test_jwt_leeway_with_injected_clock(tmp_path: Path, target: Target) -> None:
     path = write_token(tmp_path / "token", make_jwt(exp=1_000_000, iat=999_000))
     JwtFileProvider(path, leeway=30, clock=lambda: 1_000_029).negotiate(target)
     with pytest.raises(CredentialExpired):
         JwtFileProvider(path, leeway=30, clock=lambda: 1_000_031).negotiate(target)
+    for claim in ("nbf", "iat"):  # not valid yet: the same leeway, the other way
+        claims = {"iat": None, claim: 1_000_000}
+        write_token(path, make_jwt(exp=2_000_000, **claims))
+        JwtFileProvider(path, leeway=30, clock=lambda: 999_971).negotiate(target)
+        with pytest.raises(CredentialExpired, match="in the future"):
+            JwtFileProvider(path, leeway=30, clock=lambda: 999_969).negotiate(target)
 
 
-def test_jwt_wrong_audience(tmp_path: Path, target: Target) -> None:
-    path = write_token(tmp_path / "token", make_jwt(aud=["OTHER", "ANOTHER"]))
-    with pytest.raises(CredentialError, match="not 'EMBEDDED_PACS'"):
-        JwtFileProvider(path, audience=AUDIENCE).negotiate(target)
-    write_token(path, make_jwt(aud=["OTHER", AUDIENCE]))
-    JwtFileProvider(path, audience=AUDIENCE).negotiate(target)
-
-
-def test_jwt_file_too_large(tmp_path: Path, target: Target) -> None:
-    path = tmp_path / "token"
-    path.write_bytes(b"a" * (2 << 20))
-    with pytest.raises(CredentialError, match="more than any token"):
-        JwtFileProvider(path).negotiate(target)
-
-
-def test_jwt_file_group_readable_warns(
-    tmp_path: Path, target: Target, caplog: pytest.LogCaptureFixture
-) -> None:
-    token = make_jwt(key=JWT_KEY)
-    path = write_token(tmp_path / "token", token, mode=0o644)
-    with caplog.at_level(logging.WARNING, logger="providers"):
-        JwtFileProvider(path).negotiate(target)
-    assert "chmod 600" in caplog.text
-    assert token not in caplog.text
+def test_jwt_audience_among_several(tmp_path: Path, target: Target) -> None:
+    # (A token for another audience: tests/test_bad_input.py.)
+    path = write_token(tmp_path / "token", make_jwt(aud=["OTHER", AUDIENCE]))
+    assert JwtFileProvider(path, audience=AUDIENCE).negotiate(target).request.principal
 
 
 # --- Chain ----------------------------------------------------------------------------------

@@ -125,5 +125,7 @@ def _read_document(location: ConfigLocation, problems: Problems) -> dict[str, An
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        problems.add("", f"TOML syntax error: {exc}")
+        problems.add(
+            "", f"TOML syntax error: {exc}; fix it there (the rest is checked once the file parses)"
+        )
         return None

@@ -53,7 +53,7 @@ TIMEOUT_KEYS: Schema = {f.name: v.seconds for f in dataclasses.fields(Timeouts)}
 TLS_KEYS: Schema = {f.name: v.text for f in dataclasses.fields(TlsConfig)}
 DEFAULTS_KEYS: Schema = {"calling_ae_title": v.ae_title, "policy": v.text, "timeouts": TIMEOUT_KEYS}
 PEER_KEYS: Schema = {
-    "host": v.text,
+    "host": v.host,
     "port": v.port,
     "ae_title": v.ae_title,
     "identity": v.text,

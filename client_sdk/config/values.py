@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -16,6 +17,7 @@ __all__ = [
     "dotted",
     "flag",
     "flag_from_text",
+    "host",
     "leeway",
     "names",
     "number_from_text",
@@ -86,11 +88,35 @@ def ae_title(value: object) -> str:
         raise Invalid(
             f"must be an AE title of at most 16 characters, got {show(value)} ({len(title)})"
         )
+    if not title.isascii():
+        raise Invalid(
+            "must be an AE title of ASCII characters (DICOM's default character repertoire), "
+            f"got {show(value)}"
+        )
     if "\\" in title or any(ord(c) < 0x20 or ord(c) == 0x7F for c in title):
         raise Invalid(
             f"must be an AE title without backslashes or control characters, got {show(value)}"
         )
     return title
+
+
+def host(value: object) -> str:
+    """A host name or IP address, as the socket takes it: no port, scheme, path or brackets."""
+    name = text(value)
+    if any(c.isspace() for c in name) or "/" in name or name.startswith("["):
+        raise Invalid(
+            "must be a host name or IP address alone (no scheme, path, brackets or spaces), "
+            f"got {show(value)}"
+        )
+    if ":" in name:
+        try:
+            ipaddress.IPv6Address(name)
+        except ValueError:
+            raise Invalid(
+                f"must be a host name or IP address without a port (it goes in port = ...), "
+                f"got {show(value)}"
+            ) from None
+    return name
 
 
 def port(value: object) -> int:
