@@ -71,6 +71,15 @@ def _open_files() -> dict[str, str]:
     return found
 
 
+def _sockets() -> int:
+    return sum(1 for target in _open_files().values() if target.startswith("socket:"))
+
+
+def _no_socket_left(before: int) -> None:
+    """An aborted association closes its socket (bounded wait for pynetdicom's threads)."""
+    poll(lambda: _sockets() == before, timeout=10, what=f"sockets back to {before}")
+
+
 def _settle_to(before: tuple[int, int, int], fds_before: dict[str, str], timeout: float) -> None:
     """Wait (bounded) for the counts to come back to ``before``: pynetdicom's reactor and
     association threads end a little after the association does."""
@@ -212,6 +221,7 @@ def test_peer_killed_inside_the_session(pacs_process: Callable[[int], Running]) 
     port = free_port()
     pacs = pacs_process(port)
     client = _kill_client(port)
+    sockets = _sockets()
     lost = pytest.raises(AssociationAborted, match=r"(?i)C-ECHO to .*open a new one")
     with lost as info, client.associate(sop_classes=[VERIFICATION]) as session:
         assert session.echo() == 0
@@ -222,6 +232,7 @@ def test_peer_killed_inside_the_session(pacs_process: Callable[[int], Running]) 
     assert time.monotonic() - started < 5, "the dead peer was noticed only after a timeout"
     assert f"127.0.0.1:{port}" in str(info.value)
     assert not session.is_open
+    _no_socket_left(sockets)
     _assert_recovers(pacs_process, port, client)
 
 
@@ -243,6 +254,7 @@ def test_peer_killed_during_a_c_store(pacs_process: Callable[[int], Running]) ->
                 pacs.proc.send_signal(signal.SIGKILL)
                 killed.set()
 
+    sockets = _sockets()
     lost = pytest.raises(AssociationAborted, match="connection was lost")
     with lost as info, client.associate(sop_classes=[big.SOPClassUID]) as session:
         session.association.bind(evt.EVT_PDU_SENT, kill_mid_send)
@@ -257,6 +269,7 @@ def test_peer_killed_during_a_c_store(pacs_process: Callable[[int], Running]) ->
     )
     assert f"127.0.0.1:{port}" in str(info.value) and "C-STORE" in str(info.value)
     pacs.proc.wait(timeout=10)
+    _no_socket_left(sockets)
     _assert_recovers(pacs_process, port, client)
 
 
@@ -278,10 +291,13 @@ def test_a_dimse_timeout_is_not_reported_as_a_lost_peer() -> None:
     try:
         peer = Peer("127.0.0.1", int(server.server_address[1]), "SLOW_SCP")
         client = Client(peer, timeouts=Timeouts(connect=2, acse=2, dimse=1, network=5))
+        sockets = _sockets()
         timed_out = pytest.raises(DimseFailure, match=r"DIMSE timeout \(1 s\)")
         with timed_out as info, client.associate(sop_classes=[VERIFICATION]) as session:
             session.echo()
         assert not isinstance(info.value, AssociationAborted)
+        answer.set()  # the SCP's side of the aborted association ends too
+        _no_socket_left(sockets)
     finally:
         answer.set()
         server.shutdown()
