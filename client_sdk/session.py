@@ -32,6 +32,7 @@ MOVE_DESTINATION_UNKNOWN = 0xA801
 _PENDING = (0xFF00, 0xFF01)
 _WARNING_STATUSES = (0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007)
 _QUERY_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
+_LOST_SETTLE_SECONDS = 2.0  # bound on waiting for pynetdicom to note a lost association
 
 
 def load_dataset(item: StoreInput) -> Dataset:
@@ -284,15 +285,7 @@ class Session:
     ) -> int:
         status_ds = rsp[0] if isinstance(rsp, tuple) else rsp
         if status_ds is None or "Status" not in status_ds:
-            if self.association.is_aborted:
-                raise AssociationAborted(
-                    f"{operation} to {self.peer}: the peer aborted the association"
-                )
-            raise DimseFailure(
-                f"{operation} to {self.peer}: no response within the DIMSE timeout "
-                f"({self.association.dimse_timeout} s) or the association was lost",
-                status=None,
-            )
+            raise self._no_response(operation)
         status = int(status_ds.Status)
         if status == SUCCESS or status in _WARNING_STATUSES or status in _PENDING:
             if status in _WARNING_STATUSES:
@@ -310,6 +303,32 @@ class Session:
         raise DimseFailure(
             f"{operation} to {self.peer} failed with status 0x{status:04X}{detail}",
             status=status,
+        )
+
+    def _no_response(self, operation: str) -> AssociationAborted | DimseFailure:
+        """Why a DIMSE response is missing: our DIMSE timeout, or the association was lost."""
+        assoc = self.association
+        # pynetdicom aborts the association itself when the DIMSE timeout expires (and then
+        # reports it as aborted too, so is_aborted cannot tell the two apart).
+        if getattr(assoc, "_sent_abort", False):
+            return DimseFailure(
+                f"{operation} to {self.peer}: no response within the DIMSE timeout "
+                f"({assoc.dimse_timeout:g} s), so the association was aborted. The peer may be "
+                "overloaded: retry, or raise Timeouts(dimse=...)",
+                status=None,
+            )
+        # A peer that aborts or drops the connection wakes the caller at once; pynetdicom's
+        # reactor thread notes it (and ends) only a moment later.
+        assoc.join(_LOST_SETTLE_SECONDS)
+        if not assoc.is_established:
+            return AssociationAborted(
+                f"{operation} to {self.peer}: the peer aborted the association or the "
+                "connection was lost (peer stopped or network failure); nothing more can be sent "
+                "on it. Open a new one with client.associate()"
+            )
+        return DimseFailure(
+            f"{operation} to {self.peer}: the peer answered without a valid DIMSE status",
+            status=None,
         )
 
     def __repr__(self) -> str:

@@ -216,7 +216,8 @@ class KerberosProvider:
         if re.search(r"Cannot contact any KDC|Cannot find KDC|Connection refused", text, re.I):
             return CredentialError(
                 f"cannot reach a KDC for realm {_default_realm()} ({text}); nothing was sent. "
-                "Check the network and the [realms] section of krb5.conf"
+                "Check that the KDC is running and reachable from here (network, firewall, the "
+                "[realms] section of krb5.conf), then retry"
             )
         if re.search(r"Clock skew too great", text, re.I):
             return CredentialError(
