@@ -9,7 +9,9 @@ alignment, bytes ``repr``, and the hex-dump layout across lines), all of:
 
 * the captured logs (root, pynetdicom, pyspnego, client_sdk, the embedded PACS), stdout and
   stderr (``capfd``: what ``debug_logger()`` printed);
-* ``repr`` and ``str`` of the client, the provider, the session and its ``IdentityOutcome``;
+* ``repr`` and ``str`` of the client, the provider, the session and its ``IdentityOutcome``, and
+  what pynetdicom keeps of the negotiation on ``session.association`` (both ends' A-ASSOCIATE
+  primitives and user identity items);
 * the exception's ``repr``, ``str``, args and full traceback (``traceback.format_exception``,
   with its chained causes), and the PACS's own records.
 
@@ -18,7 +20,8 @@ if it were there.
 
 Design (a covering design rather than the full product, which would be 4 x 4 x 5 x 2 = 160
 associations with PACS start-ups): providers = username+password, keyring password (the real
-keyrings.alt file backend), JWT file, Kerberos (the real MIT KDC), plus one ProviderChain case.
+keyrings.alt file backend; a non-ASCII password, so its UTF-8 bytes are what is searched), JWT
+file, Kerberos (the real MIT KDC; GSS-API and bare AP-REQ tokens), plus one ProviderChain case.
 
 * "accepted": every provider against every response mode of the embedded PACS (standard,
   silent, echo, pynetdicom), positive response requested, missing-response rule WARN, so each mode
@@ -28,9 +31,11 @@ keyrings.alt file backend), JWT file, Kerberos (the real MIT KDC), plus one Prov
   (silent PACS, rule ABORT, Kerberos mutual_auth="required"), "exception-in-block" (the caller's
   own exception, chained from an SDK error, raised inside ``with session:``): every provider;
 * TLS on or off alternates so that every provider meets TLS on and off on both halves, and every
-  response mode and every path meets TLS on and off across the providers.
+  response mode and every path meets TLS on and off across the providers;
+* "untrusted-tls" (TLS only): the credential was fetched, then the handshake fails
+  (PeerUnreachable): every provider.
 
-That is 33 cases. The CLI (``python -m client_sdk --debug`` in a subprocess, ``debug_data`` bound
+That is 37 cases. The CLI (``python -m client_sdk --debug`` in a subprocess, ``debug_data`` bound
 too) runs echo and store with a keyring password and a JWT file, accepted and rejected, plain and
 TLS: 8 runs, pairwise covering (credential, outcome, command, TLS). Its PACS runs in this process,
 where no secret of the CLI is registered: only the PDU rule of the redaction keeps the received
@@ -83,6 +88,7 @@ from tests.wire import read_pdu
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Tr0ub4dor&3-matrix-canary"
+KEYRING_PASSWORD = "pässwörd-ü-matrix-canary"  # not ASCII: its UTF-8 bytes are searched for
 WRONG_PASSWORD = "wr0ng-matrix-canary-pw"
 OTHER_KEY = "not-the-key-the-pacs-trusts-0123456789"
 FAST = Timeouts(connect=5, acse=5, dimse=5, network=5)
@@ -92,12 +98,13 @@ IDENTITY_DUMP_WITHHELD = "withheld: it may carry a user identity"
 PROVIDERS = ("password", "keyring", "jwt", "kerberos")
 MODES = ("standard", "silent", "echo", "pynetdicom")
 PATHS = ("rejected", "aborted", "missing-response", "exception-in-block")
+TLS_ONLY_PATHS = ("untrusted-tls",)
 
 
 @dataclass(frozen=True)
 class Case:
     provider: str
-    path: str  # "accepted" or one of PATHS
+    path: str  # "accepted", one of PATHS or of TLS_ONLY_PATHS
     mode: str  # the embedded PACS's response mode
     tls: bool
 
@@ -113,6 +120,8 @@ def covering_cases() -> list[Case]:
         for q, path in enumerate(PATHS):
             mode = "silent" if path == "missing-response" else "standard"
             cases.append(Case(provider, path, mode, tls=(p + q) % 2 == 1))
+        for path in TLS_ONLY_PATHS:
+            cases.append(Case(provider, path, "standard", tls=True))
     cases.append(Case("chain", "accepted", "standard", tls=True))
     return cases
 
@@ -124,10 +133,10 @@ def test_the_design_covers_what_it_claims() -> None:
     for provider in PROVIDERS:
         mine = [c for c in CASES if c.provider == provider]
         assert {c.mode for c in mine if c.path == "accepted"} == set(MODES)
-        assert {c.path for c in mine} == {"accepted", *PATHS}
+        assert {c.path for c in mine} == {"accepted", *PATHS, *TLS_ONLY_PATHS}
         for half in (
             [c for c in mine if c.path == "accepted"],
-            [c for c in mine if c.path != "accepted"],
+            [c for c in mine if c.path in PATHS],
         ):
             assert {c.tls for c in half} == {True, False}
     for mode in MODES:
@@ -146,6 +155,8 @@ def expected_result(case: Case) -> str:
         return "ServerResponseMissing"
     if case.path == "exception-in-block":
         return "UserCodeFailed"
+    if case.path == "untrusted-tls":
+        return "PeerUnreachable"
     if case.provider == "kerberos" and case.mode == "echo":
         return "MutualAuthenticationFailed"
     # What comes back for each type in each mode (see client_sdk.testing.acse.server_response).
@@ -202,6 +213,12 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
     return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
+@pytest.fixture(scope="module")
+def stranger_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
+    """Another throwaway CA: a client that trusts only it refuses the PACS's certificate."""
+    return make_certificates(tmp_path_factory.mktemp("stranger"))
+
+
 PacsPool = Callable[..., EmbeddedPacs]
 
 
@@ -214,7 +231,7 @@ def pacs_pool(hex_dumps: None, certs: CertificateFiles) -> Iterator[PacsPool]:
         key = (mode, tls, keytab)
         if key not in started:
             started[key] = EmbeddedPacs(
-                users={"alice": PASSWORD},
+                users={"alice": PASSWORD, "jürgen": KEYRING_PASSWORD},
                 jwt_key=JWT_KEY,
                 jwt_audience=AUDIENCE,
                 kerberos_keytab=keytab,
@@ -317,11 +334,13 @@ def make_provider(
     if case.provider == "password":
         return Run(PasswordProvider("alice", password, positive_response=True), passwords)
     if case.provider == "keyring":
-        file_keyring.set_password("pacs", "alice", password)
-        provider = KeyringPasswordProvider(
-            "pacs", "alice", positive_response=True, backend=file_keyring
+        file_keyring.set_password(
+            "pacs", "jürgen", WRONG_PASSWORD if rejected else KEYRING_PASSWORD
         )
-        return Run(provider, passwords)
+        provider = KeyringPasswordProvider(
+            "pacs", "jürgen", positive_response=True, backend=file_keyring
+        )
+        return Run(provider, [KEYRING_PASSWORD.encode(), WRONG_PASSWORD.encode()])
     if case.provider == "chain":
         chain = ProviderChain(
             [
@@ -375,6 +394,7 @@ def test_no_secret_anywhere(
     debug_everything: pytest.LogCaptureFixture,
     pacs_pool: PacsPool,
     certs: CertificateFiles,
+    stranger_ca: CertificateFiles,
     case: Case,
     tmp_path: Path,
     file_keyring: Any,
@@ -402,16 +422,21 @@ def test_no_secret_anywhere(
             keytab = realm.account_keytab if case.path == "rejected" else realm.pacs_keytab
         pacs = pacs_pool(case.mode, case.tls, keytab)
         pacs.clear()
+        trusted = stranger_ca if case.path == "untrusted-tls" else certs
         client = Client(
-            Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls_for(certs, case.tls)),
+            Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls_for(trusted, case.tls)),
             identity=run.provider,
             policy=Policy(missing_response=rule),
             timeouts=FAST,
         )
         result = _run_path(case, client, tmp_path, seen)
-        (record,) = pacs.wait_for_records(1, ended=True, timeout=15)
-        seen += [repr(pacs), repr(record)]
-        assert (record.rejected is not None) == (case.path == "rejected")
+        seen.append(repr(pacs))
+        if case.path == "untrusted-tls":
+            assert pacs.records == []  # the handshake failed: no A-ASSOCIATE-RQ was sent
+        else:
+            (record,) = pacs.wait_for_records(1, ended=True, timeout=15)
+            seen.append(repr(record))
+            assert (record.rejected is not None) == (case.path == "rejected")
     seen += [repr(client), str(client), repr(run.provider), str(run.provider)]
     captured = capfd.readouterr()
     logs = debug_everything.text
@@ -426,13 +451,15 @@ def test_no_secret_anywhere(
         for name, text in planted(secret).items():
             assert find_leaks(text, [secret]), f"the search would miss {name}"
     assert find_leaks("\n".join(seen), secrets) == []
+    if case.provider == "kerberos":
+        assert "step output: [redacted]" in logs, "pyspnego's DEBUG lines did not run"
+    if case.path in TLS_ONLY_PATHS:
+        return  # nothing went out: no PDU to dump
     # The debug output really ran, on both ends, and reached stderr.
     assert "END ENCODED PDU" in captured.err and "END ENCODED PDU" in logs
     assert IDENTITY_DUMP_WITHHELD in logs
     if case.provider in ("password", "keyring", "chain"):
         assert "Password: [redacted]" in logs
-    if case.provider == "kerberos":
-        assert "step output: [redacted]" in logs, "pyspnego's DEBUG lines did not run"
 
 
 # --- the command line -----------------------------------------------------------------------
