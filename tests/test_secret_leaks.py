@@ -22,11 +22,12 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pynetdicom import build_context
 from pynetdicom._handlers import debug_data
+from pynetdicom.events import Event
 from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
 from pynetdicom.pdu_primitives import (
     A_ASSOCIATE,
@@ -195,6 +196,11 @@ def _response(value: bytes) -> UserIdentityNegotiation:
     return item
 
 
+def dump(pdu: bytes) -> None:
+    """pynetdicom's ``debug_data`` handler, as bound to ``EVT_DATA_SENT``/``EVT_DATA_RECV``."""
+    debug_data(cast(Event, _DataEvent(pdu)))
+
+
 PASSWORD_RQ = _associate(_identity(2, b"alice", PASSWORD))
 TOKEN_RQ = _associate(_identity(5, TOKEN))
 ECHOED_AC = _associate(_response(TOKEN), accept=True)  # an echoing peer sends our token back
@@ -231,7 +237,7 @@ def test_identity_pdu_dumps_withheld_without_a_secret_in_flight(
     """A PACS (or any process) that receives someone else's identity registered no secret: the
     PDU rule alone keeps it out of the ``debug_data`` dump, whoever sent the PDU."""
     for pdu in (PASSWORD_RQ, TOKEN_RQ, ECHOED_AC):
-        debug_data(_DataEvent(pdu))
+        dump(pdu)
     text = pynetdicom_logs.text
     assert find_leaks(text, [PASSWORD, TOKEN]) == []
     assert text.count("withheld: it may carry a user identity") == 3
@@ -242,7 +248,7 @@ def test_identity_pdu_dumps_withheld_without_a_secret_in_flight(
 
 def test_other_pdu_dumps_pass_unchanged(pynetdicom_logs: pytest.LogCaptureFixture) -> None:
     for pdu in (PLAIN_RQ, PLAIN_AC, RELEASE_RQ):
-        debug_data(_DataEvent(pdu))
+        dump(pdu)
     digits = dump_digits(pynetdicom_logs.text)
     for pdu in (PLAIN_RQ, PLAIN_AC, RELEASE_RQ):
         assert pdu.hex() in digits
@@ -258,13 +264,13 @@ def test_concurrent_dumps_are_held_per_thread(pynetdicom_logs: pytest.LogCapture
     """Each association's thread dumps its own PDUs: two at once must not mix their held lines."""
     start = threading.Barrier(4)
 
-    def dump(pdu: bytes) -> None:
+    def dump_many(pdu: bytes) -> None:
         start.wait(10)
         for _ in range(20):
-            debug_data(_DataEvent(pdu))
+            dump(pdu)
 
     threads = [
-        threading.Thread(target=dump, args=(pdu,))
+        threading.Thread(target=dump_many, args=(pdu,))
         for pdu in (PASSWORD_RQ, TOKEN_RQ, PLAIN_AC, RELEASE_RQ)
     ]
     for thread in threads:
@@ -285,7 +291,7 @@ def test_password_line_rule_without_a_secret_in_flight(
 
     rq = A_ASSOCIATE_RQ()
     rq.decode(PASSWORD_RQ)
-    _receive_associate_rq(_PduEvent(rq))
+    _receive_associate_rq(cast(Event, _PduEvent(rq)))
     assert "Password: [redacted]" in pynetdicom_logs.text
     assert "Username: [alice]" in pynetdicom_logs.text
     assert find_leaks(pynetdicom_logs.text, [PASSWORD]) == []

@@ -76,6 +76,7 @@ from client_sdk.testing.datasets import ct_dataset
 from providers import (
     IdentityExchange,
     JwtFileProvider,
+    KerberosProvider,
     KeyringPasswordProvider,
     PasswordProvider,
     ProviderChain,
@@ -288,8 +289,6 @@ class RecordingKerberos:
     """A KerberosProvider whose tokens the test keeps, to search everything for them."""
 
     def __init__(self, **kwargs: Any) -> None:
-        from providers import KerberosProvider
-
         self.inner = KerberosProvider(hostname="localhost", **kwargs)
         self.identity_type = self.inner.identity_type
         self.tokens: list[bytes] = []
@@ -667,12 +666,15 @@ def test_two_clients_in_two_threads_never_see_each_other(
         assert other not in texts
         assert find_leaks(texts, secrets[other]) == []
     # The SDK's log lines from each client's thread name only that client's user.
-    for record in debug_everything.records:
-        if record.threadName.startswith("client-") and record.name.startswith("client_sdk"):
-            other = "alice" if record.threadName == "client-bob@example.org" else "bob@example.org"
-            assert other not in record.getMessage()
-    per_thread = [r for r in debug_everything.records if r.threadName.startswith("client-")]
-    assert len({r.threadName for r in per_thread if r.name.startswith("client_sdk")}) == 2
+    sdk_lines = [
+        line
+        for line in debug_everything.records
+        if (line.threadName or "").startswith("client-") and line.name.startswith("client_sdk")
+    ]
+    assert {line.threadName for line in sdk_lines} == {f"client-{name}" for name in clients}
+    for line in sdk_lines:
+        other = "alice" if line.threadName == "client-bob@example.org" else "bob@example.org"
+        assert other not in line.getMessage()
     # And nothing anywhere holds either secret.
     captured = capfd.readouterr()
     everything = "\n".join([debug_everything.text, captured.out, captured.err])
