@@ -352,6 +352,9 @@ def _accepted(
         raise
     outcome = dataclasses.replace(outcome, decision=decision)
     attempt.outcome = outcome
+    if check.echoed and answer is not None:
+        # An echoing peer sent our own token back: the association must not keep it either.
+        answer.server_response = b"[wiped]"
     log.info("association %s", outcome.summary())
     if decision.proceeds:
         if decision is Decision.WARN:

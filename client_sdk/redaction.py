@@ -1,13 +1,18 @@
 """Keep secrets out of pynetdicom's logs.
 
-pynetdicom prints ``Password: [...]`` in its A-ASSOCIATE-RQ dump on ``pynetdicom._handlers`` and
-may log other text holding identity fields. Two layers stop that:
+pynetdicom prints ``Password: [...]`` in its A-ASSOCIATE-RQ dump on ``pynetdicom._handlers``, and
+its opt-in ``debug_data`` handler hex-dumps whole PDUs, identity items included. Three layers stop
+that, in every process that installed them (a client, the embedded PACS, or both):
 
 1. A line rule: any pynetdicom record that is a password line is rewritten, whoever sent it
    (this also covers the embedded PACS receiving a password from DCMTK's storescu).
-2. A registry of the secrets in flight: while an association is being negotiated, every record of
+2. A PDU rule: the lines of a ``debug_data`` hex dump are held back until the dump ends; the dump
+   of a PDU that carries a user identity item (58H in an A-ASSOCIATE-RQ, 59H in an -AC, where an
+   echoing peer puts our own token) is replaced by one line, whoever sent or received it. Other
+   PDUs are dumped as they were. A dump that cannot be parsed is withheld (fail closed).
+3. A registry of the secrets in flight: while an association is being negotiated, every record of
    the pynetdicom loggers is scrubbed of each secret in its raw, hex, base64 and ``repr`` forms,
-   and every line of a ``debug_data`` hex dump is dropped whole (a secret may straddle two lines).
+   and every hex-dump-looking line is dropped whole (a secret may straddle two lines).
 
 The filters sit on the loggers that create the records: a filter on the parent ``pynetdicom``
 logger would not see records propagated from ``pynetdicom._handlers``.
@@ -25,13 +30,31 @@ from collections.abc import Iterable, Iterator
 
 import pynetdicom  # noqa: F401  (its modules create their loggers on import)
 
-__all__ = ["REDACTED", "SecretScrubber", "install_pynetdicom_redaction", "redacting", "scrub"]
+__all__ = [
+    "REDACTED",
+    "SecretScrubber",
+    "carries_user_identity",
+    "install_pynetdicom_redaction",
+    "redacting",
+    "scrub",
+]
 
 REDACTED = "[redacted]"
 _PASSWORD_LINE = re.compile(r"^(\s*Password:\s*)\[.*\]\s*$", re.DOTALL)
 # A line of pynetdicom's ``debug_data`` PDU hex dump (25 bytes a line): a secret may straddle two.
 _HEX_DUMP_LINE = re.compile(r"^\s*(?:[0-9a-fA-F]{2}\s+)*[0-9a-fA-F]{2}\s*$")
 HEX_DUMP_REDACTED = " [hex dump line redacted: a user identity is being negotiated]"
+
+# ``pynetdicom._handlers.debug_data`` frames each dump with these two lines, on this logger.
+_DUMP_LOGGER = "pynetdicom._handlers"
+_DUMP_START = "DEBUG - ENCODED PDU"
+_DUMP_END = "END ENCODED PDU"
+
+_WITHHELD_WHY = "it may carry a user identity"
+_A_ASSOCIATE = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC"}
+_FIXED_FIELDS = 68  # protocol version, reserved, called/calling AE titles, reserved (PS3.8 9.3.2)
+_USER_INFORMATION = 0x50
+_USER_IDENTITY = (0x58, 0x59)  # the RQ and AC sub-items (PS3.7 D.3.3.7)
 
 _lock = threading.Lock()
 _active: dict[int, tuple[str, ...]] = {}
@@ -89,11 +112,61 @@ def scrub(text: str) -> str:
     return text
 
 
+def carries_user_identity(pdu: bytes) -> bool:
+    """Whether an encoded PDU may hold a user identity item (58H or 59H).
+
+    Only an A-ASSOCIATE-RQ or -AC can; for those, anything that does not parse cleanly counts as
+    carrying one (fail closed: a truncated or hostile PDU is not dumped)."""
+    if not pdu or pdu[0] not in _A_ASSOCIATE:
+        return False
+    end = 6 + int.from_bytes(pdu[2:6], "big")
+    if len(pdu) < 6 + _FIXED_FIELDS or end != len(pdu):
+        return True
+    pos = 6 + _FIXED_FIELDS
+    while pos < end:
+        if pos + 4 > end:
+            return True
+        stop = pos + 4 + int.from_bytes(pdu[pos + 2 : pos + 4], "big")
+        if stop > end:
+            return True
+        if pdu[pos] == _USER_INFORMATION and _sub_items_carry_identity(pdu, pos + 4, stop):
+            return True
+        pos = stop
+    return False
+
+
+def _sub_items_carry_identity(pdu: bytes, pos: int, end: int) -> bool:
+    while pos < end:
+        if pos + 4 > end or pdu[pos] in _USER_IDENTITY:
+            return True
+        pos += 4 + int.from_bytes(pdu[pos + 2 : pos + 4], "big")
+    return pos != end
+
+
+class _PendingDump(threading.local):
+    """The ``debug_data`` dump in progress on this thread (each association's DUL thread logs
+    its own PDUs, line after line): its hex lines wait here until the dump ends."""
+
+    def __init__(self) -> None:
+        self.lines: list[logging.LogRecord] | None = None
+
+
 class SecretScrubber(logging.Filter):
-    """Rewrites a record so that no password line and no secret in flight survives."""
+    """Rewrites a record so that no password line, no identity PDU dump and no secret in flight
+    survives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dump = _PendingDump()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if record.name == _DUMP_LOGGER and not self._dump_rule(record, message):
+            return False
+        self._clean(record, message)
+        return True
+
+    def _clean(self, record: logging.LogRecord, message: str) -> None:
         cleaned = _PASSWORD_LINE.sub(rf"\1{REDACTED}", message)
         cleaned = scrub(cleaned)
         if cleaned != message:
@@ -103,7 +176,41 @@ class SecretScrubber(logging.Filter):
             record.exc_text, record.exc_info = scrub(text), None
         elif record.exc_text:
             record.exc_text = scrub(record.exc_text)
+
+    def _dump_rule(self, record: logging.LogRecord, message: str) -> bool:
+        """False: the record is held back (a line of a dump in progress)."""
+        held = self._dump.lines
+        if held is not None and _HEX_DUMP_LINE.match(message):
+            held.append(record)
+            return False
+        if held is not None:
+            # The end of the dump (or anything else, which ends it too): decide, then let go.
+            self._dump.lines = None
+            self._release(record, held)
+        if _DUMP_START in message:
+            # Its frame line waits too, so that the dump comes out in one piece even when
+            # another association's thread dumps at the same time.
+            self._dump.lines = [record]
+            return False
         return True
+
+    def _release(self, closing: logging.LogRecord, held: list[logging.LogRecord]) -> None:
+        start, lines = held[0], held[1:]
+        try:
+            pdu = bytes.fromhex("".join("".join(r.getMessage().split()) for r in lines))
+        except ValueError:
+            pdu = b"\x01"  # cannot happen for lines the pattern matched; withheld if it does
+        if carries_user_identity(pdu):
+            kind = _A_ASSOCIATE.get(pdu[0], "PDU") if pdu else "PDU"
+            notice = logging.makeLogRecord(closing.__dict__)
+            notice.msg = f" [hex dump of a {len(pdu)}-byte {kind} withheld: {_WITHHELD_WHY}]"
+            notice.args, notice.exc_info, notice.exc_text = (), None, None
+            lines = [notice]
+        logger = logging.getLogger(closing.name)
+        for line in (start, *lines):
+            self._clean(line, line.getMessage())
+            # Each record passed the logger's level check when it was made.
+            logger.callHandlers(line)
 
 
 _scrubber = SecretScrubber()
@@ -120,7 +227,7 @@ def install_pynetdicom_redaction() -> None:
             for name in list(logging.Logger.manager.loggerDict)
             if name == "pynetdicom" or name.startswith("pynetdicom.")
         ]
-        for name in {"pynetdicom", "pynetdicom._handlers", *names}:
+        for name in {"pynetdicom", _DUMP_LOGGER, *names}:
             logger = logging.getLogger(name)
             if _scrubber not in logger.filters:
                 logger.addFilter(_scrubber)
