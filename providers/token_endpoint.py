@@ -299,7 +299,6 @@ class TokenEndpointProvider:
     def _post(
         self, form: dict[str, str], auth: requests.auth.AuthBase | None
     ) -> tuple[int, str, Mapping[str, str], bytes]:
-        exc_type: type[TokenEndpointError] = TokenEndpointUnreachable
         try:
             with requests.Session() as session:
                 response = session.post(
@@ -315,39 +314,49 @@ class TokenEndpointProvider:
                 with response:
                     body = _read_body(response, self.token_url)
                     return response.status_code, response.reason or "", response.headers, body
-        except requests.exceptions.SSLError as exc:
-            what = (
-                f"TLS with the token endpoint {self.token_url} failed ({_root_cause(exc)}). "
-                "If the service uses a private CA, give ca_file=PATH (PEM)"
-            )
-        except requests.exceptions.ConnectTimeout:
-            what = (
-                f"no connection to the token endpoint {self.token_url} within {self.timeout:g} s; "
-                "check the URL, the network and any firewall"
-            )
-        except requests.exceptions.ReadTimeout:
-            what = (
-                f"the token endpoint {self.token_url} accepted the connection but did not answer "
-                f"within {self.timeout:g} s; check the token service"
-            )
-        except requests.exceptions.ConnectionError as exc:
-            what = (
-                f"cannot reach the token endpoint {self.token_url} ({_root_cause(exc)}); check "
-                "the URL and that the token service is running"
-            )
-        except requests.exceptions.RequestException as exc:
-            what = f"the request to the token endpoint {self.token_url} failed ({_root_cause(exc)})"
         except Exception as exc:
-            if self._mutual_auth_error is None or not isinstance(exc, self._mutual_auth_error):
+            failure = self._explain(exc)
+            if failure is None:
                 raise
-            exc_type = TokenEndpointNotAuthenticated
-            what = (
-                f"the token endpoint {self.token_url} did not prove its identity (Kerberos mutual "
-                f"authentication failed for HTTP/{self.kerberos_hostname or self.host}): its "
+        # Raised outside the handler: the requests exception (which holds the prepared request,
+        # client secret included) is not chained to ours.
+        raise failure
+
+    def _explain(self, exc: Exception) -> TokenEndpointError | None:
+        """Our error for a failed request; None for an exception that is not about the request."""
+        url = self.token_url
+        if self._mutual_auth_error is not None and isinstance(exc, self._mutual_auth_error):
+            return TokenEndpointNotAuthenticated(
+                f"the token endpoint {url} did not prove its identity (Kerberos mutual "
+                f"authentication failed for HTTP@{self.kerberos_hostname or self.host}): its "
                 "answer is not trusted. Check that the service is the real one and is "
                 "configured for Kerberos"
             )
-        raise exc_type(what)
+        if isinstance(exc, requests.exceptions.SSLError):
+            return TokenEndpointUnreachable(
+                f"TLS with the token endpoint {url} failed ({_root_cause(exc)}). "
+                "If the service uses a private CA, give ca_file=PATH (PEM)"
+            )
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return TokenEndpointUnreachable(
+                f"no connection to the token endpoint {url} within {self.timeout:g} s; "
+                "check the URL, the network and any firewall"
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return TokenEndpointUnreachable(
+                f"the token endpoint {url} accepted the connection but did not answer "
+                f"within {self.timeout:g} s; check the token service"
+            )
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return TokenEndpointUnreachable(
+                f"cannot reach the token endpoint {url} ({_root_cause(exc)}); check "
+                "the URL and that the token service is running"
+            )
+        if isinstance(exc, requests.exceptions.RequestException):
+            return TokenEndpointUnreachable(
+                f"the request to the token endpoint {url} failed ({_root_cause(exc)})"
+            )
+        return None
 
     def _client_secret(self) -> Secret | None:
         if self.client_secret_keyring is None:
@@ -425,8 +434,8 @@ class TokenEndpointProvider:
             offered = "negotiate" in headers.get("www-authenticate", "").lower()
             return (
                 "Kerberos authentication failed: check the ticket (klist; kinit, or a client "
-                f"keytab in KRB5_CLIENT_KTNAME) and that HTTP/{self.kerberos_hostname or self.host}"
-                " is known to the KDC"
+                "keytab in KRB5_CLIENT_KTNAME) and that the KDC knows the service principal of "
+                f"HTTP@{self.kerberos_hostname or self.host} (HTTP/ its canonical host name)"
                 if offered
                 else "the service does not offer Kerberos (no WWW-Authenticate: Negotiate)"
             )
@@ -655,4 +664,7 @@ def _shown(text: str, secret: Secret | None) -> str:
 def _iso(ts: float | None) -> str:
     if ts is None:
         return "(unknown)"
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):  # a server's "exp" may be anything
+        return f"{ts:g} s after the epoch"
