@@ -58,6 +58,7 @@ __all__ = [
     "TokenEndpointProvider",
     "TokenEndpointUnreachable",
     "TokenRequestRejected",
+    "check_token_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class TokenEndpointProvider:
                 f"{mandatory_window!r}, {advisory_window!r}"
             )
         self.token_url = token_url
-        self.host = _check_url(token_url)
+        self.host = check_token_url(token_url)
         self.client_id = client_id
         self.client_secret_keyring = client_secret_keyring
         self.scope = scope
@@ -544,13 +545,15 @@ class TokenEndpointProvider:
         return _Token(value, principal, expires_at, expires_at - advisory, expires_at - mandatory)
 
 
-def _check_url(url: str) -> str:
+def check_token_url(url: str) -> str:
+    """The URL's host; raises :class:`InsecureTokenEndpoint` for plain HTTP off loopback and
+    ``ValueError`` for a URL that is not http(s) with a host."""
     parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValueError("token_url must not carry credentials (user:password@)")
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
         raise ValueError(f"token_url must be an https:// URL with a host: {url!r}")
-    if parts.username or parts.password:
-        raise ValueError("token_url must not carry credentials (user:password@)")
     if parts.scheme == "http" and not Target(host, 0, "", "").is_loopback:
         raise InsecureTokenEndpoint(
             f"refusing plain HTTP to the token endpoint {url}: the client credentials and the "
