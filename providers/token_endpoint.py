@@ -10,7 +10,8 @@ The token is cached until shortly before its ``exp``. Two windows before expiry,
 fraction of the token's lifetime so a short-lived token is still used for a while:
 
 * advisory (default 300 s, at most half the lifetime): one caller refreshes early; the others keep
-  using the still-valid token meanwhile; a failed refresh keeps the token and logs a warning;
+  using the still-valid token meanwhile; a failed refresh keeps the token, logs a warning, and
+  the next early attempt waits 30 s (at most half the time left before the mandatory window);
 * mandatory (default 60 s, at most a quarter of the lifetime): every caller waits for the refresh;
   a failed refresh raises.
 
@@ -68,6 +69,9 @@ DEFAULT_ADVISORY_WINDOW = 300.0
 DEFAULT_MANDATORY_WINDOW = 60.0
 ADVISORY_FRACTION = 0.5  # of the token's lifetime, at most
 MANDATORY_FRACTION = 0.25
+# After a failed early refresh, the next early attempt waits this long (or half the time left
+# before the mandatory window): an outage must not make every association wait for a timeout.
+ADVISORY_RETRY = 30.0
 DEFAULT_TIMEOUT = 10.0
 MAX_RESPONSE_BYTES = 1 << 20
 _SHOWN_TEXT = 300
@@ -191,6 +195,7 @@ class TokenEndpointProvider:
             self._kerberos_auth, self._mutual_auth_error = _kerberos_auth_factory(kerberos_hostname)
         self._refresh_lock = threading.Lock()
         self._token: _Token | None = None
+        self._advisory_retry_at = 0.0
 
     def __repr__(self) -> str:
         return (
@@ -221,8 +226,9 @@ class TokenEndpointProvider:
         if token is not None and now < token.advisory_at:
             return token
         if token is not None and now < token.mandatory_at:
-            # Advisory window: one caller refreshes; the others use the still-valid token.
-            if not self._refresh_lock.acquire(blocking=False):
+            # Advisory window: one caller refreshes; the others use the still-valid token, and
+            # after a failed early refresh nobody retries before the back-off ends.
+            if now < self._advisory_retry_at or not self._refresh_lock.acquire(blocking=False):
                 return token
         elif not self._refresh_lock.acquire(timeout=self._lock_wait):
             raise TokenEndpointUnreachable(
@@ -249,12 +255,14 @@ class TokenEndpointProvider:
             fresh = self._fetch()
         except IdentityError as exc:
             if token is not None and now < token.mandatory_at:
+                self._advisory_retry_at = now + min(ADVISORY_RETRY, (token.mandatory_at - now) / 2)
                 log.warning(
                     "could not refresh the token from %s early (%s); keeping the current one, "
-                    "valid until %s; the refresh becomes mandatory at %s",
+                    "valid until %s; next attempt at %s, mandatory from %s",
                     self.token_url,
                     exc,
                     _iso(token.expires_at),
+                    _iso(self._advisory_retry_at),
                     _iso(token.mandatory_at),
                 )
                 return token

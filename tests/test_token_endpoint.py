@@ -200,6 +200,12 @@ def test_advisory_and_mandatory_windows(
         assert "keeping the current one" in caplog.text
         assert "HTTP 503" in caplog.text
         assert second not in caplog.text and CLIENT_SECRET not in caplog.text
+        clock.now += 29  # backing off: the next associations do not wait for the service
+        assert token_of(provider, target) == second
+        assert len(server.requests) == 3
+        clock.now += 2  # 30 s later: tried again (and failed again)
+        assert token_of(provider, target) == second
+        assert len(server.requests) == 4
 
         # Mandatory window, the service still fails: raise.
         clock.now = issued_at + 3600 - 59
