@@ -15,8 +15,9 @@ fraction of the token's lifetime so a short-lived token is still used for a whil
 * mandatory (default 60 s, at most a quarter of the lifetime): every caller waits for the refresh;
   a failed refresh raises.
 
-Only one refresh runs at a time across threads. HTTPS is verified (``ca_file`` or the system
-store); plain HTTP is allowed only to a loopback host. Every request has a timeout.
+Only one refresh runs at a time across threads. HTTPS is verified against ``ca_file`` or the
+system's trust store (not certifi's bundle, requests' default); plain HTTP is allowed only to a
+loopback host. Every request has a timeout.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import logging
 import math
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +37,7 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+import requests.adapters
 import requests.auth
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
@@ -308,15 +311,18 @@ class TokenEndpointProvider:
     def _post(
         self, form: dict[str, str], auth: requests.auth.AuthBase | None
     ) -> tuple[int, str, Mapping[str, str], bytes]:
+        context = self._tls_context() if self.token_url.lower().startswith("https:") else None
         try:
             with requests.Session() as session:
+                if context is not None:
+                    session.mount("https://", _ContextAdapter(context))
                 response = session.post(
                     self.token_url,
                     data=form,
                     auth=auth,
                     headers={"Accept": "application/json"},
                     timeout=(self.timeout, self.timeout),
-                    verify=self.ca_file or True,
+                    verify=True,  # against the context: ca_file, or the system's trust store
                     allow_redirects=False,
                     stream=True,
                 )
@@ -330,6 +336,18 @@ class TokenEndpointProvider:
         # Raised outside the handler: the requests exception (which holds the prepared request,
         # client secret included) is not chained to ours.
         raise failure
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """``ca_file`` alone, or the system's trust store (not certifi's bundle, which requests
+        uses by default and which knows no hospital's private CA)."""
+        try:
+            return ssl.create_default_context(cafile=self.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TokenEndpointError(
+                f"the CA file {self.ca_file} for the token endpoint {self.token_url} cannot be "
+                f"loaded ({getattr(exc, 'strerror', None) or exc}); give a PEM file of the "
+                "CA certificates that sign the token service's certificate"
+            ) from None
 
     def _explain(self, exc: Exception) -> TokenEndpointError | None:
         """Our error for a failed request; None for an exception that is not about the request."""
@@ -477,7 +495,8 @@ class TokenEndpointProvider:
         if not isinstance(value, str) or not value.strip():
             raise InvalidTokenResponse(
                 f"{where} answered without an access_token (keys: "
-                f"{', '.join(sorted(str(k) for k in answer)[:10]) or 'none'}); check the "
+                f"{_printable(', '.join(sorted(str(k)[:40] for k in answer)[:10])) or 'none'}); "
+                "check the "
                 "grant type and the client's registration"
             )
         token_type = answer.get("token_type")
@@ -495,9 +514,9 @@ class TokenEndpointProvider:
             if isinstance(exp, bool) or not isinstance(exp, int | float):
                 raise InvalidTokenResponse(f"{where} issued a JWT whose 'exp' is not a number")
             expiries.append(float(exp))
-        expires_in = answer.get("expires_in")
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            expiries.append(now + float(expires_in))
+        expires_in = _seconds(answer.get("expires_in"))  # some services send "3599"
+        if expires_in is not None:
+            expiries.append(now + expires_in)
         expires_at = min(expiries) if expiries else None
         if expires_at is not None and expires_at <= now:
             raise InvalidTokenResponse(
@@ -597,6 +616,29 @@ def _kerberos_auth_factory(
     return make, MutualAuthenticationError
 
 
+class _ContextAdapter(requests.adapters.HTTPAdapter):
+    """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi)."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs: dict[str, Any] = dict(pool)
+        pool_kwargs["ssl_context"] = self._context
+        pool_kwargs.pop("ca_certs", None)
+        pool_kwargs.pop("ca_cert_dir", None)
+        return host, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        base: Any = super()
+        base.cert_verify(conn, url, verify, cert)
+        conn.ca_certs = conn.ca_cert_dir = None  # the context alone decides
+
+
 class _NegotiateLogFilter(logging.Filter):
     """requests-kerberos logs the SPNEGO tokens it sends and receives, base64, at DEBUG."""
 
@@ -657,6 +699,19 @@ def _root_cause(exc: BaseException) -> str:
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: " to the reason.
     text = re.sub(r"^<[^>]+>:\s*", "", text)
     return _printable(text)[:_SHOWN_TEXT] or type(current).__name__
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _printable(text: str) -> str:

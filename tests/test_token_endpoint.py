@@ -25,6 +25,7 @@ from providers import (
     InvalidTokenResponse,
     MutualAuthenticationFailed,
     Target,
+    TokenEndpointError,
     TokenEndpointNotAuthenticated,
     TokenEndpointProvider,
     TokenEndpointUnreachable,
@@ -150,6 +151,22 @@ def test_https_verified_with_ca_file_and_refused_without(
         assert len(server.requests) == 1  # the refused handshake sent nothing
 
 
+def test_https_default_trust_is_the_system_store_not_certifi(
+    tmp_path: Path,
+    make_provider: Callable[..., TokenEndpointProvider],
+    target: Target,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    certs = make_certificates(tmp_path / "certs")
+    # OpenSSL's default verify paths honour SSL_CERT_FILE: the "system store" becomes the test CA,
+    # which certifi's bundle (requests' own default) does not hold.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_file))
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
+        assert token_of(make_provider(server.url), target)
+        with pytest.raises(TokenEndpointError, match="cannot be loaded"):
+            make_provider(server.url, ca_file=str(tmp_path / "missing.pem")).negotiate(target)
+
+
 def test_plain_http_only_to_loopback(
     make_provider: Callable[..., TokenEndpointProvider], no_outside_connections: list[Any]
 ) -> None:
@@ -242,6 +259,23 @@ def test_windows_are_clamped_to_a_fraction_of_a_short_lifetime(
         assert info.value.error is None
         assert "try again later" in str(info.value)
         assert len(server.requests) == 3
+
+
+def test_expires_in_bounds_the_cache_and_may_be_a_string(
+    make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    clock = FakeClock()
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, clock=clock) as server:
+        no_exp = jwt.encode({"sub": "x", "aud": AUDIENCE}, JWT_KEY)
+        server.reply = Reply(200, {"access_token": no_exp, "expires_in": "600"})
+        provider = make_provider(server.url, clock=clock)
+        token_of(provider, target)
+        clock.now = T0 + 600 - 301  # advisory = min(300, 600 / 2)
+        token_of(provider, target)
+        assert len(server.requests) == 1
+        clock.now = T0 + 600 - 299
+        token_of(provider, target)
+        assert len(server.requests) == 2
 
 
 def test_a_token_without_any_lifetime_is_not_cached(
