@@ -15,7 +15,7 @@ import pytest
 from pynetdicom import debug_logger
 
 from client_sdk import Client, Peer
-from client_sdk.errors import AuthenticationRejected, IdentityTooLarge
+from client_sdk.errors import AuthenticationRejected, IdentityTooLarge, InsecureTransport
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.identity_check import SamlChecker
 from providers import (
@@ -187,6 +187,16 @@ def test_the_pacs_rejects_what_it_does_not_trust(
     assert record.verified is False
     assert record.failure is not None and failure in record.failure
     assert record.rejected == (1, 2, 1)
+
+
+def test_plain_tcp_to_a_remote_peer_is_refused_before_the_file_is_read(
+    tmp_path: Path, no_outside_connections: list[object]
+) -> None:
+    provider = SamlFileProvider(tmp_path / "not-even-there.xml")
+    client = Client(Peer("pacs.hospital.example", 104, "PACS"), identity=provider)
+    with pytest.raises(InsecureTransport, match="saml identity"):
+        client.associate()
+    assert no_outside_connections == []
 
 
 def test_a_pacs_without_a_saml_issuer_rejects_type_4(

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from client_sdk import Client, Peer
+from client_sdk.errors import InsecureTransport
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialUnavailable,
@@ -182,6 +183,18 @@ def test_plain_http_only_to_loopback(
         make_provider("ftp://idp.hospital.example/token")
     with pytest.raises(ValueError, match="credentials"):
         make_provider("https://user:pw@idp.hospital.example/token")
+
+
+def test_plain_tcp_to_a_remote_peer_is_refused_before_any_token_request(
+    server: TokenServer,
+    make_provider: Callable[..., TokenEndpointProvider],
+    no_outside_connections: list[Any],
+) -> None:
+    client = Client(Peer("pacs.hospital.example", 104, "PACS"), identity=make_provider(server.url))
+    with pytest.raises(InsecureTransport, match="jwt identity"):
+        client.associate()
+    assert server.requests == []
+    assert no_outside_connections == []
 
 
 # The cache and its windows ----------------------------------------------------------------------
@@ -565,6 +578,19 @@ def test_kerberos_authenticated_token_to_the_pacs(
     assert "client_secret" not in second.form_keys
     records = pacs.wait_for_records(2)
     assert [(r.principal, r.verified) for r in records] == [(kerberos_realm.user, True)] * 2
+
+
+def test_kerberos_over_https(
+    http_keytab: str, kerberos_realm: Any, tmp_path: Path, target: Target
+) -> None:
+    # requests-kerberos adds channel bindings (the server certificate's hash) over TLS.
+    certs = make_certificates(tmp_path / "certs")
+    with TokenServer(key=JWT_KEY, kerberos_keytab=http_keytab, tls=certs) as server:
+        provider = TokenEndpointProvider(
+            server.url, client_id=CLIENT_ID, auth="kerberos", ca_file=str(certs.ca_file)
+        )
+        assert provider.negotiate(target).request.principal == kerberos_realm.user
+        assert server.requests[-1].kerberos_principal == kerberos_realm.user
 
 
 @pytest.mark.parametrize("reply", ["none", "garbage"])
