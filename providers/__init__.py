@@ -32,12 +32,12 @@ from providers.password import PasswordProvider
 from providers.saml_assertion import InvalidSamlAssertion, UnsafeXml
 from providers.saml_file import SamlFileProvider
 from providers.secret import Secret
-from providers.token_endpoint import (
+from providers.token_endpoint import TokenEndpointProvider
+from providers.token_errors import (
     InsecureTokenEndpoint,
     InvalidTokenResponse,
     TokenEndpointError,
     TokenEndpointNotAuthenticated,
-    TokenEndpointProvider,
     TokenEndpointUnreachable,
     TokenRequestRejected,
 )

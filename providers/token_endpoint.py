@@ -26,29 +26,28 @@ import json
 import logging
 import math
 import re
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
-from urllib.parse import urlsplit
 
 import jwt
-import requests
-import requests.adapters
-import requests.auth
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
-from providers.errors import (
-    CredentialError,
-    CredentialUnavailable,
-    IdentityError,
-    MutualAuthenticationFailed,
-)
-from providers.kerberos import EXTRA_HINT
+from providers.errors import CredentialError, CredentialUnavailable, IdentityError
 from providers.secret import Secret
+from providers.token_errors import (
+    InsecureTokenEndpoint,
+    InvalidTokenResponse,
+    TokenEndpointError,
+    TokenEndpointNotAuthenticated,
+    TokenEndpointUnreachable,
+    TokenRequestRejected,
+    check_token_url,
+)
+from providers.token_http import TokenTransport, printable
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -76,42 +75,8 @@ MANDATORY_FRACTION = 0.25
 # before the mandatory window): an outage must not make every association wait for a timeout.
 ADVISORY_RETRY = 30.0
 DEFAULT_TIMEOUT = 10.0
-MAX_RESPONSE_BYTES = 1 << 20
 _SHOWN_TEXT = 300
 _BASE64URL_PART = re.compile(r"^[A-Za-z0-9_-]+$")
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class TokenEndpointError(CredentialError):
-    """The token endpoint gave no usable token; nothing was sent to the peer."""
-
-
-class InsecureTokenEndpoint(TokenEndpointError):
-    """``token_url`` is plain HTTP to a host outside loopback: the secret would travel in clear."""
-
-
-class TokenEndpointUnreachable(TokenEndpointError):
-    """No answer from the token endpoint: refused, timed out, or TLS failed."""
-
-
-class TokenRequestRejected(TokenEndpointError):
-    """The token endpoint answered with an HTTP error; ``error`` is the OAuth error code."""
-
-    def __init__(
-        self, message: str, *, status: int, error: str | None, error_description: str | None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.error_description = error_description
-
-
-class InvalidTokenResponse(TokenEndpointError):
-    """The answer is not a usable token: not JSON, no ``access_token``, not a JWT, expired."""
-
-
-class TokenEndpointNotAuthenticated(TokenEndpointError, MutualAuthenticationFailed):
-    """Kerberos mutual authentication of the token service failed: its answer is not trusted."""
 
 
 @dataclass(frozen=True)
@@ -192,10 +157,14 @@ class TokenEndpointProvider:
         self.mandatory_window = mandatory_window
         self._clock = clock
         self._keyring_backend = keyring_backend
-        self._kerberos_auth: Callable[[], requests.auth.AuthBase] | None = None
-        self._mutual_auth_error: type[Exception] | None = None
-        if auth == "kerberos":
-            self._kerberos_auth, self._mutual_auth_error = _kerberos_auth_factory(kerberos_hostname)
+        self._transport = TokenTransport(
+            token_url,
+            host=self.host,
+            timeout=timeout,
+            ca_file=ca_file,
+            kerberos=auth == "kerberos",
+            kerberos_hostname=kerberos_hostname,
+        )
         self._refresh_lock = threading.Lock()
         self._token: _Token | None = None
         self._advisory_retry_at = 0.0
@@ -288,102 +257,25 @@ class TokenEndpointProvider:
         if self.audience:
             form["audience"] = self.audience
         secret = self._client_secret()
-        auth = self._kerberos_auth() if self._kerberos_auth is not None else None
         if secret is not None:
             form["client_secret"] = secret.reveal().decode("utf-8")
         try:
-            status, reason, headers, body = self._post(form, auth)
+            answer = self._transport.post(form)
         finally:
             form.clear()  # the one plain copy of the client secret
+        status = answer.status
         if 300 <= status < 400:
             raise TokenRequestRejected(
                 f"the token endpoint {self.token_url} redirected (HTTP {status}) to "
-                f"{_printable(headers.get('location', '(nowhere)'))}; set token_url to the "
+                f"{printable(answer.headers.get('location', '(nowhere)'))}; set token_url to the "
                 "final URL (a token request is never re-sent to another URL)",
                 status=status,
                 error=None,
                 error_description=None,
             )
         if status >= 400 or status < 200:
-            raise self._rejected(status, reason, headers, body, secret)
-        return self._token_from(body)
-
-    def _post(
-        self, form: dict[str, str], auth: requests.auth.AuthBase | None
-    ) -> tuple[int, str, Mapping[str, str], bytes]:
-        context = self._tls_context() if self.token_url.lower().startswith("https:") else None
-        try:
-            with requests.Session() as session:
-                if context is not None:
-                    session.mount("https://", _ContextAdapter(context))
-                response = session.post(
-                    self.token_url,
-                    data=form,
-                    auth=auth,
-                    headers={"Accept": "application/json"},
-                    timeout=(self.timeout, self.timeout),
-                    verify=True,  # against the context: ca_file, or the system's trust store
-                    allow_redirects=False,
-                    stream=True,
-                )
-                with response:
-                    body = _read_body(response, self.token_url)
-                    return response.status_code, response.reason or "", response.headers, body
-        except Exception as exc:
-            failure = self._explain(exc)
-            if failure is None:
-                raise
-        # Raised outside the handler: the requests exception (which holds the prepared request,
-        # client secret included) is not chained to ours.
-        raise failure
-
-    def _tls_context(self) -> ssl.SSLContext:
-        """``ca_file`` alone, or the system's trust store (not certifi's bundle, which requests
-        uses by default and which knows no hospital's private CA)."""
-        try:
-            return ssl.create_default_context(cafile=self.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise TokenEndpointError(
-                f"the CA file {self.ca_file} for the token endpoint {self.token_url} cannot be "
-                f"loaded ({getattr(exc, 'strerror', None) or exc}); give a PEM file of the "
-                "CA certificates that sign the token service's certificate"
-            ) from None
-
-    def _explain(self, exc: Exception) -> TokenEndpointError | None:
-        """Our error for a failed request; None for an exception that is not about the request."""
-        url = self.token_url
-        if self._mutual_auth_error is not None and isinstance(exc, self._mutual_auth_error):
-            return TokenEndpointNotAuthenticated(
-                f"the token endpoint {url} did not prove its identity (Kerberos mutual "
-                f"authentication failed for HTTP@{self.kerberos_hostname or self.host}): its "
-                "answer is not trusted. Check that the service is the real one and is "
-                "configured for Kerberos"
-            )
-        if isinstance(exc, requests.exceptions.SSLError):
-            return TokenEndpointUnreachable(
-                f"TLS with the token endpoint {url} failed ({_root_cause(exc)}). "
-                "If the service uses a private CA, give ca_file=PATH (PEM)"
-            )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return TokenEndpointUnreachable(
-                f"no connection to the token endpoint {url} within {self.timeout:g} s; "
-                "check the URL, the network and any firewall"
-            )
-        if isinstance(exc, requests.exceptions.ReadTimeout):
-            return TokenEndpointUnreachable(
-                f"the token endpoint {url} accepted the connection but did not answer "
-                f"within {self.timeout:g} s; check the token service"
-            )
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return TokenEndpointUnreachable(
-                f"cannot reach the token endpoint {url} ({_root_cause(exc)}); check "
-                "the URL and that the token service is running"
-            )
-        if isinstance(exc, requests.exceptions.RequestException):
-            return TokenEndpointUnreachable(
-                f"the request to the token endpoint {url} failed ({_root_cause(exc)})"
-            )
-        return None
+            raise self._rejected(status, answer.reason, answer.headers, answer.body, secret)
+        return self._token_from(answer.body)
 
     def _client_secret(self) -> Secret | None:
         if self.client_secret_keyring is None:
@@ -438,7 +330,7 @@ class TokenEndpointProvider:
         oauth += f": {description}" if description else ""
         return TokenRequestRejected(
             f"the token endpoint {self.token_url} refused the request: HTTP {status} "
-            f"{_printable(reason)}{oauth}. {self._hint(status, error, headers)}",
+            f"{printable(reason)}{oauth}. {self._hint(status, error, headers)}",
             status=status,
             error=error,
             error_description=description,
@@ -495,14 +387,14 @@ class TokenEndpointProvider:
         if not isinstance(value, str) or not value.strip():
             raise InvalidTokenResponse(
                 f"{where} answered without an access_token (keys: "
-                f"{_printable(', '.join(sorted(str(k)[:40] for k in answer)[:10])) or 'none'}); "
+                f"{printable(', '.join(sorted(str(k)[:40] for k in answer)[:10])) or 'none'}); "
                 "check the "
                 "grant type and the client's registration"
             )
         token_type = answer.get("token_type")
         if isinstance(token_type, str) and token_type.lower() != "bearer":
             raise InvalidTokenResponse(
-                f"{where} issued a token of type {_printable(token_type[:40])!r}, not a bearer "
+                f"{where} issued a token of type {printable(token_type[:40])!r}, not a bearer "
                 "token; a DICOM identity can only carry a bearer JWT"
             )
         value = value.strip()
@@ -572,135 +464,6 @@ class TokenEndpointProvider:
         return _Token(value, principal, expires_at, expires_at - advisory, expires_at - mandatory)
 
 
-def check_token_url(url: str) -> str:
-    """The URL's host; raises :class:`InsecureTokenEndpoint` for plain HTTP off loopback and
-    ``ValueError`` for a URL that is not http(s) with a host."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        raise ValueError("token_url must not carry credentials (user:password@)")
-    host = parts.hostname or ""
-    if parts.scheme not in ("https", "http") or not host:
-        raise ValueError(f"token_url must be an https:// URL with a host: {url!r}")
-    if parts.scheme == "http" and not Target(host, 0, "", "").is_loopback:
-        raise InsecureTokenEndpoint(
-            f"refusing plain HTTP to the token endpoint {url}: the client credentials and the "
-            "token would travel in clear. Use https:// (plain http only to 127.0.0.1, ::1 or "
-            "localhost)"
-        )
-    return host
-
-
-def _kerberos_auth_factory(
-    hostname: str | None,
-) -> tuple[Callable[[], requests.auth.AuthBase], type[Exception]]:
-    """A maker of fresh ``HTTPKerberosAuth`` objects, and the error it raises when the server
-    fails mutual authentication."""
-    try:
-        from requests_kerberos import REQUIRED, HTTPKerberosAuth
-        from requests_kerberos.exceptions import MutualAuthenticationError
-    except ImportError as exc:
-        from providers.kerberos import KerberosUnavailable
-
-        raise KerberosUnavailable(
-            f'auth="kerberos" needs requests-kerberos ({exc.name} is missing): {EXTRA_HINT}'
-        ) from exc
-    _quiet_negotiate_tokens()
-
-    def make() -> requests.auth.AuthBase:
-        # A fresh one per request: after its first success, an HTTPKerberosAuth skips mutual
-        # authentication of every later response.
-        return HTTPKerberosAuth(  # type: ignore[no-any-return]
-            mutual_authentication=REQUIRED, hostname_override=hostname
-        )
-
-    return make, MutualAuthenticationError
-
-
-class _ContextAdapter(requests.adapters.HTTPAdapter):
-    """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi)."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__(max_retries=0)
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> Any:
-        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs: dict[str, Any] = dict(pool)
-        pool_kwargs["ssl_context"] = self._context
-        pool_kwargs.pop("ca_certs", None)
-        pool_kwargs.pop("ca_cert_dir", None)
-        return host, pool_kwargs
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        base: Any = super()
-        base.cert_verify(conn, url, verify, cert)
-        conn.ca_certs = conn.ca_cert_dir = None  # the context alone decides
-
-
-class _NegotiateLogFilter(logging.Filter):
-    """requests-kerberos logs the SPNEGO tokens it sends and receives, base64, at DEBUG."""
-
-    _TOKEN = re.compile(r"((?:Negotiate|Authenticate header:)\s*)[A-Za-z0-9+/=]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self._TOKEN.sub(r"\1[redacted]", message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        return True
-
-
-_negotiate_filter = _NegotiateLogFilter()
-
-
-def _quiet_negotiate_tokens() -> None:
-    from providers.kerberos import _quiet_spnego_tokens
-
-    _quiet_spnego_tokens()
-    for name in ("requests_kerberos", "requests_kerberos.kerberos_"):
-        logger = logging.getLogger(name)
-        if _negotiate_filter not in logger.filters:
-            logger.addFilter(_negotiate_filter)
-
-
-def _read_body(response: requests.Response, url: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(64 * 1024):
-        data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
-        size += len(data)
-        if size > MAX_RESPONSE_BYTES:
-            raise InvalidTokenResponse(
-                f"the token endpoint {url} answered with more than {MAX_RESPONSE_BYTES} bytes; "
-                "check that token_url is the token endpoint"
-            )
-        chunks.append(data)
-    return b"".join(chunks)
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason of a requests/urllib3 error, e.g. "[Errno 111] Connection refused"."""
-    seen: set[int] = set()
-    current: BaseException = exc
-    while id(current) not in seen:
-        seen.add(id(current))
-        reason = getattr(current, "reason", None)
-        inner = reason if isinstance(reason, BaseException) else None
-        if inner is None and current.args and isinstance(current.args[0], BaseException):
-            inner = current.args[0]
-        if inner is None:
-            inner = current.__cause__ or current.__context__
-        if inner is None:
-            break
-        current = inner
-    text = str(current)
-    # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: " to the reason.
-    text = re.sub(r"^<[^>]+>:\s*", "", text)
-    return _printable(text)[:_SHOWN_TEXT] or type(current).__name__
-
-
 def _seconds(value: object) -> float | None:
     if isinstance(value, bool):
         return None
@@ -714,17 +477,13 @@ def _seconds(value: object) -> float | None:
     return None
 
 
-def _printable(text: str) -> str:
-    return _UNPRINTABLE.sub(" ", text)
-
-
 def _shown(text: str, secret: Secret | None) -> str:
     """Server text for a message: printable, shortened, never the client secret."""
     if secret is not None:
         value = secret.reveal().decode("utf-8", "replace")
         if value:
             text = text.replace(value, "[redacted]")
-    return _printable(text)[:_SHOWN_TEXT]
+    return printable(text)[:_SHOWN_TEXT]
 
 
 def _iso(ts: float | None) -> str:

@@ -38,7 +38,7 @@ from client_sdk.config.schema import (
 )
 from client_sdk.config.secret_keys import without_secrets
 from client_sdk.config.values import Invalid, dotted, show
-from providers.token_endpoint import InsecureTokenEndpoint, check_token_url
+from providers.token_errors import InsecureTokenEndpoint, check_token_url
 
 __all__ = ["ParsedFile", "check_table", "parse_document"]
 
