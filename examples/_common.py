@@ -21,6 +21,7 @@ DEMO_USER = "alice"
 DEMO_PASSWORD = "demo-password-not-secret"
 DEMO_JWT_KEY = "demo-hs256-key-for-the-embedded-pacs-only"
 DEMO_AUDIENCE = "EMBEDDED_PACS"
+DEMO_SAML_ISSUER = "https://idp.demo.example/saml"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ def target(
     users: Mapping[str, str] | None = None,
     jwt_key: str | None = None,
     kerberos_keytab: str | None = None,
+    saml_issuer: str | None = None,
 ) -> Iterator[Target]:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -65,7 +67,12 @@ def target(
         yield Target(args.host, args.port, args.ae_title, embedded=False)
         return
     with EmbeddedPacs(
-        users=users, jwt_key=jwt_key, jwt_audience=DEMO_AUDIENCE, kerberos_keytab=kerberos_keytab
+        users=users,
+        jwt_key=jwt_key,
+        jwt_audience=DEMO_AUDIENCE,
+        kerberos_keytab=kerberos_keytab,
+        saml_issuer=saml_issuer,
+        saml_audience=DEMO_AUDIENCE if saml_issuer else None,
     ) as pacs:
         print(f"embedded PACS listening on {pacs.host}:{pacs.port} as {pacs.ae_title}")
         yield Target(pacs.host, pacs.port, pacs.ae_title, embedded=True)

@@ -29,7 +29,18 @@ from providers.jwt_file import JwtFileProvider
 from providers.kerberos import KerberosProvider, KerberosUnavailable
 from providers.keyring_password import KeyringPasswordProvider
 from providers.password import PasswordProvider
+from providers.saml_assertion import InvalidSamlAssertion, UnsafeXml
+from providers.saml_file import SamlFileProvider
 from providers.secret import Secret
+from providers.token_endpoint import TokenEndpointProvider
+from providers.token_errors import (
+    InsecureTokenEndpoint,
+    InvalidTokenResponse,
+    TokenEndpointError,
+    TokenEndpointNotAuthenticated,
+    TokenEndpointUnreachable,
+    TokenRequestRejected,
+)
 from providers.username import UsernameProvider
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -43,7 +54,10 @@ __all__ = [
     "IdentityProvider",
     "IdentityRequest",
     "IdentityType",
+    "InsecureTokenEndpoint",
     "InvalidIdentity",
+    "InvalidSamlAssertion",
+    "InvalidTokenResponse",
     "JwtFileProvider",
     "KerberosProvider",
     "KerberosUnavailable",
@@ -54,7 +68,14 @@ __all__ = [
     "ProviderChain",
     "ResponseCheck",
     "ResponseStatus",
+    "SamlFileProvider",
     "Secret",
     "Target",
+    "TokenEndpointError",
+    "TokenEndpointNotAuthenticated",
+    "TokenEndpointProvider",
+    "TokenEndpointUnreachable",
+    "TokenRequestRejected",
+    "UnsafeXml",
     "UsernameProvider",
 ]

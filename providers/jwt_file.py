@@ -6,8 +6,6 @@ import logging
 import math
 import os
 import re
-import stat
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,15 +16,14 @@ from typing import Any
 import jwt
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
-from providers.errors import CredentialError, CredentialExpired, CredentialUnavailable
+from providers.errors import CredentialError, CredentialExpired
+from providers.rotating_file import RotatingFile
 from providers.secret import Secret
 
 __all__ = ["JwtFileProvider"]
 
 log = logging.getLogger(__name__)
 
-# Far above what fits in an association (65,463 bytes); only guards memory against a wrong path.
-MAX_FILE_BYTES = 1 << 20
 _BASE64URL_PART = re.compile(r"^[A-Za-z0-9_-]*$")
 _BEARER = re.compile(r"^bearer\s+", re.IGNORECASE)
 _UTF8_BOM = b"\xef\xbb\xbf"  # what some Windows editors put first in a "UTF-8" file
@@ -34,7 +31,6 @@ _UTF8_BOM = b"\xef\xbb\xbf"  # what some Windows editors put first in a "UTF-8" 
 
 @dataclass(frozen=True)
 class _Loaded:
-    stamp: tuple[int, int, int, int]  # device, inode, size, mtime_ns: what "unchanged" means
     token: Secret
     claims: Mapping[str, Any]  # empty for a JWE: its claims are encrypted
 
@@ -62,11 +58,14 @@ class JwtFileProvider:
         self.leeway = leeway
         self.positive_response = positive_response
         self._clock = clock
-        self._lock = threading.Lock()
-        self._loaded: _Loaded | None = None
+        self._file = RotatingFile(self.path, self._parse, what="JWT file", noun="token")
+
+    @property
+    def _loaded(self) -> _Loaded | None:
+        return self._file.cached
 
     def negotiate(self, target: Target) -> IdentityExchange:
-        loaded = self._load()
+        loaded = self._file.load()
         self._check_claims(loaded.claims)
         sub = loaded.claims.get("sub")
         request = IdentityRequest(
@@ -78,67 +77,7 @@ class JwtFileProvider:
         )
         return IdentityExchange(request)
 
-    def _load(self) -> _Loaded:
-        try:
-            st = self.path.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            raise CredentialUnavailable(
-                f"JWT file {self.path} does not exist. Check the path, or that the agent that "
-                "writes the token is running"
-            ) from None
-        except OSError as exc:
-            raise self._unreadable(exc) from None
-        if stat.S_ISDIR(st.st_mode):
-            raise CredentialError(
-                f"JWT file {self.path} is a directory; the path must name the token file itself"
-            )
-        if not stat.S_ISREG(st.st_mode):
-            # A FIFO or a device could block the read forever: only regular files are read.
-            raise CredentialError(
-                f"JWT file {self.path} is not a regular file; have the agent write the token "
-                "to a file (a temp file, then rename it over the path)"
-            )
-        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        with self._lock:
-            if self._loaded is not None and self._loaded.stamp == stamp:
-                return self._loaded
-            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                log.warning(
-                    "JWT file %s is accessible by group or others (mode %o); "
-                    "restrict it with: chmod 600 %s",
-                    self.path,
-                    stat.S_IMODE(st.st_mode),
-                    self.path,
-                )
-            self._loaded = _Loaded(stamp, *self._parse(self._read(st.st_size)))
-            return self._loaded
-
-    def _read(self, size: int) -> bytes:
-        if size > MAX_FILE_BYTES:
-            raise CredentialError(
-                f"JWT file {self.path} is {size} bytes, more than any token could be; "
-                "check that the path names the token file"
-            )
-        try:
-            with self.path.open("rb") as fh:
-                return fh.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise self._unreadable(exc) from None
-
-    def _unreadable(self, exc: OSError) -> CredentialError:
-        """The file is there (or its folder is) but cannot be read: configured, yet broken."""
-        if isinstance(exc, PermissionError):
-            return CredentialError(
-                f"JWT file {self.path} cannot be read: permission denied for this process "
-                f"(uid {os.geteuid()}). Let the agent write it readable by this user "
-                f"(owner, mode 600), and its folder searchable; ls -l {self.path} shows who owns it"
-            )
-        return CredentialError(
-            f"JWT file {self.path} cannot be read: {exc.strerror or type(exc).__name__}. "
-            "Check the path and the file system it is on"
-        )
-
-    def _parse(self, raw: bytes) -> tuple[Secret, Mapping[str, Any]]:
+    def _parse(self, raw: bytes) -> _Loaded:
         what_to_do = "check what the token agent writes to it"
         try:
             text = raw.removeprefix(_UTF8_BOM).decode("ascii").strip()
@@ -167,7 +106,7 @@ class JwtFileProvider:
                 f"characters outside base64url (A-Z a-z 0-9 - _); {what_to_do}"
             )
         if len(parts) == 5:
-            return Secret(text), {}
+            return _Loaded(Secret(text), {})
         try:
             claims = jwt.decode(
                 text,
@@ -185,7 +124,7 @@ class JwtFileProvider:
                 f"JWT file {self.path} holds a token whose header or claims cannot be decoded "
                 f"({type(exc).__name__}); {what_to_do}"
             ) from None
-        return Secret(text), claims
+        return _Loaded(Secret(text), claims)
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
         """Refuse, before sending, what the peer's PyJWT-style check would refuse anyway."""

@@ -630,7 +630,7 @@ def test_jwt_file_readable_by_others_warns_and_goes_ahead(
     path = write_token(tmp_path / "dicom.jwt", token, mode=mode)
     with caplog.at_level(logging.WARNING, logger="providers"):
         _associate_and_check_bare_token(echoing_pacs, path, token)
-    [warning] = [r for r in caplog.records if r.name == "providers.jwt_file"]
+    [warning] = [r for r in caplog.records if r.name == "providers.rotating_file"]
     assert warning.levelno == logging.WARNING
     assert warning.getMessage() == (
         f"JWT file {path} is accessible by group or others (mode {mode:o}); "

@@ -30,6 +30,8 @@ from client_sdk.config.schema import (
     KeyringPasswordIdentity,
     PeerConfig,
     PolicyConfig,
+    SamlFileIdentity,
+    TokenEndpointIdentity,
     UsernameIdentity,
 )
 from client_sdk.config.settings import SETTINGS, LayeredSetting, Overrides, Setting
@@ -51,7 +53,9 @@ __all__ = [
     "Overrides",
     "PeerConfig",
     "PolicyConfig",
+    "SamlFileIdentity",
     "Setting",
+    "TokenEndpointIdentity",
     "UsernameIdentity",
     "client_from_config",
     "default_config_path",

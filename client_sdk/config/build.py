@@ -16,6 +16,8 @@ from client_sdk.config.schema import (
     KerberosIdentity,
     KeyringPasswordIdentity,
     PolicyConfig,
+    SamlFileIdentity,
+    TokenEndpointIdentity,
     UsernameIdentity,
 )
 from client_sdk.config.settings import SOURCE_ARGUMENT, Resolved
@@ -28,6 +30,8 @@ from providers import (
     KerberosProvider,
     KeyringPasswordProvider,
     ProviderChain,
+    SamlFileProvider,
+    TokenEndpointProvider,
     UsernameProvider,
 )
 
@@ -62,6 +66,26 @@ def build_identity(name: str, identities: Mapping[str, IdentityConfig]) -> Ident
             mutual_auth=identity.mutual_auth,
             token_format=identity.token_format,
             positive_response=identity.positive_response,
+        )
+    if isinstance(identity, SamlFileIdentity):
+        return SamlFileProvider(
+            identity.path,
+            audience=identity.audience,
+            leeway=identity.leeway,
+            positive_response=identity.positive_response,
+        )
+    if isinstance(identity, TokenEndpointIdentity):
+        return TokenEndpointProvider(
+            identity.token_url,
+            client_id=identity.client_id,
+            client_secret_keyring=identity.client_secret_keyring,
+            scope=identity.scope,
+            audience=identity.audience,
+            auth=identity.auth,
+            ca_file=identity.ca_file,
+            kerberos_hostname=identity.kerberos_hostname,
+            positive_response=identity.positive_response,
+            timeout=identity.timeout,
         )
     if isinstance(identity, ChainIdentity):
         return ProviderChain(build_identity(member, identities) for member in identity.identities)

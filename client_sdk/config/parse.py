@@ -32,11 +32,14 @@ from client_sdk.config.schema import (
     KerberosIdentity,
     PeerConfig,
     PolicyConfig,
+    SamlFileIdentity,
     Schema,
+    TokenEndpointIdentity,
     identity_keys,
 )
 from client_sdk.config.secret_keys import without_secrets
 from client_sdk.config.values import Invalid, dotted, show
+from providers.token_errors import InsecureTokenEndpoint, check_token_url
 
 __all__ = ["ParsedFile", "check_table", "parse_document"]
 
@@ -203,9 +206,11 @@ def _identity_values(name: str, table: Mapping[str, Any], problems: Problems) ->
                 dotted((*path, key)),
                 f"missing; a {kind.type_name} identity needs {' and '.join(required)}",
             )
+    invalid = set(table) - set(values) - {"type"}
     if kind is KerberosIdentity:
-        invalid = set(table) - set(values) - {"type"}
         _check_kerberos(path, {**keys, **values}, invalid, problems)
+    if kind is TokenEndpointIdentity:
+        _check_token_endpoint(path, {**keys, **values}, invalid, problems)
     return kind, values
 
 
@@ -225,13 +230,41 @@ def _check_kerberos(
         )
 
 
+def _check_token_endpoint(
+    path: tuple[str, ...], values: Values, invalid: set[str], problems: Problems
+) -> None:
+    """The constructor's own rules, checked here to be reported with the rest."""
+    if "token_url" in values and values["token_url"] is not REQUIRED:
+        try:
+            check_token_url(values["token_url"])
+        except (ValueError, InsecureTokenEndpoint) as exc:
+            problems.add(dotted((*path, "token_url")), str(exc))
+    if invalid & {"auth", "client_secret_keyring"}:
+        return  # already reported
+    has_keyring = values["client_secret_keyring"] is not None
+    if values["auth"] == "client-secret" and not has_keyring:
+        problems.add(
+            dotted((*path, "client_secret_keyring")),
+            'missing; with auth = "client-secret" it names the keyring entry holding the client '
+            'secret, ["SERVICE", "USER"] (store it with: keyring set SERVICE USER); or set '
+            'auth = "kerberos"',
+        )
+    if values["auth"] == "kerberos" and has_keyring:
+        problems.add(
+            dotted((*path, "client_secret_keyring")),
+            'not used with auth = "kerberos" (no client secret is sent); remove it',
+        )
+
+
 def _identity(
     name: str, kind_and_values: tuple[type[IdentityConfig], Values], base_dir: Path
 ) -> IdentityConfig:
     kind, values = kind_and_values
     given = frozenset(values)
-    if kind is JwtFileIdentity:
+    if kind is JwtFileIdentity or kind is SamlFileIdentity:
         values = {**values, "path": _resolve_path(values["path"], base_dir)}
+    if kind is TokenEndpointIdentity and "ca_file" in values:
+        values = {**values, "ca_file": _resolve_path(values["ca_file"], base_dir)}
     if kind is KerberosIdentity:  # a keytab or ccache may also be "TYPE:residual"
         for key in ("keytab", "ccache"):
             if key in values and ":" not in values[key]:

@@ -19,6 +19,7 @@ from client_sdk.connection import Timeouts
 from client_sdk.policy import MissingResponse
 from providers import IdentityType
 from providers.kerberos import MutualAuth, TokenFormat
+from providers.token_endpoint import DEFAULT_TIMEOUT, TokenEndpointAuth
 
 __all__ = [
     "DEFAULTS_KEYS",
@@ -40,7 +41,9 @@ __all__ = [
     "KeyringPasswordIdentity",
     "PeerConfig",
     "PolicyConfig",
+    "SamlFileIdentity",
     "Schema",
+    "TokenEndpointIdentity",
     "UsernameIdentity",
     "identity_keys",
 ]
@@ -165,6 +168,39 @@ class KerberosIdentity:
 
 
 @dataclass(frozen=True)
+class SamlFileIdentity:
+    """``type = "saml-file"``: :class:`providers.SamlFileProvider`."""
+
+    type_name: ClassVar[str] = "saml-file"
+    name: str
+    path: str
+    audience: str | None = None
+    leeway: float = 30
+    positive_response: bool = False
+    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TokenEndpointIdentity:
+    """``type = "token-endpoint"``: :class:`providers.TokenEndpointProvider`. The client secret
+    stays in the keyring: ``client_secret_keyring = ["SERVICE", "USER"]`` says where."""
+
+    type_name: ClassVar[str] = "token-endpoint"
+    name: str
+    token_url: str
+    client_id: str
+    client_secret_keyring: tuple[str, str] | None = None
+    scope: str | None = None
+    audience: str | None = None
+    auth: TokenEndpointAuth = "client-secret"
+    ca_file: str | None = None
+    kerberos_hostname: str | None = None
+    positive_response: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class ChainIdentity:
     """``type = "chain"``: :class:`providers.ProviderChain` of other identities, in order."""
 
@@ -175,7 +211,13 @@ class ChainIdentity:
 
 
 IdentityConfig = (
-    UsernameIdentity | KeyringPasswordIdentity | JwtFileIdentity | KerberosIdentity | ChainIdentity
+    UsernameIdentity
+    | KeyringPasswordIdentity
+    | JwtFileIdentity
+    | KerberosIdentity
+    | SamlFileIdentity
+    | TokenEndpointIdentity
+    | ChainIdentity
 )
 IDENTITY_TYPES: Mapping[str, type[IdentityConfig]] = {
     cls.type_name: cls
@@ -184,6 +226,8 @@ IDENTITY_TYPES: Mapping[str, type[IdentityConfig]] = {
         KeyringPasswordIdentity,
         JwtFileIdentity,
         KerberosIdentity,
+        SamlFileIdentity,
+        TokenEndpointIdentity,
         ChainIdentity,
     )
 }
@@ -201,6 +245,14 @@ IDENTITY_KEY_CHECKS: Mapping[str, v.Check] = {
     "token_format": v.one_of(*get_args(TokenFormat)),
     "positive_response": v.flag,
     "identities": v.names,
+    "token_url": v.text,
+    "client_id": v.text,
+    "client_secret_keyring": v.keyring_entry,
+    "scope": v.text,
+    "auth": v.one_of(*get_args(TokenEndpointAuth)),
+    "ca_file": v.text,
+    "kerberos_hostname": v.text,
+    "timeout": v.seconds,
 }
 REQUIRED = object()  # marks an identity key without a default
 _NOT_KEYS = ("name", "from_file")

@@ -19,8 +19,9 @@ WITHHELD = "(withheld: it looked like a token)"
 
 NO_SECRETS_HINT = (
     "the configuration file never holds a secret: keep a password in the keyring "
-    '(dicom-identity keyring set PEER, with an identity of type = "keyring-password") and a '
-    'token in a file an agent rotates (type = "jwt-file", path = ...)'
+    '(dicom-identity keyring set PEER, with an identity of type = "keyring-password"), a '
+    'token in a file an agent rotates (type = "jwt-file", path = ...), and a client secret in '
+    'the keyring (type = "token-endpoint", client_secret_keyring = ["SERVICE", "USER"])'
 )
 _SECRET_NAMES = frozenset(
     {"password", "passcode", "passwd", "secret", "token", "client_secret", "api_key", "apikey"}
@@ -28,6 +29,7 @@ _SECRET_NAMES = frozenset(
 _SECRET_PARTS = ("password", "secret")
 # access_token, bearer_token ...; but token_format (Kerberos) is no secret.
 _SECRET_LAST_WORDS = frozenset({"token", "passcode"})
+_REFERENCE_SUFFIX = "_keyring"
 _JWT = re.compile(r"\s*(?:bearer\s+)?eyJ[\w-]*\.[\w-]*\.", re.IGNORECASE)
 # Under these tables the keys are names the user chose (an identity may be called "x-password").
 _NAMED_TABLES = ("peers", "identities", "policies")
@@ -35,6 +37,8 @@ _NAMED_TABLES = ("peers", "identities", "policies")
 
 def is_secret_key(key: str) -> bool:
     name = key.lower().replace("-", "_")
+    if name.endswith(_REFERENCE_SUFFIX):
+        return False  # client_secret_keyring = [SERVICE, USER]: where a secret is, not the secret
     return (
         name in _SECRET_NAMES
         or any(part in name for part in _SECRET_PARTS)

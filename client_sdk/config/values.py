@@ -18,6 +18,7 @@ __all__ = [
     "flag",
     "flag_from_text",
     "host",
+    "keyring_entry",
     "leeway",
     "names",
     "number_from_text",
@@ -172,6 +173,19 @@ def names(value: object) -> tuple[str, ...]:
     ):
         raise Invalid(f"must be a non-empty array of names, got {show(value)}")
     return tuple(value)
+
+
+def keyring_entry(value: object) -> tuple[str, str]:
+    """``[SERVICE, USER]``: where a secret lives in the keyring. A string in its place is not
+    shown (it may be the secret itself, written here by mistake)."""
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, str) and v.strip() for v in value)
+    ):
+        got = "a string" if isinstance(value, str) else show(value)
+        raise Invalid(f'must be an array of two names, ["SERVICE", "USER"], got {got}')
+    return value[0], value[1]
 
 
 def number_from_text(value: str) -> float:

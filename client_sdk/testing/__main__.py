@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m client_sdk.testing",
         description="An embedded DICOM PACS (Verification, Storage, Study Root C-FIND, C-GET, "
-        "C-MOVE) that verifies user identities (username, username+password, Kerberos, JWT).",
+        "C-MOVE) that verifies user identities (username, username+password, Kerberos, SAML, JWT).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(
@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         "--kerberos-service",
         help="accept only this principal of the keytab, e.g. dicom/localhost@REALM "
         "(default: any principal in it)",
+    )
+    parser.add_argument(
+        "--saml-issuer",
+        help="accept SAML 2.0 assertions (type 4) from this issuer (the XML signature is not "
+        "verified: a test peer)",
+    )
+    parser.add_argument(
+        "--saml-audience", help="with --saml-issuer: the audience the assertions must name"
     )
     parser.add_argument("--response-mode", choices=get_args(ResponseMode), default="standard")
     parser.add_argument("--storage-dir", type=Path, help="also write received datasets here")
@@ -119,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.kerberos_service and not args.kerberos_keytab:
         parser.error("--kerberos-service needs --kerberos-keytab")
+    if args.saml_audience and not args.saml_issuer:
+        parser.error("--saml-audience needs --saml-issuer")
     try:
         users = _load_users(args.users_file) if args.users_file else None
         jwt_key = _load_jwt_key(args.jwt_key_file) if args.jwt_key_file else None
@@ -152,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             jwt_issuer=args.jwt_issuer,
             kerberos_keytab=args.kerberos_keytab,
             kerberos_service=args.kerberos_service,
+            saml_issuer=args.saml_issuer,
+            saml_audience=args.saml_audience,
             response_mode=args.response_mode,
             require_identity=args.require_identity,
             storage_dir=args.storage_dir,

@@ -1,4 +1,5 @@
-"""Verifying the identity a requestor offers: usernames, passwords, Kerberos tokens and JWTs.
+"""Verifying the identity a requestor offers: usernames, passwords, Kerberos tokens, SAML
+assertions and JWTs.
 
 One verifier per user identity type (PS3.7 D.3.3.7); types without one are rejected with a reason.
 A verdict names the principal and, on failure, says why, but never holds a password or a token;
@@ -9,14 +10,26 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape, quoteattr
 
 import jwt
 
 from client_sdk.testing.kerberos_acceptor import KerberosAcceptor, KerberosRejected
+from providers.errors import IdentityError
+from providers.saml_assertion import (
+    ASSERTION_NS,
+    PROTOCOL_NS,
+    InvalidSamlAssertion,
+    check_conditions,
+    parse_assertion,
+)
 
-__all__ = ["IdentityChecker", "Verdict", "Verifier"]
+__all__ = ["IdentityChecker", "SamlChecker", "Verdict", "Verifier"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,9 @@ class IdentityChecker:
     ``users`` maps username to password. ``jwt_key`` is an HS256 secret or a PEM public key; only
     the algorithms that fit the kind of key are allowed, so a public key is never used as an
     HMAC secret. ``kerberos_keytab`` enables type 3 (needs python-gssapi); ``kerberos_service``
-    (e.g. ``"dicom/localhost@REALM"``) limits it to that principal of the keytab.
+    (e.g. ``"dicom/localhost@REALM"``) limits it to that principal of the keytab. ``saml_issuer``
+    enables type 4 (see :class:`SamlChecker`: issuer, audience and time conditions are checked;
+    the XML signature is not).
     """
 
     def __init__(
@@ -78,7 +93,13 @@ class IdentityChecker:
         jwt_issuer: str | None = None,
         kerberos_keytab: str | os.PathLike[str] | None = None,
         kerberos_service: str | None = None,
+        saml_issuer: str | None = None,
+        saml_audience: str | None = None,
+        clock: Callable[[], float] = time.time,
+        responder: str = "EMBEDDED_PACS",
     ) -> None:
+        if saml_audience is not None and saml_issuer is None:
+            raise ValueError("saml_audience needs saml_issuer")
         if kerberos_service is not None and kerberos_keytab is None:
             raise ValueError("kerberos_service needs kerberos_keytab")
         self._kerberos: KerberosAcceptor | None = (
@@ -103,12 +124,17 @@ class IdentityChecker:
         }
         if self._kerberos is not None:
             self.verifiers[3] = self._kerberos_token
+        self._saml: SamlChecker | None = None
+        if saml_issuer is not None:
+            self._saml = SamlChecker(saml_issuer, saml_audience, clock=clock, responder=responder)
+            self.verifiers[4] = self._saml_assertion
 
     def __repr__(self) -> str:
         users = "none" if self._users is None else str(len(self._users))
         jwt_state = "configured" if self._jwt_key is not None else "none"
         kerberos = "" if self._kerberos is None else f", kerberos={self._kerberos!r}"
-        return f"IdentityChecker(users={users}, jwt_key={jwt_state}{kerberos})"
+        saml = "" if self._saml is None else f", saml={self._saml!r}"
+        return f"IdentityChecker(users={users}, jwt_key={jwt_state}{kerberos}{saml})"
 
     def verify(self, identity_type: int, primary: bytes, secondary: bytes) -> Verdict:
         verifier = self.verifiers.get(identity_type)
@@ -183,3 +209,64 @@ class IdentityChecker:
         except KerberosRejected as exc:
             return _reject(str(exc))
         return Verdict(True, principal, response=reply)
+
+    def _saml_assertion(self, primary: bytes, secondary: bytes) -> Verdict:
+        assert self._saml is not None
+        return self._saml.check(primary)
+
+
+class SamlChecker:
+    """Type 4 for the embedded PACS: a SAML 2.0 assertion from ``issuer``, for ``audience``.
+
+    Parsed with defusedxml (no DTD, no entities); the Issuer must be ``issuer``; when ``audience``
+    is set, every AudienceRestriction must name it; the Conditions time window must hold ``now``
+    within ``leeway`` seconds. The XML signature is NOT verified: this is a test peer, and
+    checking it would need the identity provider's certificate and an XML-DSig library. The
+    answer is a small SAML protocol Response naming the assertion it accepted (``InResponseTo``),
+    never the requestor's assertion itself.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | None = None,
+        *,
+        leeway: float = 30,
+        clock: Callable[[], float] = time.time,
+        responder: str = "EMBEDDED_PACS",
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.responder = responder
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"SamlChecker(issuer={self.issuer!r}, audience={self.audience!r})"
+
+    def check(self, primary: bytes) -> Verdict:
+        try:
+            assertion = parse_assertion(primary)
+        except InvalidSamlAssertion as exc:
+            return _reject(f"SAML assertion refused: {exc}")
+        principal = assertion.name_id
+        if assertion.issuer != self.issuer:
+            return _reject(
+                f"SAML issuer {assertion.issuer!r} is not the trusted {self.issuer!r}", principal
+            )
+        try:
+            check_conditions(assertion, self._clock(), self.leeway, self.audience)
+        except IdentityError as exc:
+            return _reject(str(exc), principal)
+        return Verdict(True, principal, response=self._response(assertion.assertion_id))
+
+    def _response(self, assertion_id: str) -> bytes:
+        instant = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (
+            f'<samlp:Response xmlns:samlp="{PROTOCOL_NS}" xmlns:saml="{ASSERTION_NS}" '
+            f'ID="_{uuid.uuid4().hex}" Version="2.0" IssueInstant="{instant}" '
+            f"InResponseTo={quoteattr(assertion_id)}>"
+            f"<saml:Issuer>{escape(self.responder)}</saml:Issuer>"
+            '<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>'
+            "</samlp:Status></samlp:Response>"
+        ).encode()

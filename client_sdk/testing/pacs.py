@@ -1,7 +1,8 @@
 """EmbeddedPacs: a pynetdicom SCP on 127.0.0.1 that verifies user identities.
 
 It accepts Verification, every storage SOP class and Study Root C-FIND, C-GET and C-MOVE, verifies
-the identity item of each association (usernames, passwords, Kerberos tokens, JWTs), answers it
+the identity item of each association (usernames, passwords, Kerberos tokens, SAML assertions,
+JWTs), answers it
 according to a response mode, and records what happened per association so tests can assert on it
 without sleeping.
 """
@@ -66,18 +67,21 @@ class EmbeddedPacs:
     (needs python-gssapi: ``pip install 'dicom-identity[kerberos]'``): the primary field may be a
     GSS-API initial context token or a bare KRB_AP_REQ, tokens are checked against a replay cache,
     and ``kerberos_service`` (e.g. ``"dicom/localhost@REALM"``) limits acceptance to that
-    principal of the keytab. ``response_mode`` chooses what a verified identity gets back when the
+    principal of the keytab. ``saml_issuer`` enables type 4: a SAML 2.0 assertion from that
+    issuer (and, with ``saml_audience``, for that audience) whose Conditions hold now; its XML
+    signature is not verified. ``response_mode`` chooses what a verified identity gets back when the
     requestor asked for a positive response:
 
     * ``"standard"``: a zero-length server response for types 1, 2 and 5 (PS3.7 D.3.3.7), the
-      AP-REP for type 3 (framed or bare, as the request was; zero-length without mutual auth);
+      AP-REP for type 3 (framed or bare, as the request was; zero-length without mutual auth), a
+      small SAML Response naming the accepted assertion's ID for type 4;
     * ``"silent"``: never a response (like DCMTK and Orthanc);
     * ``"echo"``: zero-length for types 1/2, the requestor's own token for 3-5 (like dcm4che);
     * ``"pynetdicom"``: stock pynetdicom: a response for types 3-5 only (the AP-REP for type 3).
 
     A failed identity is rejected with (1, 2, 1), or (2, 2, 1) in ``"pynetdicom"`` mode.
     ``require_identity`` rejects an association that offers no identity, with the same triple.
-    Type 4 (SAML), and type 3 without a keytab, are rejected.
+    Type 4 without ``saml_issuer``, and type 3 without a keytab, are rejected.
 
     C-GET sends the instances an identifier selects back over the association (the requestor must
     have proposed the SCP role for their storage classes); C-MOVE sends them to an AE title of
@@ -103,6 +107,8 @@ class EmbeddedPacs:
         jwt_issuer: str | None = None,
         kerberos_keytab: str | os.PathLike[str] | None = None,
         kerberos_service: str | None = None,
+        saml_issuer: str | None = None,
+        saml_audience: str | None = None,
         response_mode: ResponseMode = "standard",
         require_identity: bool = False,
         storage_dir: str | os.PathLike[str] | None = None,
@@ -133,6 +139,9 @@ class EmbeddedPacs:
             jwt_issuer=jwt_issuer,
             kerberos_keytab=kerberos_keytab,
             kerberos_service=kerberos_service,
+            saml_issuer=saml_issuer,
+            saml_audience=saml_audience,
+            responder=ae_title,
         )
         self._store = DatasetStore(storage_dir)
         self._book = RecordBook(on_association_end)

@@ -1,0 +1,148 @@
+"""A credential file that an agent replaces at any time: re-read only when it changed.
+
+Shared by the file-based providers (JWT, SAML assertion). "Changed" means another device, inode,
+size or modification time, taken from the open file itself so that the stamp and the bytes read
+always belong to the same file, even when the agent renames a new one into place in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from providers.errors import CredentialError, CredentialUnavailable
+
+__all__ = ["MAX_FILE_BYTES", "RotatingFile"]
+
+log = logging.getLogger(__name__)
+
+# Far above what fits in an association (65,463 bytes); only guards memory against a wrong path.
+MAX_FILE_BYTES = 1 << 20
+
+T = TypeVar("T")
+_Stamp = tuple[int, int, int, int]  # device, inode, size, mtime_ns
+
+
+@dataclass(frozen=True)
+class _Cached(Generic[T]):
+    stamp: _Stamp
+    value: T
+
+
+class RotatingFile(Generic[T]):
+    """``load()`` returns ``parse(bytes)`` of the file, parsed again only when the file changed.
+
+    ``what`` names the file in messages ("JWT file"), ``noun`` what it holds ("token"). Errors:
+    a missing file is :class:`CredentialUnavailable` (a chain moves on); a directory, a FIFO or
+    device, an unreadable file, or one larger than ``max_bytes`` is :class:`CredentialError`
+    (``too_large_hint`` says what to do). A file that
+    group or others may access logs a warning each time it is (re-)read.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        parse: Callable[[bytes], T],
+        *,
+        what: str,
+        noun: str,
+        max_bytes: int = MAX_FILE_BYTES,
+        too_large_hint: str = "",
+    ) -> None:
+        self.path = path
+        self._parse = parse
+        self._what = what
+        self._noun = noun
+        self._max_bytes = max_bytes
+        self._too_large_hint = too_large_hint or f"check that the path names the {noun} file"
+        self._lock = threading.Lock()
+        self._cached: _Cached[T] | None = None
+
+    @property
+    def cached(self) -> T | None:
+        """The last value parsed, if any (for tests and diagnostics)."""
+        cached = self._cached
+        return None if cached is None else cached.value
+
+    def load(self) -> T:
+        where = f"{self._what} {self.path}"
+        try:
+            st = self.path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise CredentialUnavailable(
+                f"{where} does not exist. Check the path, or that the agent that writes the "
+                f"{self._noun} is running"
+            ) from None
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise CredentialError(
+                f"{where} is a directory; the path must name the {self._noun} file itself"
+            )
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or a device could block the read forever: only regular files are read.
+            raise CredentialError(
+                f"{where} is not a regular file; have the agent write the {self._noun} to a "
+                "file (a temp file, then rename it over the path)"
+            )
+        try:
+            fh = self.path.open("rb")
+        except FileNotFoundError:  # renamed away between stat and open: as if not there yet
+            raise CredentialUnavailable(
+                f"{where} does not exist. Check the path, or that the agent that writes the "
+                f"{self._noun} is running"
+            ) from None
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        with fh:
+            st = os.fstat(fh.fileno())
+            stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            with self._lock:
+                if self._cached is not None and self._cached.stamp == stamp:
+                    return self._cached.value
+                if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                    log.warning(
+                        "%s is accessible by group or others (mode %o); restrict it with: "
+                        "chmod 600 %s",
+                        where,
+                        stat.S_IMODE(st.st_mode),
+                        self.path,
+                    )
+                if st.st_size > self._max_bytes:
+                    raise CredentialError(
+                        f"{where} is {st.st_size} bytes, more than any {self._noun} could be; "
+                        f"{self._too_large_hint}"
+                    )
+                try:
+                    raw = fh.read(self._max_bytes + 1)
+                except OSError as exc:
+                    raise self._unreadable(exc) from None
+                if len(raw) > self._max_bytes:  # grew while we read it
+                    raise CredentialError(
+                        f"{where} is more than {self._max_bytes} bytes, more than any "
+                        f"{self._noun} could be; {self._too_large_hint}"
+                    )
+                value = self._parse(raw)
+                self._cached = _Cached(stamp, value)
+                return value
+
+    def _unreadable(self, exc: OSError) -> CredentialError:
+        """The file is there (or its folder is) but cannot be read: configured, yet broken, so a
+        provider chain stops here rather than quietly using another identity."""
+        where = f"{self._what} {self.path}"
+        if isinstance(exc, PermissionError):
+            return CredentialError(
+                f"{where} cannot be read: permission denied for this process "
+                f"(uid {os.geteuid()}). Let the agent write it readable by this user "
+                f"(owner, mode 600), and its folder searchable; ls -l {self.path} shows who owns it"
+            )
+        return CredentialError(
+            f"{where} cannot be read: {exc.strerror or type(exc).__name__}. "
+            "Check the path and the file system it is on"
+        )

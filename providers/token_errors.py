@@ -1,0 +1,68 @@
+"""The errors of :class:`providers.TokenEndpointProvider`, and the rule for its URL."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from providers.base import Target
+from providers.errors import CredentialError, MutualAuthenticationFailed
+
+__all__ = [
+    "InsecureTokenEndpoint",
+    "InvalidTokenResponse",
+    "TokenEndpointError",
+    "TokenEndpointNotAuthenticated",
+    "TokenEndpointUnreachable",
+    "TokenRequestRejected",
+    "check_token_url",
+]
+
+
+class TokenEndpointError(CredentialError):
+    """The token endpoint gave no usable token; nothing was sent to the peer."""
+
+
+class InsecureTokenEndpoint(TokenEndpointError):
+    """``token_url`` is plain HTTP to a host outside loopback: the secret would travel in clear."""
+
+
+class TokenEndpointUnreachable(TokenEndpointError):
+    """No answer from the token endpoint: refused, timed out, or TLS failed."""
+
+
+class TokenRequestRejected(TokenEndpointError):
+    """The token endpoint answered with an HTTP error; ``error`` is the OAuth error code."""
+
+    def __init__(
+        self, message: str, *, status: int, error: str | None, error_description: str | None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.error_description = error_description
+
+
+class InvalidTokenResponse(TokenEndpointError):
+    """The answer is not a usable token: not JSON, no ``access_token``, not a JWT, expired."""
+
+
+class TokenEndpointNotAuthenticated(TokenEndpointError, MutualAuthenticationFailed):
+    """Kerberos mutual authentication of the token service failed: its answer is not trusted."""
+
+
+def check_token_url(url: str) -> str:
+    """The URL's host; raises :class:`InsecureTokenEndpoint` for plain HTTP off loopback and
+    ``ValueError`` for a URL that is not http(s) with a host."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValueError("token_url must not carry credentials (user:password@)")
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError(f"token_url must be an https:// URL with a host: {url!r}")
+    if parts.scheme == "http" and not Target(host, 0, "", "").is_loopback:
+        raise InsecureTokenEndpoint(
+            f"refusing plain HTTP to the token endpoint {url}: the client credentials and the "
+            "token would travel in clear. Use https:// (plain http only to 127.0.0.1, ::1 or "
+            "localhost)"
+        )
+    return host

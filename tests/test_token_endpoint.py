@@ -1,0 +1,643 @@
+"""JWTs from an OAuth2 token endpoint (type 5): a real token server on 127.0.0.1, real keyrings,
+the real MIT KDC, and the embedded PACS verifying what arrives."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from client_sdk import Client, Peer
+from client_sdk.errors import InsecureTransport
+from client_sdk.testing import EmbeddedPacs
+from providers import (
+    CredentialUnavailable,
+    IdentityType,
+    InsecureTokenEndpoint,
+    InvalidTokenResponse,
+    MutualAuthenticationFailed,
+    Target,
+    TokenEndpointError,
+    TokenEndpointNotAuthenticated,
+    TokenEndpointProvider,
+    TokenEndpointUnreachable,
+    TokenRequestRejected,
+)
+from tests.conftest import free_port, poll
+from tests.tls_certs import make_certificates
+from tests.token_server import Reply, TokenServer, silent_listener
+
+JWT_KEY = "token-server-hs256-key-trusted-by-the-pacs"
+AUDIENCE = "EMBEDDED_PACS"
+CLIENT_ID = "dicom-scu"
+CLIENT_SECRET = "cl1ent-s3cret-Ü-never-logged"
+SERVICE, USER = "idp.test.example", CLIENT_ID
+T0 = 1_800_000_000
+
+
+class FakeClock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def keyring_with_secret(file_keyring: Any) -> Any:
+    file_keyring.set_password(SERVICE, USER, CLIENT_SECRET)
+    return file_keyring
+
+
+@pytest.fixture
+def server() -> Iterator[TokenServer]:
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}) as running:
+        yield running
+
+
+@pytest.fixture
+def make_provider(keyring_with_secret: Any) -> Callable[..., TokenEndpointProvider]:
+    def make(url: str, **kwargs: Any) -> TokenEndpointProvider:
+        kwargs.setdefault("client_id", CLIENT_ID)
+        kwargs.setdefault("client_secret_keyring", (SERVICE, USER))
+        kwargs.setdefault("keyring_backend", keyring_with_secret)
+        return TokenEndpointProvider(url, **kwargs)
+
+    return make
+
+
+def token_of(provider: TokenEndpointProvider, target: Target) -> str:
+    return provider.negotiate(target).request.primary.reveal().decode()
+
+
+# Through the client to the embedded PACS -------------------------------------------------------
+
+
+def test_token_reaches_the_pacs_and_is_fetched_once_for_several_associations(
+    server: TokenServer,
+    make_provider: Callable[..., TokenEndpointProvider],
+    embedded_pacs_factory: Callable[..., EmbeddedPacs],
+) -> None:
+    pacs = embedded_pacs_factory(jwt_key=JWT_KEY, jwt_audience=AUDIENCE)
+    provider = make_provider(server.url, positive_response=True)
+    client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider)
+    for _ in range(3):
+        with client.associate() as session:
+            assert session.identity.identity_type is IdentityType.JWT
+            assert session.identity.principal == CLIENT_ID
+            assert CLIENT_ID in session.identity.source and server.url in session.identity.source
+            session.echo()
+    records = pacs.wait_for_records(3)
+    assert [(r.identity_type, r.principal, r.verified) for r in records] == [
+        (5, CLIENT_ID, True)
+    ] * 3
+    assert all(r.response_sent == "empty" for r in records)
+    (seen,) = server.requests  # one HTTP request for three associations
+    assert seen.form_keys == ("client_id", "client_secret", "grant_type")
+    assert seen.client_id == CLIENT_ID
+
+
+def test_rs256_tokens_and_scope_and_audience(
+    make_provider: Callable[..., TokenEndpointProvider],
+    embedded_pacs_factory: Callable[..., EmbeddedPacs],
+) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pacs = embedded_pacs_factory(jwt_key=public_pem, jwt_audience="ROUTER")
+    with TokenServer(
+        key=private_pem,
+        algorithm="RS256",
+        clients={CLIENT_ID: CLIENT_SECRET},
+        scopes=("dicom.store",),
+    ) as server:
+        provider = make_provider(server.url, scope="dicom.store", audience="ROUTER")
+        with Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider).associate():
+            pass
+        (seen,) = server.requests
+    assert (seen.scope, seen.audience) == ("dicom.store", "ROUTER")
+    record = pacs.wait_for_records(1)[0]
+    assert (record.principal, record.verified) == (CLIENT_ID, True)
+
+
+def test_https_verified_with_ca_file_and_refused_without(
+    tmp_path: Path, make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    certs = make_certificates(tmp_path / "certs")
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        provider = make_provider(server.url, ca_file=str(certs.ca_file))
+        assert jwt.decode(token_of(provider, target), JWT_KEY, ["HS256"], audience=AUDIENCE)[
+            "sub"
+        ] == (CLIENT_ID)
+        untrusting = make_provider(server.url)  # the system store does not know the test CA
+        with pytest.raises(TokenEndpointUnreachable, match="certificate verify failed") as info:
+            untrusting.negotiate(target)
+        assert "ca_file" in str(info.value)
+        assert len(server.requests) == 1  # the refused handshake sent nothing
+
+
+def test_https_default_trust_is_the_system_store_not_certifi(
+    tmp_path: Path,
+    make_provider: Callable[..., TokenEndpointProvider],
+    target: Target,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    certs = make_certificates(tmp_path / "certs")
+    # OpenSSL's default verify paths honour SSL_CERT_FILE: the "system store" becomes the test CA,
+    # which certifi's bundle (requests' own default) does not hold.
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_file))
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
+        assert token_of(make_provider(server.url), target)
+        with pytest.raises(TokenEndpointError, match="cannot be loaded"):
+            make_provider(server.url, ca_file=str(tmp_path / "missing.pem")).negotiate(target)
+
+
+def test_plain_http_only_to_loopback(
+    make_provider: Callable[..., TokenEndpointProvider], no_outside_connections: list[Any]
+) -> None:
+    for url in ("http://idp.hospital.example/token", "http://10.1.2.3:8080/token"):
+        with pytest.raises(InsecureTokenEndpoint, match="plain HTTP") as info:
+            make_provider(url)
+        assert "https://" in str(info.value)
+    for url in ("http://127.0.0.1:1/token", "http://localhost:1/token", "http://[::1]:1/t"):
+        make_provider(url)
+    make_provider("https://idp.hospital.example/token")  # nothing is fetched yet
+    assert no_outside_connections == []
+    with pytest.raises(ValueError, match="https:// URL"):
+        make_provider("ftp://idp.hospital.example/token")
+    with pytest.raises(ValueError, match="credentials"):
+        make_provider("https://user:pw@idp.hospital.example/token")
+
+
+def test_plain_tcp_to_a_remote_peer_is_refused_before_any_token_request(
+    server: TokenServer,
+    make_provider: Callable[..., TokenEndpointProvider],
+    no_outside_connections: list[Any],
+) -> None:
+    client = Client(Peer("pacs.hospital.example", 104, "PACS"), identity=make_provider(server.url))
+    with pytest.raises(InsecureTransport, match="jwt identity"):
+        client.associate()
+    assert server.requests == []
+    assert no_outside_connections == []
+
+
+# The cache and its windows ----------------------------------------------------------------------
+
+
+def test_advisory_and_mandatory_windows(
+    make_provider: Callable[..., TokenEndpointProvider],
+    target: Target,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    with TokenServer(
+        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, lifetime=3600, clock=clock
+    ) as server:
+        provider = make_provider(server.url, clock=clock, advisory_window=300, mandatory_window=60)
+        first = token_of(provider, target)
+        clock.now = T0 + 3600 - 301  # before the advisory window: cached
+        assert token_of(provider, target) == first
+        assert len(server.requests) == 1
+
+        clock.now = T0 + 3600 - 299  # advisory: refreshed early
+        second = token_of(provider, target)
+        assert second != first
+        assert len(server.requests) == 2
+        issued_at = clock.now
+
+        # Advisory window of the second token, and the service fails: keep it, warn.
+        clock.now = issued_at + 3600 - 200
+        server.reply = Reply(503, {"error": "temporarily_unavailable"})
+        with caplog.at_level(logging.WARNING, logger="providers"):
+            assert token_of(provider, target) == second
+        assert len(server.requests) == 3
+        assert "keeping the current one" in caplog.text
+        assert "HTTP 503" in caplog.text
+        assert second not in caplog.text and CLIENT_SECRET not in caplog.text
+        clock.now += 29  # backing off: the next associations do not wait for the service
+        assert token_of(provider, target) == second
+        assert len(server.requests) == 3
+        clock.now += 2  # 30 s later: tried again (and failed again)
+        assert token_of(provider, target) == second
+        assert len(server.requests) == 4
+
+        # Mandatory window, the service still fails: raise.
+        clock.now = issued_at + 3600 - 59
+        with pytest.raises(TokenRequestRejected, match="HTTP 503") as info:
+            provider.negotiate(target)
+        assert info.value.status == 503 and info.value.error == "temporarily_unavailable"
+
+        # Past expiry, the service is back: a fresh token.
+        server.reply = None
+        clock.now = issued_at + 4000
+        third = token_of(provider, target)
+        assert third not in (first, second)
+        assert jwt.decode(third, options={"verify_signature": False})["iat"] == clock.now
+
+
+def test_windows_are_clamped_to_a_fraction_of_a_short_lifetime(
+    make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    clock = FakeClock()
+    with TokenServer(
+        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, lifetime=60, clock=clock
+    ) as server:
+        provider = make_provider(server.url, clock=clock)  # defaults: 300 s and 60 s
+        first = token_of(provider, target)
+        clock.now = T0 + 29  # advisory = min(300, 60/2) = 30 s before exp: still cached
+        assert token_of(provider, target) == first
+        assert len(server.requests) == 1
+        server.reply = Reply(500, b"<html>oops</html>")
+        clock.now = T0 + 60 - 16  # advisory, not mandatory (min(60, 60/4) = 15 s): kept
+        assert token_of(provider, target) == first
+        clock.now = T0 + 60 - 14  # mandatory
+        with pytest.raises(TokenRequestRejected, match="HTTP 500") as info:
+            provider.negotiate(target)
+        assert info.value.error is None
+        assert "try again later" in str(info.value)
+        assert len(server.requests) == 3
+
+
+def test_expires_in_bounds_the_cache_and_may_be_a_string(
+    make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    clock = FakeClock()
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, clock=clock) as server:
+        no_exp = jwt.encode({"sub": "x", "aud": AUDIENCE}, JWT_KEY)
+        server.reply = Reply(200, {"access_token": no_exp, "expires_in": "600"})
+        provider = make_provider(server.url, clock=clock)
+        token_of(provider, target)
+        clock.now = T0 + 600 - 301  # advisory = min(300, 600 / 2)
+        token_of(provider, target)
+        assert len(server.requests) == 1
+        clock.now = T0 + 600 - 299
+        token_of(provider, target)
+        assert len(server.requests) == 2
+
+
+def test_a_token_without_any_lifetime_is_not_cached(
+    server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    opaque_lifetime = jwt.encode({"sub": "x", "aud": AUDIENCE}, JWT_KEY)
+    server.reply = Reply(200, {"access_token": opaque_lifetime, "token_type": "bearer"})
+    provider = make_provider(server.url)
+    assert token_of(provider, target) == opaque_lifetime
+    token_of(provider, target)
+    assert len(server.requests) == 2
+
+
+def run_threads(count: int, work: Callable[[], str]) -> tuple[list[threading.Thread], list[str]]:
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        value = work()
+        with lock:
+            results.append(value)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def test_concurrent_callers_trigger_exactly_one_refresh(
+    server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    provider = make_provider(server.url)
+    server.gate = threading.Event()  # the server holds every request until released
+    try:
+        threads, results = run_threads(8, lambda: token_of(provider, target))
+        poll(lambda: len(server.requests) == 1, what="the first token request")
+        server.gate.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    finally:
+        server.gate.set()
+    assert len(results) == 8
+    assert len(set(results)) == 1
+    assert len(server.requests) == 1
+
+
+def test_in_the_advisory_window_others_do_not_wait_for_the_refresh(
+    make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    clock = FakeClock()
+    with TokenServer(
+        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, lifetime=3600, clock=clock
+    ) as server:
+        provider = make_provider(server.url, clock=clock)
+        first = token_of(provider, target)
+        clock.now = T0 + 3600 - 200  # advisory
+        server.gate = threading.Event()
+        try:
+            threads, results = run_threads(6, lambda: token_of(provider, target))
+            # Five callers return the still-valid token while the sixth's refresh is held.
+            poll(
+                lambda: len(results) == 5 and len(server.requests) == 2,
+                what="five callers served and one refresh held at the server",
+            )
+            assert results == [first] * 5
+            server.gate.set()
+            for thread in threads:
+                thread.join(timeout=10)
+        finally:
+            server.gate.set()
+        assert len(results) == 6 and results[5] != first
+        assert len(server.requests) == 2
+        assert token_of(provider, target) == results[5]
+
+
+# Errors -----------------------------------------------------------------------------------------
+
+
+def test_unreachable_endpoint(
+    make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/token"
+    with pytest.raises(TokenEndpointUnreachable, match="refused") as info:
+        make_provider(url).negotiate(target)
+    assert url in str(info.value)
+
+
+def test_silent_endpoint_times_out(
+    make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    with silent_listener() as url:
+        started = time.monotonic()
+        with pytest.raises(TokenEndpointUnreachable, match=r"did not answer within 0\.5 s"):
+            make_provider(url, timeout=0.5).negotiate(target)
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "match"),
+    [
+        (Reply(200, {"token_type": "Bearer"}), InvalidTokenResponse, "without an access_token"),
+        (Reply(200, b"<html>login</html>"), InvalidTokenResponse, "not JSON"),
+        (Reply(200, b"[1, 2]"), InvalidTokenResponse, "not an object"),
+        (
+            Reply(200, {"access_token": "2YotnFZFEjr1zCsicMWpAA", "token_type": "Bearer"}),
+            InvalidTokenResponse,
+            "not a JWT",
+        ),
+        (
+            Reply(200, {"access_token": "Zm9v.YmFy.YmF6", "token_type": "Bearer"}),
+            InvalidTokenResponse,
+            "does not decode",
+        ),
+        (
+            Reply(200, {"access_token": jwt.encode({"sub": "x"}, JWT_KEY), "token_type": "DPoP"}),
+            InvalidTokenResponse,
+            "not a bearer token",
+        ),
+        (
+            Reply(200, {"access_token": jwt.encode({"sub": "x", "exp": 1000}, JWT_KEY)}),
+            InvalidTokenResponse,
+            "expired at",
+        ),
+        (Reply(200, b"x" * (2 << 20)), InvalidTokenResponse, "more than"),
+        (Reply(302, b"", {"Location": "https://login.example/"}), TokenRequestRejected, "redirect"),
+        (
+            Reply(400, {"error": "invalid_scope", "error_description": "scope unknown"}),
+            TokenRequestRejected,
+            "OAuth error 'invalid_scope': scope unknown",
+        ),
+        (
+            Reply(400, {"error": "unauthorized_client"}),
+            TokenRequestRejected,
+            "Allow the client-credentials grant",
+        ),
+        (Reply(429, b"slow down"), TokenRequestRejected, "rate limiting"),
+    ],
+)
+def test_unusable_answers(
+    server: TokenServer,
+    make_provider: Callable[..., TokenEndpointProvider],
+    target: Target,
+    reply: Reply,
+    error: type[Exception],
+    match: str,
+) -> None:
+    server.reply = reply
+    with pytest.raises(error, match=match) as info:
+        make_provider(server.url).negotiate(target)
+    assert server.url in str(info.value)
+    assert CLIENT_SECRET not in str(info.value)
+
+
+def test_wrong_client_secret(
+    server: TokenServer,
+    make_provider: Callable[..., TokenEndpointProvider],
+    keyring_with_secret: Any,
+    target: Target,
+) -> None:
+    keyring_with_secret.set_password(SERVICE, USER, "not-the-secret")
+    with pytest.raises(TokenRequestRejected, match="invalid_client") as info:
+        make_provider(server.url).negotiate(target)
+    assert info.value.status == 401
+    assert info.value.error_description == "client unknown"
+    assert f"keyring set {SERVICE} {USER}" in str(info.value)
+    assert "not-the-secret" not in str(info.value)
+
+
+def test_the_server_error_text_never_echoes_the_secret(
+    server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    server.reply = Reply(401, {"error": "invalid_client", "error_description": CLIENT_SECRET})
+    with pytest.raises(TokenRequestRejected) as info:
+        make_provider(server.url).negotiate(target)
+    assert CLIENT_SECRET not in str(info.value)
+    assert info.value.error_description == "[redacted]"
+
+
+def test_a_token_for_another_audience_is_refused(
+    server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
+) -> None:
+    provider = make_provider(server.url, audience=AUDIENCE)
+    assert jwt.decode(token_of(provider, target), JWT_KEY, ["HS256"], audience=AUDIENCE)
+    assert server.requests[0].audience == AUDIENCE  # asked for, and granted
+    other = jwt.encode({"sub": "x", "aud": ["OTHER"], "exp": 2**40}, JWT_KEY)
+    server.reply = Reply(200, {"access_token": other, "token_type": "Bearer"})
+    with pytest.raises(
+        InvalidTokenResponse, match="for audience \\['OTHER'\\], not 'EMBEDDED_PACS'"
+    ):
+        make_provider(server.url, audience=AUDIENCE).negotiate(target)
+    assert token_of(make_provider(server.url), target) == other  # no audience asked: not checked
+
+
+def test_no_client_secret_in_the_keyring(
+    server: TokenServer, file_keyring: Any, target: Target
+) -> None:
+    provider = TokenEndpointProvider(
+        server.url,
+        client_id=CLIENT_ID,
+        client_secret_keyring=(SERVICE, "nobody"),
+        keyring_backend=file_keyring,
+    )
+    with pytest.raises(CredentialUnavailable, match=f"keyring set {SERVICE} nobody"):
+        provider.negotiate(target)
+    assert server.requests == []  # nothing sent without a secret
+
+
+def test_constructor_checks_and_repr(make_provider: Callable[..., TokenEndpointProvider]) -> None:
+    with pytest.raises(ValueError, match="client_secret_keyring"):
+        TokenEndpointProvider("https://idp.example/token", client_id=CLIENT_ID)
+    with pytest.raises(ValueError, match="auth must be one of"):
+        make_provider("https://idp.example/token", auth="basic")
+    with pytest.raises(ValueError, match="mandatory_window"):
+        make_provider("https://idp.example/token", advisory_window=10, mandatory_window=20)
+    with pytest.raises(ValueError, match="drop client_secret_keyring"):
+        make_provider("https://idp.example/token", auth="kerberos")
+    provider = make_provider("https://idp.example/token", scope="dicom")
+    assert repr(provider) == (
+        "TokenEndpointProvider(token_url='https://idp.example/token', client_id='dicom-scu', "
+        "auth='client-secret', scope='dicom', audience=None)"
+    )
+
+
+def test_no_secret_or_token_in_debug_logs(
+    server: TokenServer,
+    make_provider: Callable[..., TokenEndpointProvider],
+    keyring_with_secret: Any,
+    target: Target,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        provider = make_provider(server.url)
+        token_of(provider, target)
+        keyring_with_secret.set_password(SERVICE, USER, CLIENT_SECRET + "-wrong")
+        with pytest.raises(TokenRequestRejected):
+            make_provider(server.url).negotiate(target)
+    assert 'POST /token HTTP/1.1" 200' in caplog.text  # urllib3's DEBUG line was captured
+    assert CLIENT_SECRET not in caplog.text
+    assert base64.b64encode(CLIENT_SECRET.encode()).decode() not in caplog.text
+    assert "cl1ent-s3cret" not in caplog.text  # nor its form-encoded shape
+    for token in server.issued:
+        assert token not in caplog.text
+
+
+# Kerberos-authenticated token service -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http_keytab(kerberos_realm: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    # requests-kerberos asks for HTTP@<the URL's host>; with MIT's defaults
+    # (dns_canonicalize_hostname and rdns on) 127.0.0.1 canonicalises to "localhost" through
+    # /etc/hosts, so the token service's principal is HTTP/localhost.
+    keytab = str(tmp_path_factory.mktemp("http-keytab") / "http.keytab")
+    k5 = kerberos_realm._k5  # KerberosRealm keeps its k5test realm; no public addprinc
+    k5.addprinc("HTTP/localhost")
+    k5.extract_keytab("HTTP/localhost", keytab)
+    return keytab
+
+
+@pytest.fixture
+def kerberos_server(http_keytab: str, kerberos_realm: Any) -> Iterator[TokenServer]:
+    with TokenServer(
+        key=JWT_KEY,
+        kerberos_keytab=http_keytab,
+        kerberos_service=f"HTTP/localhost@{kerberos_realm.name}",
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize("url_host", ["127.0.0.1", "localhost"])
+def test_kerberos_authenticated_token_to_the_pacs(
+    http_keytab: str,
+    kerberos_realm: Any,
+    embedded_pacs_factory: Callable[..., EmbeddedPacs],
+    url_host: str,
+) -> None:
+    pacs = embedded_pacs_factory(jwt_key=JWT_KEY, jwt_audience=AUDIENCE)
+    with TokenServer(key=JWT_KEY, kerberos_keytab=http_keytab, url_host=url_host) as server:
+        provider = TokenEndpointProvider(server.url, client_id=CLIENT_ID, auth="kerberos")
+        client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider)
+        for _ in range(2):
+            with client.associate() as session:
+                assert session.identity.principal == kerberos_realm.user
+        first, second = server.requests  # the 401 challenge, then the authenticated request
+    assert (first.negotiate, second.negotiate) == (False, True)
+    assert second.kerberos_principal == kerberos_realm.user
+    assert "client_secret" not in second.form_keys
+    records = pacs.wait_for_records(2)
+    assert [(r.principal, r.verified) for r in records] == [(kerberos_realm.user, True)] * 2
+
+
+def test_kerberos_over_https(
+    http_keytab: str, kerberos_realm: Any, tmp_path: Path, target: Target
+) -> None:
+    # requests-kerberos adds channel bindings (the server certificate's hash) over TLS.
+    certs = make_certificates(tmp_path / "certs")
+    with TokenServer(key=JWT_KEY, kerberos_keytab=http_keytab, tls=certs) as server:
+        provider = TokenEndpointProvider(
+            server.url, client_id=CLIENT_ID, auth="kerberos", ca_file=str(certs.ca_file)
+        )
+        assert provider.negotiate(target).request.principal == kerberos_realm.user
+        assert server.requests[-1].kerberos_principal == kerberos_realm.user
+
+
+@pytest.mark.parametrize("reply", ["none", "garbage"])
+def test_kerberos_token_service_that_fails_mutual_authentication(
+    kerberos_server: TokenServer, target: Target, reply: Any
+) -> None:
+    kerberos_server.kerberos_reply = reply
+    provider = TokenEndpointProvider(kerberos_server.url, client_id=CLIENT_ID, auth="kerberos")
+    with pytest.raises(TokenEndpointNotAuthenticated, match="did not prove its identity") as info:
+        provider.negotiate(target)
+    assert isinstance(info.value, MutualAuthenticationFailed)
+    assert "HTTP@127.0.0.1" in str(info.value)
+
+
+def test_kerberos_to_a_service_that_does_not_negotiate(
+    server: TokenServer, kerberos_realm: Any, target: Target
+) -> None:
+    # A 200 without any Negotiate answer: mutual authentication is required, so it is refused.
+    server.reply = Reply(200, {"access_token": jwt.encode({"sub": "x"}, JWT_KEY)})
+    provider = TokenEndpointProvider(server.url, client_id=CLIENT_ID, auth="kerberos")
+    with pytest.raises(TokenEndpointNotAuthenticated):
+        provider.negotiate(target)
+
+
+def test_kerberos_without_a_ticket(
+    kerberos_server: TokenServer,
+    target: Target,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'empty-ccache'}")
+    provider = TokenEndpointProvider(kerberos_server.url, client_id=CLIENT_ID, auth="kerberos")
+    with pytest.raises(TokenRequestRejected, match="kinit") as info:
+        provider.negotiate(target)
+    assert info.value.status == 401
+    assert "HTTP@127.0.0.1" in str(info.value)
+
+
+def test_kerberos_tokens_are_not_logged(
+    kerberos_server: TokenServer, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = TokenEndpointProvider(kerberos_server.url, client_id=CLIENT_ID, auth="kerberos")
+    with caplog.at_level(logging.DEBUG):
+        token_of(provider, target)
+    assert "Authorization header: Negotiate [redacted]" in caplog.text  # requests-kerberos's
+    assert "Authenticate header: [redacted]" in caplog.text
+    for token in kerberos_server.negotiate_tokens:
+        assert token not in caplog.text
+    for token in kerberos_server.issued:
+        assert token not in caplog.text
