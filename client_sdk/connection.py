@@ -81,6 +81,9 @@ def recording_tls_context(context: ssl.SSLContext, trace: ConnectionTrace) -> ss
     return context
 
 
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
 class _TracedAssociationSocket(AssociationSocket):
     def __init__(self, assoc: Association, address: AddressInformation, trace: ConnectionTrace):
         self._trace = trace
@@ -109,6 +112,29 @@ class _TracedAssociationSocket(AssociationSocket):
             self._trace.connected = True  # also over TLS, where the raw socket was replaced
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    # Linux: acknowledge at once, not up to 40 ms later. A peer that writes a PDU in two pieces
+    # without TCP_NODELAY (DCMTK's storescp, plain or TLS) holds the second piece back until the
+    # first is acknowledged, so with delayed ACKs each response waited about 40 ms
+    # (benchmarks/README.md). The kernel leaves quick-ACK mode on its own, so it is set again
+    # whenever data arrives and after each read.
+    @property
+    def ready(self) -> bool:
+        ready = bool(super().ready)
+        if ready:
+            self._quick_ack()
+        return ready
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        data = super().recv(nr_bytes)
+        self._quick_ack()
+        return data
+
+    def _quick_ack(self) -> None:
+        sock = self.socket
+        if _TCP_QUICKACK is not None and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
 
     def _shutdown_socket(self) -> None:
         # pynetdicom skips close() when shutdown() raises, as it does on a socket that never
