@@ -16,6 +16,8 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocket
 
+from client_sdk.reactor_race import return_stolen_responses
+
 __all__ = ["ConnectionTrace", "SdkAE", "Timeouts", "recording_tls_context"]
 
 
@@ -164,6 +166,7 @@ class SdkAE(AE):
         address: AddressInformation,
         tls_args: tuple[ssl.SSLContext, str] | None,
     ) -> AssociationSocket:
+        return_stolen_responses(assoc)  # called before the association exists: the right time
         sock = _TracedAssociationSocket(assoc, address, self.trace)
         sock.tls_args = tls_args
         return sock

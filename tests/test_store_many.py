@@ -260,3 +260,22 @@ def test_bad_arguments(pacs: EmbeddedPacs) -> None:
         client.store_many([], workers=0)
     with pytest.raises(ValueError, match="sop_classes"):
         client.store_many([], sop_classes=[])
+
+
+def test_a_response_taken_by_the_reactor_goes_back_to_the_caller() -> None:
+    """pynetdicom's reactor can take a DIMSE response meant for send_c_store() (a race in its
+    pause handshake; client_sdk/reactor_race.py): it must land back on the DIMSE queue."""
+    from pynetdicom.association import Association
+    from pynetdicom.dimse_primitives import C_STORE
+
+    from client_sdk.reactor_race import return_stolen_responses
+
+    assoc = Association(AE(ae_title="RACE"), "requestor")
+    return_stolen_responses(assoc)
+    response = C_STORE()
+    response.MessageIDBeingRespondedTo = 1
+    response.AffectedSOPClassUID = CT_IMAGE_STORAGE
+    response.AffectedSOPInstanceUID = "1.2.3"
+    response.Status = 0x0000
+    assoc._serve_request(response, 1)
+    assert assoc.dimse.get_msg(block=False) == (1, response)
