@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp, peers.kerberos() as (realm, no_kerberos):
         ids = peers.identities(Path(tmp))
         keytab = realm.pacs_keytab if realm is not None else None
-        with EmbeddedPacs(
-            users=peers.USERS, jwt_key=peers.JWT_KEY, kerberos_keytab=keytab
-        ) as pacs:
+        with EmbeddedPacs(users=peers.USERS, jwt_key=peers.JWT_KEY, kerberos_keytab=keytab) as pacs:
             peer = Peer(pacs.host, pacs.port, pacs.ae_title)
             cases: dict[str, Callable[[], None]] = {
                 BASELINE: partial(raw_round, pacs.host, pacs.port),

@@ -97,7 +97,11 @@ class Storescp:
 
 @contextlib.contextmanager
 def storescp(
-    folder: Path, *, tls: CertificateFiles | None = None, fork: bool = False
+    folder: Path,
+    *,
+    tls: CertificateFiles | None = None,
+    fork: bool = False,
+    log_level: str = "error",
 ) -> Iterator[Storescp]:
     """DCMTK's storescp on a free port (tests/dcmtk_peers.py starts and stops it), quiet, writing
     to a folder of its own; with ``tls``, TLS on (+tls key cert, no client certificate asked)."""
@@ -108,7 +112,7 @@ def storescp(
         extra += ["+tls", str(tls.key_file), str(tls.cert_file), "-ic"]
     folder.mkdir(parents=True, exist_ok=True)
     with DcmtkPeers(folder) as peers:
-        process = peers.storescp(ae_title="STORESCP", log_level="error", extra=extra)
+        process = peers.storescp(ae_title="STORESCP", log_level=log_level, extra=extra)
         assert process.output_dir is not None
         yield Storescp(process.port, process.ae_title, process.output_dir)
 
@@ -118,3 +122,31 @@ def empty(folder: Path) -> None:
     for path in folder.iterdir():
         if path.is_file():
             path.unlink()
+
+
+@dataclass(frozen=True)
+class PacsProcess:
+    host: str
+    port: int
+    ae_title: str
+
+
+@contextlib.contextmanager
+def embedded_pacs_process(folder: Path) -> Iterator[PacsProcess]:
+    """The embedded PACS in a process of its own (``python -m client_sdk.testing``), so that it
+    does not share the client's interpreter lock: what a client measures is then the client."""
+    import json
+
+    from tests.processes import background, listening
+
+    folder.mkdir(parents=True, exist_ok=True)
+    users = folder / "users.json"
+    users.write_text(json.dumps(USERS))
+    users.chmod(0o600)
+    args = ["-m", "client_sdk.testing", "--port", "0", "--users-file", str(users)]
+    with background(args) as running:
+        found = listening(running)
+        try:
+            yield PacsProcess(found["host"], int(found["port"]), found["ae_title"])
+        finally:
+            running.stop()

@@ -1,8 +1,8 @@
 """What every benchmark here shares: options, one SDK round, the interleaved measurement, the rows
 of the result table, and the description of the machine.
 
-Each benchmark module has ``run(args) -> list[Row]`` (used by ``run_all.py``, i.e. ``scripts/bench``)
-and a ``main()`` that runs it alone and prints its own table.
+Each benchmark module has ``run(args) -> list[Row]`` (``run_all.py``, i.e. ``scripts/bench``,
+calls them all) and a ``main()`` that runs it alone and prints its own table.
 """
 
 from __future__ import annotations

@@ -49,7 +49,9 @@ def _cases(
 
 
 def _rows(name: str, times: dict[str, list[float]]) -> list[Row]:
-    return ratio_rows(name, medians_ms(times), "ms", baseline=PLAIN, goals=GOALS, baselines=BASELINES)
+    return ratio_rows(
+        name, medians_ms(times), "ms", baseline=PLAIN, goals=GOALS, baselines=BASELINES
+    )
 
 
 def run(args: argparse.Namespace) -> list[Row]:
