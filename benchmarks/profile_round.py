@@ -21,6 +21,7 @@ from pyinstrument import Profiler
 from rounds import sdk_round
 
 from client_sdk import Client, Peer
+from providers import IdentityProvider
 
 
 def main() -> int:
@@ -32,7 +33,11 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ids = peers.identities(Path(tmp))
-        identity = {"username": ids.username, "keyring": ids.keyring, "jwt": ids.jwt}
+        identity: dict[str, IdentityProvider] = {
+            "username": ids.username,
+            "keyring": ids.keyring,
+            "jwt": ids.jwt,
+        }
         with peers.embedded_pacs_process(Path(tmp) / "pacs") as pacs:
             client = Client(
                 Peer(pacs.host, pacs.port, pacs.ae_title), identity=identity[args.identity]
