@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,9 +10,10 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
+from client_sdk.bulk import StoreResult
 from client_sdk.cli_report import Reporter
 from client_sdk.client import Client
-from client_sdk.errors import ConfigError, DimseFailure
+from client_sdk.errors import ConfigError
 
 __all__ = ["StoreSummary", "collect_files", "store_files"]
 
@@ -23,7 +22,7 @@ __all__ = ["StoreSummary", "collect_files", "store_files"]
 class StoreSummary:
     stored: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
-    errors: list[BaseException] = field(default_factory=list)  # association-level, per worker
+    errors: list[BaseException] = field(default_factory=list)  # what stopped the run, if any
 
 
 def collect_files(paths: Iterable[str], *, recursive: bool) -> list[Path]:
@@ -64,48 +63,42 @@ def _headers(files: list[Path]) -> tuple[set[str], set[str], list[tuple[Path, st
 def store_files(
     client: Client, files: list[Path], *, workers: int, reporter: Reporter, progress: bool
 ) -> StoreSummary:
-    """Store ``files`` over ``workers`` associations (one identity exchange each)."""
+    """Store ``files`` over up to ``workers`` associations (one identity exchange each), with
+    :meth:`Client.store_many`. The headers are read first, so exactly the SOP classes and
+    transfer syntaxes of the files are proposed (compressed files included)."""
     sop_classes, syntaxes, unreadable = _headers(files)
     summary = StoreSummary(failed=list(unreadable))
     bad = {path for path, _ in unreadable}
     todo = [path for path in files if path not in bad]
-    lock = threading.Lock()
     bar = tqdm(total=len(todo), unit="file", disable=not progress, leave=False)
 
-    def note(path: Path, status: int | None, problem: str | None) -> None:
-        with lock:
-            bar.update(1)
-            if problem is None:
-                summary.stored += 1
-            else:
-                summary.failed.append((path, problem))
-            if not progress:
-                fields = {"path": str(path), "status": "-" if status is None else f"0x{status:04X}"}
-                if problem:
-                    fields["error"] = problem
-                reporter.item("stored" if problem is None else "failed", fields)
+    def note(result: StoreResult) -> None:  # store_many calls it one result at a time
+        bar.update(1)
+        path = result.path if result.path is not None else Path(result.name)
+        if result.error is None:
+            summary.stored += 1
+        else:
+            summary.failed.append((path, str(result.error)))
+        if not progress:
+            status = "-" if result.status is None else f"0x{result.status:04X}"
+            fields = {"path": str(path), "status": status}
+            if result.error is not None:
+                fields["error"] = str(result.error)
+            reporter.item("stored" if result.error is None else "failed", fields)
 
-    def worker(chunk: list[Path]) -> None:
-        try:
-            with client.associate(sop_classes=sop_classes, transfer_syntaxes=syntaxes) as session:
-                last: int | None = None
-                for path in chunk:
-                    try:
-                        last = session.store(path)
-                        note(path, last, None)
-                    except DimseFailure as exc:
-                        note(path, exc.status, str(exc))
-                reporter.association(session.identity, "C-STORE", last, files=len(chunk))
-        except Exception as exc:  # the association itself failed: its files are not stored
-            with lock:
-                summary.errors.append(exc)
-
-    count = max(1, min(workers, len(todo)))
-    chunks = [todo[i::count] for i in range(count)]
     try:
         if todo:
-            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="store") as pool:
-                list(pool.map(worker, chunks))
+            report = client.store_many(
+                todo,
+                workers=workers,
+                progress=note,
+                sop_classes=sorted(sop_classes),
+                transfer_syntaxes=sorted(syntaxes),
+            )
+            for use in report.associations:
+                reporter.association(use.identity, "C-STORE", use.last_status, files=use.files)
+    except Exception as exc:  # an association could not be opened: the run stopped
+        summary.errors.append(exc)
     finally:
         bar.close()
     return summary

@@ -19,6 +19,7 @@ from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VER
 from providers import IdentityProvider, Target
 
 if TYPE_CHECKING:
+    from client_sdk.bulk import StoreManyReport, StoreProgress
     from client_sdk.config import Config
 
 __all__ = ["Client", "Peer", "TlsConfig"]
@@ -169,3 +170,43 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(peer={self.peer}, identity={self.identity!r}, policy={self.policy!r})"
+
+    def store_many(
+        self,
+        items: Iterable[StoreInput],
+        *,
+        workers: int = 1,
+        progress: StoreProgress | None = None,
+        sop_classes: Iterable[str] | None = None,
+        transfer_syntaxes: Iterable[str] = (),
+    ) -> StoreManyReport:
+        """C-STORE every dataset or file of ``items`` over up to ``workers`` associations.
+
+        Each association carries one identity exchange. ``items`` is consumed lazily (a
+        generator works; at most ``workers`` datasets are in memory). ``progress`` is called
+        with each input's :class:`~client_sdk.bulk.StoreResult` as soon as it is done, one call
+        at a time, from a worker thread. Returns every result in input order, and the
+        associations used.
+
+        Proposed: ``sop_classes`` (default: the common storage classes, since lazy input is not
+        scanned first) with pynetdicom's uncompressed transfer syntaxes, plus one context per
+        extra ``transfer_syntaxes`` entry (for compressed files; then name the few
+        ``sop_classes`` too, as at most 128 contexts fit).
+
+        A file that cannot be read, that has no accepted presentation context, or that the peer
+        refuses gets an error in its result, and the run goes on. An association lost mid-way
+        fails the file in flight (not resent) and the worker opens a new one; three lost in a
+        row stop the run. Failing to open an association (authentication rejected, a credential
+        error, the peer unreachable) stops the run at once and raises that error after the other
+        workers have released theirs; it is never retried.
+        """
+        from client_sdk.bulk import store_many
+
+        return store_many(
+            self,
+            items,
+            workers=workers,
+            progress=progress,
+            sop_classes=sop_classes,
+            transfer_syntaxes=transfer_syntaxes,
+        )

@@ -16,6 +16,8 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocket
 
+from client_sdk.reactor_race import return_stolen_responses
+
 __all__ = ["ConnectionTrace", "SdkAE", "Timeouts", "recording_tls_context"]
 
 
@@ -81,6 +83,9 @@ def recording_tls_context(context: ssl.SSLContext, trace: ConnectionTrace) -> ss
     return context
 
 
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
 class _TracedAssociationSocket(AssociationSocket):
     def __init__(self, assoc: Association, address: AddressInformation, trace: ConnectionTrace):
         self._trace = trace
@@ -110,6 +115,29 @@ class _TracedAssociationSocket(AssociationSocket):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    # Linux: acknowledge at once, not up to 40 ms later. A peer that writes a PDU in two pieces
+    # without TCP_NODELAY (DCMTK's storescp, plain or TLS) holds the second piece back until the
+    # first is acknowledged, so with delayed ACKs each response waited about 40 ms
+    # (benchmarks/README.md). The kernel leaves quick-ACK mode on its own, so it is set again
+    # whenever data arrives and after each read.
+    @property
+    def ready(self) -> bool:
+        ready = bool(super().ready)
+        if ready:
+            self._quick_ack()
+        return ready
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        data = super().recv(nr_bytes)
+        self._quick_ack()
+        return data
+
+    def _quick_ack(self) -> None:
+        sock = self.socket
+        if _TCP_QUICKACK is not None and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+
     def _shutdown_socket(self) -> None:
         # pynetdicom skips close() when shutdown() raises, as it does on a socket that never
         # connected (ENOTCONN): every refused or timed-out connect would leak a descriptor.
@@ -138,6 +166,7 @@ class SdkAE(AE):
         address: AddressInformation,
         tls_args: tuple[ssl.SSLContext, str] | None,
     ) -> AssociationSocket:
+        return_stolen_responses(assoc)  # called before the association exists: the right time
         sock = _TracedAssociationSocket(assoc, address, self.trace)
         sock.tls_args = tls_args
         return sock

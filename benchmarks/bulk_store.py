@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Benchmark 3: bulk C-STORE throughput, the SDK against DCMTK's storescu (issue 7).
+
+``--files`` generated CT-like files (256 x 256, 16 bit, about 130 KB each; no patient data) in a
+temp folder, sent to DCMTK's ``storescp --fork`` (writing to a temp folder) and to the embedded
+PACS (which keeps them in memory): ``storescu`` over one association, the SDK's ``store_many``
+over one association and over 4 parallel associations (a keyring-password identity on each; one
+identity exchange per association). storescu sends the same user and password (``--user``).
+The cases run interleaved, ``--bulk-runs`` times each after a warm-up of 20 files; the result is
+the median throughput and its ratio to storescu's.
+Goals: the SDK on one association >= 0.9 x storescu; on 4 associations >= 3 x storescu.
+
+    .venv/bin/python benchmarks/bulk_store.py [--files 1000] [--bulk-runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import peers
+from rounds import Row, options, print_table, ratio_rows
+
+from client_sdk import Client, Peer
+from client_sdk.testing.datasets import CT_IMAGE_STORAGE, ct_dataset
+
+STORESCU = "storescu, 1 association"
+GOALS = {"sdk, 1 association": ">= 0.9", "sdk, 4 associations": ">= 3"}
+WARMUP_FILES = 20
+
+
+def write_files(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(count):
+        ds = ct_dataset(patient_id="BENCH-1", rows=256, columns=256, seed=n)
+        ds.InstanceNumber = n + 1
+        path = folder / f"ct{n:05d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def storescu(port: int, ae_title: str, files: list[Path]) -> None:
+    program = shutil.which("storescu")
+    assert program is not None
+    argv = [program, "-aet", "BENCH", "-aec", ae_title, "--user", peers.USER]
+    argv += ["--password", peers.PASSWORD, "127.0.0.1", str(port), *map(str, files)]
+    done = subprocess.run(argv, capture_output=True, timeout=60 + len(files), check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"storescu failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+
+
+def sdk(client: Client, files: list[Path], workers: int) -> None:
+    report = client.store_many(files, workers=workers, sop_classes=[CT_IMAGE_STORAGE])
+    if report.failed:
+        first = report.failed[0]
+        raise RuntimeError(
+            f"{len(report.failed)} files not stored; first {first.name}: {first.error}"
+        )
+
+
+Send = Callable[[list[Path]], None]
+# A peer to send to for one timed run: a context manager giving the cases for that peer.
+FreshPeer = Callable[[], contextlib.AbstractContextManager[dict[str, Send]]]
+
+
+def _measure(name: str, fresh_peer: FreshPeer, files: list[Path], runs: int) -> list[Row]:
+    with fresh_peer() as cases:  # warm-up: imports, first associations, page cache
+        for send in cases.values():
+            send(files[:WARMUP_FILES])
+    rates: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for case in list(rates) or _case_names():
+            with fresh_peer() as cases:
+                started = time.perf_counter()
+                cases[case](files)
+                rates.setdefault(case, []).append(len(files) / (time.perf_counter() - started))
+    medians = {case: statistics.median(values) for case, values in rates.items()}
+    return ratio_rows(name, medians, "files/s", baseline=STORESCU, goals=GOALS)
+
+
+def _case_names() -> list[str]:
+    return [STORESCU, *GOALS]
+
+
+def _cases(client: Client, port: int, ae_title: str) -> dict[str, Send]:
+    return {
+        STORESCU: lambda files: storescu(port, ae_title, files),
+        "sdk, 1 association": lambda files: sdk(client, files, 1),
+        "sdk, 4 associations": lambda files: sdk(client, files, 4),
+    }
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    why = peers.dcmtk_missing()
+    if why:
+        return [Row("3 bulk store", STORESCU, None, "", note=why)]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        files = write_files(folder / "files", max(args.files, WARMUP_FILES))
+        ids = peers.identities(folder)
+        note = f"{len(files)} files of {files[0].stat().st_size // 1024} KB"
+
+        with peers.storescp(folder / "storescp", fork=True) as scp:
+            client = Client(Peer("127.0.0.1", scp.port, scp.ae_title), identity=ids.keyring)
+
+            @contextlib.contextmanager
+            def storescp_run() -> Iterator[dict[str, Send]]:
+                try:
+                    yield _cases(client, scp.port, scp.ae_title)
+                finally:
+                    peers.empty(scp.output)  # what it wrote: not timed
+
+            name = f"3 bulk store to storescp --fork, {note}"
+            rows += _measure(name, storescp_run, files, args.bulk_runs)
+
+        @contextlib.contextmanager
+        def pacs_run() -> Iterator[dict[str, Send]]:
+            # A fresh PACS process per run: it keeps what it receives in memory.
+            with peers.embedded_pacs_process(folder / "pacs") as pacs:
+                peer = Peer(pacs.host, pacs.port, pacs.ae_title)
+                yield _cases(Client(peer, identity=ids.keyring), pacs.port, pacs.ae_title)
+
+        name = f"3 bulk store to the embedded PACS (own process), {note}"
+        rows += _measure(name, pacs_run, files, args.bulk_runs)
+    return rows
+
+
+def main() -> int:
+    args = options(__doc__)
+    print_table(run(args), args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,302 @@
+"""Bulk C-STORE: many files or datasets over a small pool of authenticated associations.
+
+``store_many`` opens at most ``workers`` associations (one identity exchange each, so one
+keyring read, one JWT check, one Kerberos token per association, never per file) and feeds them
+from one shared iterator: inputs are taken one at a time, when a worker is free, so a generator
+of a million paths is never turned into a list and at most ``workers`` datasets are in memory.
+
+What happens when something fails (decided here, documented in ``store_many``):
+
+* a file that cannot be read, that the peer has no accepted presentation context for, or that
+  the peer answers with a failure status (0x0124 not authorized included): that file's result
+  carries the error; the association goes on with the next file;
+* the association is lost while a file is in flight (the peer aborts, the connection drops, no
+  response within the DIMSE timeout): that file's result carries the error (it is not resent:
+  the peer may have stored it) and the worker opens a new association, with a new identity
+  exchange, for its next file. After ``MAX_LOST_IN_A_ROW`` losses without a stored file in
+  between, the whole run stops: the peer is refusing this data;
+* opening an association fails (authentication rejected, a credential error, the peer
+  unreachable or rejecting the association, a policy that stops on a missing response): the
+  whole run stops and that error is raised. Never retried: a retry with the same credential only
+  locks accounts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydicom import Dataset
+from pynetdicom import StoragePresentationContexts
+
+from client_sdk.errors import AssociationAborted, DimseFailure
+from client_sdk.outcome import IdentityOutcome
+from client_sdk.session import Session, StoreInput, load_dataset
+from providers.errors import IdentityError
+
+if TYPE_CHECKING:
+    from client_sdk.client import Client
+
+__all__ = [
+    "DEFAULT_STORAGE_CLASSES",
+    "MAX_LOST_IN_A_ROW",
+    "AssociationUse",
+    "StoreManyReport",
+    "StoreProgress",
+    "StoreResult",
+    "store_many",
+]
+
+log = logging.getLogger(__name__)
+
+# The storage SOP classes pynetdicom knows (about 120): proposed when the caller names none, since
+# lazy input cannot be scanned first. Each with pynetdicom's uncompressed transfer syntaxes.
+DEFAULT_STORAGE_CLASSES: tuple[str, ...] = tuple(
+    str(cx.abstract_syntax) for cx in StoragePresentationContexts
+)
+MAX_LOST_IN_A_ROW = 3
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """What became of one input.
+
+    ``index`` is its position in the input; ``path`` is set for a file; ``sop_instance_uid``
+    once the dataset was read; ``status`` is the DIMSE status when the peer answered (success,
+    warning or failure), else None; ``error`` is the typed error when the input was not stored
+    (``DimseFailure``, ``NotAuthorized``, ``AssociationAborted``), else None.
+    """
+
+    index: int
+    path: Path | None
+    sop_instance_uid: str | None
+    status: int | None
+    error: IdentityError | None = field(default=None, compare=False)
+
+    @property
+    def stored(self) -> bool:
+        return self.error is None
+
+    @property
+    def name(self) -> str:
+        """The file's path, or the dataset's SOP Instance UID: what to show for this input."""
+        if self.path is not None:
+            return str(self.path)
+        return self.sop_instance_uid or f"input #{self.index}"
+
+
+@dataclass(frozen=True)
+class AssociationUse:
+    """One association of the pool, once it ended: its identity outcome and what went over it."""
+
+    identity: IdentityOutcome
+    files: int
+    last_status: int | None
+
+
+@dataclass(frozen=True)
+class StoreManyReport:
+    """Every input's result, in input order, and the associations used."""
+
+    results: list[StoreResult]
+    associations: list[AssociationUse]
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for result in self.results if result.stored)
+
+    @property
+    def failed(self) -> list[StoreResult]:
+        return [result for result in self.results if not result.stored]
+
+
+StoreProgress = Callable[[StoreResult], None]
+
+
+def store_many(
+    client: Client,
+    items: Iterable[StoreInput],
+    *,
+    workers: int = 1,
+    progress: StoreProgress | None = None,
+    sop_classes: Iterable[str] | None = None,
+    transfer_syntaxes: Iterable[str] = (),
+) -> StoreManyReport:
+    """C-STORE every dataset or file of ``items`` over up to ``workers`` associations.
+
+    See :meth:`client_sdk.Client.store_many` and this module's docstring for what happens on
+    failures.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number of 1 or more: {workers!r}")
+    classes = DEFAULT_STORAGE_CLASSES if sop_classes is None else tuple(sop_classes)
+    if not classes:
+        raise ValueError("sop_classes is empty: propose at least the storage class of the inputs")
+    run = _Run(client, iter(items), progress, classes, tuple(transfer_syntaxes))
+    return run.go(workers)
+
+
+class _Run:
+    """The shared state of one ``store_many`` call: the input, the results, the stop signal."""
+
+    def __init__(
+        self,
+        client: Client,
+        items: Iterator[StoreInput],
+        progress: StoreProgress | None,
+        sop_classes: tuple[str, ...],
+        transfer_syntaxes: tuple[str, ...],
+    ) -> None:
+        self.client = client
+        self.items = items
+        self.progress = progress
+        self.sop_classes = sop_classes
+        self.transfer_syntaxes = transfer_syntaxes
+        self.stop = threading.Event()
+        self._input_lock = threading.Lock()  # a generator must not be resumed by two threads
+        self._result_lock = threading.Lock()  # results, associations, progress: one at a time
+        self._taken = 0
+        self._results: list[StoreResult] = []
+        self._associations: list[AssociationUse] = []
+        self._errors: list[BaseException] = []
+
+    def go(self, workers: int) -> StoreManyReport:
+        # Each worker starts with an input in hand: no association is opened for nothing, and
+        # with at least ``workers`` inputs, ``workers`` associations are.
+        firsts = [taken for taken in (self._take() for _ in range(workers)) if taken is not None]
+        if len(firsts) == 1:
+            self._worker(firsts[0])
+        elif firsts:
+            threads = [
+                threading.Thread(target=self._worker, args=(first,), name=f"store-{n}")
+                for n, first in enumerate(firsts, 1)
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                for thread in threads:
+                    thread.join()
+            except BaseException:  # Ctrl-C: the workers finish their file and release
+                self.stop.set()
+                for thread in threads:
+                    thread.join()
+                raise
+        results = sorted(self._results, key=lambda result: result.index)
+        if self._errors:
+            error = self._errors[0]
+            stored = sum(1 for result in results if result.stored)
+            error.add_note(
+                f"store_many stopped: {stored} of the {len(results)} inputs taken were stored; "
+                "the progress callback saw each result"
+            )
+            raise error
+        return StoreManyReport(results, list(self._associations))
+
+    def _take(self) -> tuple[int, StoreInput] | None:
+        if self.stop.is_set():
+            return None
+        with self._input_lock:
+            try:
+                item = next(self.items)
+            except StopIteration:
+                return None
+            index = self._taken
+            self._taken += 1
+            return index, item
+
+    def _worker(self, first: tuple[int, StoreInput]) -> None:
+        taken: tuple[int, StoreInput] | None = first
+        session: Session | None = None
+        files = 0
+        last: int | None = None
+        lost_in_a_row = 0
+        try:
+            while taken is not None and not self.stop.is_set():
+                if session is not None and not session.is_open:
+                    # Closed between two files (the peer's idle timeout, an abort): nothing of
+                    # this file was sent yet, so it goes over a new association.
+                    self._ended(session, files, last)
+                    session = None
+                if session is None:
+                    session = self.client.associate(
+                        sop_classes=self.sop_classes, transfer_syntaxes=self.transfer_syntaxes
+                    )
+                    files, last = 0, None
+                result, lost = _store_one(session, *taken)
+                files += 1
+                last = result.status if result.status is not None else last
+                self._record(result)
+                if not lost:
+                    lost_in_a_row = 0 if result.stored else lost_in_a_row
+                else:
+                    # Sent, and no response: whatever the state, this association is done.
+                    lost_in_a_row += 1
+                    session.abort()
+                    self._ended(session, files, last)
+                    session = None
+                    if lost_in_a_row >= MAX_LOST_IN_A_ROW:
+                        raise AssociationAborted(
+                            f"{self.client.peer}: {lost_in_a_row} associations in a row were "
+                            f"lost while storing (last: {result.name}: {result.error}). "
+                            "Check the peer's log; the remaining inputs were not sent"
+                        )
+                    log.info("association to %s lost; opening a new one", self.client.peer)
+                taken = self._take()
+            if session is not None:
+                session.release()
+        except BaseException as error:
+            self.stop.set()
+            if session is not None:
+                session.abort()
+            with self._result_lock:
+                self._errors.append(error)
+        finally:
+            if session is not None:
+                self._ended(session, files, last)
+
+    def _record(self, result: StoreResult) -> None:
+        with self._result_lock:
+            self._results.append(result)
+            if self.progress is not None:
+                self.progress(result)  # an exception here stops the run, like any other
+
+    def _ended(self, session: Session, files: int, last: int | None) -> None:
+        with self._result_lock:
+            self._associations.append(AssociationUse(session.identity, files, last))
+
+
+def _store_one(session: Session, index: int, item: StoreInput) -> tuple[StoreResult, bool]:
+    """C-STORE one input; every failure becomes its result. Also says whether the association
+    was lost (the request went out and no response came back)."""
+    path = None if isinstance(item, Dataset) else Path(item)
+    uid: str | None = None
+    sent = False
+    try:
+        dataset = load_dataset(item)
+        uid = str(dataset.get("SOPInstanceUID", "")) or None
+        try:
+            rsp = session.association.send_c_store(dataset)
+        except (ValueError, AttributeError) as exc:
+            # Raised before anything is sent: no accepted context fits the dataset (ValueError),
+            # or it lacks its SOP class, instance or transfer syntax (AttributeError).
+            hint = (
+                ". Propose this SOP class (sop_classes=[...]) or its transfer syntax "
+                "(transfer_syntaxes=[...])"
+                if isinstance(exc, ValueError)
+                else ""
+            )
+            raise DimseFailure(
+                f"cannot store {path or uid or f'input #{index}'} at {session.peer}: {exc}{hint}",
+                status=None,
+            ) from None
+        sent = True
+        # The Session's own status check: the same errors and messages as Session.store.
+        status = session._check("C-STORE", rsp)
+    except (DimseFailure, AssociationAborted) as error:
+        answered = error.status if isinstance(error, DimseFailure) else None
+        return StoreResult(index, path, uid, answered, error), sent and answered is None
+    return StoreResult(index, path, uid, status), False
