@@ -33,9 +33,14 @@ def return_stolen_responses(assoc: Association) -> None:
     """
     serve = assoc._serve_request
     queue = assoc.dimse.msg_queue
+    checkpoint = assoc._reactor_checkpoint
 
     def serve_requests_only(msg: Any, context_id: int) -> None:
-        if not msg.is_valid_request and msg.is_valid_response:
+        # Only while a send_*() waits (it cleared the checkpoint to pause the reactor): an
+        # unsolicited response at any other time is dropped as before, so it can never be taken
+        # later as the answer to another request.
+        waiting = not checkpoint.is_set()
+        if waiting and not msg.is_valid_request and msg.is_valid_response:
             log.debug("a %s response reached the reactor; handed back to the caller", msg.msg_type)
             queue.put((context_id, msg))
             return

@@ -278,5 +278,25 @@ def test_a_response_taken_by_the_reactor_goes_back_to_the_caller() -> None:
     response.AffectedSOPClassUID = CT_IMAGE_STORAGE
     response.AffectedSOPInstanceUID = "1.2.3"
     response.Status = 0x0000
+    assoc._reactor_checkpoint.clear()  # a send_*() is waiting for its response
     assoc._serve_request(response, 1)
     assert assoc.dimse.get_msg(block=False) == (1, response)
+
+
+def test_an_unsolicited_response_is_not_kept_for_a_later_request() -> None:
+    """With no send_*() waiting, a response the peer sent unasked is dropped as pynetdicom does,
+    never queued where the next request would take it as its own answer."""
+    from pynetdicom.association import Association
+    from pynetdicom.dimse_primitives import C_STORE
+
+    from client_sdk.reactor_race import return_stolen_responses
+
+    assoc = Association(AE(ae_title="RACE"), "requestor")
+    return_stolen_responses(assoc)
+    response = C_STORE()
+    response.MessageIDBeingRespondedTo = 7
+    response.AffectedSOPClassUID = CT_IMAGE_STORAGE
+    response.AffectedSOPInstanceUID = "1.2.3"
+    response.Status = 0x0000
+    assoc._serve_request(response, 1)
+    assert assoc.dimse.get_msg(block=False) == (None, None)
