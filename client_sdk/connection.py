@@ -20,11 +20,15 @@ from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocke
 
 __all__ = ["ConnectionTrace", "SdkAE", "Timeouts", "make_traceable"]
 
-# Small PDUs (A-ASSOCIATE-RQ, C-ECHO, A-RELEASE, the TLS handshake's last flight) otherwise wait
-# for the peer's delayed ACK: about 40 ms per TLS association on loopback. pynetdicom never sets
-# it. A private switch for benchmarks/tcp_nodelay.py only, which measures the difference: never
-# turn it off elsewhere.
+# Nagle and delayed ACKs cost a TLS association about 40 ms on loopback, and pynetdicom sets
+# neither option below. TCP_NODELAY: our small PDUs (A-ASSOCIATE-RQ, C-ECHO, A-RELEASE) and the
+# last handshake flight leave at once instead of waiting for the peer's delayed ACK. TCP_QUICKACK
+# (Linux; reset by the kernel, so set before every read): we ACK at once what the peer sent, so
+# a peer without TCP_NODELAY (a stock pynetdicom SCP, whose A-ASSOCIATE-AC follows its TLS 1.3
+# session tickets) does not wait 40 ms for our ACK either. Private switches for
+# benchmarks/tcp_nodelay.py only, which measures the difference: never turn them off elsewhere.
 _TCP_NODELAY = True
+_TCP_QUICKACK = hasattr(socket, "TCP_QUICKACK")
 
 _RECEIVED_KEPT = 8  # bytes of the peer's first answer kept in the trace (a PDU or TLS header)
 
@@ -149,9 +153,13 @@ class _TracedAssociationSocket(AssociationSocket):
             self._trace.connected = True  # also over TLS, where the raw socket was replaced
 
     def recv(self, nr_bytes: int) -> bytearray:
-        # The first bytes of the peer's answer, and why reading failed, for the error message
-        # (a TLS alert where a PDU was expected; a reset after our plain A-ASSOCIATE-RQ).
+        # ACK what has arrived at once (see _TCP_QUICKACK). Keep the first bytes of the peer's
+        # answer, and why reading failed, for the error message (a TLS alert where a PDU was
+        # expected; a reset after our plain A-ASSOCIATE-RQ).
         trace = self._trace
+        if _TCP_QUICKACK and self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         try:
             data = super().recv(nr_bytes)
         except OSError as exc:
