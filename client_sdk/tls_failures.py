@@ -187,9 +187,19 @@ def _handshake_failure(
             "the peer",
             reason=reason,
         )
-    certificate = _client_certificate_failure(where, reason, tls, target, timeouts)
-    if certificate is not None:
-        return certificate
+    if _about_client_certificate(reason):
+        return _certificate_refused(where, reason, tls)
+    if reason in (None, _HANDSHAKE_FAILURE):
+        # A bare close, or a "handshake failure" alert: ask the port once more, directly.
+        probe = probe_tls(target.host, target.port, _probe_timeout(timeouts))
+        if probe.certificate_requested:
+            return _certificate_refused(where, reason, tls)
+        if reason is None and not probe.speaks_tls and _closed(error):
+            return TlsToPlainPort(
+                f"{where}: the peer closed the connection on our TLS hello, and a second TLS "
+                "hello gets no TLS answer either: the port does not speak TLS (a plain DICOM "
+                "port?). Use the peer's TLS port, or remove TLS for this peer"
+            )
     what = f"OpenSSL: {_text(reason)}" if reason else _describe(error)
     return TlsHandshakeFailed(
         f"{where} failed ({what}). Check that the port is the peer's TLS port and, if it "
@@ -208,24 +218,26 @@ def _after_handshake(
         return None  # the peer answered with DICOM: not a TLS failure
     error = trace.read_error
     reason = error.reason if isinstance(error, ssl.SSLError) else None
-    if reason is None and not _closed_early(trace, timeouts, elapsed):
-        return None
     where = f"TLS connection to {target}"
-    return _client_certificate_failure(where, reason, tls, target, timeouts)
+    if _about_client_certificate(reason):
+        return _certificate_refused(where, reason, tls)
+    # The refusal's alert can be lost: the server closes with our A-ASSOCIATE-RQ unread, and
+    # its kernel answers with a reset that discards the alert. Then ask the port directly.
+    if (
+        reason is None
+        and _closed_early(trace, timeouts, elapsed)
+        and probe_tls(target.host, target.port, _probe_timeout(timeouts)).certificate_requested
+    ):
+        return _certificate_refused(where, reason, tls)
+    return None
 
 
-def _client_certificate_failure(
-    where: str, reason: str | None, tls: TlsConfig, target: Target, timeouts: Timeouts
-) -> TlsHandshakeFailed | None:
-    """The peer's refusal of our client certificate (or of its absence), if that is what the
-    alert, or else a probe for a CertificateRequest, shows."""
-    explicit = reason == _CERTIFICATE_REQUIRED or reason in _CERTIFICATE_ALERTS
-    if not explicit:
-        if reason not in (None, _HANDSHAKE_FAILURE):
-            return None
-        probe = probe_tls(target.host, target.port, _probe_timeout(timeouts))
-        if not probe.certificate_requested:
-            return None
+def _about_client_certificate(reason: str | None) -> bool:
+    return reason == _CERTIFICATE_REQUIRED or reason in _CERTIFICATE_ALERTS
+
+
+def _certificate_refused(where: str, reason: str | None, tls: TlsConfig) -> TlsHandshakeFailed:
+    """The peer asked for a client certificate: it got none, or refused ours."""
     told = f"OpenSSL: {_text(reason)}" if reason else "the peer closed the connection"
     if not tls.mutual:
         return ClientCertificateRequired(
@@ -244,8 +256,11 @@ def _client_certificate_failure(
 
 def _closed_early(trace: ConnectionTrace, timeouts: Timeouts, elapsed: float) -> bool:
     """The peer ended the connection (closed or reset) without waiting for a timeout."""
-    reset = isinstance(trace.read_error, ConnectionError | ssl.SSLEOFError)
-    return (trace.peer_closed or reset) and elapsed < timeouts.acse
+    return (trace.peer_closed or _closed(trace.read_error)) and elapsed < timeouts.acse
+
+
+def _closed(error: OSError | None) -> bool:
+    return isinstance(error, ConnectionError | ssl.SSLEOFError | ssl.SSLZeroReturnError)
 
 
 def _probe_timeout(timeouts: Timeouts) -> float:

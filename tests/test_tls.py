@@ -7,6 +7,8 @@ import contextlib
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -35,7 +37,7 @@ from client_sdk.errors import (
 )
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.tls_failures import probe_tls
-from providers import PasswordProvider
+from providers import JwtFileProvider, PasswordProvider
 from tests.conftest import poll
 from tests.tls_certs import CertificateFiles, make_certificates
 
@@ -211,9 +213,15 @@ def test_missing_file_named_before_any_connect(
     tls = TlsConfig(
         **{**{k: getattr(tls, k) for k in ("ca_file", "cert_file", "key_file")}, key: missing}
     )
+    token = tmp_path / "no-such-token.jwt"  # fetching it would fail with a credential error
+    tls_client = Client(
+        Peer(tls_pacs.host, tls_pacs.port, tls_pacs.ae_title, tls=tls),
+        identity=JwtFileProvider(token),
+        timeouts=FAST,
+    )
     with pytest.raises(TlsConfigError, match=f"TLS {key} '{missing}' does not exist"):
-        client(tls_pacs, tls).echo()
-    assert tls_pacs.records == []  # nothing connected
+        tls_client.echo()  # before the credential is fetched, and before any connect
+    assert tls_pacs.records == []
     assert exit_code(TlsConfigError("x")) == 3  # the CLI's configuration error
 
 
@@ -288,6 +296,20 @@ def test_plain_peer_that_closes_is_not_called_a_tls_port() -> None:
             Client(peer, timeouts=FAST).echo()
 
 
+def test_plain_against_a_peer_answering_with_a_tls_alert() -> None:
+    alert = bytes.fromhex("15 03 03 00 02 02 46")  # fatal protocol_version, as some servers send
+    with _closing_server(alert) as (host, port), pytest.raises(PlainToTlsPort) as info:
+        Client(Peer(host, port, "TLS_ONLY"), timeouts=FAST).echo()
+    assert "with a TLS record (15 03 ...)" in str(info.value)
+
+
+def test_tls_to_a_peer_that_hangs_up_on_the_hello(certs: CertificateFiles) -> None:
+    with _closing_server() as (host, port):
+        peer = Peer(host, port, "CLOSER", tls=verified(certs))
+        with pytest.raises(TlsToPlainPort, match="closed the connection on our TLS hello"):
+            Client(peer, timeouts=FAST).echo()
+
+
 def test_tls_handshake_stall_is_bounded_by_the_connect_timeout(certs: CertificateFiles) -> None:
     # A listener that never accepts: the kernel completes TCP, nobody ever answers the hello.
     with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:
@@ -346,6 +368,36 @@ def test_probe(certs: CertificateFiles) -> None:
         assert probe_tls(mtls.host, mtls.port, 2).certificate_requested
 
 
+def test_cli_names_the_tls_failure(
+    tls_pacs: EmbeddedPacs, stranger: CertificateFiles, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    address = f"{tls_pacs.host}:{tls_pacs.port}"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "client_sdk", "echo", address, "--ae-title", "PACS"]
+        return subprocess.run(
+            [*command, "--connect-timeout", "5", *args],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    untrusted = cli("--ca-file", str(stranger.ca_file), "--server-hostname", "localhost")
+    assert untrusted.returncode == 5, untrusted.stderr
+    assert "certificate does not verify against the ca_file" in untrusted.stderr
+    plain = cli()
+    assert plain.returncode == 5, plain.stderr
+    assert "The port expects TLS" in plain.stderr
+    key_alone = cli("--key-file", str(stranger.client_key_file))
+    assert key_alone.returncode == 3, key_alone.stderr
+    assert "needs cert_file too" in key_alone.stderr
+
+
 # Helpers ----------------------------------------------------------------------------------------
 
 
@@ -363,8 +415,9 @@ def _handshake_version(pacs: EmbeddedPacs, certs: CertificateFiles, minimum: ssl
 
 
 @contextlib.contextmanager
-def _closing_server() -> Iterator[tuple[str, int]]:
-    """Accepts TCP connections and closes each at once, without a byte (bounded, own thread)."""
+def _closing_server(reply: bytes = b"") -> Iterator[tuple[str, int]]:
+    """Accepts TCP connections and closes each: at once without a byte, or after reading what
+    the client sent and answering ``reply`` (bounded, own thread)."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -375,7 +428,12 @@ def _closing_server() -> Iterator[tuple[str, int]]:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            conn.close()
+            with conn:
+                if reply:
+                    conn.settimeout(2)
+                    with contextlib.suppress(OSError):
+                        conn.recv(65536)
+                        conn.sendall(reply)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
