@@ -57,10 +57,13 @@ _CERTIFICATE_ALERTS = {
 }
 _CERTIFICATE_REQUIRED = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
 _HANDSHAKE_FAILURE = "SSLV3_ALERT_HANDSHAKE_FAILURE"
+_UNEXPECTED_EOF = "UNEXPECTED_EOF_WHILE_READING"
 _ALERT, _HANDSHAKE = 21, 22  # TLS record content types
 _TLS_RECORD_TYPES = {_ALERT, _HANDSHAKE}  # a record header starts with one, then version 3.x
 _CERTIFICATE_REQUEST = 13  # TLS handshake message type
 _PROBE_TIMEOUT = 5.0  # at most, and never longer than the connect timeout
+_GOODBYE_TIMEOUT = 1.0
+_A_ABORT = bytes.fromhex("07 00 00000004 00 00 00 00")  # A-ABORT PDU, source 0: service user
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ class TlsProbe:
 
 
 def probe_tls(host: str, port: int, timeout: float) -> TlsProbe:
-    """Open a TLS handshake to ``host:port`` without verifying anything, and close it.
+    """Open a TLS handshake to ``host:port`` without verifying anything, send an A-ABORT over
+    it when it completes, and close it.
 
     ``speaks_tls``: a TLS handshake or alert message came back. ``certificate_requested``: the
     server sent a CertificateRequest (mutual TLS). Seen through the context's message callback,
@@ -93,9 +97,14 @@ def probe_tls(host: str, port: int, timeout: float) -> TlsProbe:
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=None),
+            context.wrap_socket(raw, server_hostname=None) as tls,
         ):
-            pass
+            # Leave the DICOM way: an A-ABORT ends the server's side at once (rather than at
+            # its ARTIM timeout), then wait briefly for it to close the connection.
+            tls.settimeout(min(timeout, _GOODBYE_TIMEOUT))
+            tls.sendall(_A_ABORT)
+            while tls.recv(4096):
+                pass
     except (OSError, ValueError):
         pass  # an alert, a reset, a timeout: what was seen before it is the answer
     return TlsProbe(seen["tls"], seen["certificate_request"])
@@ -189,12 +198,12 @@ def _handshake_failure(
         )
     if _about_client_certificate(reason):
         return _certificate_refused(where, reason, tls)
-    if reason in (None, _HANDSHAKE_FAILURE):
+    if _closed(error) or reason in (None, _HANDSHAKE_FAILURE):
         # A bare close, or a "handshake failure" alert: ask the port once more, directly.
         probe = probe_tls(target.host, target.port, _probe_timeout(timeouts))
         if probe.certificate_requested:
             return _certificate_refused(where, reason, tls)
-        if reason is None and not probe.speaks_tls and _closed(error):
+        if _closed(error) and not probe.speaks_tls:
             return TlsToPlainPort(
                 f"{where}: the peer closed the connection on our TLS hello, and a second TLS "
                 "hello gets no TLS answer either: the port does not speak TLS (a plain DICOM "
@@ -224,8 +233,7 @@ def _after_handshake(
     # The refusal's alert can be lost: the server closes with our A-ASSOCIATE-RQ unread, and
     # its kernel answers with a reset that discards the alert. Then ask the port directly.
     if (
-        reason is None
-        and _closed_early(trace, timeouts, elapsed)
+        _closed_early(trace, timeouts, elapsed)
         and probe_tls(target.host, target.port, _probe_timeout(timeouts)).certificate_requested
     ):
         return _certificate_refused(where, reason, tls)
@@ -238,7 +246,7 @@ def _about_client_certificate(reason: str | None) -> bool:
 
 def _certificate_refused(where: str, reason: str | None, tls: TlsConfig) -> TlsHandshakeFailed:
     """The peer asked for a client certificate: it got none, or refused ours."""
-    told = f"OpenSSL: {_text(reason)}" if reason else "the peer closed the connection"
+    told = f"OpenSSL: {_text(reason)}" if reason else "the peer just closed the connection"
     if not tls.mutual:
         return ClientCertificateRequired(
             f"{where}: the peer requires a client certificate (mutual TLS) and none is "
@@ -260,6 +268,9 @@ def _closed_early(trace: ConnectionTrace, timeouts: Timeouts, elapsed: float) ->
 
 
 def _closed(error: OSError | None) -> bool:
+    """A close or reset by the peer, with no TLS alert (OpenSSL 3 reports some as a reason)."""
+    if isinstance(error, ssl.SSLError) and error.reason == _UNEXPECTED_EOF:
+        return True
     return isinstance(error, ConnectionError | ssl.SSLEOFError | ssl.SSLZeroReturnError)
 
 

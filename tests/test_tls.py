@@ -59,20 +59,24 @@ def stranger(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
 
 @contextlib.contextmanager
 def serving(ssl_context: ssl.SSLContext | None = None) -> Iterator[EmbeddedPacs]:
-    """An embedded PACS that, before it stops, waits for connections without a PDU to close.
+    """An embedded PACS that, before it stops, lets connections that sent no PDU end.
 
-    pynetdicom cannot abort a connection that has not sent its A-ASSOCIATE-RQ yet (Evt15 in
-    Sta2 raises in its reactor thread), and the SDK's diagnostic TLS probe is such a connection.
+    pynetdicom cannot abort a connection that sent no A-ASSOCIATE-RQ (Evt15 in Sta2 raises in
+    its reactor thread), which the SDK's diagnostic TLS probe is. The probe ends it itself with
+    an A-ABORT and waits for the close, but a test may stop the PACS just before that is done.
     """
     with EmbeddedPacs(users={"alice": PASSWORD}, ssl_context=ssl_context) as pacs:
         yield pacs
         ae = pacs._ae
         if ae is not None:
             poll(
-                lambda: all(
-                    a.dul.state_machine.current_state != "Sta2" for a in ae.active_associations
+                lambda: (
+                    not any(
+                        a.dul.is_alive() and a.dul.state_machine.current_state == "Sta2"
+                        for a in ae.active_associations
+                    )
                 ),
-                what="the PACS to see its probe connections close",
+                what="the PACS to see its probe connections end",
             )
 
 
