@@ -1,5 +1,5 @@
-"""The pynetdicom AE the client associates through: timeouts always set, TCP_NODELAY on, and a
-trace of what happened on the wire.
+"""The pynetdicom AE the client associates through: timeouts always set, no Nagle or delayed-ACK
+stalls (TCP_NODELAY, TCP_QUICKACK), and a trace of what happened on the wire.
 
 pynetdicom swallows the ``OSError`` of a failed connect or TLS handshake and only logs it; the
 client needs it to say "refused", "timed out", "untrusted certificate". ``AE._create_socket`` and

@@ -29,7 +29,8 @@ __all__ = [
 
 
 class PeerUnreachable(IdentityError):
-    """No TCP (or TLS) connection to the peer within the connection timeout."""
+    """No TCP (or TLS) connection to the peer: refused, timed out, or one of the TLS failures
+    below (each its own subclass)."""
 
 
 # TLS: every transport failure is a PeerUnreachable (CLI exit code 5); these say which one.
