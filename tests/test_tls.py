@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from client_sdk import Client, Decision, Peer, Timeouts, TlsConfig, load_config
+from client_sdk import Client, Decision, Peer, Session, Timeouts, TlsConfig, load_config
 from client_sdk.cli import exit_code
 from client_sdk.client import TlsConfig as TlsConfigFromClient
 from client_sdk.errors import (
@@ -106,6 +106,14 @@ def mutual(certs: CertificateFiles, client_certs: CertificateFiles) -> TlsConfig
     )
 
 
+def tls_socket(session: Session) -> ssl.SSLSocket:
+    association_socket = session.association.dul.socket
+    assert association_socket is not None
+    sock = association_socket.socket
+    assert isinstance(sock, ssl.SSLSocket)
+    return sock
+
+
 def failure(pacs: EmbeddedPacs, tls: TlsConfig | None, timeouts: Timeouts = FAST) -> Exception:
     """The error of one echo, checked for what every TLS error message must hold."""
     with pytest.raises(PeerUnreachable) as info:
@@ -124,7 +132,7 @@ def test_verified_tls_with_nodelay(tls_pacs: EmbeddedPacs, certs: CertificateFil
     with client(tls_pacs, verified(certs)).associate() as session:
         assert session.echo() == 0
         assert session.identity.decision is Decision.CONFIRMED
-        sock = session.association.dul.socket.socket
+        sock = tls_socket(session)
         assert sock.version() in ("TLSv1.2", "TLSv1.3")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
@@ -134,8 +142,9 @@ def test_plain_sockets_have_nodelay_too() -> None:
         serving() as plain,
         client(plain, None).associate() as session,
     ):
-        sock = session.association.dul.socket.socket
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        sock = session.association.dul.socket
+        assert sock is not None and sock.socket is not None
+        assert sock.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def test_tls_config_keeps_its_old_import_paths() -> None:
@@ -149,7 +158,7 @@ def test_one_context_for_every_association(tls_pacs: EmbeddedPacs, certs: Certif
     used = []
     for _ in range(3):
         with tls_client.associate() as session:
-            used.append(session.association.dul.socket.socket.context)
+            used.append(tls_socket(session).context)
     assert used[0] is used[1] is used[2] is tls.context()
 
 
