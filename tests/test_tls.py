@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,14 @@ def test_one_context_for_every_association(tls_pacs: EmbeddedPacs, certs: Certif
         with tls_client.associate() as session:
             used.append(tls_socket(session).context)
     assert used[0] is used[1] is used[2] is tls.context()
+
+
+def test_one_context_shared_by_threads(tls_pacs: EmbeddedPacs, certs: CertificateFiles) -> None:
+    tls_client = client(tls_pacs, verified(certs))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(lambda _: tls_client.echo(), range(8)))
+    assert statuses == [0] * 8
+    assert len(tls_pacs.wait_for_records(8, timeout=10)) == 8
 
 
 def test_context_rebuilt_when_a_file_changes(tmp_path: Path, certs: CertificateFiles) -> None:
