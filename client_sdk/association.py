@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import ssl
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation, UserIden
 from pynetdicom.presentation import PresentationContext
 
 from client_sdk.audit.attempt import AuditAttempt
-from client_sdk.connection import ConnectionTrace, SdkAE, recording_tls_context
+from client_sdk.connection import ConnectionTrace, SdkAE
 from client_sdk.errors import (
     AssociationAborted,
     AssociationRejected,
@@ -47,6 +46,7 @@ from client_sdk.redaction import install_pynetdicom_redaction, redacting
 from client_sdk.retrieve import Receiver
 from client_sdk.session import Session
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
+from client_sdk.tls_failures import transport_failure
 from providers import (
     IdentityExchange,
     IdentityType,
@@ -180,6 +180,9 @@ def _open_session(
     install_pynetdicom_redaction()
     contexts, roles = _contexts(sop_classes, transfer_syntaxes, retrieve)
     target = client.target
+    # TLS files are checked, and the context built once per TlsConfig, before anything is fetched.
+    tls = client.peer.tls
+    tls_args = (tls.context(), tls.server_hostname or target.host) if tls is not None else None
     policy = client.policy
     provider = client.identity
     exchange: IdentityExchange | None = None
@@ -200,10 +203,6 @@ def _open_session(
     # C-GET: the sub-operations arrive as C-STORE requests, handled by the Session's receiver.
     receiver = Receiver() if retrieve else None
     handlers: list[Any] = [] if receiver is None else [(evt.EVT_C_STORE, receiver.handle_store)]
-    tls_args = None
-    if client.peer.tls is not None:
-        context = recording_tls_context(client.peer.tls.context(), ae.trace)
-        tls_args = (context, client.peer.tls.server_hostname or target.host)
     started = time.monotonic()
     with redacting(_secrets_of(exchange)):
         ext_neg: list[Any] = [exchange.to_primitive()] if exchange is not None else []
@@ -271,16 +270,12 @@ def _failure(
             source=source,
             reason=reason,
         )
+    transport = transport_failure(trace, target, client.peer.tls, timeouts, elapsed)
+    if transport is not None:
+        return transport  # TLS: which of its failures, or plain DICOM to a TLS port
     if not trace.connected:
         error = trace.error
-        if isinstance(error, ssl.SSLCertVerificationError):
-            why = (
-                f"the TLS certificate of the peer does not verify ({error.verify_message}). "
-                "Check TlsConfig(ca_file=...) and server_hostname"
-            )
-        elif isinstance(error, ssl.SSLError):
-            why = f"the TLS handshake failed ({error.reason or error}); is the port a TLS port?"
-        elif isinstance(error, TimeoutError):
+        if isinstance(error, TimeoutError):
             why = f"no TCP connection within the connect timeout ({timeouts.connect:g} s)"
         elif isinstance(error, ConnectionRefusedError):
             why = "connection refused: nothing listens on that port"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from client_sdk.connection import Timeouts
 from client_sdk.policy import Policy
 from client_sdk.session import RetrieveResult, Session, StoreInput, load_dataset
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
+from client_sdk.tls import TlsConfig
 from providers import IdentityProvider, Target
 
 if TYPE_CHECKING:
@@ -25,24 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["Client", "Peer", "TlsConfig"]
 
 DEFAULT_CALLING_AE_TITLE = "DICOM_IDENTITY"
-
-
-@dataclass(frozen=True)
-class TlsConfig:
-    """Verified TLS to the peer: server certificate checked (a CA file or the system store),
-    hostname checked, TLS 1.2 or later, optional client certificate for mutual TLS."""
-
-    ca_file: str | os.PathLike[str] | None = None
-    cert_file: str | os.PathLike[str] | None = None
-    key_file: str | os.PathLike[str] | None = None
-    server_hostname: str | None = None
-
-    def context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cert_file is not None:
-            ctx.load_cert_chain(self.cert_file, self.key_file)
-        return ctx
 
 
 @dataclass(frozen=True)

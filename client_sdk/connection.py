@@ -1,8 +1,10 @@
-"""The pynetdicom AE the client associates through: timeouts always set, connect errors kept.
+"""The pynetdicom AE the client associates through: timeouts always set, no Nagle or delayed-ACK
+stalls (TCP_NODELAY, TCP_QUICKACK), and a trace of what happened on the wire.
 
-pynetdicom swallows the ``OSError`` of a failed connect and only logs it; the client needs it to
-say "refused" or "timed out". ``AE._create_socket`` and ``AssociationSocket._create_socket`` are
-pynetdicom's own seams for choosing the socket; the socket class records its connect error.
+pynetdicom swallows the ``OSError`` of a failed connect or TLS handshake and only logs it; the
+client needs it to say "refused", "timed out", "untrusted certificate". ``AE._create_socket`` and
+``AssociationSocket._create_socket`` are pynetdicom's own seams for choosing the socket; the
+sockets record their errors, and the first bytes the peer sent, in a :class:`ConnectionTrace`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocke
 
 from client_sdk.reactor_race import return_stolen_responses
 
-__all__ = ["ConnectionTrace", "SdkAE", "Timeouts", "recording_tls_context"]
+__all__ = ["ConnectionTrace", "SdkAE", "Timeouts", "make_traceable"]
+
+# Nagle and delayed ACKs cost a TLS association about 40 ms on loopback, and pynetdicom sets
+# neither option below. TCP_NODELAY: our small PDUs (A-ASSOCIATE-RQ, C-ECHO, A-RELEASE) and the
+# last handshake flight leave at once instead of waiting for the peer's delayed ACK. TCP_QUICKACK
+# (Linux; reset by the kernel, so set before every read): we ACK at once what the peer sent, so
+# a peer without TCP_NODELAY (a stock pynetdicom SCP, whose A-ASSOCIATE-AC follows its TLS 1.3
+# session tickets) does not wait 40 ms for our ACK either. Private switches for
+# benchmarks/tcp_nodelay.py only, which measures the difference: never turn them off elsewhere.
+_TCP_NODELAY = True
+_TCP_QUICKACK = hasattr(socket, "TCP_QUICKACK")
+
+_RECEIVED_KEPT = 8  # bytes of the peer's first answer kept in the trace (a PDU or TLS header)
 
 
 @dataclass(frozen=True)
@@ -43,11 +57,15 @@ class Timeouts:
 
 @dataclass
 class ConnectionTrace:
-    """What happened at the TCP level of one association attempt."""
+    """What happened at the TCP and TLS level of one association attempt."""
 
-    error: OSError | None = None
-    connected: bool = False
+    error: OSError | None = None  # why the connect (TCP, then the TLS handshake) failed
+    tcp_connected: bool = False  # TCP came up (so an ``error`` over TLS is the handshake's)
+    connected: bool = False  # ready for PDUs: TCP up, and the TLS handshake done over TLS
     local_port: int | None = field(default=None)
+    received: bytes = b""  # the first bytes the peer sent once connected
+    read_error: OSError | None = None  # the first failed read once connected (a TLS alert)
+    peer_closed: bool = False  # a read found the connection closed by the peer
 
 
 class _RecordingSocket(socket.socket):
@@ -61,29 +79,39 @@ class _RecordingSocket(socket.socket):
                 self.trace.error = exc
             raise
         if self.trace is not None:
-            self.trace.connected = True
+            self.trace.tcp_connected = self.trace.connected = True
             self.trace.local_port = self.getsockname()[1]
-        # pynetdicom never sets TCP_NODELAY; without it small PDUs wait for delayed ACKs.
-        self.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def recording_tls_context(context: ssl.SSLContext, trace: ConnectionTrace) -> ssl.SSLContext:
-    """``context``, with TLS sockets that record why a connect or handshake failed in ``trace``
-    (pynetdicom swallows it: wrong CA, hostname mismatch, TLS against a plain port)."""
+class _TracedSSLSocket(ssl.SSLSocket):
+    """A TLS socket that records in its ``trace`` why the connect or the handshake failed."""
 
-    class _RecordingSSLSocket(ssl.SSLSocket):
-        def connect(self, address: object) -> None:
-            try:
-                super().connect(address)  # type: ignore[arg-type]
-            except OSError as exc:
-                trace.error = exc
-                raise
+    trace: ConnectionTrace | None = None
 
-    context.sslsocket_class = _RecordingSSLSocket
+    def connect(self, address: object) -> None:
+        try:
+            super().connect(address)  # type: ignore[arg-type]
+        except OSError as exc:
+            if self.trace is not None:
+                self.trace.error = exc
+            raise
+
+    def do_handshake(self, block: bool = False) -> None:
+        # Called once TCP is up (ssl.SSLSocket._real_connect): from here on, a failure or a
+        # timeout is the TLS handshake's, not the TCP connect's.
+        if self.trace is not None:
+            self.trace.tcp_connected = True
+            self.trace.local_port = self.getsockname()[1]
+        super().do_handshake(block)
+
+
+def make_traceable(context: ssl.SSLContext) -> ssl.SSLContext:
+    """Make ``context`` wrap sockets as TLS sockets that can record their failures; done once
+    when the context is built (per association it would race: the context is shared)."""
+    context.sslsocket_class = _TracedSSLSocket
     return context
 
 
-_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 class _TracedAssociationSocket(AssociationSocket):
@@ -92,11 +120,14 @@ class _TracedAssociationSocket(AssociationSocket):
         super().__init__(assoc, address=address)
 
     def _create_socket(self, address: AddressInformation) -> socket.socket:
-        # Same set-up as pynetdicom's own, with a socket that records its connect error.
+        # Same set-up as pynetdicom's own, with a socket that records its connect error, and
+        # TCP_NODELAY from the start (the TLS handshake included; a TLS socket keeps it).
         family = socket.AF_INET if address.is_ipv4 else socket.AF_INET6
         sock = _RecordingSocket(family, socket.SOCK_STREAM)
         sock.trace = self._trace
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if _TCP_NODELAY:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.assoc.network_timeout is not None:
             sock.settimeout(self.assoc.network_timeout)
         sock.bind(address.as_tuple)
@@ -104,6 +135,18 @@ class _TracedAssociationSocket(AssociationSocket):
         return sock
 
     def connect(self, primitive: T_CONNECT) -> None:
+        if self.tls_args is not None and self.socket is not None:
+            # Wrap here rather than in pynetdicom's connect(), so that the TLS socket carries the
+            # trace before it connects; pynetdicom then connects it like a plain one.
+            # (Should wrapping fail, pynetdicom's connect() meets the same error and reports it.)
+            context, server_hostname = self.tls_args
+            with contextlib.suppress(OSError):
+                tls_socket = context.wrap_socket(
+                    self.socket, server_side=False, server_hostname=server_hostname
+                )
+                if isinstance(tls_socket, _TracedSSLSocket):
+                    tls_socket.trace = self._trace
+                self.socket, self.tls_args = tls_socket, None
         super().connect(primitive)
         sock = self.socket
         if self._is_connected and sock is not None:
@@ -112,14 +155,11 @@ class _TracedAssociationSocket(AssociationSocket):
             # block recv() forever. Keep the network timeout on every read.
             sock.settimeout(self.assoc.network_timeout)
             self._trace.connected = True  # also over TLS, where the raw socket was replaced
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    # Linux: acknowledge at once, not up to 40 ms later. A peer that writes a PDU in two pieces
-    # without TCP_NODELAY (DCMTK's storescp, plain or TLS) holds the second piece back until the
-    # first is acknowledged, so with delayed ACKs each response waited about 40 ms
-    # (benchmarks/README.md). The kernel leaves quick-ACK mode on its own, so it is set again
-    # whenever data arrives and after each read.
+    # ACK at once what has arrived (see _TCP_QUICKACK): the kernel leaves quick-ACK mode on its
+    # own, so it is set again when data is ready, before each read and after it. A peer that
+    # writes a PDU in two pieces without TCP_NODELAY (DCMTK's storescp, plain or TLS) holds the
+    # second piece back until the first is acknowledged: about 40 ms per response otherwise.
     @property
     def ready(self) -> bool:
         ready = bool(super().ready)
@@ -128,15 +168,28 @@ class _TracedAssociationSocket(AssociationSocket):
         return ready
 
     def recv(self, nr_bytes: int) -> bytearray:
-        data = super().recv(nr_bytes)
+        # Keep the first bytes of the peer's answer, and why reading failed, for the error
+        # message (a TLS alert where a PDU was expected; a reset after our plain A-ASSOCIATE-RQ).
+        trace = self._trace
         self._quick_ack()
+        try:
+            data = super().recv(nr_bytes)
+        except OSError as exc:
+            if trace.read_error is None:
+                trace.read_error = exc
+            raise
+        self._quick_ack()
+        if len(trace.received) < _RECEIVED_KEPT:
+            trace.received += bytes(data[: _RECEIVED_KEPT - len(trace.received)])
+        if len(data) < nr_bytes:
+            trace.peer_closed = True  # pynetdicom's recv() returns short only at EOF
         return data
 
     def _quick_ack(self) -> None:
         sock = self.socket
-        if _TCP_QUICKACK is not None and sock is not None:
+        if _TCP_QUICKACK and sock is not None:
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
     def _shutdown_socket(self) -> None:
         # pynetdicom skips close() when shutdown() raises, as it does on a socket that never

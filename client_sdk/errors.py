@@ -8,18 +8,75 @@ __all__ = [
     "AssociationAborted",
     "AssociationRejected",
     "AuthenticationRejected",
+    "ClientCertificateRejected",
+    "ClientCertificateRequired",
     "ConfigError",
     "DimseFailure",
+    "HostnameMismatch",
     "IdentityTooLarge",
     "InsecureTransport",
     "NotAuthorized",
     "PeerUnreachable",
+    "PlainToTlsPort",
     "ServerResponseMissing",
+    "TlsConfigError",
+    "TlsHandshakeFailed",
+    "TlsHandshakeTimeout",
+    "TlsToPlainPort",
+    "TlsVersionMismatch",
+    "UntrustedCertificate",
 ]
 
 
 class PeerUnreachable(IdentityError):
-    """No TCP (or TLS) connection to the peer within the connection timeout."""
+    """No TCP (or TLS) connection to the peer: refused, timed out, or one of the TLS failures
+    below (each its own subclass)."""
+
+
+# TLS: every transport failure is a PeerUnreachable (CLI exit code 5); these say which one.
+
+
+class TlsHandshakeFailed(PeerUnreachable):
+    """TLS to the peer did not come up. ``reason`` is OpenSSL's reason code when there is one
+    (``"WRONG_VERSION_NUMBER"``, ``"TLSV1_ALERT_UNKNOWN_CA"``, ...)."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class UntrustedCertificate(TlsHandshakeFailed):
+    """The peer's certificate does not verify against the configured CA file (or the system
+    store): unknown issuer, self-signed, expired, not for server authentication."""
+
+
+class HostnameMismatch(TlsHandshakeFailed):
+    """The peer's certificate is trusted but names neither the host nor ``server_hostname``."""
+
+
+class ClientCertificateRequired(TlsHandshakeFailed):
+    """The peer asked for a client certificate (mutual TLS) and none is configured."""
+
+
+class ClientCertificateRejected(TlsHandshakeFailed):
+    """The peer asked for a client certificate and refused the one we sent."""
+
+
+class TlsVersionMismatch(TlsHandshakeFailed):
+    """No TLS version in common: the SDK needs TLS 1.2 or later, the peer offers older ones."""
+
+
+class TlsHandshakeTimeout(TlsHandshakeFailed):
+    """The peer accepted TCP but finished no TLS handshake within the connect timeout."""
+
+
+class TlsToPlainPort(TlsHandshakeFailed):
+    """We spoke TLS; the peer answered with something else (a plain DICOM port)."""
+
+
+class PlainToTlsPort(PeerUnreachable):
+    """We spoke plain DICOM; the peer speaks TLS on that port (it closed on our A-ASSOCIATE-RQ,
+    or answered with a TLS alert)."""
 
 
 class AssociationRejected(IdentityError):
@@ -73,3 +130,8 @@ class NotAuthorized(DimseFailure):
 
 class ConfigError(IdentityError):
     """The configuration is invalid."""
+
+
+class TlsConfigError(ConfigError):
+    """A TLS setting cannot be used: a CA, certificate or key file that is missing, unreadable,
+    not PEM, encrypted, or a key that is not the certificate's. Raised before any connection."""

@@ -157,7 +157,7 @@ def expected_result(case: Case) -> str:
     if case.path == "exception-in-block":
         return "UserCodeFailed"
     if case.path == "untrusted-tls":
-        return "PeerUnreachable"
+        return "UntrustedCertificate"  # a PeerUnreachable
     if case.provider == "kerberos" and case.mode == "echo":
         return "MutualAuthenticationFailed"
     # What comes back for each type in each mode (see client_sdk.testing.acse.server_response).
