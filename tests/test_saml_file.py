@@ -171,13 +171,16 @@ def test_without_a_positive_response_request_nothing_comes_back(
     [
         ({"issuer": "https://evil.example/saml"}, "is not the trusted"),
         ({"audiences": (("SOMEONE_ELSE",),)}, "not 'EMBEDDED_PACS'"),
-        ({"not_on_or_after": time.time() - 120}, "expired at"),
+        ({"not_on_or_after": -120}, "expired at"),  # seconds from now, taken in the test
     ],
 )
 def test_the_pacs_rejects_what_it_does_not_trust(
     tmp_path: Path, saml_pacs: EmbeddedPacs, kwargs: dict[str, object], failure: str
 ) -> None:
     # The provider has no audience and a clock in the past, so it sends what the PACS refuses.
+    # Times are taken now, not at collection: the suite may reach this test minutes later.
+    if "not_on_or_after" in kwargs:
+        kwargs = {**kwargs, "not_on_or_after": time.time() + float(kwargs["not_on_or_after"])}  # type: ignore[arg-type]
     assertion = make_assertion(not_before=time.time() - 600, **kwargs)  # type: ignore[arg-type]
     path = write_file(tmp_path / "assertion.xml", assertion)
     provider = SamlFileProvider(path, clock=lambda: time.time() - 200)
