@@ -36,6 +36,7 @@ from client_sdk.testing.contexts import move_contexts, supported_contexts
 from client_sdk.testing.identity_check import IdentityChecker
 from client_sdk.testing.matching import QueryError
 from client_sdk.testing.records import AssociationRecord, LiveRecord, RecordBook, ResponseSent
+from client_sdk.testing.shutdown import end_associations
 from client_sdk.testing.storage import DatasetStore, UnsafeFileName
 
 __all__ = ["EmbeddedPacs"]
@@ -180,16 +181,20 @@ class EmbeddedPacs:
         return self
 
     def stop(self) -> None:
-        """Abort open associations and close the listening socket (idempotent, bounded:
-        pynetdicom's accept loop polls every 0.5 s and each abort takes about 0.1 s)."""
-        ae, self._ae, self._server = self._ae, None, None
-        if ae is not None:
-            threads = list(ae.active_associations)
-            ae.shutdown()
-            # Let each association thread finish its last log lines before the caller moves on
-            # (a test's log capture closes right after): bounded, never a hang.
-            for thread in threads:
-                thread.join(timeout=2.0)
+        """Close the listening socket, then abort open associations and close connections that
+        never sent an A-ASSOCIATE-RQ (idempotent, bounded: pynetdicom's accept loop polls every
+        0.5 s and each abort takes about 0.1 s)."""
+        ae, server, self._ae, self._server = self._ae, self._server, None, None
+        if ae is None or server is None:
+            return
+        server.shutdown()  # first, so no association starts while the others end
+        threads = list(ae.active_associations)
+        # Not ae.shutdown(): its A-ABORT crashes pynetdicom's reactor for a bare connection.
+        end_associations(threads, timeout=2.0)
+        # Let each association thread finish its last log lines before the caller moves on
+        # (a test's log capture closes right after): bounded, never a hang.
+        for thread in threads:
+            thread.join(timeout=2.0)
 
     def __enter__(self) -> Self:
         return self.start()
