@@ -11,6 +11,7 @@ import subprocess
 import sys
 import termios
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ import pytest
 
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.datasets import ct_dataset
+from providers import IdentityType, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
 from tests.processes import background, listening
+from tests.token_server import TokenServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "cli-leak-canary-Pa55word"
@@ -536,3 +539,145 @@ def test_client_from_config(pacs: EmbeddedPacs, tmp_path: Path) -> None:
     assert client.echo() == 0
     (record,) = pacs.wait_for_records(1, timeout=10)
     assert record.principal == "alice" and record.calling_ae_title == "CLI_TEST"
+
+
+# SAML assertions and OAuth2 token endpoints from flags ----------------------------------------
+
+CLIENT_ID = "cli-client"
+CLIENT_SECRET = "cli-client-secret-canary-9d2e"
+SECRET_ENTRY = ("idp.test.example", CLIENT_ID)
+
+
+def seed_keyring(env: dict[str, str], service: str, user: str, secret: str) -> None:
+    """Store ``secret`` in the environment's file keyring (through stdin, never argv)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import keyring, sys; "
+            "keyring.set_password(sys.argv[1], sys.argv[2], sys.stdin.readline().rstrip('\\n'))",
+            service,
+            user,
+        ],
+        env=env,
+        input=secret + "\n",
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+
+def test_saml_file_flag(tmp_path: Path, env: dict[str, str]) -> None:
+    from tests.test_saml_file import ISSUER, MARKER, NAME_ID, make_assertion, write_file
+
+    fresh = write_file(tmp_path / "fresh.xml", make_assertion())
+    stale = write_file(tmp_path / "stale.xml", make_assertion(now=time.time() - 3600))
+    with EmbeddedPacs(saml_issuer=ISSUER, saml_audience=AUDIENCE) as saml_pacs:
+        base = ("echo", f"{saml_pacs.host}:{saml_pacs.port}", "--ae-title", saml_pacs.ae_title)
+        ok = cli("--json", "--debug", *base, "--saml-file", str(fresh), "--pos-response", env=env)
+        assert ok.returncode == 0, ok.stderr
+        (event,) = json_lines(ok.stdout)
+        assert event["identity_type"] == IdentityType.SAML.label
+        assert event["principal"] == NAME_ID and event["decision"] == "confirmed"
+        (record,) = saml_pacs.wait_for_records(1, timeout=10)
+        assert (record.identity_type, record.verified, record.principal) == (4, True, NAME_ID)
+        expired = cli(*base, "--saml-file", str(stale), env=env)
+        assert expired.returncode == 4, expired.stderr
+        assert str(stale) in expired.stderr and "CredentialExpired" in expired.stderr
+        assert len(saml_pacs.records) == 1  # nothing was sent for the stale assertion
+    assert MARKER not in ok.stdout + ok.stderr + expired.stdout + expired.stderr
+    both = cli(*base, "--saml-file", str(fresh), "--jwt-file", str(fresh), env=env)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_token_endpoint_flags(pacs: EmbeddedPacs, env: dict[str, str]) -> None:
+    seed_keyring(env, *SECRET_ENTRY, CLIENT_SECRET)
+    base = ("echo", f"{pacs.host}:{pacs.port}", "--ae-title", pacs.ae_title)
+    keyring_flag = ("--client-secret-keyring", ":".join(SECRET_ENTRY))
+    with TokenServer(
+        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, scopes=("dicom.echo",)
+    ) as server:
+        flags = ("--token-url", server.url, "--client-id", CLIENT_ID, *keyring_flag)
+        ok = cli(
+            "--json", "--debug", *base, *flags, "--scope", "dicom.echo", "--pos-response", env=env
+        )
+        assert ok.returncode == 0, ok.stderr
+        (event,) = json_lines(ok.stdout)
+        assert event["identity_type"] == IdentityType.JWT.label
+        assert event["principal"] == CLIENT_ID and event["decision"] == "confirmed"
+        (seen,) = server.requests
+        assert (seen.client_id, seen.scope) == (CLIENT_ID, "dicom.echo")
+        (record,) = pacs.wait_for_records(1, timeout=10)
+        assert (record.identity_type, record.verified, record.principal) == (5, True, CLIENT_ID)
+        (token,) = server.issued
+        no_entry_flag = ("--client-secret-keyring", f"{SECRET_ENTRY[0]}:nobody")
+        no_entry = cli(*base, *flags[:4], *no_entry_flag, env=env)  # flags[:4]: URL and id
+        assert no_entry.returncode == 4, no_entry.stderr
+        assert "keyring set idp.test.example nobody" in no_entry.stderr
+        assert len(server.requests) == 1 and len(pacs.records) == 1  # nothing went out
+    text = ok.stdout + ok.stderr + no_entry.stdout + no_entry.stderr
+    for secret in (CLIENT_SECRET, token, token.split(".")[2]):
+        assert secret not in text
+
+
+TOKEN_URL = ("--token-url", "http://127.0.0.1:9/token", "--client-id", CLIENT_ID)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--client-id", CLIENT_ID), "--client-id: only with --token-url"),
+        (("--token-url", "http://127.0.0.1:9/token"), "--token-url needs --client-id"),
+        (
+            ("--token-url", "http://127.0.0.1:9/token", "--client-id", CLIENT_ID),
+            "needs --client-secret-keyring SERVICE:USER",
+        ),
+        (
+            (*TOKEN_URL, "--token-auth", "kerberos", "--client-secret-keyring", "s:u"),
+            "--token-auth kerberos sends no client secret",
+        ),
+        (
+            (*TOKEN_URL, "--client-secret-keyring", CLIENT_SECRET),  # the secret, by mistake
+            "--client-secret-keyring: expected SERVICE:USER",
+        ),
+        (
+            (
+                "--token-url",
+                "ftp://127.0.0.1/token",
+                "--client-id",
+                "c",
+                "--client-secret-keyring",
+                "s:u",
+            ),
+            "--token-url: token_url must be an https:// URL",
+        ),
+        (("--token-url", "http://127.0.0.1:9/token", "--user", "alice"), "--user cannot be"),
+    ],
+)
+def test_token_endpoint_flag_errors(
+    flags: tuple[str, ...], expected: str, env: dict[str, str]
+) -> None:
+    result = cli("echo", "127.0.0.1:9", "--ae-title", "NOBODY", *flags, env=env)
+    assert result.returncode == 3, result.stderr
+    assert expected in result.stderr
+    assert CLIENT_SECRET not in result.stdout + result.stderr
+
+
+def test_token_auth_kerberos_from_flags() -> None:
+    # Pure logic: which provider the flags build (the Kerberos exchange itself is tested against
+    # the real KDC in tests/test_token_endpoint.py).
+    from client_sdk.cli import build_parser
+    from client_sdk.cli_identity import identity_from_flags
+
+    argv = f"echo peer --token-url https://idp.example/token --client-id {CLIENT_ID}"
+    args = build_parser().parse_args(
+        [*argv.split(), "--token-auth", "kerberos", "--scope", "dicom"]
+    )
+    provider = identity_from_flags(args)
+    assert isinstance(provider, TokenEndpointProvider)
+    assert (provider.auth, provider.client_secret_keyring) == ("kerberos", None)
+    assert (provider.client_id, provider.scope, provider.host) == (
+        CLIENT_ID,
+        "dicom",
+        "idp.example",
+    )
