@@ -153,9 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("check", help="validate; print each peer's effective settings and sources")
     show = csub.add_parser("show", help="a peer's effective settings and where each comes from")
     show.add_argument("peer")
-    keyring_cmd = sub.add_parser("keyring", help="store a peer's password in the keyring")
+    keyring_cmd = sub.add_parser(
+        "keyring", help="store a peer's password or OAuth2 client secret in the keyring"
+    )
     ksub = keyring_cmd.add_subparsers(dest="keyring_command", required=True, metavar="ACTION")
-    kset = ksub.add_parser("set", help="ask for the password (getpass) and store it")
+    kset = ksub.add_parser(
+        "set", help="ask for the password or client secret (getpass) and store it"
+    )
     kset.add_argument("peer")
     pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
     pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)
@@ -312,21 +316,26 @@ def _keyring_set(config: Config, args: argparse.Namespace, report: Reporter) -> 
 
     import keyring
 
-    service, username = config.keyring_target(args.peer)
+    entry = config.keyring_entry(args.peer)
     if sys.stdin.isatty():
-        password = getpass.getpass(f"Password for {username} (keyring service {service}): ")
+        secret = getpass.getpass(
+            f"{entry.what.capitalize()} of {entry.username} (keyring service {entry.service}): "
+        )
     else:  # a pipe, for scripts: the first line, never argv
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise ConfigError("empty password: nothing stored")
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise ConfigError(f"empty {entry.what}: nothing stored")
     backend = keyring.get_keyring()
-    backend.set_password(service, username, password)
-    del password
+    backend.set_password(entry.service, entry.username, secret)
+    del secret
     name = f"{type(backend).__module__}.{type(backend).__qualname__}"
     report.message(
-        f"stored the password of {username!r} for service {service!r} in {name}",
-        service=service,
-        username=username,
+        f"stored the {entry.what} of {entry.username!r} for service {entry.service!r} in {name} "
+        f"(identity {entry.identity!r})",
+        service=entry.service,
+        username=entry.username,
+        kind=entry.what,
+        identity=entry.identity,
         backend=name,
     )
     return 0

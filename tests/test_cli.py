@@ -27,6 +27,9 @@ from tests.token_server import TokenServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "cli-leak-canary-Pa55word"
+CLIENT_ID = "cli-client"
+CLIENT_SECRET = "cli-client-secret-canary-9d2e"
+SECRET_ENTRY = ("idp.test.example", CLIENT_ID)
 
 
 @pytest.fixture
@@ -243,6 +246,68 @@ def test_keyring_set_then_echo(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str
     assert "identity=username+passcode" in result.stdout
     assert "Password: [redacted]" in result.stderr  # the DEBUG dump ran ...
     assert PASSWORD not in result.stdout + result.stderr + stored.stdout + stored.stderr
+
+
+def test_keyring_set_client_secret_then_echo(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+) -> None:
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}) as server:
+        service, user = SECRET_ENTRY
+        config = write_config(
+            tmp_path,
+            pacs,
+            f"""
+[peers.local-token]
+host = "{pacs.host}"
+port = {pacs.port}
+ae_title = "{pacs.ae_title}"
+identity = "idp"
+
+[peers.local-kerberos-token]
+host = "{pacs.host}"
+port = {pacs.port}
+ae_title = "{pacs.ae_title}"
+identity = "idp-kerberos"
+
+[identities.idp]
+type = "token-endpoint"
+token_url = "{server.url}"
+client_id = "{CLIENT_ID}"
+client_secret_keyring = ["{service}", "{user}"]
+positive_response = true
+
+[identities.idp-kerberos]
+type = "token-endpoint"
+token_url = "{server.url}"
+client_id = "{CLIENT_ID}"
+auth = "kerberos"
+""",
+        )
+        before = cli("--config", str(config), "echo", "local-token", env=env)
+        assert before.returncode == 4 and f"keyring set {service} {user}" in before.stderr
+        stored = cli(
+            "--config", str(config), "--json", "keyring", "set", "local-token",
+            env=env, stdin=CLIENT_SECRET + "\n",
+        )  # fmt: skip
+        assert stored.returncode == 0, stored.stderr
+        (message,) = json_lines(stored.stdout)
+        assert (message["service"], message["username"]) == SECRET_ENTRY
+        assert (message["kind"], message["identity"]) == ("client secret", "idp")
+        assert message["backend"].endswith("PlaintextKeyring")
+        result = cli("--config", str(config), "--debug", "echo", "local-token", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "identity=jwt" in result.stdout and "decision=confirmed" in result.stdout
+        (seen,) = server.requests  # the stored secret authenticated the client
+        assert seen.client_id == CLIENT_ID
+        no_secret = cli(
+            "--config", str(config), "keyring", "set", "local-kerberos-token", env=env, stdin="x\n"
+        )
+        assert no_secret.returncode == 3
+        assert "reads no secret from the keyring" in no_secret.stderr
+    (record,) = pacs.wait_for_records(1, timeout=10)
+    assert (record.identity_type, record.principal) == (5, CLIENT_ID)
+    outputs = (before, stored, result, no_secret)
+    assert CLIENT_SECRET not in "".join(r.stdout + r.stderr for r in outputs)
 
 
 def test_no_secret_with_debug_on_any_path(
@@ -542,10 +607,6 @@ def test_client_from_config(pacs: EmbeddedPacs, tmp_path: Path) -> None:
 
 
 # SAML assertions and OAuth2 token endpoints from flags ----------------------------------------
-
-CLIENT_ID = "cli-client"
-CLIENT_SECRET = "cli-client-secret-canary-9d2e"
-SECRET_ENTRY = ("idp.test.example", CLIENT_ID)
 
 
 def seed_keyring(env: dict[str, str], service: str, user: str, secret: str) -> None:
