@@ -277,6 +277,8 @@ def _get(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _move(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    if not 0 < len(args.destination.strip()) <= 16:
+        raise ConfigError(f"--destination {args.destination!r}: an AE title of 1-16 characters")
     client = _client(config, args)
     result = client.move(_query(args.key), destination=args.destination, level=args.level)
     report.message(

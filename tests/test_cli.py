@@ -234,6 +234,53 @@ def test_exit_code_usage(env: dict[str, str]) -> None:
     assert cli("echo", env=env).returncode == 2
 
 
+def test_exit_code_table() -> None:
+    # Pure logic: the most specific class wins; anything outside the table is 1.
+    from client_sdk.audit import AuditWriteError
+    from client_sdk.cli import EXIT_OTHER, exit_code
+    from client_sdk.errors import AssociationRejected, AuthenticationRejected
+    from providers import CredentialExpired, IdentityError
+
+    assert exit_code(AuthenticationRejected("x", result=1, source=1, reason=1)) == 6
+    assert exit_code(AssociationRejected("x", result=1, source=1, reason=1)) == 8
+    assert exit_code(CredentialExpired("x")) == 4
+    for unexpected in (OSError("disk full"), ValueError("x"), IdentityError("x")):
+        assert exit_code(unexpected) == EXIT_OTHER == 1
+    assert exit_code(AuditWriteError("x")) == 1  # never reaches the CLI: the flow logs it
+
+
+def test_exit_code_other_error(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
+    # A local failure no SDK type covers: C-GET into a "folder" that is a file.
+    config = write_config(tmp_path, pacs)
+    not_a_folder = tmp_path / "output"
+    not_a_folder.write_text("a file, not a folder\n")
+    args = ("get", "local", "-k", "PatientID=NOBODY", "--output", str(not_a_folder))
+    result = cli("--config", str(config), "--json", *args, env=env)
+    assert result.returncode == 1, result.stderr
+    (event,) = json_lines(result.stdout)
+    assert event["error"] == "FileExistsError" and event["exit_code"] == 1
+    assert str(not_a_folder) in event["message"]
+    assert "Traceback" not in result.stderr  # only with --debug
+    (record,) = pacs.wait_for_records(1, timeout=10)
+    assert record.ended == "aborted" and record.dimse == []  # the session aborted, nothing asked
+    assert not_a_folder.read_text() == "a file, not a folder\n"
+    # A flag mistake is not "any other error": it is found before any connection.
+    long_title = "MOVE_DESTINATION_TOO_LONG"
+    bad = cli(
+        "--config",
+        str(config),
+        "move",
+        "local",
+        "-k",
+        "PatientID=X",
+        "--destination",
+        long_title,
+        env=env,
+    )
+    assert bad.returncode == 3 and "1-16 characters" in bad.stderr
+    assert len(pacs.records) == 1
+
+
 def test_keyring_set_then_echo(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
     config = write_config(tmp_path, pacs)
     stored = cli(
