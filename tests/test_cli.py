@@ -565,6 +565,23 @@ def test_example_config_is_valid(env: dict[str, str]) -> None:
     assert "valid, 3 peer(s)" in result.stdout
     assert "  identity.type = kerberos" in result.stdout
     assert "[file: " in result.stdout
+    audit_file = ROOT / "examples" / "dicom-identity-audit.log"  # relative to the file's folder
+    assert f"  audit.file = {audit_file}    [file: " in result.stdout
+    assert not audit_file.exists()  # checking writes no audit event
+
+
+def test_example_config_shows_every_identity_source() -> None:
+    from client_sdk import load_config
+    from client_sdk.config import SamlFileIdentity, TokenEndpointIdentity
+
+    config = load_config(ROOT / "examples" / "config.toml", environ={})
+    kinds = {identity.type_name for identity in config.identities.values()}
+    assert kinds >= {"keyring-password", "jwt-file", "kerberos", "saml-file", "token-endpoint"}
+    saml = config.identities["sso-assertion"]
+    token = config.identities["idp-token"]
+    assert isinstance(saml, SamlFileIdentity) and isinstance(token, TokenEndpointIdentity)
+    assert token.client_secret_keyring == ("idp.radiology.example.org", "rad-ws-07")
+    assert config.audit.site_id == "RADIOLOGY"
 
 
 def test_store_shows_a_progress_bar_on_a_terminal(
