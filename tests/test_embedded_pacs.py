@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from client_sdk.testing.datasets import ct_dataset
 from tests.conftest import poll
 from tests.processes import background, listening
 from tests.raw_pynetdicom import rejection
+from tests.tls_certs import make_certificates
 
 HOST = "127.0.0.1"
 PASSWORD = "s3cret-Pässword"
@@ -361,6 +363,44 @@ def test_stop_with_a_connection_that_never_asked(monkeypatch: pytest.MonkeyPatch
     assert took < 3, f"stop() took {took:.1f} s"
     assert pacs.records[0].ended == "closed"  # the established one; the probe left no record
     assert len(pacs.records) == 1
+
+
+def _read_to_the_end(sock: socket.socket) -> None:
+    """Read until the peer closes (a reset counts); a timeout of the socket fails the test."""
+    with contextlib.suppress(ConnectionResetError):
+        while sock.recv(65536):
+            pass
+
+
+def test_stop_with_a_tls_handshake_left_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pynetdicom does the TLS handshake in its accept loop, blocking and without a timeout: a
+    # client that goes quiet mid-handshake used to make stop() (server.shutdown()) wait forever.
+    crashed: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
+    certs = make_certificates(tmp_path)
+    pacs = EmbeddedPacs(users=USERS, ssl_context=certs.server_context()).start()
+    probe = socket.create_connection((HOST, pacs.port), timeout=5)
+    try:
+        # Half a handshake: the ClientHello goes out, the server's first flight comes back (so
+        # the PACS is inside its handshake), then nothing more.
+        context = ssl.create_default_context(cafile=str(certs.ca_file))
+        outgoing = ssl.MemoryBIO()
+        half = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=certs.hostname)
+        with pytest.raises(ssl.SSLWantReadError):
+            half.do_handshake()
+        probe.sendall(outgoing.read())
+        assert probe.recv(65536), "no ServerHello: the PACS never started its handshake"
+        started = time.monotonic()
+        pacs.stop()
+        took = time.monotonic() - started
+        _read_to_the_end(probe)
+    finally:
+        probe.close()
+    assert took < 3, f"stop() took {took:.1f} s"
+    assert crashed == [], [f"{c.thread}: {c.exc_type.__name__}: {c.exc_value}" for c in crashed]
+    assert pacs.records == []
 
 
 def test_wait_for_records_is_bounded(embedded_pacs: EmbeddedPacs) -> None:
