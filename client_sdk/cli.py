@@ -1,7 +1,7 @@
 """``dicom-identity``: echo, store, find, get and move with a DICOM user identity, from the shell.
 
-Secrets never go in argv: passwords come from the keyring, tokens from files, Kerberos from the
-ticket cache or a keytab.
+Secrets never go in argv: passwords and OAuth2 client secrets come from the keyring, tokens and
+SAML assertions from files or a token endpoint, Kerberos from the ticket cache or a keytab.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from client_sdk.cli_identity import add_identity_options, identity_from_flags
 from client_sdk.cli_report import Reporter, dataset_fields
 from client_sdk.client import Client, TlsConfig
 from client_sdk.config import Config, Overrides, load_config
@@ -31,12 +32,7 @@ from client_sdk.policy import MissingResponse
 from providers import (
     CredentialError,
     CredentialUnavailable,
-    IdentityProvider,
-    JwtFileProvider,
-    KerberosProvider,
-    KeyringPasswordProvider,
     MutualAuthenticationFailed,
-    UsernameProvider,
 )
 
 __all__ = ["EXIT_CODES", "main"]
@@ -81,19 +77,7 @@ def _association_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("peer", help="a configured peer name, or HOST:PORT with --ae-title")
     g.add_argument("--ae-title", help="called AE title (for HOST:PORT)")
     g.add_argument("--calling-ae-title")
-    who = g.add_mutually_exclusive_group()
-    who.add_argument("--jwt-file", metavar="PATH", help="JWT read from this file (type 5)")
-    who.add_argument(
-        "--kerberos",
-        nargs="?",
-        const="",
-        metavar="SERVICE@HOST",
-        help="Kerberos ticket from the ticket cache (type 3); default service dicom@PEER-HOST",
-    )
-    g.add_argument("--user", metavar="NAME", help="username (type 1, or 2 with --keyring-service)")
-    g.add_argument(
-        "--keyring-service", metavar="SERVICE", help="password of --user from the keyring"
-    )
+    add_identity_options(g)
     g.add_argument("--pos-response", action="store_true", help="ask the peer to confirm")
     g.add_argument("--on-missing-response", choices=[m.value for m in MissingResponse])
     g.add_argument("--allow-insecure-transport", action="store_true", default=None)
@@ -169,9 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("check", help="validate; print each peer's effective settings and sources")
     show = csub.add_parser("show", help="a peer's effective settings and where each comes from")
     show.add_argument("peer")
-    keyring_cmd = sub.add_parser("keyring", help="store a peer's password in the keyring")
+    keyring_cmd = sub.add_parser(
+        "keyring", help="store a peer's password or OAuth2 client secret in the keyring"
+    )
     ksub = keyring_cmd.add_subparsers(dest="keyring_command", required=True, metavar="ACTION")
-    kset = ksub.add_parser("set", help="ask for the password (getpass) and store it")
+    kset = ksub.add_parser(
+        "set", help="ask for the password or client secret (getpass) and store it"
+    )
     kset.add_argument("peer")
     pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
     pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)
@@ -179,24 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- from flags to SDK objects ---------------------------------------------------------------
-
-
-def _identity_from_flags(args: argparse.Namespace) -> IdentityProvider | None:
-    pos = bool(args.pos_response)
-    if args.keyring_service and not args.user:
-        raise ConfigError("--keyring-service needs --user NAME (the keyring user name)")
-    if args.user and (args.jwt_file or args.kerberos is not None):
-        raise ConfigError("--user cannot be combined with --jwt-file or --kerberos")
-    if args.jwt_file:
-        return JwtFileProvider(args.jwt_file, positive_response=pos)
-    if args.kerberos is not None:
-        service, _, host = (args.kerberos or "dicom").partition("@")
-        return KerberosProvider(service=service or "dicom", hostname=host or None)
-    if args.user and args.keyring_service:
-        return KeyringPasswordProvider(args.keyring_service, args.user, positive_response=pos)
-    if args.user:
-        return UsernameProvider(args.user, positive_response=pos)
-    return None
 
 
 def _tls_from_flags(args: argparse.Namespace) -> TlsConfig | None:
@@ -217,7 +187,7 @@ def overrides_from_flags(args: argparse.Namespace) -> Overrides:
         acse_timeout=args.acse_timeout,
         dimse_timeout=args.dimse_timeout,
         network_timeout=args.network_timeout,
-        identity=_identity_from_flags(args),
+        identity=identity_from_flags(args),
         missing_response=args.on_missing_response,
         allow_insecure_transport=args.allow_insecure_transport,
         tls=_tls_from_flags(args),
@@ -307,6 +277,8 @@ def _get(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _move(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    if not 0 < len(args.destination.strip()) <= 16:
+        raise ConfigError(f"--destination {args.destination!r}: an AE title of 1-16 characters")
     client = _client(config, args)
     result = client.move(_query(args.key), destination=args.destination, level=args.level)
     report.message(
@@ -346,21 +318,26 @@ def _keyring_set(config: Config, args: argparse.Namespace, report: Reporter) -> 
 
     import keyring
 
-    service, username = config.keyring_target(args.peer)
+    entry = config.keyring_entry(args.peer)
     if sys.stdin.isatty():
-        password = getpass.getpass(f"Password for {username} (keyring service {service}): ")
+        secret = getpass.getpass(
+            f"{entry.what.capitalize()} of {entry.username} (keyring service {entry.service}): "
+        )
     else:  # a pipe, for scripts: the first line, never argv
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise ConfigError("empty password: nothing stored")
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise ConfigError(f"empty {entry.what}: nothing stored")
     backend = keyring.get_keyring()
-    backend.set_password(service, username, password)
-    del password
+    backend.set_password(entry.service, entry.username, secret)
+    del secret
     name = f"{type(backend).__module__}.{type(backend).__qualname__}"
     report.message(
-        f"stored the password of {username!r} for service {service!r} in {name}",
-        service=service,
-        username=username,
+        f"stored the {entry.what} of {entry.username!r} for service {entry.service!r} in {name} "
+        f"(identity {entry.identity!r})",
+        service=entry.service,
+        username=entry.username,
+        kind=entry.what,
+        identity=entry.identity,
         backend=name,
     )
     return 0

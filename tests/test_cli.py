@@ -11,6 +11,7 @@ import subprocess
 import sys
 import termios
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,16 @@ import pytest
 
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.datasets import ct_dataset
-from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from providers import IdentityType, TokenEndpointProvider
+from tests.conftest import AUDIENCE, JWT_KEY
 from tests.processes import background, listening
+from tests.token_server import TokenServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "cli-leak-canary-Pa55word"
+CLIENT_ID = "cli-client"
+CLIENT_SECRET = "cli-client-secret-canary-9d2e"
+SECRET_ENTRY = ("idp.test.example", CLIENT_ID)
 
 
 @pytest.fixture
@@ -228,6 +234,53 @@ def test_exit_code_usage(env: dict[str, str]) -> None:
     assert cli("echo", env=env).returncode == 2
 
 
+def test_exit_code_table() -> None:
+    # Pure logic: the most specific class wins; anything outside the table is 1.
+    from client_sdk.audit import AuditWriteError
+    from client_sdk.cli import EXIT_OTHER, exit_code
+    from client_sdk.errors import AssociationRejected, AuthenticationRejected
+    from providers import CredentialExpired, IdentityError
+
+    assert exit_code(AuthenticationRejected("x", result=1, source=1, reason=1)) == 6
+    assert exit_code(AssociationRejected("x", result=1, source=1, reason=1)) == 8
+    assert exit_code(CredentialExpired("x")) == 4
+    for unexpected in (OSError("disk full"), ValueError("x"), IdentityError("x")):
+        assert exit_code(unexpected) == EXIT_OTHER == 1
+    assert exit_code(AuditWriteError("x")) == 1  # never reaches the CLI: the flow logs it
+
+
+def test_exit_code_other_error(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
+    # A local failure no SDK type covers: C-GET into a "folder" that is a file.
+    config = write_config(tmp_path, pacs)
+    not_a_folder = tmp_path / "output"
+    not_a_folder.write_text("a file, not a folder\n")
+    args = ("get", "local", "-k", "PatientID=NOBODY", "--output", str(not_a_folder))
+    result = cli("--config", str(config), "--json", *args, env=env)
+    assert result.returncode == 1, result.stderr
+    (event,) = json_lines(result.stdout)
+    assert event["error"] == "FileExistsError" and event["exit_code"] == 1
+    assert str(not_a_folder) in event["message"]
+    assert "Traceback" not in result.stderr  # only with --debug
+    (record,) = pacs.wait_for_records(1, timeout=10)
+    assert record.ended == "aborted" and record.dimse == []  # the session aborted, nothing asked
+    assert not_a_folder.read_text() == "a file, not a folder\n"
+    # A flag mistake is not "any other error": it is found before any connection.
+    long_title = "MOVE_DESTINATION_TOO_LONG"
+    bad = cli(
+        "--config",
+        str(config),
+        "move",
+        "local",
+        "-k",
+        "PatientID=X",
+        "--destination",
+        long_title,
+        env=env,
+    )
+    assert bad.returncode == 3 and "1-16 characters" in bad.stderr
+    assert len(pacs.records) == 1
+
+
 def test_keyring_set_then_echo(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
     config = write_config(tmp_path, pacs)
     stored = cli(
@@ -242,22 +295,66 @@ def test_keyring_set_then_echo(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str
     assert PASSWORD not in result.stdout + result.stderr + stored.stdout + stored.stderr
 
 
-def test_no_secret_with_debug_on_any_path(
+def test_keyring_set_client_secret_then_echo(
     pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    token = make_jwt(sub="cli-user")
-    bad_token = make_jwt(key="another-key-that-the-pacs-does-not-trust", sub="cli-user")
-    good = write_token(tmp_path / "good.jwt", token)
-    bad = write_token(tmp_path / "bad.jwt", bad_token)
-    base = ("--debug", "echo", f"{pacs.host}:{pacs.port}", "--ae-title", pacs.ae_title)
-    ok = cli(*base, "--jwt-file", str(good), "--pos-response", env=env)
-    rejected = cli(*base, "--jwt-file", str(bad), env=env)
-    assert ok.returncode == 0 and rejected.returncode == 6
-    assert "Traceback" in rejected.stderr  # --debug shows the traceback ...
-    text = ok.stdout + ok.stderr + rejected.stdout + rejected.stderr
-    for secret in (token, bad_token):
-        assert secret not in text
-        assert secret.split(".")[2] not in text  # ... but no part of any token
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}) as server:
+        service, user = SECRET_ENTRY
+        config = write_config(
+            tmp_path,
+            pacs,
+            f"""
+[peers.local-token]
+host = "{pacs.host}"
+port = {pacs.port}
+ae_title = "{pacs.ae_title}"
+identity = "idp"
+
+[peers.local-kerberos-token]
+host = "{pacs.host}"
+port = {pacs.port}
+ae_title = "{pacs.ae_title}"
+identity = "idp-kerberos"
+
+[identities.idp]
+type = "token-endpoint"
+token_url = "{server.url}"
+client_id = "{CLIENT_ID}"
+client_secret_keyring = ["{service}", "{user}"]
+positive_response = true
+
+[identities.idp-kerberos]
+type = "token-endpoint"
+token_url = "{server.url}"
+client_id = "{CLIENT_ID}"
+auth = "kerberos"
+""",
+        )
+        before = cli("--config", str(config), "echo", "local-token", env=env)
+        assert before.returncode == 4 and f"keyring set {service} {user}" in before.stderr
+        stored = cli(
+            "--config", str(config), "--json", "keyring", "set", "local-token",
+            env=env, stdin=CLIENT_SECRET + "\n",
+        )  # fmt: skip
+        assert stored.returncode == 0, stored.stderr
+        (message,) = json_lines(stored.stdout)
+        assert (message["service"], message["username"]) == SECRET_ENTRY
+        assert (message["kind"], message["identity"]) == ("client secret", "idp")
+        assert message["backend"].endswith("PlaintextKeyring")
+        result = cli("--config", str(config), "--debug", "echo", "local-token", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "identity=jwt" in result.stdout and "decision=confirmed" in result.stdout
+        (seen,) = server.requests  # the stored secret authenticated the client
+        assert seen.client_id == CLIENT_ID
+        no_secret = cli(
+            "--config", str(config), "keyring", "set", "local-kerberos-token", env=env, stdin="x\n"
+        )
+        assert no_secret.returncode == 3
+        assert "reads no secret from the keyring" in no_secret.stderr
+    (record,) = pacs.wait_for_records(1, timeout=10)
+    assert (record.identity_type, record.principal) == (5, CLIENT_ID)
+    outputs = (before, stored, result, no_secret)
+    assert CLIENT_SECRET not in "".join(r.stdout + r.stderr for r in outputs)
 
 
 def _dicom_files(folder: Path, count: int, patient: str) -> list[Path]:
@@ -450,6 +547,23 @@ def test_example_config_is_valid(env: dict[str, str]) -> None:
     assert "valid, 3 peer(s)" in result.stdout
     assert "  identity.type = kerberos" in result.stdout
     assert "[file: " in result.stdout
+    audit_file = ROOT / "examples" / "dicom-identity-audit.log"  # relative to the file's folder
+    assert f"  audit.file = {audit_file}    [file: " in result.stdout
+    assert not audit_file.exists()  # checking writes no audit event
+
+
+def test_example_config_shows_every_identity_source() -> None:
+    from client_sdk import load_config
+    from client_sdk.config import SamlFileIdentity, TokenEndpointIdentity
+
+    config = load_config(ROOT / "examples" / "config.toml", environ={})
+    kinds = {identity.type_name for identity in config.identities.values()}
+    assert kinds >= {"keyring-password", "jwt-file", "kerberos", "saml-file", "token-endpoint"}
+    saml = config.identities["sso-assertion"]
+    token = config.identities["idp-token"]
+    assert isinstance(saml, SamlFileIdentity) and isinstance(token, TokenEndpointIdentity)
+    assert token.client_secret_keyring == ("idp.radiology.example.org", "rad-ws-07")
+    assert config.audit.site_id == "RADIOLOGY"
 
 
 def test_store_shows_a_progress_bar_on_a_terminal(
@@ -536,3 +650,141 @@ def test_client_from_config(pacs: EmbeddedPacs, tmp_path: Path) -> None:
     assert client.echo() == 0
     (record,) = pacs.wait_for_records(1, timeout=10)
     assert record.principal == "alice" and record.calling_ae_title == "CLI_TEST"
+
+
+# SAML assertions and OAuth2 token endpoints from flags ----------------------------------------
+
+
+def seed_keyring(env: dict[str, str], service: str, user: str, secret: str) -> None:
+    """Store ``secret`` in the environment's file keyring (through stdin, never argv)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import keyring, sys; "
+            "keyring.set_password(sys.argv[1], sys.argv[2], sys.stdin.readline().rstrip('\\n'))",
+            service,
+            user,
+        ],
+        env=env,
+        input=secret + "\n",
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+
+def test_saml_file_flag(tmp_path: Path, env: dict[str, str]) -> None:
+    from tests.test_saml_file import ISSUER, MARKER, NAME_ID, make_assertion, write_file
+
+    fresh = write_file(tmp_path / "fresh.xml", make_assertion())
+    stale = write_file(tmp_path / "stale.xml", make_assertion(now=time.time() - 3600))
+    with EmbeddedPacs(saml_issuer=ISSUER, saml_audience=AUDIENCE) as saml_pacs:
+        base = ("echo", f"{saml_pacs.host}:{saml_pacs.port}", "--ae-title", saml_pacs.ae_title)
+        ok = cli("--json", "--debug", *base, "--saml-file", str(fresh), "--pos-response", env=env)
+        assert ok.returncode == 0, ok.stderr
+        (event,) = json_lines(ok.stdout)
+        assert event["identity_type"] == IdentityType.SAML.label
+        assert event["principal"] == NAME_ID and event["decision"] == "confirmed"
+        (record,) = saml_pacs.wait_for_records(1, timeout=10)
+        assert (record.identity_type, record.verified, record.principal) == (4, True, NAME_ID)
+        expired = cli(*base, "--saml-file", str(stale), env=env)
+        assert expired.returncode == 4, expired.stderr
+        assert str(stale) in expired.stderr and "CredentialExpired" in expired.stderr
+        assert len(saml_pacs.records) == 1  # nothing was sent for the stale assertion
+    assert MARKER not in ok.stdout + ok.stderr + expired.stdout + expired.stderr
+    both = cli(*base, "--saml-file", str(fresh), "--jwt-file", str(fresh), env=env)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_token_endpoint_flags(pacs: EmbeddedPacs, env: dict[str, str]) -> None:
+    seed_keyring(env, *SECRET_ENTRY, CLIENT_SECRET)
+    base = ("echo", f"{pacs.host}:{pacs.port}", "--ae-title", pacs.ae_title)
+    keyring_flag = ("--client-secret-keyring", ":".join(SECRET_ENTRY))
+    with TokenServer(
+        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, scopes=("dicom.echo",)
+    ) as server:
+        flags = ("--token-url", server.url, "--client-id", CLIENT_ID, *keyring_flag)
+        ok = cli(
+            "--json", "--debug", *base, *flags, "--scope", "dicom.echo", "--pos-response", env=env
+        )
+        assert ok.returncode == 0, ok.stderr
+        (event,) = json_lines(ok.stdout)
+        assert event["identity_type"] == IdentityType.JWT.label
+        assert event["principal"] == CLIENT_ID and event["decision"] == "confirmed"
+        (seen,) = server.requests
+        assert (seen.client_id, seen.scope) == (CLIENT_ID, "dicom.echo")
+        (record,) = pacs.wait_for_records(1, timeout=10)
+        assert (record.identity_type, record.verified, record.principal) == (5, True, CLIENT_ID)
+        (token,) = server.issued
+        no_entry_flag = ("--client-secret-keyring", f"{SECRET_ENTRY[0]}:nobody")
+        no_entry = cli(*base, *flags[:4], *no_entry_flag, env=env)  # flags[:4]: URL and id
+        assert no_entry.returncode == 4, no_entry.stderr
+        assert "keyring set idp.test.example nobody" in no_entry.stderr
+        assert len(server.requests) == 1 and len(pacs.records) == 1  # nothing went out
+    text = ok.stdout + ok.stderr + no_entry.stdout + no_entry.stderr
+    for secret in (CLIENT_SECRET, token, token.split(".")[2]):
+        assert secret not in text
+
+
+TOKEN_URL = ("--token-url", "http://127.0.0.1:9/token", "--client-id", CLIENT_ID)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--client-id", CLIENT_ID), "--client-id: only with --token-url"),
+        (("--token-url", "http://127.0.0.1:9/token"), "--token-url needs --client-id"),
+        (
+            ("--token-url", "http://127.0.0.1:9/token", "--client-id", CLIENT_ID),
+            "needs --client-secret-keyring SERVICE:USER",
+        ),
+        (
+            (*TOKEN_URL, "--token-auth", "kerberos", "--client-secret-keyring", "s:u"),
+            "--token-auth kerberos sends no client secret",
+        ),
+        (
+            (*TOKEN_URL, "--client-secret-keyring", CLIENT_SECRET),  # the secret, by mistake
+            "--client-secret-keyring: expected SERVICE:USER",
+        ),
+        (
+            (
+                "--token-url",
+                "ftp://127.0.0.1/token",
+                "--client-id",
+                "c",
+                "--client-secret-keyring",
+                "s:u",
+            ),
+            "--token-url: token_url must be an https:// URL",
+        ),
+        (("--token-url", "http://127.0.0.1:9/token", "--user", "alice"), "--user cannot be"),
+    ],
+)
+def test_token_endpoint_flag_errors(
+    flags: tuple[str, ...], expected: str, env: dict[str, str]
+) -> None:
+    result = cli("echo", "127.0.0.1:9", "--ae-title", "NOBODY", *flags, env=env)
+    assert result.returncode == 3, result.stderr
+    assert expected in result.stderr
+    assert CLIENT_SECRET not in result.stdout + result.stderr
+
+
+def test_token_auth_kerberos_from_flags() -> None:
+    # Pure logic: which provider the flags build (the Kerberos exchange itself is tested against
+    # the real KDC in tests/test_token_endpoint.py).
+    from client_sdk.cli import build_parser
+    from client_sdk.cli_identity import identity_from_flags
+
+    argv = f"echo peer --token-url https://idp.example/token --client-id {CLIENT_ID}"
+    args = build_parser().parse_args(
+        [*argv.split(), "--token-auth", "kerberos", "--scope", "dicom"]
+    )
+    provider = identity_from_flags(args)
+    assert isinstance(provider, TokenEndpointProvider)
+    assert (provider.auth, provider.client_secret_keyring) == ("kerberos", None)
+    assert (provider.client_id, provider.scope, provider.host) == (
+        CLIENT_ID,
+        "dicom",
+        "idp.example",
+    )

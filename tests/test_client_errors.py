@@ -27,7 +27,6 @@ from client_sdk.errors import (
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.datasets import ct_dataset
 from providers import (
-    CredentialUnavailable,
     IdentityError,
     IdentityExchange,
     IdentityType,
@@ -87,15 +86,6 @@ def test_stock_pynetdicom_transient_rejection_is_still_authentication(
         client_for(stock, PasswordProvider("alice", "nope")).echo()
     assert info.value.triple == (2, 2, 1)
     assert len(stock.wait_for_records(1, ended=True, timeout=10)) == 1  # never retried
-
-
-def test_expired_jwt_is_refused_before_sending(pacs: EmbeddedPacs, tmp_path: Path) -> None:
-    path = write_token(tmp_path / "t.jwt", make_jwt(lifetime=-600))
-    from providers import CredentialExpired
-
-    with pytest.raises(CredentialExpired):
-        client_for(pacs, JwtFileProvider(path)).echo()
-    assert pacs.records == []
 
 
 def test_jwt_signed_by_another_key_is_rejected_by_the_peer(
@@ -276,17 +266,6 @@ def test_a_chain_is_checked_after_it_picked(no_outside_connections: list[Any]) -
     assert no_outside_connections == []
 
 
-def test_oversized_jwt_fails_fast_and_sends_nothing(pacs: EmbeddedPacs, tmp_path: Path) -> None:
-    token = next(t for n in range(52_000, 53_000) if len(t := make_jwt(pad="x" * n)) == 70_000)
-    path = write_token(tmp_path / "big.jwt", token)
-    started = time.monotonic()
-    with pytest.raises(IdentityTooLarge) as info:
-        client_for(pacs, JwtFileProvider(path, positive_response=True)).echo()
-    assert time.monotonic() - started < 0.5
-    assert "nothing was sent" in str(info.value)
-    assert pacs.records == []
-
-
 def _opaque_token(length: int) -> str:
     # A compact JWE is opaque to the client: any base64url parts of the right total length.
     head = "eyJhbGciOiJkaXIifQ.a.b.c."
@@ -306,14 +285,11 @@ def test_size_budget_boundary(pacs: EmbeddedPacs, tmp_path: Path) -> None:
     write_token(path, _opaque_token(largest + 1))
     with pytest.raises(IdentityTooLarge):
         client_for(pacs, JwtFileProvider(path)).echo()
+    # Beyond what a 16-bit item length can even say (tests/test_bad_input.py covers the rest).
+    write_token(path, _opaque_token(70_000))
+    with pytest.raises(IdentityTooLarge, match="nothing was sent"):
+        client_for(pacs, JwtFileProvider(path, positive_response=True)).echo()
     assert len(pacs.records) == 1
-
-
-def test_missing_keyring_entry_sends_nothing(pacs: EmbeddedPacs, file_keyring: Any) -> None:
-    provider = KeyringPasswordProvider("pacs", "alice", backend=file_keyring)
-    with pytest.raises(CredentialUnavailable, match="keyring set pacs alice"):
-        client_for(pacs, provider).echo()
-    assert pacs.records == []
 
 
 # --- The happy paths, each checked at the PACS ------------------------------------------------

@@ -1107,9 +1107,9 @@ def test_keyring_target(tmp_path: Path, no_keyring_access: list[str]) -> None:
     with pytest.raises(ConfigError) as caught:
         config.keyring_target("router")
     assert str(caught.value) == (
-        f'{path}: peers.router.identity: the identity "router-token" (jwt-file) reads no password '
-        'from the keyring; only an identity of type = "keyring-password" (or a chain holding one) '
-        "does"
+        f'{path}: peers.router.identity: the identity "router-token" (jwt-file) reads no secret '
+        'from the keyring; only an identity of type = "keyring-password", or "token-endpoint" '
+        "with client_secret_keyring (or a chain holding one) does"
     )
     with pytest.raises(ConfigError, match=r"peers\.anonymous\.identity: the peer has no identity"):
         config.keyring_target("anonymous")

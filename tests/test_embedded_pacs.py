@@ -6,6 +6,8 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +25,10 @@ from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from client_sdk.testing import AssociationRecord, EmbeddedPacs, ResponseMode
 from client_sdk.testing.contexts import STUDY_ROOT_FIND, VERIFICATION
 from client_sdk.testing.datasets import ct_dataset
+from tests.conftest import poll
 from tests.processes import background, listening
 from tests.raw_pynetdicom import rejection
+from tests.tls_certs import make_certificates
 
 HOST = "127.0.0.1"
 PASSWORD = "s3cret-Pässword"
@@ -322,6 +326,81 @@ def test_dropped_connection_is_closed_not_aborted(pacs_in: PacsIn) -> None:
     assert only_record(pacs).ended == "closed"
     assoc.kill()
     raw.close()  # pynetdicom skips close() when its own shutdown() fails on a dead socket
+
+
+def _bare_connections() -> list[Association]:
+    """Acceptor associations whose connection is open but sent no A-ASSOCIATE-RQ (Sta2)."""
+    return [
+        thread
+        for thread in threading.enumerate()
+        if isinstance(thread, Association)
+        and thread.is_acceptor
+        and thread.dul.state_machine.current_state == "Sta2"
+    ]
+
+
+def test_stop_with_a_connection_that_never_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A port probe: connect, send nothing. pynetdicom's AE.shutdown() would send it an A-ABORT,
+    # which is invalid before the A-ASSOCIATE-RQ and kills the DUL thread with InvalidEventError.
+    crashed: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
+    pacs = EmbeddedPacs(users=USERS).start()
+    established = client_ae().associate(HOST, pacs.port, ext_neg=[identity(1, b"alice")])
+    assert established.is_established
+    probe = socket.create_connection((HOST, pacs.port), timeout=5)
+    try:
+        poll(lambda: len(_bare_connections()) == 1, what="the PACS to accept the bare connection")
+        (bare,) = _bare_connections()
+        started = time.monotonic()
+        pacs.stop()
+        took = time.monotonic() - started
+        assert probe.recv(1) == b"", "the PACS did not close the bare connection"
+    finally:
+        probe.close()
+    poll(lambda: not bare.is_alive() and not bare.dul.is_alive(), what="its threads to end")
+    poll(lambda: established.is_aborted, what="the established association to be aborted")
+    assert crashed == [], [f"{c.thread}: {c.exc_type.__name__}: {c.exc_value}" for c in crashed]
+    assert took < 3, f"stop() took {took:.1f} s"
+    assert pacs.records[0].ended == "closed"  # the established one; the probe left no record
+    assert len(pacs.records) == 1
+
+
+def _read_to_the_end(sock: socket.socket) -> None:
+    """Read until the peer closes (a reset counts); a timeout of the socket fails the test."""
+    with contextlib.suppress(ConnectionResetError):
+        while sock.recv(65536):
+            pass
+
+
+def test_stop_with_a_tls_handshake_left_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pynetdicom does the TLS handshake in its accept loop, blocking and without a timeout: a
+    # client that goes quiet mid-handshake used to make stop() (server.shutdown()) wait forever.
+    crashed: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
+    certs = make_certificates(tmp_path)
+    pacs = EmbeddedPacs(users=USERS, ssl_context=certs.server_context()).start()
+    probe = socket.create_connection((HOST, pacs.port), timeout=5)
+    try:
+        # Half a handshake: the ClientHello goes out, the server's first flight comes back (so
+        # the PACS is inside its handshake), then nothing more.
+        context = ssl.create_default_context(cafile=str(certs.ca_file))
+        outgoing = ssl.MemoryBIO()
+        half = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=certs.hostname)
+        with pytest.raises(ssl.SSLWantReadError):
+            half.do_handshake()
+        probe.sendall(outgoing.read())
+        assert probe.recv(65536), "no ServerHello: the PACS never started its handshake"
+        started = time.monotonic()
+        pacs.stop()
+        took = time.monotonic() - started
+        _read_to_the_end(probe)
+    finally:
+        probe.close()
+    assert took < 3, f"stop() took {took:.1f} s"
+    assert crashed == [], [f"{c.thread}: {c.exc_type.__name__}: {c.exc_value}" for c in crashed]
+    assert pacs.records == []
 
 
 def test_wait_for_records_is_bounded(embedded_pacs: EmbeddedPacs) -> None:

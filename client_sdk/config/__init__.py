@@ -19,7 +19,7 @@ from client_sdk.config.load import (
     load_config,
     locate_config,
 )
-from client_sdk.config.model import Config
+from client_sdk.config.model import Config, KeyringEntry
 from client_sdk.config.problems import InvalidConfig
 from client_sdk.config.schema import (
     ChainIdentity,
@@ -48,6 +48,7 @@ __all__ = [
     "InvalidConfig",
     "JwtFileIdentity",
     "KerberosIdentity",
+    "KeyringEntry",
     "KeyringPasswordIdentity",
     "LayeredSetting",
     "Overrides",

@@ -21,11 +21,23 @@ from client_sdk.config.schema import (
     KeyringPasswordIdentity,
     PeerConfig,
     PolicyConfig,
+    TokenEndpointIdentity,
 )
 from client_sdk.config.settings import SOURCE_DEFAULT, Overrides, Resolved, Setting, resolve
 from client_sdk.config.values import dotted, show
 
-__all__ = ["Config"]
+__all__ = ["Config", "KeyringEntry"]
+
+
+@dataclass(frozen=True)
+class KeyringEntry:
+    """Where an identity reads its secret from the keyring; ``what`` names the secret ("password"
+    or "client secret") and ``identity`` the configured identity, for prompts and messages."""
+
+    service: str
+    username: str
+    what: str
+    identity: str
 
 
 @dataclass(frozen=True)
@@ -69,25 +81,32 @@ class Config:
         return effective_settings(self, config, self._resolve(peer, overrides))
 
     def keyring_target(self, peer: str) -> tuple[str, str]:
-        """(service, username) of the keyring password that ``peer``'s identity reads (a chain:
-        its first keyring-password member), for ``dicom-identity keyring set PEER``."""
+        """(service, username) of the keyring entry that ``peer``'s identity reads; see
+        :meth:`keyring_entry`."""
+        entry = self.keyring_entry(peer)
+        return entry.service, entry.username
+
+    def keyring_entry(self, peer: str) -> KeyringEntry:
+        """The keyring entry that ``peer``'s identity reads (a chain: its first member that reads
+        one), for ``dicom-identity keyring set PEER``: the password of a keyring-password
+        identity, or the client secret of a token-endpoint identity with client_secret_keyring."""
         config = self._peer_config(peer)
         key = f"{self.where}: {dotted(('peers', peer, 'identity'))}"
         if config.identity is None:
             raise InvalidConfig(
                 [f'{key}: the peer has no identity; give it one of type = "keyring-password"']
             )
-        found = self._first_keyring_password(config.identity, set())
+        found = self._first_keyring_entry(config.identity, set())
         if found is None:
             kind = self.identities[config.identity].type_name
             raise InvalidConfig(
                 [
-                    f"{key}: the identity {show(config.identity)} ({kind}) reads no password "
-                    'from the keyring; only an identity of type = "keyring-password" (or a chain '
-                    "holding one) does"
+                    f"{key}: the identity {show(config.identity)} ({kind}) reads no secret from "
+                    'the keyring; only an identity of type = "keyring-password", or "token-'
+                    'endpoint" with client_secret_keyring (or a chain holding one) does'
                 ]
             )
-        return found.service, found.username
+        return found
 
     @property
     def where(self) -> str:
@@ -120,14 +139,17 @@ class Config:
                 return None
         return Resolved(node, self.file_source(parts))
 
-    def _first_keyring_password(self, name: str, seen: set[str]) -> KeyringPasswordIdentity | None:
+    def _first_keyring_entry(self, name: str, seen: set[str]) -> KeyringEntry | None:
         identity = self.identities.get(name)
         if isinstance(identity, KeyringPasswordIdentity):
-            return identity
+            return KeyringEntry(identity.service, identity.username, "password", name)
+        if isinstance(identity, TokenEndpointIdentity) and identity.client_secret_keyring:
+            service, username = identity.client_secret_keyring
+            return KeyringEntry(service, username, "client secret", name)
         if isinstance(identity, ChainIdentity) and name not in seen:
             seen.add(name)
             for member in identity.identities:
-                found = self._first_keyring_password(member, seen)
+                found = self._first_keyring_entry(member, seen)
                 if found is not None:
                     return found
         return None

@@ -33,9 +33,11 @@ from client_sdk.testing.acse import (
     server_response,
 )
 from client_sdk.testing.contexts import move_contexts, supported_contexts
+from client_sdk.testing.handshake import BoundedHandshakes
 from client_sdk.testing.identity_check import IdentityChecker
 from client_sdk.testing.matching import QueryError
 from client_sdk.testing.records import AssociationRecord, LiveRecord, RecordBook, ResponseSent
+from client_sdk.testing.shutdown import end_associations
 from client_sdk.testing.storage import DatasetStore, UnsafeFileName
 
 __all__ = ["EmbeddedPacs"]
@@ -147,6 +149,7 @@ class EmbeddedPacs:
         self._book = RecordBook(on_association_end)
         self._ae: AE | None = None
         self._server: ThreadedAssociationServer | None = None
+        self._handshakes: BoundedHandshakes | None = None
 
     def __repr__(self) -> str:
         state = "running" if self._server is not None else "stopped"
@@ -174,22 +177,31 @@ class EmbeddedPacs:
             contexts=supported_contexts(),
         )
         assert server is not None
+        if self.ssl_context is not None:
+            self._handshakes = BoundedHandshakes(server, timeout=ae.acse_timeout)
         self._ae, self._server = ae, server
         self.port = int(server.server_address[1])
         LOGGER.info("embedded PACS %s listening on %s:%d", self.ae_title, self.host, self.port)
         return self
 
     def stop(self) -> None:
-        """Abort open associations and close the listening socket (idempotent, bounded:
+        """Close the listening socket, then abort open associations and close connections that
+        never sent an A-ASSOCIATE-RQ (idempotent, bounded: a TLS handshake in progress is cut,
         pynetdicom's accept loop polls every 0.5 s and each abort takes about 0.1 s)."""
-        ae, self._ae, self._server = self._ae, None, None
-        if ae is not None:
-            threads = list(ae.active_associations)
-            ae.shutdown()
-            # Let each association thread finish its last log lines before the caller moves on
-            # (a test's log capture closes right after): bounded, never a hang.
-            for thread in threads:
-                thread.join(timeout=2.0)
+        ae, server, self._ae, self._server = self._ae, self._server, None, None
+        handshakes, self._handshakes = self._handshakes, None
+        if ae is None or server is None:
+            return
+        if handshakes is not None:
+            handshakes.cut()  # a TLS handshake in progress would hold up server.shutdown()
+        server.shutdown()  # first, so no association starts while the others end
+        threads = list(ae.active_associations)
+        # Not ae.shutdown(): its A-ABORT crashes pynetdicom's reactor for a bare connection.
+        end_associations(threads, timeout=2.0)
+        # Let each association thread finish its last log lines before the caller moves on
+        # (a test's log capture closes right after): bounded, never a hang.
+        for thread in threads:
+            thread.join(timeout=2.0)
 
     def __enter__(self) -> Self:
         return self.start()
