@@ -13,6 +13,7 @@ __all__ = [
     "IdentityTooLarge",
     "InsecureTransport",
     "NotAuthorized",
+    "PeerProtocolError",
     "PeerUnreachable",
     "ServerResponseMissing",
 ]
@@ -73,3 +74,12 @@ class NotAuthorized(DimseFailure):
 
 class ConfigError(IdentityError):
     """The configuration is invalid."""
+
+
+class PeerProtocolError(AssociationAborted):
+    """The peer sent bytes that break the DICOM Upper Layer protocol (a malformed or undecodable
+    PDU, an A-ASSOCIATE-AC with inconsistent lengths or two user identity items); the SDK aborted.
+
+    An ``AssociationAborted``, since the association is gone; a type of its own because retrying
+    cannot help: the peer's implementation is at fault.
+    """

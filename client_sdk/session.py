@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydicom import Dataset, dcmread
 from pydicom.errors import InvalidDicomError
 from pynetdicom.association import Association
 
-from client_sdk.errors import AssociationAborted, DimseFailure, NotAuthorized
+from client_sdk.errors import AssociationAborted, DimseFailure, NotAuthorized, PeerProtocolError
 from client_sdk.outcome import IdentityOutcome
+from client_sdk.peer_faults import PeerFaults
 from client_sdk.retrieve import Receiver
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 
@@ -32,6 +34,7 @@ MOVE_DESTINATION_UNKNOWN = 0xA801
 _PENDING = (0xFF00, 0xFF01)
 _WARNING_STATUSES = (0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007)
 _QUERY_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
+_T = TypeVar("_T")
 
 
 def load_dataset(item: StoreInput) -> Dataset:
@@ -80,11 +83,16 @@ class Session:
         identity: IdentityOutcome,
         peer: str,
         receiver: Receiver | None = None,
+        *,
+        faults: PeerFaults | None = None,
     ) -> None:
         self.association = association
         self.identity = identity
         self.peer = peer
         self._receiver = receiver
+        self._faults = faults if faults is not None else PeerFaults()
+        self._completed = 0  # DIMSE operations that got their final response
+        self._waiting_since = time.monotonic()  # start of the current wait for a response
 
     def __enter__(self) -> Session:
         return self
@@ -105,8 +113,23 @@ class Session:
         return bool(self.association.is_established)
 
     def release(self) -> None:
-        if self.association.is_established:
-            self.association.release()
+        """Release the association; raises :class:`AssociationAborted` when the peer answers
+        with an A-ABORT (or nothing) instead of an A-RELEASE-RP."""
+        if not self.association.is_established:
+            return
+        self.association.release()
+        if self.association.is_released:
+            return
+        what = self._faults.describe() or (
+            "sent no A-RELEASE-RP within the ACSE timeout "
+            f"({self.association.acse_timeout:g} s), so it was aborted"
+        )
+        done = f"{self._completed} operation(s)" if self._completed else "No operation"
+        raise AssociationAborted(
+            f"{self.peer} {what} when asked to release the association. {done} completed "
+            "before it, with the results returned; they stand, so check the peer's log before "
+            "repeating any"
+        )
 
     def abort(self) -> None:
         if self.association.is_established:
@@ -115,7 +138,7 @@ class Session:
     def echo(self) -> int:
         """C-ECHO. Returns the status (0x0000) or raises."""
         self._require_open("C-ECHO")
-        rsp = self.association.send_c_echo()
+        rsp = self._send("C-ECHO", self.association.send_c_echo)
         return self._check("C-ECHO", rsp)
 
     def store(self, item: StoreInput) -> int:
@@ -123,7 +146,7 @@ class Session:
         self._require_open("C-STORE")
         ds = load_dataset(item)
         try:
-            rsp = self.association.send_c_store(ds)
+            rsp = self._send("C-STORE", lambda: self.association.send_c_store(ds))
         except ValueError as exc:
             # pynetdicom raises ValueError when no accepted context fits the dataset.
             raise DimseFailure(
@@ -138,7 +161,10 @@ class Session:
         self._require_open("C-FIND")
         identifier = _identifier(query, level)
         matches: list[Dataset] = []
-        for status, found in self.association.send_c_find(identifier, STUDY_ROOT_FIND):
+        responses = self._send(
+            "C-FIND", lambda: self.association.send_c_find(identifier, STUDY_ROOT_FIND)
+        )
+        for status, found in self._guarded("C-FIND", responses):
             code = self._check("C-FIND", (status, found), final=False)
             if code in _PENDING:
                 if found is not None:
@@ -181,7 +207,9 @@ class Session:
             directory.mkdir(parents=True, exist_ok=True)
         with receiver.collect(directory) as batch:
             try:
-                responses = self.association.send_c_get(identifier, STUDY_ROOT_GET)
+                responses = self._send(
+                    "C-GET", lambda: self.association.send_c_get(identifier, STUDY_ROOT_GET)
+                )
             except ValueError as exc:
                 raise DimseFailure(
                     f"C-GET from {self.peer} impossible: {exc}. Propose Study Root C-GET "
@@ -209,7 +237,10 @@ class Session:
             )
         identifier = _identifier(query, level)
         try:
-            responses = self.association.send_c_move(identifier, destination, STUDY_ROOT_MOVE)
+            responses = self._send(
+                "C-MOVE",
+                lambda: self.association.send_c_move(identifier, destination, STUDY_ROOT_MOVE),
+            )
         except ValueError as exc:
             raise DimseFailure(
                 f"C-MOVE at {self.peer} impossible: {exc}. Propose Study Root C-MOVE "
@@ -227,7 +258,7 @@ class Session:
         local_errors: list[str] | None = None,
     ) -> RetrieveResult:
         """Follow C-GET/C-MOVE responses to the final one; its status and counts, or raise."""
-        for status_ds, identifier in responses:
+        for status_ds, identifier in self._guarded(operation, responses):
             status = int(status_ds.Status) if "Status" in status_ds else None
             if status in _PENDING:
                 log.debug(
@@ -269,10 +300,79 @@ class Session:
 
     def _require_open(self, operation: str) -> None:
         if not self.association.is_established:
+            if self._faults.describe() is not None:
+                raise self._lost(operation, before=True)
             raise AssociationAborted(
                 f"{operation} to {self.peer}: the association is no longer open "
                 "(released or aborted); open a new one with client.associate()"
             )
+
+    def _send(self, operation: str, call: Callable[[], _T]) -> _T:
+        """Run pynetdicom's send_*(), which raises RuntimeError when the peer's A-ABORT (or a
+        dropped connection) ended the association since :meth:`_require_open` looked."""
+        self._waiting_since = time.monotonic()
+        try:
+            return call()
+        except RuntimeError:
+            if self.association.is_established:
+                raise
+            raise self._lost(operation, before=True) from None
+
+    def _guarded(
+        self, operation: str, responses: Iterator[tuple[Dataset, Dataset | None]]
+    ) -> Iterator[tuple[Dataset, Dataset | None]]:
+        """The responses of a C-FIND/C-GET/C-MOVE, each wait timed for :meth:`_lost`."""
+        while True:
+            self._waiting_since = time.monotonic()
+            try:
+                item = next(responses)
+            except StopIteration:
+                return
+            yield item
+
+    def _lost(self, operation: str, *, before: bool = False) -> AssociationAborted | DimseFailure:
+        """Why ``operation`` got no response: the peer aborted, broke the protocol, hung up, or
+        said nothing within the DIMSE timeout (pynetdicom then aborts)."""
+        when = "before" if before else "during"
+        unknown = (
+            ""
+            if before or operation == "C-ECHO"
+            else f" Whether the {operation} took effect on the peer is unknown: check there "
+            "before repeating it."
+        )
+        faults = self._faults
+        if faults.malformed is not None:
+            return PeerProtocolError(
+                f"{self.peer} {faults.malformed} {when} the {operation}; the association was "
+                "aborted. The peer's DICOM implementation is at fault: report it to its vendor."
+                + unknown
+            )
+        what = faults.describe()
+        if what is not None:
+            return AssociationAborted(
+                f"{self.peer} {what} {when} the {operation}, ending the association. Check the "
+                "peer's log, then open a new association." + unknown
+            )
+        timeout = self.association.dimse_timeout
+        waited = time.monotonic() - self._waiting_since
+        if timeout is not None and waited >= timeout:
+            return DimseFailure(
+                f"{operation} to {self.peer}: no response within the DIMSE timeout "
+                f"({timeout:g} s), so the association was aborted. The peer may be overloaded: "
+                "retry later or raise Timeouts(dimse=...)." + unknown,
+                status=None,
+            )
+        if getattr(self.association, "_sent_abort", False):
+            # pynetdicom aborts when a response decodes but does not fit the request.
+            return PeerProtocolError(
+                f"{self.peer} answered the {operation} with a response that is not valid for "
+                "it; the association was aborted. The peer's DICOM implementation is at fault: "
+                "report it to its vendor." + unknown
+            )
+        return AssociationAborted(
+            f"{self.peer} closed the connection {when} the {operation} without an A-ABORT. "
+            "Check the peer's log, then open a new association." + unknown
+        )
 
     def _check(
         self,
@@ -284,16 +384,10 @@ class Session:
     ) -> int:
         status_ds = rsp[0] if isinstance(rsp, tuple) else rsp
         if status_ds is None or "Status" not in status_ds:
-            if self.association.is_aborted:
-                raise AssociationAborted(
-                    f"{operation} to {self.peer}: the peer aborted the association"
-                )
-            raise DimseFailure(
-                f"{operation} to {self.peer}: no response within the DIMSE timeout "
-                f"({self.association.dimse_timeout} s) or the association was lost",
-                status=None,
-            )
+            raise self._lost(operation)
         status = int(status_ds.Status)
+        if status not in _PENDING:
+            self._completed += 1
         if status == SUCCESS or status in _WARNING_STATUSES or status in _PENDING:
             if status in _WARNING_STATUSES:
                 log.warning("%s to %s: warning status 0x%04X", operation, self.peer, status)
