@@ -43,7 +43,7 @@ from client_sdk.errors import (
     ServerResponseMissing,
 )
 from client_sdk.outcome import Decision, IdentityOutcome
-from client_sdk.pdu_check import rejection_text
+from client_sdk.pdu_check import is_defined_rejection, rejection_text
 from client_sdk.peer_faults import PeerFaults
 from client_sdk.redaction import install_pynetdicom_redaction, redacting
 from client_sdk.retrieve import Receiver
@@ -282,8 +282,7 @@ def _unusable_answer(client: Client, faults: PeerFaults, exc: Exception) -> Peer
         assoc.abort()
     return PeerProtocolError(
         f"{client.target} answered the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC that pynetdicom "
-        f"cannot apply ({type(exc).__name__}); the association was aborted. "
-        + _VENDOR_ADVICE
+        f"cannot apply ({type(exc).__name__}); the association was aborted. " + _VENDOR_ADVICE
     )
 
 
@@ -329,6 +328,11 @@ def _peer_fault(
 def _rejection_advice(triple: tuple[int, int, int], target: Target) -> str:
     result, source, reason = triple
     called, calling = target.called_ae_title, target.calling_ae_title
+    if not is_defined_rejection(triple):
+        return (
+            "Its codes are not defined by PS3.8 Table 9-21, so the peer's implementation is "
+            f"faulty: check its log. Called AE title {called!r}, calling AE title {calling!r}"
+        )
     advice = {
         (1, 1): f"The peer gave no reason: check its log and that it knows calling AE title "
         f"{calling!r}",
@@ -339,12 +343,7 @@ def _rejection_advice(triple: tuple[int, int, int], target: Target) -> str:
         (2, 2): "The peer does not support DICOM Upper Layer protocol version 1",
         (3, 1): "The peer is congested: retry later",
         (3, 2): "The peer is at its association limit: retry later or open fewer at once",
-    }.get((source, reason))
-    if advice is None:
-        return (
-            "Its codes are not defined by PS3.8 Table 9-21, so the peer's implementation is "
-            f"faulty: check its log. Called AE title {called!r}, calling AE title {calling!r}"
-        )
+    }[(source, reason)]
     if result == 2 and source != 3:
         advice += " (a transient rejection: a later retry may succeed)"
     return advice

@@ -10,8 +10,8 @@ machine, kills its thread and leaves the caller waiting for the full ACSE timeou
 A-ASSOCIATE-RQ is sent): every PDU read is checked strictly and converted once as a trial, so a
 bad one fails where pynetdicom handles decode errors (it sends an A-ABORT and reports the abort at
 once). What went wrong is kept here for the error message. The hooks replace two methods on this
-association's own objects (pynetdicom 3.0.x internals: ``DULServiceProvider._decode_pdu`` and
-``AssociationSocket.recv``); nothing process-wide changes.
+association's own objects (pynetdicom 3.0.x internals: ``DULServiceProvider._decode_pdu``,
+``AssociationSocket.recv`` and ``StateMachine.transition``); nothing process-wide changes.
 """
 
 from __future__ import annotations
@@ -110,6 +110,17 @@ class PeerFaults:
         dul = assoc.dul
         decode = dul._decode_pdu
         dul._decode_pdu = lambda stream: self._decode(decode, stream)  # type: ignore[method-assign,assignment]
+        machine = dul.state_machine
+        transition = machine.transition
+
+        def moved(state: str) -> None:
+            transition(state)
+            if state == "Sta13":
+                # pynetdicom aborted on a bad PDU (AA-8) but leaves a C-ECHO/C-STORE waiting
+                # for its response until the DIMSE timeout: wake it now.
+                assoc.dimse.msg_queue.put((None, None))
+
+        machine.transition = moved  # type: ignore[method-assign]
         sock = dul.socket
         if sock is not None:
             recv = sock.recv
@@ -172,5 +183,9 @@ class PeerFaults:
                     f"({type(exc).__name__} in pynetdicom)"
                 )
             raise
-        self.received.append(kind)
+        if not self.received and kind not in (0x02, 0x03, 0x07):
+            self._fault(f"sent {pdu_name(kind)} instead of an A-ASSOCIATE response")
+        elif self.received and kind in (0x01, 0x02, 0x03):
+            self._fault(f"sent {pdu_name(kind)} on an established association")
+        self.received.append(kind)  # pynetdicom aborts on an unexpected one
         return pdu, event

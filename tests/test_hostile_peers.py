@@ -1,0 +1,438 @@
+"""Faulty and hostile peers: every case ends, within its timeout, with a typed error that says
+what the peer did and what to do, and leaves no thread or socket behind.
+
+The peers are raw sockets on 127.0.0.1 (tests/hostile_server.py) answering the SDK's real
+A-ASSOCIATE-RQ with scripted bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Session, Timeouts
+from client_sdk.errors import (
+    AssociationAborted,
+    AssociationRejected,
+    AuthenticationRejected,
+    DimseFailure,
+    PeerProtocolError,
+    PeerUnreachable,
+)
+from client_sdk.testing.datasets import ct_dataset
+from providers import IdentityType, PasswordProvider, ResponseStatus, UsernameProvider
+from tests.conftest import poll
+from tests.hostile_server import (
+    AssociateRequest,
+    PeerConnection,
+    ScriptedPeer,
+    a_abort,
+    accept_then,
+    answer,
+    associate_ac,
+    associate_rj,
+    dimse_response,
+    identity_ac,
+    pdu,
+    release_rp,
+    user_information,
+)
+
+FAST = Timeouts(connect=2, acse=2, dimse=2, network=2)
+MARGIN = 3.0  # seconds on top of a timeout, for a loaded 2-core machine
+
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """After each case every thread has ended and every socket is closed (polled, bounded)."""
+    threads, fds = threading.active_count(), fd_count()
+    yield
+    poll(lambda: threading.active_count() <= threads, timeout=10, what="threads to end")
+    poll(lambda: fd_count() <= fds, timeout=10, what="sockets to close")
+
+
+def client(peer: ScriptedPeer, identity: Any = None, **kwargs: Any) -> Client:
+    kwargs.setdefault("timeouts", FAST)
+    if identity is None:
+        identity = UsernameProvider("alice")
+    return Client(Peer("127.0.0.1", peer.port, "HOSTILE"), identity=identity, **kwargs)
+
+
+def raises(kind: type[Exception], call: Callable[[], object], bound: float) -> Exception:
+    """``call()`` raises exactly ``kind`` within ``bound`` seconds; the error."""
+    started = time.monotonic()
+    with pytest.raises(kind) as info:
+        call()
+    elapsed = time.monotonic() - started
+    assert type(info.value) is kind, f"{type(info.value).__name__}: {info.value}"
+    assert elapsed < bound, f"took {elapsed:.2f} s, bound {bound} s"
+    return info.value
+
+
+def echo_and_release(conn: PeerConnection) -> None:
+    """Behave: answer one C-ECHO/C-STORE, then the A-RELEASE-RQ."""
+    conn.send(dimse_response(conn.read_dimse_request()))
+    conn.read_pdu()
+    conn.send(release_rp())
+
+
+# --- No peer, a silent peer -------------------------------------------------------------------
+
+
+def test_connection_refused() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: the kernel refuses
+    c = Client(Peer("127.0.0.1", port, "NOBODY"), timeouts=FAST)
+    error = raises(PeerUnreachable, c.echo, FAST.connect)
+    assert "connection refused" in str(error)
+    assert "Check the host, the port and that the PACS is running" in str(error)
+
+
+def test_accepts_tcp_and_never_answers() -> None:
+    timeouts = Timeouts(connect=2, acse=1, dimse=2, network=5)
+    with ScriptedPeer(lambda conn: conn.stall()) as peer:
+        error = raises(
+            AssociationAborted, client(peer, timeouts=timeouts).echo, timeouts.acse + MARGIN
+        )
+    assert "no A-ASSOCIATE response within the ACSE timeout (1 s)" in str(error)
+    assert "Check that the port is a DICOM port" in str(error)
+    assert peer.rq.identity_type == 1  # it did get our request
+
+
+# --- A-ABORT at each stage --------------------------------------------------------------------
+
+
+def test_a_abort_instead_of_the_ac() -> None:
+    with ScriptedPeer(answer(lambda rq: a_abort(source=0, reason=0))) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+    message = str(error)
+    assert "sent an A-ABORT (source 0, service-user) instead of answering" in message
+    assert "check its log" in message and "'DICOM_IDENTITY'" in message
+
+
+def test_a_abort_after_the_ac_before_any_dimse() -> None:
+    script = accept_then(lambda conn: conn.send(a_abort(source=2, reason=2)))
+    with ScriptedPeer(script) as peer:
+        session = client(peer).associate()
+        poll(lambda: not session.is_open, timeout=5, what="the peer's A-ABORT to land")
+        error = raises(AssociationAborted, session.echo, 1.0)
+    message = str(error)
+    assert "A-ABORT (source 2, service-provider: unexpected PDU) before the C-ECHO" in message
+    assert "open a new association" in message
+
+
+def _abort_after_request(conn: PeerConnection) -> None:
+    conn.read_dimse_request()
+    conn.send(a_abort(source=0, reason=0))
+
+
+def test_a_abort_during_a_c_echo() -> None:
+    with ScriptedPeer(accept_then(_abort_after_request)) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+    assert "sent an A-ABORT (source 0, service-user) during the C-ECHO" in str(error)
+
+
+def test_a_abort_during_a_c_store_says_the_outcome_is_unknown() -> None:
+    with ScriptedPeer(accept_then(_abort_after_request)) as peer:
+        error = raises(AssociationAborted, lambda: client(peer).store(ct_dataset()), 1.0)
+    message = str(error)
+    assert "during the C-STORE" in message
+    assert "Whether the C-STORE took effect on the peer is unknown: check there" in message
+
+
+def test_a_abort_instead_of_the_release_rp() -> None:
+    def script(conn: PeerConnection) -> None:
+        conn.send(dimse_response(conn.read_dimse_request()))
+        conn.read_pdu()
+        conn.send(a_abort(source=2, reason=0))
+
+    with ScriptedPeer(accept_then(script)) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+        run = peer.wait_done()
+    assert run.connection is not None and run.connection.received[-1][0] == 0x05  # RELEASE-RQ
+    message = str(error)
+    assert "sent an A-ABORT (source 2, service-provider: reason not specified)" in message
+    assert "when asked to release the association. 1 operation(s) completed" in message
+    assert "they stand" in message
+
+
+# --- Every rejection --------------------------------------------------------------------------
+
+AUTHENTICATION = {(1, 2, 1), (2, 2, 1), (1, 1, 1)}
+ADVICE = {
+    (1, 1): "check its log",
+    (1, 2): "is this a DICOM port?",
+    (1, 3): "Register calling AE title 'DICOM_IDENTITY'",
+    (1, 7): "Check the called AE title 'HOSTILE'",
+    (2, 1): "check its log",
+    (2, 2): "protocol version 1",
+    (3, 1): "retry later",
+    (3, 2): "retry later",
+}
+VALID = [
+    (result, source, reason)
+    for result in (1, 2)
+    for source, reason in [(1, 1), (1, 2), (1, 3), (1, 7), (2, 1), (2, 2), (3, 1), (3, 2)]
+]
+
+
+@pytest.mark.parametrize("triple", VALID, ids=lambda t: "rj-{}-{}-{}".format(*t))
+def test_every_rejection_triple(triple: tuple[int, int, int]) -> None:
+    with ScriptedPeer(answer(lambda rq: associate_rj(*triple))) as peer:
+        kind = AuthenticationRejected if triple in AUTHENTICATION else AssociationRejected
+        error = raises(kind, client(peer).echo, 1.0)
+    assert isinstance(error, AssociationRejected)
+    assert error.triple == triple
+    message = str(error)
+    assert "result {}, source {}, reason {}".format(*triple) in message
+    if kind is AuthenticationRejected:
+        assert "'alice'" in message and "not retried automatically" in message
+    else:
+        assert ADVICE[triple[1:]] in message
+        if triple[0] == 2 and triple[1] != 3:
+            assert "transient" in message
+    assert len(peer.runs) == 1  # never retried
+
+
+@pytest.mark.parametrize("triple", [(1, 2, 1), (1, 1, 1)])
+def test_without_an_identity_no_rejection_is_an_authentication_one(
+    triple: tuple[int, int, int],
+) -> None:
+    with ScriptedPeer(answer(lambda rq: associate_rj(*triple))) as peer:
+        c = Client(Peer("127.0.0.1", peer.port, "HOSTILE"), timeouts=FAST)
+        error = raises(AssociationRejected, c.echo, 1.0)
+    assert error.triple == triple
+
+
+@pytest.mark.parametrize(
+    "triple", [(3, 4, 9), (0, 1, 1), (1, 1, 9), (1, 5, 1), (2, 3, 0), (1, 2, 3)]
+)
+def test_undefined_rejection_codes_are_kept_raw_and_fast(triple: tuple[int, int, int]) -> None:
+    """pynetdicom raises on most of these in its state machine, which left the caller waiting for
+    the whole ACSE timeout; now they are refused at once and reported with the raw codes."""
+    timeouts = Timeouts(connect=2, acse=10, dimse=2, network=10)
+    with ScriptedPeer(answer(lambda rq: associate_rj(*triple))) as peer:
+        error = raises(AssociationRejected, client(peer, timeouts=timeouts).echo, 2.0)
+    assert error.triple == triple
+    assert "codes not defined by PS3.8 Table 9-21" in str(error)
+    assert "implementation is faulty" in str(error)
+
+
+# --- Malformed or surprising user identity answers --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sub_items", "words"),
+    [
+        pytest.param(
+            [identity_ac(b"abc", item_length=50)],
+            "the User Identity item (59H) declares 50 bytes but only 5 remain in the User "
+            "Information item (50H)",
+            id="59H-longer-than-its-item",
+        ),
+        pytest.param(
+            [identity_ac(b"abc", response_length=300)],
+            "the User Identity item (59H) declares a 300-byte server response but holds 3 "
+            "bytes (past the end of the item)",
+            id="response-length-past-the-end",
+        ),
+        pytest.param(
+            [identity_ac(b"abc", response_length=1)],
+            "the User Identity item (59H) declares a 1-byte server response but holds 3 "
+            "bytes (short of its end)",
+            id="response-length-short",
+        ),
+        pytest.param(
+            [identity_ac(b"", item_length=1) + b"\x00"],
+            "the User Identity item (59H) is 1 byte(s) long, too short for its 2-byte server "
+            "response length",
+            id="no-room-for-the-length",
+        ),
+        pytest.param(
+            [identity_ac(b"first"), identity_ac(b"second")],
+            "it holds two User Identity items",
+            id="two-59H-items",
+        ),
+    ],
+)
+@pytest.mark.parametrize("rule", [MissingResponse.ABORT, MissingResponse.PROCEED])
+def test_a_malformed_identity_answer_aborts_whatever_the_policy(
+    sub_items: list[bytes], words: str, rule: MissingResponse
+) -> None:
+    """An answer whose lengths disagree (or two answers) cannot be trusted either way: the
+    association is aborted, as DCMTK's parser refuses such an AC, and retrying cannot help."""
+    with ScriptedPeer(accept_then(lambda conn: conn.wait_closed(5), *sub_items)) as peer:
+        policy = Policy(missing_response=rule)
+        error = raises(PeerProtocolError, client(peer, policy=policy).echo, 1.0)
+        run = peer.wait_done()
+    message = str(error)
+    assert f"sent an A-ASSOCIATE-AC that is malformed: {words}" in message
+    assert "the association was aborted" in message and "report it to its vendor" in message
+    assert isinstance(error, AssociationAborted)
+    assert run.connection is not None and run.error is None
+
+
+def test_a_user_information_item_past_the_end_of_the_ac() -> None:
+    def make(rq: AssociateRequest) -> bytes:
+        return associate_ac(rq, user_info=user_information(identity_ac(b""), length=400))
+
+    with ScriptedPeer(answer(make, then="drain")) as peer:
+        error = raises(PeerProtocolError, client(peer).echo, 1.0)
+    assert "User Information item (50H) declares 400 bytes but only" in str(error)
+
+
+@pytest.mark.parametrize("response", [b"", b"legacy-server-response"])
+def test_a_legacy_58h_answer_is_accepted_as_dcmtk_does(response: bytes) -> None:
+    """DCMTK <= 3.6.1 acceptors typed the answer 58H (PS3.7 wants 59H); DCMTK's requestor takes
+    it. pynetdicom alone aborts (empty answer) or kills its thread (non-empty one)."""
+    script = accept_then(echo_and_release, identity_ac(response, kind=0x58))
+    provider = UsernameProvider("alice", positive_response=True)
+    with ScriptedPeer(script) as peer, client(peer, provider).associate() as session:
+        assert session.echo() == 0
+        outcome = session.identity
+    assert outcome.status is ResponseStatus.UNVERIFIED
+    assert outcome.response_length == len(response)
+    assert outcome.decision is Decision.CONFIRMED
+    assert "legacy 58H item" in outcome.detail
+
+
+def test_an_unsolicited_answer_is_ignored() -> None:
+    """No positive response was requested, one came anyway: nothing depends on it."""
+    script = accept_then(echo_and_release, identity_ac(b"unasked"))
+    with ScriptedPeer(script) as peer:
+        with client(peer, UsernameProvider("alice")).associate() as session:
+            assert session.echo() == 0
+            outcome = session.identity
+        assert not peer.rq.response_requested
+    assert outcome.decision is Decision.NOT_REQUESTED
+    assert outcome.response_received and outcome.response_length == len(b"unasked")
+
+
+def test_an_answer_to_no_identity_at_all_is_ignored() -> None:
+    script = accept_then(echo_and_release, identity_ac(b"to-whom?"))
+    with ScriptedPeer(script) as peer:
+        with Client(Peer("127.0.0.1", peer.port, "HOSTILE"), timeouts=FAST).associate() as s:
+            assert s.echo() == 0
+            assert s.identity.decision is Decision.NO_IDENTITY
+        assert peer.rq.identity_type is None
+
+
+def test_a_missing_answer_still_follows_the_policy() -> None:
+    """The control case: a well-formed AC without 59H is the policy's, not a protocol error."""
+    policy = Policy(per_type={IdentityType.USERNAME_PASSCODE: MissingResponse.WARN})
+    script = accept_then(echo_and_release)
+    with ScriptedPeer(script) as peer:
+        provider = PasswordProvider("alice", "pw", positive_response=True)
+        assert client(peer, provider, policy=policy).echo() == 0
+
+
+# --- Hang-ups and nonsense --------------------------------------------------------------------
+
+
+def test_the_peer_closes_in_the_middle_of_the_ac() -> None:
+    with ScriptedPeer(answer(lambda rq: associate_ac(rq)[:40])) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+    message = str(error)
+    assert "closed the connection in the middle of an A-ASSOCIATE-AC (40 of " in message
+    assert "during negotiation" in message and "retry" in message
+
+
+def test_the_peer_closes_in_the_middle_of_a_pdu_header() -> None:
+    with ScriptedPeer(answer(lambda rq: b"\x02\x00\x00")) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+    assert "closed the connection after 3 of the 6 header bytes of a PDU" in str(error)
+
+
+def test_the_peer_closes_in_the_middle_of_a_dimse_response() -> None:
+    def script(conn: PeerConnection) -> None:
+        conn.send(dimse_response(conn.read_dimse_request())[:20])
+
+    with ScriptedPeer(accept_then(script)) as peer:
+        error = raises(AssociationAborted, lambda: client(peer).store(ct_dataset()), 1.0)
+    message = str(error)
+    assert "closed the connection in the middle of a P-DATA-TF (20 of " in message
+    assert "during the C-STORE" in message and "unknown" in message
+
+
+def test_the_peer_closes_between_pdus_during_a_c_echo() -> None:
+    with ScriptedPeer(accept_then(lambda conn: conn.read_dimse_request())) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+    assert "closed the connection during the C-ECHO without an A-ABORT" in str(error)
+
+
+def test_no_dimse_response_is_a_dimse_timeout() -> None:
+    timeouts = Timeouts(connect=2, acse=2, dimse=1, network=10)
+
+    def script(conn: PeerConnection) -> None:
+        conn.read_dimse_request()
+        conn.stall()
+
+    with ScriptedPeer(accept_then(script)) as peer:
+        error = raises(DimseFailure, client(peer, timeouts=timeouts).echo, 1 + MARGIN)
+    assert "no response within the DIMSE timeout (1 s)" in str(error)
+    assert isinstance(error, DimseFailure) and error.status is None
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        pytest.param(
+            lambda rq: pdu(0x09, b"\x00" * 4), "sent a PDU of unknown type 09H", id="unknown-type"
+        ),
+        pytest.param(
+            lambda rq: rq.raw,
+            "sent an A-ASSOCIATE-RQ instead of an A-ASSOCIATE response",
+            id="rq-echoed-back",
+        ),
+        pytest.param(
+            lambda rq: pdu(0x04, b"\x00\x00\x00\x02\x01\x03"),
+            "sent a P-DATA-TF instead of an A-ASSOCIATE response",
+            id="p-data-first",
+        ),
+        pytest.param(
+            lambda rq: pdu(0x02, b"\x00\x01"),
+            "sent an A-ASSOCIATE-AC that is malformed: the A-ASSOCIATE-AC is 8 bytes",
+            id="tiny-ac",
+        ),
+    ],
+)
+def test_nonsense_instead_of_an_answer(
+    make: Callable[[AssociateRequest], bytes], words: str
+) -> None:
+    with ScriptedPeer(answer(make, then="drain")) as peer:
+        error = raises(PeerProtocolError, client(peer).echo, 1.0)
+    assert words in str(error)
+
+
+def test_a_second_ac_on_an_established_association() -> None:
+    def script(conn: PeerConnection) -> None:
+        conn.read_dimse_request()
+        conn.send(associate_ac(conn.rq))
+        conn.wait_closed(5)
+
+    with ScriptedPeer(accept_then(script)) as peer:
+        error = raises(PeerProtocolError, client(peer).echo, 1.0)
+    assert "sent an A-ASSOCIATE-AC on an established association during the C-ECHO" in str(error)
+
+
+def test_a_session_kept_after_the_peer_left_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pynetdicom's send_c_echo raises RuntimeError when the association ended between the
+    SDK's check and the call; the Session turns that into the peer's story too."""
+    script = accept_then(lambda conn: conn.send(a_abort(source=0, reason=0)))
+    with ScriptedPeer(script) as peer:
+        session: Session = client(peer).associate()
+        poll(lambda: not session.is_open, timeout=5, what="the peer's A-ABORT to land")
+        monkeypatch.setattr(session, "_require_open", lambda operation: None)
+        error = raises(AssociationAborted, session.echo, 1.0)
+    assert "sent an A-ABORT (source 0, service-user) before the C-ECHO" in str(error)
