@@ -209,6 +209,7 @@ def open_session(
             raise _unusable_answer(client, faults, exc) from None
         _wipe(assoc)
     if not assoc.is_established:
+        faults.close()
         error = _peer_fault(assoc, faults, client, exchange) or _failure(
             assoc, ae.trace, client, exchange, time.monotonic() - started
         )
@@ -280,6 +281,7 @@ def _unusable_answer(client: Client, faults: PeerFaults, exc: Exception) -> Peer
     assoc = faults.association
     if assoc is not None:
         assoc.abort()
+        faults.close()
     return PeerProtocolError(
         f"{client.target} answered the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC that pynetdicom "
         f"cannot apply ({type(exc).__name__}); the association was aborted. " + _VENDOR_ADVICE
@@ -321,6 +323,14 @@ def _peer_fault(
         return AssociationAborted(
             f"{target} {faults.cut} during negotiation. The peer or the network dropped the "
             "connection: check the peer's log, then retry"
+        )
+    stalled = faults.stalled()
+    if stalled is not None:
+        timeouts = client.timeouts
+        return AssociationAborted(
+            f"{target} {stalled} (network timeout {timeouts.network:g} s, ACSE timeout "
+            f"{timeouts.acse:g} s); the association was aborted. The peer or the network is "
+            "stuck: check the peer's log, then retry"
         )
     return None
 

@@ -16,7 +16,9 @@ association's own objects (pynetdicom 3.0.x internals: ``DULServiceProvider._dec
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +70,11 @@ def abort_text(source: int, reason: int) -> str:
     return f"A-ABORT (source {source}, {who}{': ' + why if why else ''})"
 
 
+def _exception_name(exc: Exception) -> str:
+    kind = type(exc)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
 class PeerFaults:
     """Recorder for one association; pass :meth:`handlers` to ``AE.associate``."""
 
@@ -83,6 +90,38 @@ class PeerFaults:
 
     def handlers(self) -> list[tuple[evt.EventType, Callable[..., Any]]]:
         return [(evt.EVT_CONN_OPEN, self._on_open)]
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Once the association is over: stop its reactor and close its socket. pynetdicom stops
+        the reactor of a failed negotiation at once, also while it waits for the peer to close
+        the connection after aborting on a bad PDU (Sta13), and then nobody closes the socket."""
+        assoc = self.association
+        if assoc is None or assoc.is_established:
+            return
+        dul = assoc.dul
+        sock = dul.socket
+        if dul.is_alive():
+            dul.kill_dul()
+            raw = sock.socket if sock is not None else None
+            if raw is not None:
+                # Wake a reactor blocked reading what is left of a bad PDU; it then sees the
+                # connection closed (which it handles) and its kill flag.
+                with contextlib.suppress(OSError):
+                    raw.shutdown(socket.SHUT_RDWR)
+            dul.join(timeout)
+        if sock is not None and sock.socket is not None:
+            sock.close()
+
+    def stalled(self) -> str | None:
+        """The PDU the peer announced and never finished sending, if the wait for it ended
+        (network or ACSE timeout) with nothing else recorded."""
+        if self._pending is None or self.describe() is not None:
+            return None
+        kind, length = self._pending
+        return (
+            f"sent the header of {pdu_name(kind)} announcing {length + _HEADER} bytes, then "
+            "stalled before its end"
+        )
 
     def describe(self) -> str | None:
         """What the peer did wrong, in words, or None when nothing was recorded."""
@@ -180,7 +219,7 @@ class PeerFaults:
             else:
                 self._fault(
                     f"sent {pdu_name(kind)} that does not decode "
-                    f"({type(exc).__name__} in pynetdicom)"
+                    f"({_exception_name(exc)} in pynetdicom)"
                 )
             raise
         if not self.received and kind not in (0x02, 0x03, 0x07):

@@ -103,10 +103,13 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.release()
-        else:
-            self.abort()
+        try:
+            if exc_type is None:
+                self.release()
+            else:
+                self.abort()
+        finally:
+            self._faults.close()
 
     @property
     def is_open(self) -> bool:
@@ -352,6 +355,13 @@ class Session:
             return AssociationAborted(
                 f"{self.peer} {what} {when} the {operation}, ending the association. Check the "
                 "peer's log, then open a new association." + unknown
+            )
+        stalled = faults.stalled()
+        if stalled is not None:
+            return AssociationAborted(
+                f"{self.peer} {stalled} {when} the {operation}; the association was aborted. "
+                "The peer or the network is stuck: check the peer's log, then open a new "
+                "association." + unknown
             )
         timeout = self.association.dimse_timeout
         waited = time.monotonic() - self._waiting_since

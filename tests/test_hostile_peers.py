@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Session, Timeouts
 from client_sdk.errors import (
@@ -26,7 +28,13 @@ from client_sdk.errors import (
     PeerUnreachable,
 )
 from client_sdk.testing.datasets import ct_dataset
-from providers import IdentityType, PasswordProvider, ResponseStatus, UsernameProvider
+from providers import (
+    IdentityError,
+    IdentityType,
+    PasswordProvider,
+    ResponseStatus,
+    UsernameProvider,
+)
 from tests.conftest import poll
 from tests.hostile_server import (
     AssociateRequest,
@@ -365,6 +373,37 @@ def test_the_peer_closes_in_the_middle_of_a_dimse_response() -> None:
     assert "during the C-STORE" in message and "unknown" in message
 
 
+def test_the_peer_stalls_in_the_middle_of_the_ac() -> None:
+    timeouts = Timeouts(connect=2, acse=1, dimse=2, network=1)
+
+    def script(conn: PeerConnection) -> None:
+        conn.send(associate_ac(conn.rq)[:40])
+        conn.stall()
+
+    with ScriptedPeer(script) as peer:
+        error = raises(AssociationAborted, client(peer, timeouts=timeouts).echo, 1 + MARGIN)
+        full = len(associate_ac(peer.rq))
+    message = str(error)
+    assert f"sent the header of an A-ASSOCIATE-AC announcing {full} bytes, then stalled" in message
+    assert "check the peer's log, then retry" in message
+
+
+def test_the_peer_stalls_in_the_middle_of_a_dimse_response() -> None:
+    timeouts = Timeouts(connect=2, acse=2, dimse=1, network=1)
+
+    def script(conn: PeerConnection) -> None:
+        conn.send(dimse_response(conn.read_dimse_request())[:20])
+        conn.stall()
+
+    with ScriptedPeer(accept_then(script)) as peer:
+        store = lambda: client(peer, timeouts=timeouts).store(ct_dataset())  # noqa: E731
+        error = raises(AssociationAborted, store, 1 + MARGIN)
+    message = str(error)
+    assert "sent the header of a P-DATA-TF announcing" in message
+    assert "then stalled before its end during the C-STORE" in message
+    assert "Whether the C-STORE took effect on the peer is unknown" in message
+
+
 def test_the_peer_closes_between_pdus_during_a_c_echo() -> None:
     with ScriptedPeer(accept_then(lambda conn: conn.read_dimse_request())) as peer:
         error = raises(AssociationAborted, client(peer).echo, 1.0)
@@ -436,3 +475,138 @@ def test_a_session_kept_after_the_peer_left_says_so(monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(session, "_require_open", lambda operation: None)
         error = raises(AssociationAborted, session.echo, 1.0)
     assert "sent an A-ABORT (source 0, service-user) before the C-ECHO" in str(error)
+
+
+# --- Generated hostile answers (hypothesis) ---------------------------------------------------
+
+FUZZ_TIMEOUTS = Timeouts(connect=1, acse=1, dimse=1, network=1)
+FUZZ_BOUND = FUZZ_TIMEOUTS.acse + FUZZ_TIMEOUTS.dimse + FUZZ_TIMEOUTS.network + MARGIN
+
+Mutation = tuple[str, float, int, bytes]
+
+
+def _mutate(data: bytes, mutations: list[Mutation]) -> bytes:
+    """Apply each (operation, where as a fraction of the length, value, bytes) in turn."""
+    out = bytearray(data)
+    for operation, where, value, extra in mutations:
+        at = min(int(where * len(out)), max(len(out) - 1, 0))
+        if operation == "flip" and out:
+            out[at] ^= 1 << (value % 8)
+        elif operation == "truncate":
+            del out[at:]
+        elif operation == "length" and len(out) >= 2:
+            at = min(at, len(out) - 2)
+            out[at : at + 2] = (value % 65536).to_bytes(2, "big")
+        elif operation == "insert":
+            out[at:at] = extra
+    return bytes(out)
+
+
+_mutations = st.lists(
+    st.tuples(
+        st.sampled_from(["flip", "truncate", "length", "insert"]),
+        st.floats(0, 1),
+        st.integers(0, 65535),
+        st.binary(max_size=12),
+    ),
+    min_size=1,
+    max_size=4,
+)
+_sub_items = st.lists(
+    st.tuples(
+        st.sampled_from([0x51, 0x52, 0x54, 0x55, 0x58, 0x59, 0x5A, 0x00, 0xFF]),
+        st.binary(max_size=24),
+    ),
+    max_size=4,
+).map(
+    lambda items: [bytes([kind, 0]) + len(body).to_bytes(2, "big") + body for kind, body in items]
+)
+
+Answer = Callable[[AssociateRequest], bytes]
+
+
+def _mutated_ac(response: bytes, mutations: list[Mutation]) -> Answer:
+    return lambda rq: _mutate(associate_ac(rq, identity_ac(response)), mutations)
+
+
+def _ac_with(sub_items: list[bytes]) -> Answer:
+    return lambda rq: associate_ac(rq, *sub_items)
+
+
+def _constant(data: bytes) -> Answer:
+    return lambda rq: data
+
+
+hostile_answers = st.one_of(
+    st.builds(_mutated_ac, st.binary(max_size=16), _mutations),
+    st.builds(_ac_with, _sub_items),
+    st.builds(
+        lambda triple: _constant(associate_rj(*triple)),
+        st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255)),
+    ),
+    st.builds(
+        lambda sr: _constant(a_abort(*sr)), st.tuples(st.integers(0, 255), st.integers(0, 255))
+    ),
+    st.builds(
+        lambda kind, body, length: _constant(pdu(kind, body, length=length)),
+        st.integers(0, 10),
+        st.binary(max_size=80),
+        st.none() | st.integers(0, 200),
+    ),
+    st.builds(_constant, st.binary(max_size=64)),
+)
+
+
+def _then_behave(make: Answer) -> Callable[[PeerConnection], None]:
+    """Send the generated answer; if the client goes on as if it were fine, play along (answer
+    its C-ECHO and release) so a valid answer ends in a success, not a timeout."""
+
+    def script(conn: PeerConnection) -> None:
+        conn.sock.settimeout(FUZZ_BOUND)
+        conn.send(make(conn.rq))
+        echo_and_release(conn)
+
+    return script
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI:UserWarning")  # generated UIDs
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(make=hostile_answers)
+def test_generated_hostile_answers_end_in_typed_errors_and_leave_nothing(make: Answer) -> None:
+    threads, fds = threading.active_count(), fd_count()
+    thread_errors: list[BaseException | None] = []
+    hook = threading.excepthook
+    threading.excepthook = lambda args: thread_errors.append(args.exc_value)
+    try:
+        with ScriptedPeer(_then_behave(make)) as peer:
+            c = client(
+                peer,
+                UsernameProvider("alice", positive_response=True),
+                policy=Policy(missing_response=MissingResponse.WARN),
+                timeouts=FUZZ_TIMEOUTS,
+            )
+            started = time.monotonic()
+            outcome: int | IdentityError
+            try:
+                outcome = c.echo()
+            except IdentityError as exc:  # anything else fails the test as it is
+                outcome = exc
+            elapsed = time.monotonic() - started
+        assert elapsed < FUZZ_BOUND, f"took {elapsed:.2f} s"
+        event(type(outcome).__name__ + " " + str(outcome).split(" ", 1)[-1][:70])
+        if isinstance(outcome, IdentityError):
+            assert "HOSTILE@127.0.0.1" in str(outcome), str(outcome)
+        else:
+            assert outcome == 0
+        poll(lambda: threading.active_count() <= threads, timeout=5, what="threads to end")
+        poll(lambda: fd_count() <= fds, timeout=5, what="sockets to close")
+    finally:
+        threading.excepthook = hook
+    assert thread_errors == []
