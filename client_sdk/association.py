@@ -271,9 +271,10 @@ def _failure(
             f"{target} accepted the TCP connection but sent no A-ASSOCIATE response within the "
             f"ACSE timeout ({timeouts.acse:g} s). Check that the port is a DICOM port"
         )
+    tls_hint = "" if target.tls else " (a TLS port needs Peer(..., tls=TlsConfig(...)))"
     return AssociationAborted(
         f"{target} closed the connection without an A-ASSOCIATE response. Check that the port "
-        "is a DICOM port and the peer's log"
+        f"is a DICOM port{tls_hint} and the peer's log"
     )
 
 

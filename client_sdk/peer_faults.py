@@ -174,7 +174,12 @@ class PeerFaults:
             if len(data) == _HEADER:
                 kind, length = data[0], int.from_bytes(data[2:6], "big")
                 self._pending = (kind, length) if kind in PDU_NAMES and length else None
-                if kind not in PDU_NAMES:
+                if kind in (0x15, 0x16) and data[1] == 0x03:
+                    self._fault(
+                        "answered with TLS (a TLS record, not a PDU): it is a TLS port, so "
+                        "connect with Peer(..., tls=TlsConfig(...))"
+                    )
+                elif kind not in PDU_NAMES:
                     self._fault(f"sent {pdu_name(kind)}")
             elif data:
                 self._fault(

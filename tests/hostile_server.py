@@ -26,6 +26,7 @@ from pynetdicom.dimse_primitives import C_ECHO, C_STORE
 from pynetdicom.dsutils import decode
 from pynetdicom.pdu import A_ASSOCIATE_RQ, P_DATA_TF
 
+from tests.conftest import poll
 from tests.wire import read_pdu
 
 APPLICATION_CONTEXT = b"1.2.840.10008.3.1.1.1"
@@ -251,7 +252,7 @@ Script = Callable[[PeerConnection], None]
 
 
 @dataclass
-class _Run:
+class Run:
     connection: PeerConnection | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -271,7 +272,7 @@ class ScriptedPeer:
         self._listener.listen(8)
         self._listener.settimeout(0.05)
         self.port = int(self._listener.getsockname()[1])
-        self.runs: list[_Run] = []
+        self.runs: list[Run] = []
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._acceptor = threading.Thread(target=self._accept, name="hostile-peer", daemon=True)
@@ -290,7 +291,8 @@ class ScriptedPeer:
         self._acceptor.join(SOCKET_TIMEOUT)
         for sock in self._sockets:
             with contextlib.suppress(OSError):
-                sock.close()
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a script blocked reading
+            sock.close()
         for thread in self._threads:
             thread.join(SOCKET_TIMEOUT)
         self._listener.close()
@@ -302,14 +304,14 @@ class ScriptedPeer:
         assert connection is not None, "no A-ASSOCIATE-RQ was received"
         return connection.rq
 
-    def wait_done(self, timeout: float = SOCKET_TIMEOUT) -> _Run:
+    def wait_done(self, timeout: float = SOCKET_TIMEOUT) -> Run:
         """The first connection's run, once its script has finished."""
-        deadline = threading.Event()
-        for _ in range(int(timeout / 0.01)):
-            if self.runs and self.runs[0].done.is_set():
-                return self.runs[0]
-            deadline.wait(0.01)
-        raise AssertionError(f"the scripted peer did not finish within {timeout} s")
+        poll(
+            lambda: bool(self.runs) and self.runs[0].done.is_set(),
+            timeout=timeout,
+            what="the scripted peer to finish",
+        )
+        return self.runs[0]
 
     def _accept(self) -> None:
         while not self._stop.is_set() and len(self.runs) < self._limit:
@@ -319,13 +321,13 @@ class ScriptedPeer:
                 continue
             sock.settimeout(SOCKET_TIMEOUT)
             self._sockets.append(sock)
-            run = _Run()
+            run = Run()
             self.runs.append(run)
             thread = threading.Thread(target=self._serve, args=(sock, run), daemon=True)
             self._threads.append(thread)
             thread.start()
 
-    def _serve(self, sock: socket.socket, run: _Run) -> None:
+    def _serve(self, sock: socket.socket, run: Run) -> None:
         try:
             run.connection = PeerConnection(sock, self._stop)
             self._script(run.connection)

@@ -404,6 +404,14 @@ def test_the_peer_stalls_in_the_middle_of_a_dimse_response() -> None:
     assert "Whether the C-STORE took effect on the peer is unknown" in message
 
 
+def test_the_peer_closes_without_a_word() -> None:
+    with ScriptedPeer(lambda conn: None) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+    message = str(error)
+    assert "closed the connection without an A-ASSOCIATE response" in message
+    assert "a TLS port needs Peer(..., tls=TlsConfig(...))" in message
+
+
 def test_the_peer_closes_between_pdus_during_a_c_echo() -> None:
     with ScriptedPeer(accept_then(lambda conn: conn.read_dimse_request())) as peer:
         error = raises(AssociationAborted, client(peer).echo, 1.0)
@@ -438,6 +446,12 @@ def test_no_dimse_response_is_a_dimse_timeout() -> None:
             lambda rq: pdu(0x04, b"\x00\x00\x00\x02\x01\x03"),
             "sent a P-DATA-TF instead of an A-ASSOCIATE response",
             id="p-data-first",
+        ),
+        pytest.param(
+            lambda rq: bytes.fromhex("15 03 03 00 02 02 46"),  # a TLS alert record
+            "answered with TLS (a TLS record, not a PDU): it is a TLS port, so connect with "
+            "Peer(..., tls=TlsConfig(...))",
+            id="tls-alert",
         ),
         pytest.param(
             lambda rq: pdu(0x02, b"\x00\x01"),
