@@ -217,7 +217,7 @@ class PeerFaults:
                 # thread and the caller waits out the ACSE timeout; here it aborts at once.
                 pdu.to_primitive()
         except Exception as exc:
-            if kind == 0x03 or (kind == 0x07 and self.abort is not None):
+            if (kind == 0x03 and not self.received) or (kind == 0x07 and self.abort is not None):
                 pass  # reported as the rejection or abort it is, with its raw codes
             elif isinstance(exc, MalformedPdu):
                 self._fault(f"sent {pdu_name(kind)} that is malformed: {exc}")

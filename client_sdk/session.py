@@ -120,18 +120,21 @@ class Session:
         with an A-ABORT (or nothing) instead of an A-RELEASE-RP."""
         if not self.association.is_established:
             return
+        started = time.monotonic()
         self.association.release()
         if self.association.is_released:
             return
-        what = self._faults.describe() or (
-            "sent no A-RELEASE-RP within the ACSE timeout "
-            f"({self.association.acse_timeout:g} s), so it was aborted"
-        )
-        done = f"{self._completed} operation(s)" if self._completed else "No operation"
+        timeout = self.association.acse_timeout
+        what = self._faults.describe()
+        if what is None and timeout is not None and time.monotonic() - started >= timeout:
+            what = f"sent no A-RELEASE-RP within the ACSE timeout ({timeout:g} s)"
+        elif what is None:
+            what = "closed the connection"
+        done = f"{self._completed} operation(s)" if self._completed else "no operation"
         raise AssociationAborted(
-            f"{self.peer} {what} when asked to release the association. {done} completed "
-            "before it, with the results returned; they stand, so check the peer's log before "
-            "repeating any"
+            f"{self.peer}, asked to release the association, {what} instead of an A-RELEASE-RP; "
+            f"the association ended aborted. The {done} completed before it returned their "
+            "results, which stand: check the peer's log before repeating any"
         )
 
     def abort(self) -> None:

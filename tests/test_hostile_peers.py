@@ -8,6 +8,7 @@ A-ASSOCIATE-RQ with scripted bytes.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -27,6 +28,8 @@ from client_sdk.errors import (
     PeerProtocolError,
     PeerUnreachable,
 )
+from client_sdk.pdu_check import MalformedPdu, check_associate_ac, rejection_text
+from client_sdk.peer_faults import abort_text
 from client_sdk.testing.datasets import ct_dataset
 from providers import (
     IdentityError,
@@ -170,9 +173,28 @@ def test_a_abort_instead_of_the_release_rp() -> None:
         run = peer.wait_done()
     assert run.connection is not None and run.connection.received[-1][0] == 0x05  # RELEASE-RQ
     message = str(error)
-    assert "sent an A-ABORT (source 2, service-provider: reason not specified)" in message
-    assert "when asked to release the association. 1 operation(s) completed" in message
-    assert "they stand" in message
+    assert (
+        "asked to release the association, sent an A-ABORT (source 2, service-provider: "
+        "reason not specified) instead of an A-RELEASE-RP" in message
+    )
+    assert "The 1 operation(s) completed before it returned their results" in message
+
+
+@pytest.mark.parametrize("then", ["close", "stall"])
+def test_no_release_rp(then: str) -> None:
+    timeouts = Timeouts(connect=2, acse=1, dimse=2, network=5)
+
+    def script(conn: PeerConnection) -> None:
+        conn.send(dimse_response(conn.read_dimse_request()))
+        conn.read_pdu()
+        if then == "stall":
+            conn.stall()
+
+    with ScriptedPeer(accept_then(script)) as peer:
+        bound = timeouts.acse + MARGIN if then == "stall" else 1.0
+        error = raises(AssociationAborted, client(peer, timeouts=timeouts).echo, bound)
+    what = "closed the connection" if then == "close" else "sent no A-RELEASE-RP within the ACSE"
+    assert f"asked to release the association, {what}" in str(error)
 
 
 # --- Every rejection --------------------------------------------------------------------------
@@ -624,3 +646,58 @@ def test_generated_hostile_answers_end_in_typed_errors_and_leave_nothing(make: A
     finally:
         threading.excepthook = hook
     assert thread_errors == []
+
+
+# --- The strict checks alone (pure logic) ----------------------------------------------------
+
+RQ = AssociateRequest(
+    raw=b"",
+    called_ae_title="PACS",
+    calling_ae_title="SCU",
+    context_ids=(1, 3),
+    identity_type=2,
+    response_requested=True,
+)
+
+
+def test_the_smallest_accept_item_of_the_standard_passes_unchanged() -> None:
+    ac = associate_ac(RQ, bytes.fromhex("59 00 00 02 00 00"))  # PS3.7 D.3.3.7, empty response
+    checked = check_associate_ac(ac)
+    assert checked.pdu == ac and checked.identity_items == 1 and not checked.legacy_identity_item
+    assert check_associate_ac(associate_ac(RQ)).identity_items == 0
+
+
+def test_a_legacy_58h_item_is_retyped_and_nothing_else_changes() -> None:
+    ac = associate_ac(RQ, identity_ac(b"ticket", kind=0x58))
+    checked = check_associate_ac(ac)
+    assert checked.legacy_identity_item
+    changed = [i for i, (a, b) in enumerate(zip(ac, checked.pdu, strict=True)) if a != b]
+    assert len(changed) == 1 and ac[changed[0]] == 0x58 and checked.pdu[changed[0]] == 0x59
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (pdu(0x02, bytes(60)), "shorter than its fixed fields"),
+        (associate_ac(RQ) + b"\x50\x00", "2 stray byte(s) at the end of the A-ASSOCIATE-AC"),
+        (
+            associate_ac(RQ, user_info=user_information(b"\x52\x00\x00\x09uid")),
+            "the Implementation Class UID item (52H) declares 9 bytes but only 3 remain",
+        ),
+    ],
+)
+def test_structural_faults_are_named(data: bytes, words: str) -> None:
+    with pytest.raises(MalformedPdu, match=re.escape(words)):
+        check_associate_ac(data)
+
+
+def test_rejection_and_abort_words() -> None:
+    assert rejection_text((1, 2, 1)) == (
+        "(result 1, source 2, reason 1: Rejected Permanent, Service Provider (ACSE), "
+        "No reason given)"
+    )
+    assert rejection_text((2, 3, 2)).endswith("Local limit exceeded)")
+    assert "not defined" in rejection_text((1, 2, 7))
+    assert abort_text(2, 6) == "A-ABORT (source 2, service-provider: invalid PDU parameter value)"
+    assert abort_text(0, 6) == "A-ABORT (source 0, service-user)"
+    assert abort_text(7, 0) == "A-ABORT (source 7, undefined)"
