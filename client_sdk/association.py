@@ -314,6 +314,8 @@ def _peer_fault(
         return PeerProtocolError(
             f"{target} {faults.malformed}; the association was aborted. {_VENDOR_ADVICE}"
         )
+    if 0x02 in faults.received:
+        return None  # it did accept: what went wrong next is for _failure (no context)
     if faults.abort is not None:
         return AssociationAborted(
             f"{target} {faults.describe()} instead of answering the A-ASSOCIATE-RQ. The peer "

@@ -51,6 +51,7 @@ from tests.hostile_server import (
     dimse_response,
     identity_ac,
     pdu,
+    presentation_results,
     release_rp,
     user_information,
 )
@@ -424,6 +425,17 @@ def test_the_peer_stalls_in_the_middle_of_a_dimse_response() -> None:
     assert "sent the header of a P-DATA-TF announcing" in message
     assert "then stalled before its end during the C-STORE" in message
     assert "Whether the C-STORE took effect on the peer is unknown" in message
+
+
+def test_an_ac_accepting_no_context_then_an_a_abort() -> None:
+    def make(rq: AssociateRequest) -> bytes:
+        return associate_ac(rq, contexts=presentation_results(rq, result=3)) + a_abort(0, 0)
+
+    with ScriptedPeer(answer(make, then="drain")) as peer:
+        error = raises(AssociationAborted, client(peer).echo, 1.0)
+    assert "accepted the association but none of the proposed SOP classes (Verification" in str(
+        error
+    )
 
 
 def test_the_peer_closes_without_a_word() -> None:
