@@ -106,10 +106,19 @@ def check_associate_ac(pdu: bytes) -> AcceptCheck:
     out = bytearray(pdu)
     found = 0
     legacy = False
+    user_information = 0
     for kind, start, end in _items(pdu, PDU_HEADER + AC_FIXED, len(pdu), "the A-ASSOCIATE-AC"):
+        if kind == 0x21:
+            _check_context_result(pdu, start, end)
         if kind != 0x50:
             continue
+        user_information += 1
+        max_length = False
         for sub, s_start, s_end in _items(pdu, start, end, "the User Information item (50H)"):
+            if sub == 0x51:
+                if s_end - s_start != 4:
+                    raise MalformedPdu(f"the {_name(sub)} holds {s_end - s_start} bytes, not 4")
+                max_length = True
             if sub not in (0x58, 0x59):
                 continue
             found += 1
@@ -134,7 +143,29 @@ def check_associate_ac(pdu: bytes) -> AcceptCheck:
             if sub == 0x58:
                 out[s_start - ITEM_HEADER] = 0x59
                 legacy = True
+        if not max_length:
+            # PS3.8 D.1: mandatory; pynetdicom fails on the first P-DATA without it.
+            raise MalformedPdu("its User Information item (50H) has no Maximum Length item (51H)")
+    if user_information != 1:
+        raise MalformedPdu(f"it holds {user_information} User Information items (50H), not one")
     return AcceptCheck(bytes(out), found, legacy)
+
+
+def _check_context_result(pdu: bytes, start: int, end: int) -> None:
+    """A Presentation Context item (21H) of an AC: ID, reserved, result, reserved, then the
+    transfer syntax sub-item, which an acceptance (result 0) must have (PS3.8 9.3.3.2)."""
+    if end - start < 4:
+        raise MalformedPdu(f"a {_name(0x21)} is {end - start} bytes, too short for its fields")
+    context_id, result = pdu[start], pdu[start + 2]
+    where = f"the {_name(0x21)} of context {context_id}"
+    syntaxes = [
+        s_end - s_start for sub, s_start, s_end in _items(pdu, start + 4, end, where) if sub == 0x40
+    ]
+    if result == 0 and (len(syntaxes) != 1 or not syntaxes[0]):
+        raise MalformedPdu(
+            f"it accepts presentation context {context_id} with {len(syntaxes)} transfer "
+            "syntaxes; an acceptance names exactly one"
+        )
 
 
 def rejection_codes(pdu: bytes) -> tuple[int, int, int]:

@@ -40,6 +40,7 @@ from providers import (
 )
 from tests.conftest import poll
 from tests.hostile_server import (
+    IMPLICIT_VR_LITTLE_ENDIAN,
     AssociateRequest,
     PeerConnection,
     ScriptedPeer,
@@ -50,6 +51,8 @@ from tests.hostile_server import (
     associate_rj,
     dimse_response,
     identity_ac,
+    item,
+    max_length_item,
     pdu,
     presentation_results,
     release_rp,
@@ -488,6 +491,21 @@ def test_no_dimse_response_is_a_dimse_timeout() -> None:
             id="tls-alert",
         ),
         pytest.param(
+            lambda rq: associate_ac(rq, user_info=b""),
+            "it holds 0 User Information items (50H), not one",
+            id="no-user-information",
+        ),
+        pytest.param(
+            lambda rq: associate_ac(rq, user_info=item(0x50, item(0x52, b"1.2.3"))),
+            "its User Information item (50H) has no Maximum Length item (51H)",
+            id="no-maximum-length",
+        ),
+        pytest.param(
+            lambda rq: associate_ac(rq, contexts=item(0x21, bytes([1, 0, 0, 0]))),
+            "it accepts presentation context 1 with 0 transfer syntaxes",
+            id="acceptance-without-transfer-syntax",
+        ),
+        pytest.param(
             lambda rq: pdu(0x02, b"\x00\x01"),
             "sent an A-ASSOCIATE-AC that is malformed: the A-ASSOCIATE-AC is 8 bytes",
             id="tiny-ac",
@@ -585,8 +603,47 @@ def _constant(data: bytes) -> Answer:
     return lambda rq: data
 
 
+def _reframed(mutations: list[Mutation]) -> Answer:
+    """A mutated AC body in a PDU whose length fits it: well framed, hostile inside."""
+    return lambda rq: pdu(0x02, _mutate(associate_ac(rq, identity_ac(b"ok"))[6:], mutations))
+
+
+def _assembled(items: list[bytes]) -> Answer:
+    """An AC with its fixed fields and application context, then ``items`` as generated."""
+    return lambda rq: pdu(0x02, associate_ac(rq, contexts=b"", user_info=b"")[6:] + b"".join(items))
+
+
+_sub_item = st.one_of(
+    st.builds(
+        item,
+        st.sampled_from([0x30, 0x40, 0x51, 0x52, 0x54, 0x55, 0x58, 0x59, 0x99]),
+        st.binary(max_size=16),
+    ),
+    st.just(item(0x40, IMPLICIT_VR_LITTLE_ENDIAN)),
+    st.just(max_length_item()),
+)
+_context_item = st.builds(
+    lambda cid, result, subs: item(0x21, bytes([cid, 0, result, 0]) + b"".join(subs)),
+    st.sampled_from([1, 3, 255]),  # 1 is the context the client proposes
+    st.integers(0, 5),
+    st.lists(_sub_item, max_size=3),
+)
+_user_info_item = st.builds(
+    lambda subs: item(0x50, b"".join(subs)), st.lists(_sub_item, max_size=4)
+)
+_ac_items = st.lists(
+    st.one_of(
+        _context_item,
+        _user_info_item,
+        st.builds(item, st.integers(0, 255), st.binary(max_size=16)),
+    ),
+    max_size=5,
+)
+
 hostile_answers = st.one_of(
     st.builds(_mutated_ac, st.binary(max_size=16), _mutations),
+    st.builds(_reframed, _mutations),
+    st.builds(_assembled, _ac_items),
     st.builds(_ac_with, _sub_items),
     st.builds(
         lambda triple: _constant(associate_rj(*triple)),
