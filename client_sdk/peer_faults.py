@@ -11,7 +11,8 @@ A-ASSOCIATE-RQ is sent): every PDU read is checked strictly and converted once a
 bad one fails where pynetdicom handles decode errors (it sends an A-ABORT and reports the abort at
 once). What went wrong is kept here for the error message. The hooks replace two methods on this
 association's own objects (pynetdicom 3.0.x internals: ``DULServiceProvider._decode_pdu``,
-``AssociationSocket.recv`` and ``StateMachine.transition``); nothing process-wide changes.
+``AssociationSocket.recv``, ``StateMachine.do_action`` and ``DIMSEServiceProvider.
+receive_primitive``); nothing process-wide changes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from pynetdicom import evt
 from pynetdicom.association import Association
+from pynetdicom.fsm import TRANSITION_TABLE
 
 from client_sdk.pdu_check import (
     MalformedPdu,
@@ -91,12 +93,13 @@ class PeerFaults:
     def handlers(self) -> list[tuple[evt.EventType, Callable[..., Any]]]:
         return [(evt.EVT_CONN_OPEN, self._on_open)]
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 2.0, *, force: bool = False) -> None:
         """Once the association is over: stop its reactor and close its socket. pynetdicom stops
         the reactor of a failed negotiation at once, also while it waits for the peer to close
-        the connection after aborting on a bad PDU (Sta13), and then nobody closes the socket."""
+        the connection after aborting on a bad PDU (Sta13), and then nobody closes the socket.
+        ``force``: a peer fault ended it, even if pynetdicom still calls it established."""
         assoc = self.association
-        if assoc is None or assoc.is_established:
+        if assoc is None or (assoc.is_established and not force):
             return
         dul = assoc.dul
         sock = dul.socket
@@ -111,6 +114,9 @@ class PeerFaults:
             dul.join(timeout)
         if sock is not None and sock.socket is not None:
             sock.close()
+        if assoc.is_established:
+            assoc.is_aborted = True
+            assoc.kill()  # its reactor thread; returns at once now that the DUL has stopped
 
     def stalled(self) -> str | None:
         """The PDU the peer announced and never finished sending, if the wait for it ended
@@ -122,6 +128,14 @@ class PeerFaults:
             f"sent the header of {pdu_name(kind)} announcing {length + _HEADER} bytes, then "
             "stalled before its end"
         )
+
+    def ended(self) -> bool:
+        """True once a peer fault ended the association (recorded, or pynetdicom's state
+        machine left the established states), even if pynetdicom still calls it established."""
+        if self.describe() is not None or self.stalled() is not None:
+            return True
+        assoc = self.association
+        return assoc is not None and assoc.dul.state_machine.current_state in ("Sta1", "Sta13")
 
     def describe(self) -> str | None:
         """What the peer did wrong, in words, or None when nothing was recorded."""
@@ -150,16 +164,41 @@ class PeerFaults:
         decode = dul._decode_pdu
         dul._decode_pdu = lambda stream: self._decode(decode, stream)  # type: ignore[method-assign,assignment]
         machine = dul.state_machine
-        transition = machine.transition
+        do_action = machine.do_action
 
-        def moved(state: str) -> None:
-            transition(state)
-            if state == "Sta13":
-                # pynetdicom aborted on a bad PDU (AA-8) but leaves a C-ECHO/C-STORE waiting
-                # for its response until the DIMSE timeout: wake it now.
+        def act(event: str) -> None:
+            if (event, machine.current_state) not in TRANSITION_TABLE:
+                # Our own request (an A-ABORT, say) racing the peer's fault: pynetdicom already
+                # aborted (Sta13) and would raise here, killing its thread. Nothing to add.
+                log.debug("dropped %s in %s", event, machine.current_state)
+                return
+            do_action(event)
+            if machine.current_state == "Sta13" and event != "Evt15":
+                # Not our own A-ABORT (Evt15): pynetdicom aborted on a PDU it did not expect or
+                # could not decode (AA-8), and leaves a C-ECHO/C-STORE waiting for its
+                # response until the DIMSE timeout: wake it now.
+                if self.received:
+                    self._fault(f"sent {pdu_name(self.received[-1])} where none was expected")
                 assoc.dimse.msg_queue.put((None, None))
 
-        machine.transition = moved  # type: ignore[method-assign]
+        machine.do_action = act  # type: ignore[method-assign]
+        dimse = assoc.dimse
+        receive = dimse.receive_primitive
+
+        def received(primitive: Any) -> None:
+            # pynetdicom assembles DIMSE messages in its state machine, where a command set it
+            # cannot read (no Command Field, say) kills its thread. Treat it as it treats a PDU
+            # it cannot decode: Evt19, so it aborts (AA-8).
+            try:
+                receive(primitive)
+            except Exception as exc:
+                self._fault(
+                    f"sent a DIMSE message that does not decode ({_exception_name(exc)} in "
+                    "pynetdicom)"
+                )
+                dul.event_queue.put("Evt19")
+
+        dimse.receive_primitive = received  # type: ignore[method-assign]
         sock = dul.socket
         if sock is not None:
             recv = sock.recv

@@ -117,7 +117,9 @@ class Session:
 
     def release(self) -> None:
         """Release the association; raises :class:`AssociationAborted` when the peer answers
-        with an A-ABORT (or nothing) instead of an A-RELEASE-RP."""
+        with an A-ABORT (or nothing) instead of an A-RELEASE-RP, or ended it before."""
+        if self._peer_ended():
+            raise self._lost("A-RELEASE", before=True)
         if not self.association.is_established:
             return
         started = time.monotonic()
@@ -138,8 +140,24 @@ class Session:
         )
 
     def abort(self) -> None:
+        if self._peer_ended():
+            return
         if self.association.is_established:
             self.association.abort()
+
+    def _peer_ended(self) -> bool:
+        """True (and everything closed) when a peer fault already ended the association.
+
+        pynetdicom has then aborted on its own or lost the connection, but its association
+        thread may not have noticed yet; an A-ABORT or A-RELEASE-RQ sent now would reach a
+        state machine that no longer accepts one and kill its thread with an exception.
+        """
+        faults = self._faults
+        recorded = faults.describe() is not None or faults.stalled() is not None
+        if recorded or (self.association.is_established and faults.ended()):
+            faults.close(force=True)
+            return True
+        return False
 
     def echo(self) -> int:
         """C-ECHO. Returns the status (0x0000) or raises."""

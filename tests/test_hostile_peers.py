@@ -42,6 +42,7 @@ from tests.conftest import poll
 from tests.hostile_server import (
     IMPLICIT_VR_LITTLE_ENDIAN,
     AssociateRequest,
+    DimseRequest,
     PeerConnection,
     ScriptedPeer,
     a_abort,
@@ -662,6 +663,28 @@ hostile_answers = st.one_of(
 )
 
 
+Reply = Callable[[DimseRequest], bytes]
+
+
+def _mutated_response(mutations: list[Mutation], reframe: bool) -> Reply:
+    def make(request: DimseRequest) -> bytes:
+        data = dimse_response(request)
+        return pdu(0x04, _mutate(data[6:], mutations)) if reframe else _mutate(data, mutations)
+
+    return make
+
+
+hostile_replies = st.one_of(
+    st.builds(_mutated_response, _mutations, st.booleans()),
+    st.builds(
+        lambda kind, body: lambda request: pdu(kind, body),
+        st.integers(0, 10),
+        st.binary(max_size=80),
+    ),
+    st.builds(lambda data: lambda request: data, st.binary(max_size=64)),
+)
+
+
 def _then_behave(make: Answer) -> Callable[[PeerConnection], None]:
     """Send the generated answer; if the client goes on as if it were fine, play along (answer
     its C-ECHO and release) so a valid answer ends in a success, not a timeout."""
@@ -770,3 +793,50 @@ def test_rejection_and_abort_words() -> None:
     assert abort_text(2, 6) == "A-ABORT (source 2, service-provider: invalid PDU parameter value)"
     assert abort_text(0, 6) == "A-ABORT (source 0, service-user)"
     assert abort_text(7, 0) == "A-ABORT (source 7, undefined)"
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on generated elements
+@settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(reply=hostile_replies)
+def test_generated_hostile_dimse_responses_end_in_typed_errors_and_leave_nothing(
+    reply: Reply,
+) -> None:
+    threads, fds = threading.active_count(), fd_count()
+    thread_errors: list[BaseException | None] = []
+    hook = threading.excepthook
+    threading.excepthook = lambda args: thread_errors.append(args.exc_value)
+
+    def script(conn: PeerConnection) -> None:
+        conn.sock.settimeout(FUZZ_BOUND)
+        conn.send(reply(conn.read_dimse_request()))
+        conn.read_pdu()
+        conn.send(release_rp())
+
+    try:
+        with ScriptedPeer(accept_then(script)) as peer:
+            c = client(peer, timeouts=FUZZ_TIMEOUTS)
+            started = time.monotonic()
+            outcome: int | IdentityError
+            try:
+                outcome = c.echo()
+            except IdentityError as exc:  # anything else fails the test as it is
+                outcome = exc
+            elapsed = time.monotonic() - started
+        assert elapsed < FUZZ_BOUND, f"took {elapsed:.2f} s"
+        event(type(outcome).__name__ + " " + str(outcome).split(" ", 1)[-1][:70])
+        if isinstance(outcome, IdentityError):
+            assert "HOSTILE@127.0.0.1" in str(outcome), str(outcome)
+        else:
+            assert outcome in (0, 1)
+        poll(lambda: threading.active_count() <= threads, timeout=5, what="threads to end")
+        poll(lambda: fd_count() <= fds, timeout=5, what="sockets to close")
+    finally:
+        threading.excepthook = hook
+    assert thread_errors == []
