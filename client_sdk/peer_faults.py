@@ -9,10 +9,16 @@ machine, kills its thread and leaves the caller waiting for the full ACSE timeou
 ``PeerFaults`` hooks one association (from its ``EVT_CONN_OPEN`` handler, so before the
 A-ASSOCIATE-RQ is sent): every PDU read is checked strictly and converted once as a trial, so a
 bad one fails where pynetdicom handles decode errors (it sends an A-ABORT and reports the abort at
-once). What went wrong is kept here for the error message. The hooks replace two methods on this
-association's own objects (pynetdicom 3.0.x internals: ``DULServiceProvider._decode_pdu``,
-``AssociationSocket.recv``, ``StateMachine.do_action`` and ``DIMSEServiceProvider.
-receive_primitive``); nothing process-wide changes.
+once). What went wrong is kept here for the error message. The hooks replace four methods on
+this association's own objects, all pynetdicom 3.0.x internals (pinned below 3.1):
+
+- ``DULServiceProvider._decode_pdu``: strict checks, the trial conversion, the record;
+- ``AssociationSocket.recv``: a connection closed or stalled in the middle of a PDU;
+- ``StateMachine.do_action``: wake a DIMSE wait when pynetdicom aborts (AA-8), drop a local
+  request that races that abort instead of raising in pynetdicom's thread;
+- ``DIMSEServiceProvider.receive_primitive``: a command set pynetdicom cannot read aborts.
+
+Nothing process-wide changes.
 """
 
 from __future__ import annotations
