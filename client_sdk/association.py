@@ -38,10 +38,13 @@ from client_sdk.errors import (
     AssociationRejected,
     AuthenticationRejected,
     IdentityTooLarge,
+    PeerProtocolError,
     PeerUnreachable,
     ServerResponseMissing,
 )
 from client_sdk.outcome import Decision, IdentityOutcome
+from client_sdk.pdu_check import is_defined_rejection, rejection_text
+from client_sdk.peer_faults import PeerFaults
 from client_sdk.redaction import install_pynetdicom_redaction, redacting
 from client_sdk.retrieve import Receiver
 from client_sdk.session import Session
@@ -203,21 +206,33 @@ def _open_session(
     # C-GET: the sub-operations arrive as C-STORE requests, handled by the Session's receiver.
     receiver = Receiver() if retrieve else None
     handlers: list[Any] = [] if receiver is None else [(evt.EVT_C_STORE, receiver.handle_store)]
+    faults = PeerFaults()
+    handlers += faults.handlers()
     started = time.monotonic()
     with redacting(_secrets_of(exchange)):
         ext_neg: list[Any] = [exchange.to_primitive()] if exchange is not None else []
-        assoc = ae.associate(
-            target.host,
-            target.port,
-            contexts,
-            ae_title=target.called_ae_title,
-            ext_neg=ext_neg + roles,
-            tls_args=tls_args,
-            evt_handlers=handlers,
-        )
+        try:
+            assoc = ae.associate(
+                target.host,
+                target.port,
+                contexts,
+                ae_title=target.called_ae_title,
+                ext_neg=ext_neg + roles,
+                tls_args=tls_args,
+                evt_handlers=handlers,
+            )
+        except Exception as exc:
+            if faults.association is None:
+                raise
+            # pynetdicom negotiates the peer's answer in this thread: an AC it decoded but
+            # cannot apply raises here, with its reactor thread and socket still up.
+            raise _unusable_answer(client, faults, exc) from None
         _wipe(assoc)
     if not assoc.is_established:
-        error = _failure(assoc, ae.trace, client, exchange, time.monotonic() - started)
+        faults.close()
+        error = _peer_fault(assoc, faults, client, exchange) or _failure(
+            assoc, ae.trace, client, exchange, time.monotonic() - started
+        )
         request = exchange.request if exchange is not None else None
         log.info(
             "association peer=%s identity=%s principal=%r outcome=%s",
@@ -227,7 +242,7 @@ def _open_session(
             type(error).__name__,
         )
         raise error
-    return _accepted(assoc, client, exchange, receiver, attempt)
+    return _accepted(assoc, client, exchange, receiver, attempt, faults)
 
 
 def _failure(
@@ -239,37 +254,6 @@ def _failure(
 ) -> Exception:
     target = client.target
     timeouts = client.timeouts
-    if assoc.is_rejected:
-        rj = assoc.acceptor.primitive
-        assert rj is not None  # a rejection always carries the A-ASSOCIATE-RJ primitive
-        result, source, reason = (
-            int(rj.result or 0),
-            int(rj.result_source or 0),
-            int(rj.diagnostic or 0),
-        )
-        text = f"{rj.result_str}, {rj.source_str}, {rj.reason_str}"
-        triple = f"(result {result}, source {source}, reason {reason}: {text})"
-        if exchange is not None and (
-            (result in (1, 2) and source == 2 and reason == 1)
-            or (result, source, reason) == (1, 1, 1)
-        ):
-            request = exchange.request
-            return AuthenticationRejected(
-                f"{target} rejected the {request.identity_type.label} identity of "
-                f"{request.principal or 'the caller'!r} from {request.source} {triple}. Check "
-                "the credential and that this user may use this peer; not retried automatically",
-                result=result,
-                source=source,
-                reason=reason,
-            )
-        return AssociationRejected(
-            f"{target} rejected the association {triple}. Check the called AE title "
-            f"{target.called_ae_title!r} and that the peer knows calling AE title "
-            f"{target.calling_ae_title!r}",
-            result=result,
-            source=source,
-            reason=reason,
-        )
     transport = transport_failure(trace, target, client.peer.tls, timeouts, elapsed)
     if transport is not None:
         return transport  # TLS: which of its failures, or plain DICOM to a TLS port
@@ -303,9 +287,121 @@ def _failure(
             f"{target} accepted the TCP connection but sent no A-ASSOCIATE response within the "
             f"ACSE timeout ({timeouts.acse:g} s). Check that the port is a DICOM port"
         )
+    tls_hint = "" if target.tls else " (a TLS port needs Peer(..., tls=TlsConfig(...)))"
     return AssociationAborted(
-        f"{target} aborted the association during negotiation (A-ABORT or connection closed). "
-        "Check the peer's log"
+        f"{target} closed the connection without an A-ASSOCIATE response. Check that the port "
+        f"is a DICOM port{tls_hint} and the peer's log"
+    )
+
+
+def _unusable_answer(client: Client, faults: PeerFaults, exc: Exception) -> PeerProtocolError:
+    assoc = faults.association
+    if assoc is not None:
+        assoc.abort()
+        faults.close()
+    return PeerProtocolError(
+        f"{client.target} answered the A-ASSOCIATE-RQ with an A-ASSOCIATE-AC that pynetdicom "
+        f"cannot apply ({type(exc).__name__}); the association was aborted. " + _VENDOR_ADVICE
+    )
+
+
+_VENDOR_ADVICE = (
+    "The peer's DICOM implementation is at fault and a retry will not help: report it to its "
+    "vendor with a capture of the exchange (tshark -d tcp.port==PORT,dicom)"
+)
+
+
+def _peer_fault(
+    assoc: Association,
+    faults: PeerFaults,
+    client: Client,
+    exchange: IdentityExchange | None,
+) -> Exception | None:
+    """The error for a peer that rejected, aborted, broke the protocol or hung up mid-PDU;
+    None for the failures ``_failure`` classifies (no connection, TLS, timeouts)."""
+    target = client.target
+    if faults.tls_answer:
+        return None  # plain DICOM to a TLS port: transport_failure names it (PlainToTlsPort)
+    rejection = faults.rejection
+    if rejection is None and assoc.is_rejected and assoc.acceptor.primitive is not None:
+        rj = assoc.acceptor.primitive
+        rejection = (int(rj.result or 0), int(rj.result_source or 0), int(rj.diagnostic or 0))
+    if rejection is not None:
+        return _rejected(rejection, target, exchange)
+    if faults.malformed is not None:
+        return PeerProtocolError(
+            f"{target} {faults.malformed}; the association was aborted. {_VENDOR_ADVICE}"
+        )
+    if 0x02 in faults.received:
+        return None  # it did accept: what went wrong next is for _failure (no context)
+    if faults.abort is not None:
+        return AssociationAborted(
+            f"{target} {faults.describe()} instead of answering the A-ASSOCIATE-RQ. The peer "
+            "refused the association without saying why: check its log (and that it knows "
+            f"calling AE title {target.calling_ae_title!r})"
+        )
+    if faults.cut is not None:
+        return AssociationAborted(
+            f"{target} {faults.cut} during negotiation. The peer or the network dropped the "
+            "connection: check the peer's log, then retry"
+        )
+    stalled = faults.stalled()
+    if stalled is not None:
+        timeouts = client.timeouts
+        return AssociationAborted(
+            f"{target} {stalled} (network timeout {timeouts.network:g} s, ACSE timeout "
+            f"{timeouts.acse:g} s); the association was aborted. The peer or the network is "
+            "stuck: check the peer's log, then retry"
+        )
+    return None
+
+
+def _rejection_advice(triple: tuple[int, int, int], target: Target) -> str:
+    result, source, reason = triple
+    called, calling = target.called_ae_title, target.calling_ae_title
+    if not is_defined_rejection(triple):
+        return (
+            "Its codes are not defined by PS3.8 Table 9-21, so the peer's implementation is "
+            f"faulty: check its log. Called AE title {called!r}, calling AE title {calling!r}"
+        )
+    advice = {
+        (1, 1): f"The peer gave no reason: check its log and that it knows calling AE title "
+        f"{calling!r}",
+        (1, 2): "The peer does not support the DICOM application context: is this a DICOM port?",
+        (1, 3): f"Register calling AE title {calling!r} with the peer, or set calling_ae_title",
+        (1, 7): f"Check the called AE title {called!r}: the peer does not answer to it",
+        (2, 1): "The peer gave no reason: check its log",
+        (2, 2): "The peer does not support DICOM Upper Layer protocol version 1",
+        (3, 1): "The peer is congested: retry later",
+        (3, 2): "The peer is at its association limit: retry later or open fewer at once",
+    }[(source, reason)]
+    if result == 2 and source != 3:
+        advice += " (a transient rejection: a later retry may succeed)"
+    return advice
+
+
+def _rejected(
+    triple: tuple[int, int, int], target: Target, exchange: IdentityExchange | None
+) -> AssociationRejected:
+    result, source, reason = triple
+    text = rejection_text(triple)
+    if exchange is not None and (
+        (result in (1, 2) and source == 2 and reason == 1) or triple == (1, 1, 1)
+    ):
+        request = exchange.request
+        return AuthenticationRejected(
+            f"{target} rejected the {request.identity_type.label} identity of "
+            f"{request.principal or 'the caller'!r} from {request.source} {text}. Check "
+            "the credential and that this user may use this peer; not retried automatically",
+            result=result,
+            source=source,
+            reason=reason,
+        )
+    return AssociationRejected(
+        f"{target} rejected the association {text}. {_rejection_advice(triple, target)}",
+        result=result,
+        source=source,
+        reason=reason,
     )
 
 
@@ -315,6 +411,7 @@ def _accepted(
     exchange: IdentityExchange | None,
     receiver: Receiver | None,
     attempt: AuditAttempt,
+    faults: PeerFaults,
 ) -> Session:
     target = client.target
     peer = str(target)
@@ -332,7 +429,7 @@ def _accepted(
             decision=Decision.NO_IDENTITY,
         )
         log.info("association %s", outcome.summary())
-        return Session(assoc, outcome, peer, receiver)
+        return Session(assoc, outcome, peer, receiver, faults=faults)
 
     answer = assoc.acceptor.user_identity
     server_response = answer.server_response if answer is not None else None
@@ -341,6 +438,10 @@ def _accepted(
         # fails: abort, whatever the policy says. Fail closed.
         check = exchange.complete(server_response)
         outcome = _outcome(peer, exchange, check)
+        if faults.legacy_identity_item:
+            # DCMTK <= 3.6.1 acceptors typed the answer 58H; DCMTK's requestor accepts it too.
+            detail = f"{outcome.detail} (legacy 58H item)".strip()
+            outcome = dataclasses.replace(outcome, detail=detail)
         decision = _decide(client, exchange, outcome)
     except BaseException:
         assoc.abort()
@@ -360,7 +461,7 @@ def _accepted(
                 outcome.principal,
                 check.detail,
             )
-        return Session(assoc, outcome, peer, receiver)
+        return Session(assoc, outcome, peer, receiver, faults=faults)
 
     if decision is Decision.RELEASE:
         assoc.release()

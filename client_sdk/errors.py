@@ -16,6 +16,7 @@ __all__ = [
     "IdentityTooLarge",
     "InsecureTransport",
     "NotAuthorized",
+    "PeerProtocolError",
     "PeerUnreachable",
     "PlainToTlsPort",
     "ServerResponseMissing",
@@ -135,3 +136,12 @@ class ConfigError(IdentityError):
 class TlsConfigError(ConfigError):
     """A TLS setting cannot be used: a CA, certificate or key file that is missing, unreadable,
     not PEM, encrypted, or a key that is not the certificate's. Raised before any connection."""
+
+
+class PeerProtocolError(AssociationAborted):
+    """The peer sent bytes that break the DICOM Upper Layer protocol (a malformed or undecodable
+    PDU, an A-ASSOCIATE-AC with inconsistent lengths or two user identity items); the SDK aborted.
+
+    An ``AssociationAborted``, since the association is gone; a type of its own because retrying
+    cannot help: the peer's implementation is at fault.
+    """

@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydicom import Dataset, dcmread
 from pydicom.errors import InvalidDicomError
 from pynetdicom.association import Association
 
-from client_sdk.errors import AssociationAborted, DimseFailure, NotAuthorized
+from client_sdk.errors import AssociationAborted, DimseFailure, NotAuthorized, PeerProtocolError
 from client_sdk.outcome import IdentityOutcome
+from client_sdk.peer_faults import PeerFaults
 from client_sdk.retrieve import Receiver
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 
@@ -32,7 +34,7 @@ MOVE_DESTINATION_UNKNOWN = 0xA801
 _PENDING = (0xFF00, 0xFF01)
 _WARNING_STATUSES = (0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007)
 _QUERY_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
-_LOST_SETTLE_SECONDS = 2.0  # bound on waiting for pynetdicom to note a lost association
+_T = TypeVar("_T")
 
 
 def load_dataset(item: StoreInput) -> Dataset:
@@ -81,11 +83,16 @@ class Session:
         identity: IdentityOutcome,
         peer: str,
         receiver: Receiver | None = None,
+        *,
+        faults: PeerFaults | None = None,
     ) -> None:
         self.association = association
         self.identity = identity
         self.peer = peer
         self._receiver = receiver
+        self._faults = faults if faults is not None else PeerFaults()
+        self._completed = 0  # DIMSE operations that got their final response
+        self._waiting_since = time.monotonic()  # start of the current wait for a response
 
     def __enter__(self) -> Session:
         return self
@@ -96,27 +103,66 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.release()
-        else:
-            self.abort()
+        try:
+            if exc_type is None:
+                self.release()
+            else:
+                self.abort()
+        finally:
+            self._faults.close()
 
     @property
     def is_open(self) -> bool:
         return bool(self.association.is_established)
 
     def release(self) -> None:
-        if self.association.is_established:
-            self.association.release()
+        """Release the association; raises :class:`AssociationAborted` when the peer answers
+        with an A-ABORT (or nothing) instead of an A-RELEASE-RP, or ended it before."""
+        if self._peer_ended():
+            raise self._lost("A-RELEASE", before=True)
+        if not self.association.is_established:
+            return
+        started = time.monotonic()
+        self.association.release()
+        if self.association.is_released:
+            return
+        timeout = self.association.acse_timeout
+        what = self._faults.describe()
+        if what is None and timeout is not None and time.monotonic() - started >= timeout:
+            what = f"sent no A-RELEASE-RP within the ACSE timeout ({timeout:g} s)"
+        elif what is None:
+            what = "closed the connection"
+        done = f"{self._completed} operation(s)" if self._completed else "no operation"
+        raise AssociationAborted(
+            f"{self.peer}, asked to release the association, {what} instead of an A-RELEASE-RP; "
+            f"the association ended aborted. The {done} completed before it returned their "
+            "results, which stand: check the peer's log before repeating any"
+        )
 
     def abort(self) -> None:
+        if self._peer_ended():
+            return
         if self.association.is_established:
             self.association.abort()
+
+    def _peer_ended(self) -> bool:
+        """True (and everything closed) when a peer fault already ended the association.
+
+        pynetdicom has then aborted on its own or lost the connection, but its association
+        thread may not have noticed yet; an A-ABORT or A-RELEASE-RQ sent now would reach a
+        state machine that no longer accepts one and kill its thread with an exception.
+        """
+        faults = self._faults
+        recorded = faults.describe() is not None or faults.stalled() is not None
+        if recorded or (self.association.is_established and faults.ended()):
+            faults.close(force=True)
+            return True
+        return False
 
     def echo(self) -> int:
         """C-ECHO. Returns the status (0x0000) or raises."""
         self._require_open("C-ECHO")
-        rsp = self.association.send_c_echo()
+        rsp = self._send("C-ECHO", self.association.send_c_echo)
         return self._check("C-ECHO", rsp)
 
     def store(self, item: StoreInput) -> int:
@@ -124,7 +170,7 @@ class Session:
         self._require_open("C-STORE")
         ds = load_dataset(item)
         try:
-            rsp = self.association.send_c_store(ds)
+            rsp = self._send("C-STORE", lambda: self.association.send_c_store(ds))
         except ValueError as exc:
             # pynetdicom raises ValueError when no accepted context fits the dataset.
             raise DimseFailure(
@@ -139,7 +185,10 @@ class Session:
         self._require_open("C-FIND")
         identifier = _identifier(query, level)
         matches: list[Dataset] = []
-        for status, found in self.association.send_c_find(identifier, STUDY_ROOT_FIND):
+        responses = self._send(
+            "C-FIND", lambda: self.association.send_c_find(identifier, STUDY_ROOT_FIND)
+        )
+        for status, found in self._guarded("C-FIND", responses):
             code = self._check("C-FIND", (status, found), final=False)
             if code in _PENDING:
                 if found is not None:
@@ -182,7 +231,9 @@ class Session:
             directory.mkdir(parents=True, exist_ok=True)
         with receiver.collect(directory) as batch:
             try:
-                responses = self.association.send_c_get(identifier, STUDY_ROOT_GET)
+                responses = self._send(
+                    "C-GET", lambda: self.association.send_c_get(identifier, STUDY_ROOT_GET)
+                )
             except ValueError as exc:
                 raise DimseFailure(
                     f"C-GET from {self.peer} impossible: {exc}. Propose Study Root C-GET "
@@ -210,7 +261,10 @@ class Session:
             )
         identifier = _identifier(query, level)
         try:
-            responses = self.association.send_c_move(identifier, destination, STUDY_ROOT_MOVE)
+            responses = self._send(
+                "C-MOVE",
+                lambda: self.association.send_c_move(identifier, destination, STUDY_ROOT_MOVE),
+            )
         except ValueError as exc:
             raise DimseFailure(
                 f"C-MOVE at {self.peer} impossible: {exc}. Propose Study Root C-MOVE "
@@ -228,7 +282,7 @@ class Session:
         local_errors: list[str] | None = None,
     ) -> RetrieveResult:
         """Follow C-GET/C-MOVE responses to the final one; its status and counts, or raise."""
-        for status_ds, identifier in responses:
+        for status_ds, identifier in self._guarded(operation, responses):
             status = int(status_ds.Status) if "Status" in status_ds else None
             if status in _PENDING:
                 log.debug(
@@ -270,10 +324,86 @@ class Session:
 
     def _require_open(self, operation: str) -> None:
         if not self.association.is_established:
+            if self._faults.describe() is not None:
+                raise self._lost(operation, before=True)
             raise AssociationAborted(
                 f"{operation} to {self.peer}: the association is no longer open "
                 "(released or aborted); open a new one with client.associate()"
             )
+
+    def _send(self, operation: str, call: Callable[[], _T]) -> _T:
+        """Run pynetdicom's send_*(), which raises RuntimeError when the peer's A-ABORT (or a
+        dropped connection) ended the association since :meth:`_require_open` looked."""
+        self._waiting_since = time.monotonic()
+        try:
+            return call()
+        except RuntimeError:
+            if self.association.is_established:
+                raise
+            raise self._lost(operation, before=True) from None
+
+    def _guarded(
+        self, operation: str, responses: Iterator[tuple[Dataset, Dataset | None]]
+    ) -> Iterator[tuple[Dataset, Dataset | None]]:
+        """The responses of a C-FIND/C-GET/C-MOVE, each wait timed for :meth:`_lost`."""
+        while True:
+            self._waiting_since = time.monotonic()
+            try:
+                item = next(responses)
+            except StopIteration:
+                return
+            yield item
+
+    def _lost(self, operation: str, *, before: bool = False) -> AssociationAborted | DimseFailure:
+        """Why ``operation`` got no response: the peer aborted, broke the protocol, hung up, or
+        said nothing within the DIMSE timeout (pynetdicom then aborts)."""
+        when = "before" if before else "during"
+        unknown = (
+            ""
+            if before or operation == "C-ECHO"
+            else f" Whether the {operation} took effect on the peer is unknown: check there "
+            "before repeating it."
+        )
+        faults = self._faults
+        if faults.malformed is not None:
+            return PeerProtocolError(
+                f"{self.peer} {faults.malformed} {when} the {operation}; the association was "
+                "aborted. The peer's DICOM implementation is at fault: report it to its vendor."
+                + unknown
+            )
+        what = faults.describe()
+        if what is not None:
+            return AssociationAborted(
+                f"{self.peer} {what} {when} the {operation}, ending the association. Check the "
+                "peer's log, then open a new association." + unknown
+            )
+        stalled = faults.stalled()
+        if stalled is not None:
+            return AssociationAborted(
+                f"{self.peer} {stalled} {when} the {operation}; the association was aborted. "
+                "The peer or the network is stuck: check the peer's log, then open a new "
+                "association." + unknown
+            )
+        timeout = self.association.dimse_timeout
+        waited = time.monotonic() - self._waiting_since
+        if timeout is not None and waited >= timeout:
+            return DimseFailure(
+                f"{operation} to {self.peer}: no response within the DIMSE timeout "
+                f"({timeout:g} s), so the association was aborted. The peer may be overloaded: "
+                "retry later or raise Timeouts(dimse=...)." + unknown,
+                status=None,
+            )
+        if getattr(self.association, "_sent_abort", False):
+            # pynetdicom aborts when a response decodes but does not fit the request.
+            return PeerProtocolError(
+                f"{self.peer} answered the {operation} with a response that is not valid for "
+                "it; the association was aborted. The peer's DICOM implementation is at fault: "
+                "report it to its vendor." + unknown
+            )
+        return AssociationAborted(
+            f"{self.peer} closed the connection {when} the {operation} without an A-ABORT. "
+            "Check the peer's log, then open a new association." + unknown
+        )
 
     def _check(
         self,
@@ -285,8 +415,10 @@ class Session:
     ) -> int:
         status_ds = rsp[0] if isinstance(rsp, tuple) else rsp
         if status_ds is None or "Status" not in status_ds:
-            raise self._no_response(operation)
+            raise self._lost(operation)
         status = int(status_ds.Status)
+        if status not in _PENDING:
+            self._completed += 1
         if status == SUCCESS or status in _WARNING_STATUSES or status in _PENDING:
             if status in _WARNING_STATUSES:
                 log.warning("%s to %s: warning status 0x%04X", operation, self.peer, status)
@@ -303,32 +435,6 @@ class Session:
         raise DimseFailure(
             f"{operation} to {self.peer} failed with status 0x{status:04X}{detail}",
             status=status,
-        )
-
-    def _no_response(self, operation: str) -> AssociationAborted | DimseFailure:
-        """Why a DIMSE response is missing: our DIMSE timeout, or the association was lost."""
-        assoc = self.association
-        # pynetdicom aborts the association itself when the DIMSE timeout expires (and then
-        # reports it as aborted too, so is_aborted cannot tell the two apart).
-        if getattr(assoc, "_sent_abort", False):
-            return DimseFailure(
-                f"{operation} to {self.peer}: no response within the DIMSE timeout "
-                f"({assoc.dimse_timeout:g} s), so the association was aborted. The peer may be "
-                "overloaded: retry, or raise Timeouts(dimse=...)",
-                status=None,
-            )
-        # A peer that aborts or drops the connection wakes the caller at once; pynetdicom's
-        # reactor thread notes it (and ends) only a moment later.
-        assoc.join(_LOST_SETTLE_SECONDS)
-        if not assoc.is_established:
-            return AssociationAborted(
-                f"{operation} to {self.peer}: the peer aborted the association or the "
-                "connection was lost (peer stopped or network failure); nothing more can be sent "
-                "on it. Open a new one with client.associate()"
-            )
-        return DimseFailure(
-            f"{operation} to {self.peer}: the peer answered without a valid DIMSE status",
-            status=None,
         )
 
     def __repr__(self) -> str:

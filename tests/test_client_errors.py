@@ -189,7 +189,7 @@ def test_peer_sends_a_abort_during_negotiation() -> None:
     client = Client(
         Peer("127.0.0.1", port, "ABORTER"), identity=UsernameProvider("alice"), timeouts=FAST
     )
-    with pytest.raises(AssociationAborted, match="aborted the association during negotiation"):
+    with pytest.raises(AssociationAborted, match=r"sent an A-ABORT .* instead of answering"):
         client.echo()
     thread.join(5)
     assert seen and seen[0][0] == 0x01  # it did receive our A-ASSOCIATE-RQ
