@@ -487,12 +487,8 @@ def test_no_dimse_response_is_a_dimse_timeout() -> None:
             "sent a P-DATA-TF instead of an A-ASSOCIATE response",
             id="p-data-first",
         ),
-        pytest.param(
-            lambda rq: bytes.fromhex("15 03 03 00 02 02 46"),  # a TLS alert record
-            "answered with TLS (a TLS record, not a PDU): it is a TLS port, so connect with "
-            "Peer(..., tls=TlsConfig(...))",
-            id="tls-alert",
-        ),
+        # A TLS alert record instead of a PDU is PlainToTlsPort, not a protocol error:
+        # tests/test_tls.py::test_plain_against_a_peer_answering_with_a_tls_alert.
         pytest.param(
             lambda rq: associate_ac(rq, user_info=b""),
             "it holds 0 User Information items (50H), not one",

@@ -266,7 +266,7 @@ def test_peer_killed_inside_the_session(pacs_process: Callable[[int], Running]) 
     pacs = pacs_process(port)
     client = _kill_client(port)
     sockets = _sockets()
-    lost = pytest.raises(AssociationAborted, match=r"(?i)C-ECHO to .*open a new one")
+    lost = pytest.raises(AssociationAborted, match=r"(?i)during the C-ECHO.*open a new association")
     with lost as info, client.associate(sop_classes=[VERIFICATION]) as session:
         assert session.echo() == 0
         pacs.proc.send_signal(signal.SIGKILL)
