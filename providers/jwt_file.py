@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jwt
-
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import CredentialError, CredentialExpired
 from providers.rotating_file import RotatingFile
@@ -107,6 +105,8 @@ class JwtFileProvider:
             )
         if len(parts) == 5:
             return _Loaded(Secret(text), {})
+        import jwt  # here, not at import: PyJWT and cryptography cost ~90 ms of start-up
+
         try:
             claims = jwt.decode(
                 text,

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
+from typing import TYPE_CHECKING
 
 from providers.base import IdentityExchange, IdentityType, Target
 from providers.errors import CredentialError, CredentialUnavailable, InvalidIdentity
 from providers.password import check_password, password_request
 from providers.secret import Secret
 from providers.username import encode_username
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+# keyring is imported when a password is first read, not with the package: it costs about 50 ms
+# of start-up that a process not using the keyring should not pay (benchmarks/startup.py).
 
 __all__ = ["KeyringPasswordProvider"]
 
@@ -61,6 +64,8 @@ class KeyringPasswordProvider:
         return self._backend
 
     def negotiate(self, target: Target) -> IdentityExchange:
+        import keyring.errors
+
         backend = self.backend
         where = (
             f"keyring service {self.service!r}, user {self.username!r} ({_backend_name(backend)})"
@@ -106,6 +111,8 @@ class KeyringPasswordProvider:
 
 def _default_backend() -> KeyringBackend:
     """keyring's own choice; a backend named in the environment that cannot load is an error."""
+    import keyring
+
     try:
         return keyring.get_keyring()
     except Exception as exc:  # ImportError, AttributeError, ValueError from keyring's loader
@@ -123,6 +130,8 @@ def _describe(exc: BaseException) -> str:
     keyring's own errors and OS errors say what went wrong; other messages (a parser's, for a
     corrupt keyring file) may quote the file's lines, which hold passwords: only their type.
     """
+    import keyring.errors
+
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({exc.filename})" if exc.filename else ""
         return f"{type(exc).__name__}: {exc.strerror}{where}"

@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import jwt
-
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import CredentialError, CredentialUnavailable, IdentityError
 from providers.secret import Secret
@@ -437,6 +435,8 @@ class TokenEndpointProvider:
             )
         if len(parts) == 5:
             return {}  # a JWE: its claims are encrypted; expires_in tells the lifetime
+        import jwt  # here, not at import: PyJWT and cryptography cost ~90 ms of start-up
+
         try:
             claims = jwt.decode(value, options={"verify_signature": False, "verify_aud": False})
         except jwt.PyJWTError as exc:
