@@ -2,6 +2,7 @@
 
 import logging
 
+from client_sdk.bulk import StoreManyReport, StoreResult
 from client_sdk.client import Client, Peer
 from client_sdk.config import load_config
 from client_sdk.connection import Timeouts
@@ -21,6 +22,8 @@ __all__ = [
     "Policy",
     "RetrieveResult",
     "Session",
+    "StoreManyReport",
+    "StoreResult",
     "Timeouts",
     "TlsConfig",
     "load_config",

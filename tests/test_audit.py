@@ -222,6 +222,32 @@ def test_accepted_jwt_names_the_subject_and_never_the_token(
     assert_no_secret(text, token, *token.split("."))
 
 
+def test_kerberos_names_the_client_principal_and_never_the_ticket(
+    kerberos_realm: Any, audit_file: Path
+) -> None:
+    from providers import KerberosProvider
+
+    with EmbeddedPacs(kerberos_keytab=kerberos_realm.pacs_keytab) as pacs:
+        provider = KerberosProvider(hostname="localhost")
+        client = client_for(pacs, provider, xml_sink(audit_file))
+        with client.associate() as session:
+            outcome = session.identity
+            assert session.echo() == 0
+        sent = pacs.wait_for_records(1)[0]
+    assert sent.verified is True
+    seen = check_structure(only_message(audit_file), pacs=pacs, calling="DICOM_IDENTITY")
+    assert seen["outcome"] == "0"
+    assert seen["user"].get("UserID") == kerberos_realm.user  # user@REALM, from the context
+    assert seen["words"]["identity"] == "kerberos"
+    assert seen["words"]["response"] == "verified"  # the AP-REP checked: mutual authentication
+    assert outcome.principal == kerberos_realm.user
+    # No Kerberos token in the line: neither its GSS-API mechanism OID (06 09 2a 86 48 86 f7 12
+    # 01 02 02, in every initial context token) as hex, nor a DER token's base64 start.
+    line = audit_file.read_text()
+    assert "2a864886f712010202" not in line.replace(" ", "").lower()
+    assert "YII" not in line  # base64 of a DER GSS-API token starts so
+
+
 def test_no_identity_has_no_person_participant(pacs: EmbeddedPacs, audit_file: Path) -> None:
     client_for(pacs, None, xml_sink(audit_file)).echo()
     seen = check_structure(only_message(audit_file), pacs=pacs, calling="DICOM_IDENTITY")
