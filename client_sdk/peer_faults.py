@@ -94,6 +94,7 @@ class PeerFaults:
         self.cut: str | None = None  # the connection closed in the middle of a PDU
         self.legacy_identity_item = False
         self.tls_answer = False  # a TLS record where a PDU was expected: we spoke plain to TLS
+        self.peer_closed = False  # the connection closed between two PDUs (no fault by itself)
         self.received: list[int] = []  # types of the PDUs that arrived whole
         self._pending: tuple[int, int] | None = None  # (type, length) of the PDU being read
 
@@ -233,6 +234,8 @@ class PeerFaults:
                     f"closed the connection after {len(data)} of the 6 header bytes of a PDU",
                     cut=True,
                 )
+            else:
+                self.peer_closed = True
         else:
             self._pending = None
             kind, length = pending

@@ -92,6 +92,7 @@ class Session:
         self._receiver = receiver
         self._faults = faults if faults is not None else PeerFaults()
         self._completed = 0  # DIMSE operations that got their final response
+        self._ended_here = False  # this side released or aborted the association
         self._waiting_since = time.monotonic()  # start of the current wait for a response
 
     def __enter__(self) -> Session:
@@ -123,6 +124,7 @@ class Session:
         if not self.association.is_established:
             return
         started = time.monotonic()
+        self._ended_here = True
         self.association.release()
         if self.association.is_released:
             return
@@ -143,6 +145,7 @@ class Session:
         if self._peer_ended():
             return
         if self.association.is_established:
+            self._ended_here = True
             self.association.abort()
 
     def _peer_ended(self) -> bool:
@@ -324,7 +327,10 @@ class Session:
 
     def _require_open(self, operation: str) -> None:
         if not self.association.is_established:
-            if self._faults.describe() is not None:
+            faults = self._faults
+            # The peer hung up (or aborted) since the last operation, and pynetdicom noticed
+            # first: say so, rather than "no longer open".
+            if faults.describe() is not None or (faults.peer_closed and not self._ended_here):
                 raise self._lost(operation, before=True)
             raise AssociationAborted(
                 f"{operation} to {self.peer}: the association is no longer open "

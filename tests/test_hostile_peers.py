@@ -458,6 +458,30 @@ def test_the_peer_closes_between_pdus_during_a_c_echo() -> None:
     assert "closed the connection during the C-ECHO without an A-ABORT" in str(error)
 
 
+def test_the_peer_closes_after_the_ac_and_the_next_operation_says_so() -> None:
+    # pynetdicom notices the hang-up before the C-ECHO is asked for: the error still names it.
+    with ScriptedPeer(accept_then(lambda conn: None)) as peer:
+        session = client(peer).associate()
+        poll(lambda: not session.is_open, timeout=5, what="the hang-up to land")
+        error = raises(AssociationAborted, session.echo, 1.0)
+    message = str(error)
+    assert "closed the connection before the C-ECHO without an A-ABORT" in message
+    assert "open a new association" in message
+
+
+def test_an_operation_after_our_own_release_is_not_blamed_on_the_peer() -> None:
+    def script(conn: PeerConnection) -> None:
+        assert conn.read_pdu()[0] == 0x05  # A-RELEASE-RQ
+        conn.send(release_rp())  # then the connection closes
+
+    with ScriptedPeer(accept_then(script)) as peer, client(peer).associate() as session:
+        pass
+    error = raises(AssociationAborted, session.echo, 1.0)
+    message = str(error)
+    assert "no longer open (released or aborted)" in message
+    assert "closed the connection" not in message
+
+
 def test_no_dimse_response_is_a_dimse_timeout() -> None:
     timeouts = Timeouts(connect=2, acse=2, dimse=1, network=10)
 
