@@ -19,6 +19,8 @@ import base64
 import contextlib
 import json
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -55,6 +57,16 @@ class SeenRequest:
     audience: str | None
     negotiate: bool  # an Authorization: Negotiate header came with it
     kerberos_principal: str | None
+
+
+class _Server(ThreadingHTTPServer):
+    """Keeps a client's hang-up (the tests abandon connections on purpose: timeouts, refused
+    TLS) out of stderr; any other handler error is printed as usual."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 class TokenServer:
@@ -113,7 +125,7 @@ class TokenServer:
             return list(self._requests)
 
     def start(self) -> Self:
-        server = ThreadingHTTPServer((self.host, 0), _handler_for(self))
+        server = _Server((self.host, 0), _handler_for(self))
         server.daemon_threads = True
         if self.tls is not None:
             server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
