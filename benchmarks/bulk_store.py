@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import peers
@@ -68,23 +70,67 @@ def sdk(client: Client, files: list[Path], workers: int) -> None:
 
 
 Send = Callable[[list[Path]], None]
-# A peer to send to for one timed run: a context manager giving the cases for that peer.
-FreshPeer = Callable[[], contextlib.AbstractContextManager[dict[str, Send]]]
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """The cases for one timed run against a fresh peer, and the peer's process id (its CPU
+    time is read from /proc before and after), or None when a run's share cannot be told apart:
+    storescp --fork reaps a child only when it next accepts an association."""
+
+    cases: dict[str, Send]
+    pid: int | None
+
+
+FreshPeer = Callable[[], contextlib.AbstractContextManager[PeerRun]]
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and of the children it waited for (storescu)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _peer_cpu(pid: int | None) -> float | None:
+    return None if pid is None else peers.cpu_seconds(pid)
 
 
 def _measure(name: str, fresh_peer: FreshPeer, files: list[Path], runs: int) -> list[Row]:
-    with fresh_peer() as cases:  # warm-up: imports, first associations, page cache
-        for send in cases.values():
+    with fresh_peer() as peer:  # warm-up: imports, first associations, page cache
+        for send in peer.cases.values():
             send(files[:WARMUP_FILES])
     rates: dict[str, list[float]] = {}
+    cpu: dict[str, list[tuple[float, float | None]]] = {}
     for _ in range(runs):
         for case in list(rates) or _case_names():
-            with fresh_peer() as cases:
+            with fresh_peer() as peer:
+                peer_before, own_before = _peer_cpu(peer.pid), _own_cpu()
                 started = time.perf_counter()
-                cases[case](files)
-                rates.setdefault(case, []).append(len(files) / (time.perf_counter() - started))
+                peer.cases[case](files)
+                elapsed = time.perf_counter() - started
+                own, peer_after = _own_cpu() - own_before, _peer_cpu(peer.pid)
+                rates.setdefault(case, []).append(len(files) / elapsed)
+                used = None if None in (peer_before, peer_after) else peer_after - peer_before
+                cpu.setdefault(case, []).append((own, used))
     medians = {case: statistics.median(values) for case, values in rates.items()}
-    return ratio_rows(name, medians, "files/s", baseline=STORESCU, goals=GOALS)
+    notes = {case: _cpu_note(values, len(files)) for case, values in cpu.items()}
+    return ratio_rows(name, medians, "files/s", baseline=STORESCU, goals=GOALS, notes=notes)
+
+
+def _cpu_note(values: list[tuple[float, float | None]], files: int) -> str:
+    """CPU per file, medians over the runs: the sender (storescu, or this process for the SDK)
+    and the peer, and the rate the machine's cores allow at that cost: a rate near it is bound by
+    CPU, not by waiting."""
+    own = statistics.median(v[0] for v in values) / files * 1000
+    measured = [v[1] for v in values if v[1] is not None]
+    if not measured:
+        return f"CPU per file: sender {own:.1f} ms"
+    peer = statistics.median(measured) / files * 1000
+    ceiling = (os.cpu_count() or 1) * 1000 / (own + peer)
+    return (
+        f"CPU per file: sender {own:.1f} ms + peer {peer:.1f} ms; "
+        f"{os.cpu_count()} cores allow at most {ceiling:.0f} files/s"
+    )
 
 
 def _case_names() -> list[str]:
@@ -114,9 +160,9 @@ def run(args: argparse.Namespace) -> list[Row]:
             client = Client(Peer("127.0.0.1", scp.port, scp.ae_title), identity=ids.keyring)
 
             @contextlib.contextmanager
-            def storescp_run() -> Iterator[dict[str, Send]]:
+            def storescp_run() -> Iterator[PeerRun]:
                 try:
-                    yield _cases(client, scp.port, scp.ae_title)
+                    yield PeerRun(_cases(client, scp.port, scp.ae_title), None)
                 finally:
                     peers.empty(scp.output)  # what it wrote: not timed
 
@@ -124,11 +170,12 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += _measure(name, storescp_run, files, args.bulk_runs)
 
         @contextlib.contextmanager
-        def pacs_run() -> Iterator[dict[str, Send]]:
+        def pacs_run() -> Iterator[PeerRun]:
             # A fresh PACS process per run: it keeps what it receives in memory.
             with peers.embedded_pacs_process(folder / "pacs") as pacs:
                 peer = Peer(pacs.host, pacs.port, pacs.ae_title)
-                yield _cases(Client(peer, identity=ids.keyring), pacs.port, pacs.ae_title)
+                cases = _cases(Client(peer, identity=ids.keyring), pacs.port, pacs.ae_title)
+                yield PeerRun(cases, pacs.pid)
 
         name = f"3 bulk store to the embedded PACS (own process), {note}"
         rows += _measure(name, pacs_run, files, args.bulk_runs)

@@ -117,6 +117,17 @@ def storescp(
         yield Storescp(process.port, process.ae_title, process.output_dir)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` so far, from /proc; None without /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 def empty(folder: Path) -> None:
     """Delete what a peer wrote (between bulk runs; not timed)."""
     for path in folder.iterdir():
@@ -129,6 +140,7 @@ class PacsProcess:
     host: str
     port: int
     ae_title: str
+    pid: int
 
 
 @contextlib.contextmanager
@@ -147,6 +159,8 @@ def embedded_pacs_process(folder: Path) -> Iterator[PacsProcess]:
     with background(args) as running:
         found = listening(running)
         try:
-            yield PacsProcess(found["host"], int(found["port"]), found["ae_title"])
+            yield PacsProcess(
+                found["host"], int(found["port"]), found["ae_title"], running.proc.pid
+            )
         finally:
             running.stop()

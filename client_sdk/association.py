@@ -92,11 +92,10 @@ def _contexts(
         uids = list(dict.fromkeys(str(uid) for uid in sop_classes if uid))
     if retrieve and STUDY_ROOT_GET not in uids:
         uids.insert(0, STUDY_ROOT_GET)
-    # One context per extra transfer syntax: an acceptor picks one syntax per context, usually an
-    # uncompressed one, so a compressed dataset needs a context that offers only its own.
-    extra = [
-        str(ts) for ts in dict.fromkeys(transfer_syntaxes) if ts not in DEFAULT_TRANSFER_SYNTAXES
-    ]
+    # An acceptor picks one syntax per context, usually an uncompressed one, so a compressed
+    # dataset needs a context that offers only its own syntax.
+    named = [str(ts) for ts in dict.fromkeys(transfer_syntaxes)]
+    extra = [ts for ts in named if ts not in DEFAULT_TRANSFER_SYNTAXES]
     contexts = [build_context(uid, DEFAULT_TRANSFER_SYNTAXES) for uid in uids]
     contexts += [build_context(uid, ts) for uid in uids for ts in extra]
     if len(contexts) > MAX_CONTEXTS:
@@ -104,6 +103,12 @@ def _contexts(
             f"at most {MAX_CONTEXTS} presentation contexts per association, {len(contexts)} needed "
             f"for {len(uids)} SOP classes and {len(extra)} extra transfer syntaxes"
         )
+    # A named uncompressed syntax also gets contexts of its own, as many as fit: pynetdicom
+    # acceptors pick Implicit VR Little Endian from the default list, and a dataset read from an
+    # Explicit VR file is then decoded and re-encoded element by element (about a third of the
+    # client's time per CT image); with its own syntax accepted it goes as it was read.
+    exact = [build_context(uid, ts) for uid in uids for ts in named if ts not in extra]
+    contexts += exact[: MAX_CONTEXTS - len(contexts)]
     if not retrieve:
         return contexts, []
     # C-GET: the peer sends the instances back as C-STORE requests on this association, for

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydicom import Dataset
-from pynetdicom import StoragePresentationContexts
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_file_meta_info
+from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, StoragePresentationContexts
 
 from client_sdk.errors import AssociationAborted, DimseFailure
 from client_sdk.outcome import IdentityOutcome
@@ -168,6 +170,13 @@ class _Run:
         # Each worker starts with an input in hand: no association is opened for nothing, and
         # with at least ``workers`` inputs, ``workers`` associations are.
         firsts = [taken for taken in (self._take() for _ in range(workers)) if taken is not None]
+        classes, syntaxes = _first_inputs(item for _, item in firsts)
+        self.transfer_syntaxes += syntaxes
+        # Their classes first: the exact-syntax contexts go to the first classes while they fit.
+        self.sop_classes = (
+            *(uid for uid in classes if uid in self.sop_classes),
+            *(uid for uid in self.sop_classes if uid not in classes),
+        )
         if len(firsts) == 1:
             self._worker(firsts[0])
         elif firsts:
@@ -267,6 +276,32 @@ class _Run:
     def _ended(self, session: Session, files: int, last: int | None) -> None:
         with self._result_lock:
             self._associations.append(AssociationUse(session.identity, files, last))
+
+
+def _first_inputs(items: Iterable[StoreInput]) -> tuple[list[str], tuple[str, ...]]:
+    """The SOP classes and uncompressed transfer syntaxes of these inputs, from their file meta.
+    The syntaxes are proposed in contexts of their own, for those classes first, so that inputs
+    like these are sent without being re-encoded (lazy input is not scanned: the first inputs
+    stand for the rest). Compressed syntaxes are not added: with the default storage classes
+    they would not fit in 128 contexts; the caller names those."""
+    classes: dict[str, None] = {}
+    syntaxes: dict[str, None] = {}
+    for item in items:
+        if isinstance(item, Dataset):
+            meta: Dataset | None = getattr(item, "file_meta", None)
+            sop_class = str(item.get("SOPClassUID", "") or "")
+        else:
+            try:
+                meta = read_file_meta_info(item)
+            except (OSError, InvalidDicomError, ValueError, KeyError, EOFError):
+                continue  # its own error is reported when it is stored
+            sop_class = str(meta.get("MediaStorageSOPClassUID", "") or "")
+        syntax = "" if meta is None else str(meta.get("TransferSyntaxUID", "") or "")
+        if sop_class:
+            classes[sop_class] = None
+        if syntax in DEFAULT_TRANSFER_SYNTAXES:
+            syntaxes[syntax] = None
+    return list(classes), tuple(syntaxes)
 
 
 def _store_one(session: Session, index: int, item: StoreInput) -> tuple[StoreResult, bool]:

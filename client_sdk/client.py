@@ -102,7 +102,9 @@ class Client:
 
         ``sop_classes`` limits the presentation contexts proposed (default: Verification, Study
         Root C-FIND and C-MOVE, and the common storage classes); ``transfer_syntaxes`` are
-        proposed for each, in contexts of their own (for compressed datasets).
+        proposed for each, in contexts of their own: always for a compressed syntax, and for an
+        uncompressed one as many as fit in 128 (so that a dataset goes in the syntax it was read
+        in when the peer accepts it, rather than re-encoded).
 
         ``retrieve=True`` makes the association fit for ``session.get()`` (C-GET): it also
         proposes Study Root C-GET and, for as many storage SOP classes as fit in the 128 contexts,
@@ -173,7 +175,9 @@ class Client:
         Proposed: ``sop_classes`` (default: the common storage classes, since lazy input is not
         scanned first) with pynetdicom's uncompressed transfer syntaxes, plus one context per
         extra ``transfer_syntaxes`` entry (for compressed files; then name the few
-        ``sop_classes`` too, as at most 128 contexts fit).
+        ``sop_classes`` too, as at most 128 contexts fit). The uncompressed syntaxes of the first
+        inputs (one per worker) also get contexts of their own, for their SOP classes first, so
+        that files like them are sent as they were read instead of re-encoded.
 
         A file that cannot be read, that has no accepted presentation context, or that the peer
         refuses gets an error in its result, and the run goes on. An association lost mid-way

@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from pydicom import Dataset
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
+from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 
 from client_sdk import Client, Peer, Timeouts
-from client_sdk.bulk import MAX_LOST_IN_A_ROW, StoreResult
+from client_sdk.association import MAX_CONTEXTS, _contexts
+from client_sdk.bulk import DEFAULT_STORAGE_CLASSES, MAX_LOST_IN_A_ROW, StoreResult
 from client_sdk.errors import AssociationAborted, AuthenticationRejected, DimseFailure
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.datasets import CT_IMAGE_STORAGE, ct_dataset
@@ -84,6 +86,47 @@ def test_many_files_each_with_its_status(pacs: EmbeddedPacs, tmp_path: Path, wor
     assert sum(rec.dimse.count("C-STORE") for rec in records) == 24
     assert sum(use.files for use in report.associations) == 24
     assert all(use.identity.principal == "alice" for use in report.associations)
+
+
+def test_files_go_in_their_own_transfer_syntax(pacs: EmbeddedPacs, tmp_path: Path) -> None:
+    # A pynetdicom acceptor picks Implicit VR LE from the default proposal; the first inputs'
+    # syntax gets contexts of its own, so Explicit VR files are not re-encoded on the way.
+    explicit = write_files(tmp_path / "explicit", 3)
+    implicit = tmp_path / "implicit.dcm"
+    ds = ct_dataset(patient_id="BULK-1", seed=99)
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    ds.save_as(implicit, implicit_vr=True, little_endian=True, enforce_file_format=True)
+
+    report = client_for(pacs, UsernameProvider("alice")).store_many([*explicit, implicit])
+    assert report.stored == 4
+    received = {str(d.SOPInstanceUID): d.file_meta.TransferSyntaxUID for d in pacs.datasets}
+    by_result = {r.path: received[str(r.sop_instance_uid)] for r in report.results}
+    assert by_result == {
+        **dict.fromkeys(explicit, ExplicitVRLittleEndian),
+        implicit: ImplicitVRLittleEndian,
+    }
+
+    pacs.clear()  # Client.store names the files' syntaxes too
+    client_for(pacs, UsernameProvider("alice")).store(explicit[0])
+    assert [d.file_meta.TransferSyntaxUID for d in pacs.datasets] == [ExplicitVRLittleEndian]
+
+
+def test_exact_syntax_contexts_fill_only_the_room_left() -> None:
+    # Default classes (about 125 contexts): the exact-syntax contexts are an optimisation, so
+    # they are cut to the 128 that fit; a compressed syntax is required, so it still raises.
+    contexts, _ = _contexts(None, [ExplicitVRLittleEndian])
+    assert len(contexts) == MAX_CONTEXTS
+    exact = [cx for cx in contexts if cx.transfer_syntax == [ExplicitVRLittleEndian]]
+    assert 0 < len(exact) < len(DEFAULT_STORAGE_CLASSES)
+    with pytest.raises(ValueError, match="at most 128 presentation contexts"):
+        _contexts(None, [JPEGBaseline8Bit])
+
+    contexts, _ = _contexts([CT_IMAGE_STORAGE], [ExplicitVRLittleEndian, JPEGBaseline8Bit])
+    assert [cx.transfer_syntax for cx in contexts] == [
+        DEFAULT_TRANSFER_SYNTAXES,
+        [JPEGBaseline8Bit],
+        [ExplicitVRLittleEndian],
+    ]
 
 
 def test_no_more_associations_than_inputs(pacs: EmbeddedPacs, tmp_path: Path) -> None:
