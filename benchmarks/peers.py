@@ -144,9 +144,13 @@ class PacsProcess:
 
 
 @contextlib.contextmanager
-def embedded_pacs_process(folder: Path) -> Iterator[PacsProcess]:
+def embedded_pacs_process(
+    folder: Path, *, kerberos_keytab: Path | None = None
+) -> Iterator[PacsProcess]:
     """The embedded PACS in a process of its own (``python -m client_sdk.testing``), so that it
-    does not share the client's interpreter lock: what a client measures is then the client."""
+    does not share the client's interpreter lock: what a client measures is then the client.
+    It verifies the username/password of ``USERS`` and JWTs signed with ``JWT_KEY``; with
+    ``kerberos_keytab``, Kerberos tokens too (the realm's environment is inherited)."""
     import json
 
     from tests.processes import background, listening
@@ -155,7 +159,13 @@ def embedded_pacs_process(folder: Path) -> Iterator[PacsProcess]:
     users = folder / "users.json"
     users.write_text(json.dumps(USERS))
     users.chmod(0o600)
+    jwt_key = folder / "jwt.key"
+    jwt_key.write_text(JWT_KEY)
+    jwt_key.chmod(0o600)
     args = ["-m", "client_sdk.testing", "--port", "0", "--users-file", str(users)]
+    args += ["--jwt-key-file", str(jwt_key)]
+    if kerberos_keytab is not None:
+        args += ["--kerberos-keytab", str(kerberos_keytab)]
     with background(args) as running:
         found = listening(running)
         try:

@@ -55,7 +55,8 @@ def interleaved(
 ) -> dict[str, list[float]]:
     """Run every case once per round, in turn, after a warm-up; seconds per run, by case.
 
-    Interleaving puts the machine's noise on all cases alike: the ratio of medians is the result.
+    Interleaving puts the machine's noise on all cases alike; ``round_rows`` pairs the cases
+    round by round.
     """
     for _ in range(warmup):
         for run in cases.values():
@@ -71,6 +72,38 @@ def interleaved(
 
 def medians_ms(times: Mapping[str, list[float]]) -> dict[str, float]:
     return {name: statistics.median(values) * 1000 for name, values in times.items()}
+
+
+def paired_ratio(times: Mapping[str, list[float]], case: str, baseline: str) -> float:
+    """The median over the rounds of ``case``'s time over ``baseline``'s in the same round.
+
+    A shared VM's speed drifts over seconds; two runs a few milliseconds apart see the same
+    machine, so the per-round ratio cancels the drift that a ratio of two medians keeps.
+    """
+    return statistics.median(a / b for a, b in zip(times[case], times[baseline], strict=True))
+
+
+def round_rows(
+    benchmark: str,
+    times: Mapping[str, list[float]],
+    *,
+    baseline: str,
+    goals: Mapping[str, str] | None = None,
+    baselines: Mapping[str, str] | None = None,
+) -> list[Row]:
+    """Rows for ``interleaved`` results: each case's median in ms and its paired ratio."""
+    ratios = {
+        case: paired_ratio(times, case, (baselines or {}).get(case, baseline)) for case in times
+    }
+    return ratio_rows(
+        benchmark,
+        medians_ms(times),
+        "ms",
+        baseline=baseline,
+        goals=goals,
+        baselines=baselines,
+        ratios=ratios,
+    )
 
 
 # --- the result table ------------------------------------------------------------------------
@@ -110,12 +143,14 @@ def ratio_rows(
     goals: Mapping[str, str] | None = None,
     baselines: Mapping[str, str] | None = None,
     notes: Mapping[str, str] | None = None,
+    ratios: Mapping[str, float] | None = None,
 ) -> list[Row]:
-    """Rows for ``medians``, each with its ratio to ``baseline`` (or its own in ``baselines``)."""
+    """Rows for ``medians``, each with its ratio to ``baseline`` (or its own in ``baselines``):
+    the ratio of the medians, or the one given in ``ratios``."""
     rows = []
     for case, value in medians.items():
         base = (baselines or {}).get(case, baseline)
-        ratio = None if case == base else value / medians[base]
+        ratio = None if case == base else (ratios or {}).get(case, value / medians[base])
         rows.append(
             Row(
                 benchmark,

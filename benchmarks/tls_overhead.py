@@ -20,7 +20,7 @@ from pathlib import Path
 
 import peers
 from association_overhead import raw_round
-from rounds import Row, interleaved, medians_ms, options, print_table, ratio_rows, sdk_round
+from rounds import Row, interleaved, options, print_table, round_rows, sdk_round
 
 from client_sdk import Client, Peer, TlsConfig
 from client_sdk.testing import EmbeddedPacs
@@ -49,9 +49,7 @@ def _cases(
 
 
 def _rows(name: str, times: dict[str, list[float]]) -> list[Row]:
-    return ratio_rows(
-        name, medians_ms(times), "ms", baseline=PLAIN, goals=GOALS, baselines=BASELINES
-    )
+    return round_rows(name, times, baseline=PLAIN, goals=GOALS, baselines=BASELINES)
 
 
 def run(args: argparse.Namespace) -> list[Row]:
