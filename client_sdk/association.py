@@ -105,8 +105,8 @@ def _contexts(
         )
     # A named uncompressed syntax also gets contexts of its own, as many as fit: pynetdicom
     # acceptors pick Implicit VR Little Endian from the default list, and a dataset read from an
-    # Explicit VR file is then decoded and re-encoded element by element (about a third of the
-    # client's time per CT image); with its own syntax accepted it goes as it was read.
+    # Explicit VR file is then decoded and re-encoded element by element (about a fifth of the
+    # client's CPU per CT image); with its own syntax accepted it goes as it was read.
     exact = [build_context(uid, ts) for uid in uids for ts in named if ts not in extra]
     contexts += exact[: MAX_CONTEXTS - len(contexts)]
     if not retrieve:
