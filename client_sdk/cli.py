@@ -135,7 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     _association_options(p)
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--recursive", "-r", action="store_true")
-    p.add_argument("--workers", type=int, default=1, help="parallel associations (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="parallel associations (default 1); more help when the peer is slow to answer, "
+        "not when this machine's CPU is the limit (they share one Python interpreter lock)",
+    )
     p = sub.add_parser("find", help="Study Root C-FIND")
     _association_options(p)
     _query_options(p)
