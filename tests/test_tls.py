@@ -343,6 +343,17 @@ def test_tls_handshake_stall_is_bounded_by_the_connect_timeout(certs: Certificat
         assert time.monotonic() - started < 1 + 4  # the timeout, plus generous slack
 
 
+def test_tls_handshake_slow_drip_is_bounded_by_the_connect_timeout(certs: CertificateFiles) -> None:
+    # A peer that answers the hello with a record header for 16 KB, then one byte every 0.2 s:
+    # each read gets data in time, so only a deadline for the whole handshake stops it.
+    with _dripping_server() as (host, port):
+        peer = Peer(host, port, "DRIP", tls=verified(certs))
+        started = time.monotonic()
+        with pytest.raises(TlsHandshakeTimeout, match=r"connect timeout \(1 s\)"):
+            Client(peer, timeouts=Timeouts(connect=1, acse=5, dimse=5, network=5)).echo()
+        assert time.monotonic() - started < 1 + 3  # the drip lasts 12 s
+
+
 @pytest.mark.parametrize("version", [None, TLS_1_2], ids=["tls1.3", "tls1.2"])
 def test_mutual_tls_without_a_client_certificate(
     certs: CertificateFiles, version: ssl.TLSVersion | None
@@ -434,6 +445,39 @@ def _handshake_version(pacs: EmbeddedPacs, certs: CertificateFiles, minimum: ssl
         context.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
         return str(tls.version())
+
+
+@contextlib.contextmanager
+def _dripping_server() -> Iterator[tuple[str, int]]:
+    """Accepts TCP connections; to each, after the client's hello, a TLS handshake record header
+    announcing 16 KB, then one byte every 0.2 s for 12 s at most (own thread)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(2)
+                conn.recv(65536)
+                conn.sendall(bytes.fromhex("16 03 03 40 00"))
+                for _ in range(60):  # the pace is the hostile peer's behaviour, not a wait
+                    if stop.wait(0.2):
+                        break
+                    conn.sendall(b"\x02")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()
 
 
 @contextlib.contextmanager
