@@ -112,7 +112,7 @@ def test_files_go_in_their_own_transfer_syntax(pacs: EmbeddedPacs, tmp_path: Pat
 
 
 def test_exact_syntax_contexts_fill_only_the_room_left() -> None:
-    # Default classes (about 125 contexts): the exact-syntax contexts are an optimisation, so
+    # Default classes (123 contexts): the exact-syntax contexts are an optimisation, so
     # they are cut to the 128 that fit; a compressed syntax is required, so it still raises.
     contexts, _ = _contexts(None, [ExplicitVRLittleEndian])
     assert len(contexts) == MAX_CONTEXTS
