@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"listening on (?P<host>[0-9.]+):(?P<port>\d+) as (?P<ae_title>\S+)")
@@ -24,7 +25,11 @@ class Running:
         self._lines: queue.Queue[str] = queue.Queue()
         stdout = proc.stdout
         assert stdout is not None
-        threading.Thread(target=lambda: [self._lines.put(x) for x in stdout], daemon=True).start()
+        threading.Thread(target=self._read, args=(stdout,), daemon=True).start()
+
+    def _read(self, stdout: IO[str]) -> None:
+        for line in stdout:
+            self._lines.put(line)
 
     def line(self, timeout: float = 10) -> str:
         try:
