@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -447,43 +447,43 @@ def _handshake_version(pacs: EmbeddedPacs, certs: CertificateFiles, minimum: ssl
         return str(tls.version())
 
 
-@contextlib.contextmanager
-def _dripping_server() -> Iterator[tuple[str, int]]:
-    """Accepts TCP connections; to each, after the client's hello, a TLS handshake record header
-    announcing 16 KB, then one byte every 0.2 s for 12 s at most (own thread)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
+def _dripping_server() -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """To each connection, after the client's hello, a TLS handshake record header announcing
+    16 KB, then one byte every 0.2 s for 12 s at most."""
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(2)
+    def drip(conn: socket.socket, stop: threading.Event) -> None:
+        conn.settimeout(2)
+        with contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(bytes.fromhex("16 03 03 40 00"))
+            for _ in range(60):  # the pace is the hostile peer's behaviour, not a wait
+                if stop.wait(0.2):
+                    break
+                conn.sendall(b"\x02")
+
+    return _tcp_server(drip)
+
+
+def _closing_server(reply: bytes = b"") -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """Closes each connection: at once without a byte, or after reading what the client sent
+    and answering ``reply``."""
+
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        if reply:
+            conn.settimeout(2)
+            with contextlib.suppress(OSError):
                 conn.recv(65536)
-                conn.sendall(bytes.fromhex("16 03 03 40 00"))
-                for _ in range(60):  # the pace is the hostile peer's behaviour, not a wait
-                    if stop.wait(0.2):
-                        break
-                    conn.sendall(b"\x02")
+                conn.sendall(reply)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
+    return _tcp_server(answer)
 
 
 @contextlib.contextmanager
-def _closing_server(reply: bytes = b"") -> Iterator[tuple[str, int]]:
-    """Accepts TCP connections and closes each: at once without a byte, or after reading what
-    the client sent and answering ``reply`` (bounded, own thread)."""
+def _tcp_server(
+    handle: Callable[[socket.socket, threading.Event], None],
+) -> Iterator[tuple[str, int]]:
+    """Accepts TCP connections on 127.0.0.1 in a thread of its own and hands each to ``handle``
+    (with the stop signal), closing it afterwards; stopped and joined (bounded) at the end."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
@@ -495,11 +495,7 @@ def _closing_server(reply: bytes = b"") -> Iterator[tuple[str, int]]:
             except TimeoutError:
                 continue
             with conn:
-                if reply:
-                    conn.settimeout(2)
-                    with contextlib.suppress(OSError):
-                        conn.recv(65536)
-                        conn.sendall(reply)
+                handle(conn, stop)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
