@@ -51,6 +51,21 @@ def file_keyring(tmp_path: Path) -> Any:
 
 
 @pytest.fixture
+def no_keyring_access(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Any read of a keyring backend fails the test."""
+    import keyring
+
+    calls: list[str] = []
+
+    def refuse() -> None:
+        calls.append("get_keyring")
+        raise AssertionError("the keyring was touched")
+
+    monkeypatch.setattr(keyring, "get_keyring", refuse)
+    return calls
+
+
+@pytest.fixture
 def no_outside_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Any socket connect to an address outside 127.0.0.0/8 and ::1 fails loudly and is recorded."""
     attempts: list[Any] = []

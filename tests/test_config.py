@@ -167,21 +167,6 @@ def kerberos_available() -> None:
     pytest.importorskip("spnego")
 
 
-@pytest.fixture
-def no_keyring_access(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Any read of a keyring backend fails the test."""
-    import keyring
-
-    calls: list[str] = []
-
-    def refuse() -> None:
-        calls.append("get_keyring")
-        raise AssertionError("the keyring was touched")
-
-    monkeypatch.setattr(keyring, "get_keyring", refuse)
-    return calls
-
-
 # -- a full file -----------------------------------------------------------------------------
 
 

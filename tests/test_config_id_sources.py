@@ -86,20 +86,6 @@ def errors_of(path: Path) -> list[str]:
     return caught.value.errors
 
 
-@pytest.fixture
-def no_keyring_access(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    import keyring
-
-    calls: list[str] = []
-
-    def refuse() -> None:
-        calls.append("get_keyring")
-        raise AssertionError("the keyring was touched")
-
-    monkeypatch.setattr(keyring, "get_keyring", refuse)
-    return calls
-
-
 def test_both_types_parse_with_paths_relative_to_the_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, SITE), environ={})
     assert config.identities["saml"] == SamlFileIdentity(

@@ -11,12 +11,15 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from client_sdk import Client, Peer, Timeouts
 from client_sdk.association import MAX_CONTEXTS, _contexts
 from client_sdk.bulk import DEFAULT_STORAGE_CLASSES, MAX_LOST_IN_A_ROW, StoreResult
 from client_sdk.errors import AssociationAborted, AuthenticationRejected, DimseFailure
+from client_sdk.reactor_race import return_stolen_responses
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.datasets import CT_IMAGE_STORAGE, ct_dataset
 from providers import IdentityExchange, PasswordProvider, Target, UsernameProvider
@@ -306,21 +309,23 @@ def test_bad_arguments(pacs: EmbeddedPacs) -> None:
         client.store_many([], sop_classes=[])
 
 
-def test_a_response_taken_by_the_reactor_goes_back_to_the_caller() -> None:
-    """pynetdicom's reactor can take a DIMSE response meant for send_c_store() (a race in its
-    pause handshake; client_sdk/reactor_race.py): it must land back on the DIMSE queue."""
-    from pynetdicom.association import Association
-    from pynetdicom.dimse_primitives import C_STORE
-
-    from client_sdk.reactor_race import return_stolen_responses
-
+def _race_association(message_id: int) -> tuple[Association, C_STORE]:
+    """A requestor association with the SDK's reactor-race fix, and a C-STORE response to
+    message ``message_id`` for its reactor to serve."""
     assoc = Association(AE(ae_title="RACE"), "requestor")
     return_stolen_responses(assoc)
     response = C_STORE()
-    response.MessageIDBeingRespondedTo = 1
+    response.MessageIDBeingRespondedTo = message_id
     response.AffectedSOPClassUID = CT_IMAGE_STORAGE
     response.AffectedSOPInstanceUID = "1.2.3"
     response.Status = 0x0000
+    return assoc, response
+
+
+def test_a_response_taken_by_the_reactor_goes_back_to_the_caller() -> None:
+    """pynetdicom's reactor can take a DIMSE response meant for send_c_store() (a race in its
+    pause handshake; client_sdk/reactor_race.py): it must land back on the DIMSE queue."""
+    assoc, response = _race_association(1)
     assoc._reactor_checkpoint.clear()  # a send_*() is waiting for its response
     assoc._serve_request(response, 1)
     assert assoc.dimse.get_msg(block=False) == (1, response)
@@ -329,17 +334,6 @@ def test_a_response_taken_by_the_reactor_goes_back_to_the_caller() -> None:
 def test_an_unsolicited_response_is_not_kept_for_a_later_request() -> None:
     """With no send_*() waiting, a response the peer sent unasked is dropped as pynetdicom does,
     never queued where the next request would take it as its own answer."""
-    from pynetdicom.association import Association
-    from pynetdicom.dimse_primitives import C_STORE
-
-    from client_sdk.reactor_race import return_stolen_responses
-
-    assoc = Association(AE(ae_title="RACE"), "requestor")
-    return_stolen_responses(assoc)
-    response = C_STORE()
-    response.MessageIDBeingRespondedTo = 7
-    response.AffectedSOPClassUID = CT_IMAGE_STORAGE
-    response.AffectedSOPInstanceUID = "1.2.3"
-    response.Status = 0x0000
+    assoc, response = _race_association(7)
     assoc._serve_request(response, 1)
     assert assoc.dimse.get_msg(block=False) == (None, None)
