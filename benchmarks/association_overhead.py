@@ -22,7 +22,7 @@ from pathlib import Path
 
 import peers
 from pynetdicom import AE
-from rounds import Row, interleaved, options, print_table, round_rows, sdk_round
+from rounds import Row, interleaved, round_rows, run_alone, sdk_round
 
 from client_sdk import Client, Peer
 from client_sdk.sop import VERIFICATION
@@ -73,11 +73,5 @@ def run(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def main() -> int:
-    args = options(__doc__)
-    print_table(run(args), args)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_alone(run, __doc__))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import peers
-from rounds import Row, options, print_table, ratio_rows
+from rounds import Row, ratio_rows, run_alone
 
 from client_sdk import Client, Peer
 from client_sdk.testing.datasets import CT_IMAGE_STORAGE, ct_dataset
@@ -270,9 +270,7 @@ def run(args: argparse.Namespace) -> list[Row]:
 def main() -> int:
     if sys.argv[1:2] == ["--child"]:
         return _child(sys.argv[2])
-    args = options(__doc__)
-    print_table(run(args), args)
-    return 0
+    return run_alone(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import peers
-from rounds import Row, options, print_table, ratio_rows
+from rounds import Row, ratio_rows, run_alone
 
 from providers import Target
 
@@ -68,11 +68,5 @@ def run(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def main() -> int:
-    args = options(__doc__)
-    print_table(run(args), args)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_alone(run, __doc__))

@@ -44,6 +44,13 @@ def options(description: str | None) -> argparse.Namespace:
     return parser(description).parse_args()
 
 
+def run_alone(run: Callable[[argparse.Namespace], list[Row]], description: str | None) -> int:
+    """What a benchmark script does when run by itself: its rows, then the machine."""
+    args = options(description)
+    print_table(run(args), args)
+    return 0
+
+
 def sdk_round(client: Client) -> None:
     """Associate, C-ECHO, release."""
     with client.associate(sop_classes=[VERIFICATION]) as session:

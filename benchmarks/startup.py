@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from rounds import ROOT, Row, options, print_table, ratio_rows
+from rounds import ROOT, Row, ratio_rows, run_alone
 
 NAME = "5 start-up"
 FLOOR = "python -c pass"
@@ -54,11 +54,5 @@ def run(args: argparse.Namespace) -> list[Row]:
     return ratio_rows(NAME, medians, "ms", baseline=FLOOR)
 
 
-def main() -> int:
-    args = options(__doc__)
-    print_table(run(args), args)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_alone(run, __doc__))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import peers
 from association_overhead import raw_round
-from rounds import Row, interleaved, options, print_table, round_rows, sdk_round
+from rounds import Row, interleaved, round_rows, run_alone, sdk_round
 
 from client_sdk import Client, Peer, TlsConfig
 from client_sdk.testing import EmbeddedPacs
@@ -77,11 +77,5 @@ def run(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def main() -> int:
-    args = options(__doc__)
-    print_table(run(args), args)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_alone(run, __doc__))
