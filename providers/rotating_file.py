@@ -75,10 +75,7 @@ class RotatingFile(Generic[T]):
         try:
             st = self.path.stat()
         except (FileNotFoundError, NotADirectoryError):
-            raise CredentialUnavailable(
-                f"{where} does not exist. Check the path, or that the agent that writes the "
-                f"{self._noun} is running"
-            ) from None
+            raise self._missing() from None
         except OSError as exc:
             raise self._unreadable(exc) from None
         if stat.S_ISDIR(st.st_mode):
@@ -94,10 +91,7 @@ class RotatingFile(Generic[T]):
         try:
             fh = self.path.open("rb")
         except FileNotFoundError:  # renamed away between stat and open: as if not there yet
-            raise CredentialUnavailable(
-                f"{where} does not exist. Check the path, or that the agent that writes the "
-                f"{self._noun} is running"
-            ) from None
+            raise self._missing() from None
         except OSError as exc:
             raise self._unreadable(exc) from None
         with fh:
@@ -131,6 +125,13 @@ class RotatingFile(Generic[T]):
                 value = self._parse(raw)
                 self._cached = _Cached(stamp, value)
                 return value
+
+    def _missing(self) -> CredentialUnavailable:
+        """The file is not there (yet): a provider chain may try its next identity."""
+        return CredentialUnavailable(
+            f"{self._what} {self.path} does not exist. Check the path, or that the agent that "
+            f"writes the {self._noun} is running"
+        )
 
     def _unreadable(self, exc: OSError) -> CredentialError:
         """The file is there (or its folder is) but cannot be read: configured, yet broken, so a
