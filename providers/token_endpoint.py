@@ -45,7 +45,7 @@ from providers.token_errors import (
     TokenRequestRejected,
     check_token_url,
 )
-from providers.token_http import TokenTransport, printable
+from providers.token_http import TokenTransport, printable, shortened
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -73,7 +73,6 @@ MANDATORY_FRACTION = 0.25
 # before the mandatory window): an outage must not make every association wait for a timeout.
 ADVISORY_RETRY = 30.0
 DEFAULT_TIMEOUT = 10.0
-_SHOWN_TEXT = 300
 _BASE64URL_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -483,7 +482,7 @@ def _shown(text: str, secret: Secret | None) -> str:
         value = secret.reveal().decode("utf-8", "replace")
         if value:
             text = text.replace(value, "[redacted]")
-    return printable(text)[:_SHOWN_TEXT]
+    return shortened(text)
 
 
 def _iso(ts: float | None) -> str:

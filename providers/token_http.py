@@ -29,7 +29,7 @@ from providers.token_errors import (
     TokenEndpointUnreachable,
 )
 
-__all__ = ["MAX_RESPONSE_BYTES", "HttpAnswer", "TokenTransport", "printable"]
+__all__ = ["MAX_RESPONSE_BYTES", "HttpAnswer", "TokenTransport", "printable", "shortened"]
 
 MAX_RESPONSE_BYTES = 1 << 20
 _SHOWN_TEXT = 300
@@ -257,9 +257,14 @@ def _root_cause(exc: BaseException) -> str:
     text = str(current)
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: " to the reason.
     text = re.sub(r"^<[^>]+>:\s*", "", text)
-    return printable(text)[:_SHOWN_TEXT] or type(current).__name__
+    return shortened(text) or type(current).__name__
 
 
 def printable(text: str) -> str:
     """Server text for a message: control characters replaced."""
     return _UNPRINTABLE.sub(" ", text)
+
+
+def shortened(text: str) -> str:
+    """Server text for a message: printable, and at most 300 characters."""
+    return printable(text)[:_SHOWN_TEXT]
