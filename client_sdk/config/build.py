@@ -16,8 +16,8 @@ from client_sdk.config.schema import (
     KerberosIdentity,
     KeyringPasswordIdentity,
     PolicyConfig,
-    SamlFileIdentity,
     TokenEndpointIdentity,
+    TokenFileIdentity,
     UsernameIdentity,
 )
 from client_sdk.config.settings import SOURCE_ARGUMENT, Resolved
@@ -49,8 +49,9 @@ def build_identity(name: str, identities: Mapping[str, IdentityConfig]) -> Ident
         return KeyringPasswordProvider(
             identity.service, identity.username, positive_response=identity.positive_response
         )
-    if isinstance(identity, JwtFileIdentity):
-        return JwtFileProvider(
+    if isinstance(identity, TokenFileIdentity):
+        rotating = JwtFileProvider if isinstance(identity, JwtFileIdentity) else SamlFileProvider
+        return rotating(
             identity.path,
             audience=identity.audience,
             leeway=identity.leeway,
@@ -65,13 +66,6 @@ def build_identity(name: str, identities: Mapping[str, IdentityConfig]) -> Ident
             keytab=identity.keytab,
             mutual_auth=identity.mutual_auth,
             token_format=identity.token_format,
-            positive_response=identity.positive_response,
-        )
-    if isinstance(identity, SamlFileIdentity):
-        return SamlFileProvider(
-            identity.path,
-            audience=identity.audience,
-            leeway=identity.leeway,
             positive_response=identity.positive_response,
         )
     if isinstance(identity, TokenEndpointIdentity):

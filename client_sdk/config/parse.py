@@ -28,13 +28,12 @@ from client_sdk.config.schema import (
     TABLES,
     DefaultsConfig,
     IdentityConfig,
-    JwtFileIdentity,
     KerberosIdentity,
     PeerConfig,
     PolicyConfig,
-    SamlFileIdentity,
     Schema,
     TokenEndpointIdentity,
+    TokenFileIdentity,
     identity_keys,
 )
 from client_sdk.config.secret_keys import without_secrets
@@ -261,7 +260,7 @@ def _identity(
 ) -> IdentityConfig:
     kind, values = kind_and_values
     given = frozenset(values)
-    if kind is JwtFileIdentity or kind is SamlFileIdentity:
+    if issubclass(kind, TokenFileIdentity):
         values = {**values, "path": _resolve_path(values["path"], base_dir)}
     if kind is TokenEndpointIdentity and "ca_file" in values:
         values = {**values, "ca_file": _resolve_path(values["ca_file"], base_dir)}

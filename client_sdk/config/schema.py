@@ -44,6 +44,7 @@ __all__ = [
     "SamlFileIdentity",
     "Schema",
     "TokenEndpointIdentity",
+    "TokenFileIdentity",
     "UsernameIdentity",
     "identity_keys",
 ]
@@ -138,16 +139,24 @@ class KeyringPasswordIdentity:
 
 
 @dataclass(frozen=True)
-class JwtFileIdentity:
-    """``type = "jwt-file"``: :class:`providers.JwtFileProvider`."""
+class TokenFileIdentity:
+    """What the identities read from a file an agent rotates have in common (a JWT, a SAML
+    assertion): the path (relative to the configuration file), the audience to check before
+    sending, the clock leeway."""
 
-    type_name: ClassVar[str] = "jwt-file"
     name: str
     path: str
     audience: str | None = None
     leeway: float = 30
     positive_response: bool = False
     from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class JwtFileIdentity(TokenFileIdentity):
+    """``type = "jwt-file"``: :class:`providers.JwtFileProvider`."""
+
+    type_name: ClassVar[str] = "jwt-file"
 
 
 @dataclass(frozen=True)
@@ -168,16 +177,10 @@ class KerberosIdentity:
 
 
 @dataclass(frozen=True)
-class SamlFileIdentity:
+class SamlFileIdentity(TokenFileIdentity):
     """``type = "saml-file"``: :class:`providers.SamlFileProvider`."""
 
     type_name: ClassVar[str] = "saml-file"
-    name: str
-    path: str
-    audience: str | None = None
-    leeway: float = 30
-    positive_response: bool = False
-    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
