@@ -118,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_exit_code_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from importlib.metadata import PackageNotFoundError, version  # already loaded by keyring
+
+    try:
+        installed = version("dicom-identity")
+    except PackageNotFoundError:  # a source tree on sys.path that was never pip-installed
+        installed = "(not installed)"
+    # argparse's version action prints and exits while parsing, before the COMMAND check.
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="version",
+        version=f"dicom-identity {installed}",
+        help="print the installed version (dicom-identity X.Y.Z) and exit",
+    )
     parser.add_argument(
         "--config",
         metavar="PATH",
