@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Sourced by scripts/demo and scripts/test: makes .venv with everything the project needs.
-# Debian packages are installed with apt-get when run as root; otherwise we say what to install.
+# Sourced by scripts/demo, scripts/test and scripts/bench: makes .venv with everything the project
+# needs. Debian packages are installed with apt-get when run as root; otherwise we say what to
+# install. One line per step on the terminal; apt-get, dpkg and pip write to .venv-setup.log.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DICOM_IDENTITY_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
+# shellcheck source=scripts/steps.sh
+source "$ROOT/scripts/steps.sh"
 
 # Debian packages the demo and the tests use, beyond a Python that can make a venv (one list):
 # MIT Kerberos (a throwaway KDC for the tests and the demo; libkrb5-dev and gcc to build the
@@ -13,6 +16,11 @@ PYTHON="${PYTHON:-python3}"
 # interoperability tests: DCMTK, Orthanc, Wireshark's tshark, GNOME Keyring on a D-Bus session.
 DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc faketime
                  dcmtk orthanc tshark gnome-keyring dbus)
+
+install_debian_packages() {
+    DEBIAN_FRONTEND=noninteractive apt-get update &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
 
 ensure_debian_packages() {
     local pkg missing=()
@@ -27,9 +35,7 @@ ensure_debian_packages() {
     fi
     [ "${#missing[@]}" -eq 0 ] && return 0
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing Debian packages: ${missing[*]}"
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        step "installing Debian packages (${missing[*]})" install_debian_packages "${missing[@]}"
     else
         echo "Missing Debian packages: ${missing[*]}" >&2
         echo "Install them as root, then run this again:  sudo apt-get install -y ${missing[*]}" >&2
@@ -37,22 +43,24 @@ ensure_debian_packages() {
     fi
 }
 
+install_python_packages() {
+    "$VENV/bin/python" -m pip install --upgrade pip &&
+        "$VENV/bin/python" -m pip install -e "$ROOT[test,kerberos]"
+}
+
 ensure_venv() {
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
         echo "Python >= 3.11 is required; $PYTHON is $("$PYTHON" -V 2>&1)" >&2; exit 1; }
     if [ ! -x "$VENV/bin/python" ]; then
-        echo "==> creating virtual environment $VENV"
-        "$PYTHON" -m venv "$VENV"
+        step "creating the virtual environment $VENV" "$PYTHON" -m venv "$VENV"
     fi
     # Reinstall only when the dependencies changed.
     local stamp="$VENV/.dicom-identity-installed" want
     want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        echo "==> installing dicom-identity and its test tools into $VENV (the first time builds"
-        echo "    gssapi and krb5 against libkrb5-dev: about 3 minutes)"
-        "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -e "$ROOT[test,kerberos]"
-        echo "$want" > "$stamp"
+        step "installing Python packages into $VENV (the first time builds gssapi and krb5: about 3 minutes)" \
+            install_python_packages
+        echo "$want" >"$stamp"
     fi
 }
 
