@@ -13,6 +13,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydicom import Dataset
+
 from client_sdk.cli_identity import add_identity_options, identity_from_flags
 from client_sdk.cli_report import Reporter, dataset_fields
 from client_sdk.client import Client, TlsConfig
@@ -105,8 +107,10 @@ def _query_options(p: argparse.ArgumentParser) -> None:
         "--key",
         action="append",
         default=[],
-        metavar="KEYWORD=VALUE",
-        help="query key, as DCMTK's -k (PatientID=123, StudyDate=2024*, StudyInstanceUID=)",
+        metavar="KEY=VALUE",
+        help="query key, as DCMTK's -k: a keyword (PatientID=123), a tag (0010,0020=123) or a "
+        "sequence path (ReferencedStudySequence[0].ReferencedSOPInstanceUID=); an empty value "
+        "asks for the attribute; date ranges StudyDate=20240101-20241231; * and ? only in text",
     )
     p.add_argument("--level", default="STUDY", choices=["PATIENT", "STUDY", "SERIES", "IMAGE"])
 
@@ -230,14 +234,12 @@ def _client(config: Config, args: argparse.Namespace) -> Client:
     return config.client_for_address(args.peer, ae_title=args.ae_title, overrides=overrides)
 
 
-def _query(keys: Sequence[str]) -> dict[str, str]:
-    query: dict[str, str] = {}
-    for item in keys:
-        keyword, sep, value = item.partition("=")
-        if not sep or not keyword:
-            raise ConfigError(f"-k {item!r}: expected KEYWORD=VALUE (an empty value asks for it)")
-        query[keyword.strip()] = value
-    return query
+def _query(keys: Sequence[str], level: str) -> Dataset:
+    """The identifier of the -k keys; any key or value that cannot be sent as given is refused
+    (QueryKeyError, exit 3) before an association is opened."""
+    from client_sdk.query_keys import parse_query_keys
+
+    return parse_query_keys(keys, level=level)
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -280,7 +282,7 @@ def _store(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 def _find(config: Config, args: argparse.Namespace, report: Reporter) -> int:
     from client_sdk.sop import STUDY_ROOT_FIND
 
-    query = _query(args.key)
+    query = _query(args.key, args.level)
     with _client(config, args).associate(sop_classes=[STUDY_ROOT_FIND]) as session:
         matches = session.find(query, level=args.level)
         report.association(session.identity, "C-FIND", 0x0000, matches=len(matches))
@@ -291,7 +293,7 @@ def _find(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 def _get(config: Config, args: argparse.Namespace, report: Reporter) -> int:
     client = _client(config, args)
-    result = client.get(_query(args.key), level=args.level, output_dir=args.output)
+    result = client.get(_query(args.key, args.level), level=args.level, output_dir=args.output)
     report.message(f"C-GET: {_result_text(result)} into {args.output}", **_result_fields(result))
     return 0 if not result.failed else 9
 
@@ -300,7 +302,9 @@ def _move(config: Config, args: argparse.Namespace, report: Reporter) -> int:
     if not 0 < len(args.destination.strip()) <= 16:
         raise ConfigError(f"--destination {args.destination!r}: an AE title of 1-16 characters")
     client = _client(config, args)
-    result = client.move(_query(args.key), destination=args.destination, level=args.level)
+    result = client.move(
+        _query(args.key, args.level), destination=args.destination, level=args.level
+    )
     report.message(
         f"C-MOVE to {args.destination}: {_result_text(result)}", **_result_fields(result)
     )
