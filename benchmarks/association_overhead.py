@@ -31,12 +31,14 @@ NAME = "1 identity per association"
 BASELINE = "raw pynetdicom, no identity"
 
 
-def raw_round(host: str, port: int, tls: tuple[object, str] | None = None) -> None:
+def raw_round(
+    host: str, port: int, tls: tuple[object, str] | None = None, *, ae_title: str = "ANY-SCP"
+) -> None:
     """Stock pynetdicom, as a user without the SDK would write it (timeouts set)."""
     ae = AE(ae_title="RAW")
     ae.add_requested_context(VERIFICATION)
     ae.connection_timeout = ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
-    assoc = ae.associate(host, port, tls_args=tls)  # type: ignore[arg-type]
+    assoc = ae.associate(host, port, ae_title=ae_title, tls_args=tls)  # type: ignore[arg-type]
     assert assoc.is_established
     assoc.send_c_echo()
     assoc.release()
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         with peers.embedded_pacs_process(pacs_folder, kerberos_keytab=keytab) as pacs:
             peer = Peer(pacs.host, pacs.port, pacs.ae_title)
             cases: dict[str, Callable[[], None]] = {
-                BASELINE: partial(raw_round, pacs.host, pacs.port),
+                BASELINE: partial(raw_round, pacs.host, pacs.port, ae_title=pacs.ae_title),
                 "sdk username": partial(sdk_round, Client(peer, identity=ids.username)),
                 "sdk keyring password": partial(sdk_round, Client(peer, identity=ids.keyring)),
                 "sdk jwt file": partial(sdk_round, Client(peer, identity=ids.jwt)),

@@ -43,8 +43,10 @@ def _cases(
         "sdk TLS": partial(
             sdk_round, Client(Peer(host, tls_port, ae_title, tls=tls), identity=identity)
         ),
-        "raw pynetdicom plain": partial(raw_round, host, plain_port),
-        "raw pynetdicom TLS": partial(raw_round, host, tls_port, (raw_context, certs.hostname)),
+        "raw pynetdicom plain": partial(raw_round, host, plain_port, ae_title=ae_title),
+        "raw pynetdicom TLS": partial(
+            raw_round, host, tls_port, (raw_context, certs.hostname), ae_title=ae_title
+        ),
     }
 
 

@@ -370,7 +370,7 @@ def _keyring_set(config: Config, args: argparse.Namespace, report: Reporter) -> 
 def _pacs(args: argparse.Namespace) -> int:
     from client_sdk.testing.__main__ import main as pacs_main
 
-    return int(pacs_main(list(args.pacs_args)) or 0)
+    return int(pacs_main(list(args.pacs_args), prog="dicom-identity pacs") or 0)
 
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace, Reporter], int]] = {

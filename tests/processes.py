@@ -49,9 +49,19 @@ class Running:
 @contextlib.contextmanager
 def background(args: Sequence[str], *, env: Mapping[str, str] | None = None) -> Iterator[Running]:
     """Run ``python args...`` from the checkout; killed and its pipes closed at the end."""
+    with background_command([sys.executable, *args], env=env, cwd=ROOT) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def background_command(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path
+) -> Iterator[Running]:
+    """Run ``argv`` (e.g. the installed ``dicom-identity pacs ...``) in ``cwd``; killed and its
+    pipes closed at the end."""
     proc = subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
+        list(argv),
+        cwd=cwd,
         env=None if env is None else dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -308,7 +308,9 @@ def test_without_identity_nothing_is_checked(pacs_in: PacsIn) -> None:
 
 def test_abort_is_recorded(pacs_in: PacsIn) -> None:
     pacs = pacs_in("standard")
-    assoc = client_ae().associate(HOST, pacs.port, ext_neg=[identity(1, b"alice")])
+    assoc = client_ae().associate(
+        HOST, pacs.port, ae_title=pacs.ae_title, ext_neg=[identity(1, b"alice")]
+    )
     assert assoc.is_established
     assoc.abort()
     assert only_record(pacs).ended == "aborted"
@@ -316,7 +318,7 @@ def test_abort_is_recorded(pacs_in: PacsIn) -> None:
 
 def test_dropped_connection_is_closed_not_aborted(pacs_in: PacsIn) -> None:
     pacs = pacs_in("standard")
-    assoc = client_ae().associate(HOST, pacs.port)
+    assoc = client_ae().associate(HOST, pacs.port, ae_title=pacs.ae_title)
     assert assoc.is_established
     sock = assoc.dul.socket
     assert sock is not None
@@ -345,7 +347,9 @@ def test_stop_with_a_connection_that_never_asked(monkeypatch: pytest.MonkeyPatch
     crashed: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", crashed.append)
     pacs = EmbeddedPacs(users=USERS).start()
-    established = client_ae().associate(HOST, pacs.port, ext_neg=[identity(1, b"alice")])
+    established = client_ae().associate(
+        HOST, pacs.port, ae_title=pacs.ae_title, ext_neg=[identity(1, b"alice")]
+    )
     assert established.is_established
     probe = socket.create_connection((HOST, pacs.port), timeout=5)
     try:
@@ -562,7 +566,10 @@ def test_command_line(tmp_path: Path) -> None:
         assert match["ae_title"] == "EMBEDDED_PACS"
 
         assoc = client_ae().associate(
-            HOST, port, ext_neg=[identity(2, b"alice", PASSWORD.encode())]
+            HOST,
+            port,
+            ae_title=match["ae_title"],
+            ext_neg=[identity(2, b"alice", PASSWORD.encode())],
         )
         assert assoc.is_established
         assert assoc.send_c_echo().Status == 0x0000

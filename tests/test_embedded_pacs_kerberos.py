@@ -87,8 +87,8 @@ def associated(
     ae.connection_timeout = ae.acse_timeout = 5
     ae.dimse_timeout = ae.network_timeout = 10
     ae.add_requested_context(VERIFICATION)
-    port = pacs if isinstance(pacs, int) else pacs.port
-    assoc = ae.associate(HOST, port, ext_neg=[item] if item else None)
+    port, title = (pacs, "EMBEDDED_PACS") if isinstance(pacs, int) else (pacs.port, pacs.ae_title)
+    assoc = ae.associate(HOST, port, ae_title=title, ext_neg=[item] if item else None)
     try:
         yield assoc
     finally:
@@ -518,4 +518,4 @@ def test_command_line_kerberos_errors(realm: Any, tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--kerberos-service", realm.service_principal])
     assert exited.value.code == 2
-    assert main(["--kerberos-keytab", str(tmp_path / "missing.keytab")]) == 2
+    assert main(["--kerberos-keytab", str(tmp_path / "missing.keytab")]) == 3

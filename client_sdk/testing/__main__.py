@@ -1,78 +1,150 @@
-"""``python -m client_sdk.testing``: run the embedded PACS until SIGINT or SIGTERM.
+"""``dicom-identity pacs`` / ``python -m client_sdk.testing``: run the embedded PACS until SIGINT
+or SIGTERM.
 
-Prints ``listening on HOST:PORT as AE_TITLE``, then one line per finished association. Never
-prints a password or a token.
+Prints ``listening on HOST:PORT as AE_TITLE`` (then `` (TLS)`` and the like), then one line per
+finished association. Never prints a password or a token. A bad users, key, keytab or TLS file
+exits 3 with one line naming it; a usage error exits 2; a port that cannot be bound exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
-import stat
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 from typing import get_args
 
+from client_sdk.errors import ConfigError
 from client_sdk.testing.acse import ResponseMode
+from client_sdk.testing.command_files import (
+    check_keytab,
+    load_jwt_key,
+    load_users,
+    server_tls_context,
+)
 from client_sdk.testing.pacs import EmbeddedPacs
 from client_sdk.testing.records import AssociationRecord
 
+DEFAULT_PROG = "python -m client_sdk.testing"
+EXIT_CONFIG = 3  # as dicom-identity's "configuration or command-line error"
+EXIT_CANNOT_LISTEN = 1
 
-def _parser() -> argparse.ArgumentParser:
+_RESPONSE_MODES_HELP = (
+    "what a verified identity that asked for a positive response gets back: standard (what "
+    "PS3.7 asks), silent (never a response, like DCMTK and Orthanc), echo (the request's own "
+    "token for types 3-5, like dcm4che), pynetdicom (stock pynetdicom: none for types 1 and 2) "
+    "(default %(default)s)"
+)
+
+
+def _parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m client_sdk.testing",
+        prog=prog,
         description="An embedded DICOM PACS (Verification, Storage, Study Root C-FIND, C-GET, "
         "C-MOVE) that verifies user identities (username, username+password, Kerberos, SAML, JWT).",
+        epilog="exit codes: 0 stopped by SIGINT/SIGTERM, 1 cannot listen, 2 usage error, "
+        "3 a bad users, key, keytab or TLS file",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
-    parser.add_argument(
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    net.add_argument(
         "--port", type=int, default=11112, help="port to bind, 0 for any (default %(default)s)"
     )
-    parser.add_argument("--ae-title", default="EMBEDDED_PACS", help="default %(default)s")
-    parser.add_argument("--users-file", type=Path, help="JSON object mapping username to password")
-    parser.add_argument(
+    net.add_argument(
+        "--ae-title",
+        default="EMBEDDED_PACS",
+        help="the AE title it answers to; a request for another called AE title is rejected "
+        "(1, 1, 7) 'called AE title not recognised' (default %(default)s)",
+    )
+    net.add_argument(
+        "--accept-any-ae-title",
+        action="store_true",
+        help="accept a request whatever called AE title it names",
+    )
+    tls = parser.add_argument_group("TLS (PEM files)")
+    tls.add_argument(
+        "--tls-cert-file",
+        type=Path,
+        metavar="PATH",
+        help="serve TLS (1.2 or later) with this certificate (chain)",
+    )
+    tls.add_argument(
+        "--tls-key-file",
+        type=Path,
+        metavar="PATH",
+        help="the certificate's unencrypted private key (default: in --tls-cert-file)",
+    )
+    tls.add_argument(
+        "--tls-ca-file",
+        type=Path,
+        metavar="PATH",
+        help="require a client certificate issued by this CA, and verify it",
+    )
+    ids = parser.add_argument_group("identities it verifies")
+    ids.add_argument(
+        "--users-file",
+        type=Path,
+        metavar="PATH",
+        help='JSON object of username to password, e.g. {"alice": "secret"} (types 1 and 2)',
+    )
+    ids.add_argument(
         "--jwt-key-file",
         type=Path,
-        help="HS256 secret (trailing newlines stripped) or PEM public key (RS256/ES256)",
+        metavar="PATH",
+        help="verify JWTs (type 5) with this HS256 secret (trailing newlines stripped) or PEM "
+        "public key (RS256/ES256)",
     )
-    parser.add_argument("--jwt-audience")
-    parser.add_argument("--jwt-issuer")
-    parser.add_argument(
+    ids.add_argument(
+        "--jwt-audience", help="with --jwt-key-file: the audience (aud) a JWT must name"
+    )
+    ids.add_argument("--jwt-issuer", help="with --jwt-key-file: the issuer (iss) a JWT must name")
+    ids.add_argument(
         "--kerberos-keytab",
         type=Path,
+        metavar="PATH",
         help="keytab of the PACS's service principal: verify Kerberos tokens (type 3); "
         "needs pip install 'dicom-identity[kerberos]'",
     )
-    parser.add_argument(
+    ids.add_argument(
         "--kerberos-service",
         help="accept only this principal of the keytab, e.g. dicom/localhost@REALM "
         "(default: any principal in it)",
     )
-    parser.add_argument(
+    ids.add_argument(
         "--saml-issuer",
         help="accept SAML 2.0 assertions (type 4) from this issuer (the XML signature is not "
         "verified: a test peer)",
     )
-    parser.add_argument(
+    ids.add_argument(
         "--saml-audience", help="with --saml-issuer: the audience the assertions must name"
     )
-    parser.add_argument("--response-mode", choices=get_args(ResponseMode), default="standard")
-    parser.add_argument("--storage-dir", type=Path, help="also write received datasets here")
-    parser.add_argument(
+    ids.add_argument(
+        "--require-identity",
+        action="store_true",
+        help="reject associations that offer no user identity",
+    )
+    ids.add_argument(
+        "--response-mode",
+        choices=get_args(ResponseMode),
+        default="standard",
+        help=_RESPONSE_MODES_HELP,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--storage-dir",
+        type=Path,
+        metavar="PATH",
+        help="also write received instances here, as SOPInstanceUID.dcm (default: memory only)",
+    )
+    data.add_argument(
         "--move-destination",
         action="append",
         type=_move_destination,
         default=[],
         metavar="AE=HOST:PORT",
         help="a C-MOVE destination (repeatable), e.g. STORESCP=127.0.0.1:11113",
-    )
-    parser.add_argument(
-        "--require-identity",
-        action="store_true",
-        help="reject associations that offer no user identity",
     )
     return parser
 
@@ -88,29 +160,6 @@ def _move_destination(text: str) -> tuple[str, tuple[str, int]]:
     return title, (host, int(port))
 
 
-def _warn_if_shared(path: Path) -> None:
-    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        print(f"warning: {path} is accessible by group or others; chmod 600 it", file=sys.stderr)
-
-
-def _load_users(path: Path) -> dict[str, str]:
-    _warn_if_shared(path)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-    ):
-        raise ValueError(f"{path}: expected a JSON object of username -> password strings")
-    return data
-
-
-def _load_jwt_key(path: Path) -> bytes:
-    key = path.read_bytes()
-    if key.lstrip().startswith(b"-----BEGIN"):
-        return key
-    _warn_if_shared(path)
-    return key.rstrip(b"\r\n")
-
-
 def _describe(record: AssociationRecord) -> str:
     identity = "none" if record.identity_type is None else f"type {record.identity_type}"
     return (
@@ -122,21 +171,47 @@ def _describe(record: AssociationRecord) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    needs = [
+        ("kerberos_service", "kerberos_keytab"),
+        ("saml_audience", "saml_issuer"),
+        ("jwt_audience", "jwt_key_file"),
+        ("jwt_issuer", "jwt_key_file"),
+        ("tls_key_file", "tls_cert_file"),
+        ("tls_ca_file", "tls_cert_file"),
+    ]
+    for option, needed in needs:
+        if getattr(args, option) and not getattr(args, needed):
+            parser.error(f"--{option.replace('_', '-')} needs --{needed.replace('_', '-')}")
+
+
+def _startup_line(pacs: EmbeddedPacs, *, client_certificates: bool) -> str:
+    notes = []
+    if pacs.ssl_context is not None:
+        notes.append("TLS, client certificate required" if client_certificates else "TLS")
+    if not pacs.require_called_ae_title:
+        notes.append("any called AE title")
+    suffix = f" ({', '.join(notes)})" if notes else ""
+    return f"listening on {pacs.host}:{pacs.port} as {pacs.ae_title}{suffix}"
+
+
+def main(argv: list[str] | None = None, *, prog: str = DEFAULT_PROG) -> int:
+    parser = _parser(prog)
     args = parser.parse_args(argv)
-    if args.kerberos_service and not args.kerberos_keytab:
-        parser.error("--kerberos-service needs --kerberos-keytab")
-    if args.saml_audience and not args.saml_issuer:
-        parser.error("--saml-audience needs --saml-issuer")
+    _check_combinations(parser, args)
     try:
-        users = _load_users(args.users_file) if args.users_file else None
-        jwt_key = _load_jwt_key(args.jwt_key_file) if args.jwt_key_file else None
+        users = load_users(args.users_file) if args.users_file else None
+        jwt_key = load_jwt_key(args.jwt_key_file) if args.jwt_key_file else None
         if args.kerberos_keytab:
-            _warn_if_shared(args.kerberos_keytab)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+            check_keytab(args.kerberos_keytab)
+        ssl_context = (
+            server_tls_context(args.tls_cert_file, args.tls_key_file, args.tls_ca_file)
+            if args.tls_cert_file
+            else None
+        )
+    except ConfigError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
     stop = threading.Event()
     print_lock = threading.Lock()
@@ -166,21 +241,24 @@ def main(argv: list[str] | None = None) -> int:
             saml_audience=args.saml_audience,
             response_mode=args.response_mode,
             require_identity=args.require_identity,
+            require_called_ae_title=not args.accept_any_ae_title,
             storage_dir=args.storage_dir,
+            ssl_context=ssl_context,
             move_destinations=dict(args.move_destination),
             on_association_end=on_end,
         )
-    except (ImportError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ImportError, ValueError) as exc:  # e.g. no python-gssapi, a keytab GSS-API refuses
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         pacs.start()
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
     try:
         with print_lock:
-            print(f"listening on {pacs.host}:{pacs.port} as {pacs.ae_title}", flush=True)
+            line = _startup_line(pacs, client_certificates=args.tls_ca_file is not None)
+            print(line, flush=True)
         stop.wait()
     finally:
         pacs.stop()

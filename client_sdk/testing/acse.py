@@ -7,9 +7,13 @@ Stock pynetdicom (3.0.4) differs from the standard in two places, both in ``pyne
 * ``ACSE._negotiate_as_acceptor`` (lines 349-352) rejects a failed identity with (2, 2, 1),
   rejected-transient, where an authorisation failure "shall" be rejected-permanent, (1, 2, 1).
 
-:class:`ConformantACSE` fixes both for one association. The embedded PACS installs it from an
-``EVT_CONN_OPEN`` handler, which the server fires before the association thread starts
-(``pynetdicom/transport.py`` lines 711-723). The response modes choose what the server sends back.
+It also verifies the identity of a request it is about to reject for its called AE title (lines
+338-350), and then sends the identity's rejection instead.
+
+:class:`ConformantACSE` rejects an unknown called AE title first, with (1, 1, 7), and fixes the two
+above, for one association. The embedded PACS installs it from an ``EVT_CONN_OPEN`` handler, which
+the server fires before the association thread starts (``pynetdicom/transport.py`` lines
+711-723). The response modes choose what the server sends back.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from pynetdicom.association import Association
 
 __all__ = [
+    "CALLED_AE_TITLE_REJECTION",
     "CONFORMANT_REJECTION",
     "RESPONSE_MODES",
     "STOCK_REJECTION",
@@ -43,6 +48,8 @@ CONFORMANT_REJECTION = (0x01, 0x02, 0x01)
 """Rejected-permanent, ACSE service provider, no reason given (PS3.7 D.3.3.7.3)."""
 STOCK_REJECTION = (0x02, 0x02, 0x01)
 """What stock pynetdicom sends for a failed identity (acse.py:349-352)."""
+CALLED_AE_TITLE_REJECTION = (0x01, 0x01, 0x07)
+"""Rejected-permanent, ACSE service user, called AE title not recognised (PS3.8 9.3.4)."""
 
 
 def rejection_for(mode: ResponseMode) -> tuple[int, int, int]:
@@ -83,7 +90,9 @@ class ConformantACSE(ACSE):
 
     ``respond_to_all_types``: send the handler's response for any identity type (the stock code
     drops it for types 1 and 2). ``rejection``: the triple sent when the identity fails or, with
-    ``require_identity``, when none was offered; any other rejection is left alone.
+    ``require_identity``, when none was offered; any other rejection is left alone. With the AE's
+    ``require_called_aet``, a request for another called AE title is rejected with
+    :data:`CALLED_AE_TITLE_REJECTION` before its identity is looked at.
     """
 
     def __init__(
@@ -101,15 +110,26 @@ class ConformantACSE(ACSE):
         self._identity_failed = False
 
     def _negotiate_as_acceptor(self) -> None:
+        request = cast(A_ASSOCIATE, self.requestor.primitive)
+        called = request.called_ae_title
+        if self.assoc.ae.require_called_aet and called != self.acceptor.ae_title.strip():
+            LOGGER.info("Rejecting association: called AE title %r not recognised", called)
+            self._reject_before_negotiation(request, CALLED_AE_TITLE_REJECTION)
+            return
         if self._require_identity and self.requestor.user_identity is None:
-            self.requestor.ae_title = cast(A_ASSOCIATE, self.requestor.primitive).calling_ae_title
             LOGGER.info("Rejecting association: no user identity offered")
             self._identity_failed = True
-            self.send_reject(*self._rejection)
-            evt.trigger(self.assoc, evt.EVT_REJECTED, {})
-            self.assoc.kill()
+            self._reject_before_negotiation(request, self._rejection)
             return
         super()._negotiate_as_acceptor()
+
+    def _reject_before_negotiation(
+        self, request: A_ASSOCIATE, triple: tuple[int, int, int]
+    ) -> None:
+        self.requestor.ae_title = request.calling_ae_title
+        self.send_reject(*triple)
+        evt.trigger(self.assoc, evt.EVT_REJECTED, {})
+        self.assoc.kill()
 
     def _check_user_identity(self) -> tuple[bool, UserIdentityNegotiation | None]:
         if not self._respond_to_all_types:

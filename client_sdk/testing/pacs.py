@@ -19,6 +19,7 @@ from typing import Any, Self, cast
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.pdu import A_ABORT_RQ, A_RELEASE_RQ
 from pynetdicom.presentation import PresentationContext
@@ -26,6 +27,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from client_sdk.redaction import install_pynetdicom_redaction
 from client_sdk.testing.acse import (
+    CALLED_AE_TITLE_REJECTION,
     RESPONSE_MODES,
     ConformantACSE,
     ResponseMode,
@@ -83,13 +85,19 @@ class EmbeddedPacs:
 
     A failed identity is rejected with (1, 2, 1), or (2, 2, 1) in ``"pynetdicom"`` mode.
     ``require_identity`` rejects an association that offers no identity, with the same triple.
+    ``require_called_ae_title`` (default ``True``, like a real PACS) rejects a request whose called
+    AE title is not ``ae_title`` with (1, 1, 7), "called AE title not recognised", before its
+    identity is verified (in ``"pynetdicom"`` mode without ``require_identity``, stock pynetdicom:
+    a failed identity's (2, 2, 1) wins); ``False`` accepts any called AE title.
     Type 4 without ``saml_issuer``, and type 3 without a keytab, are rejected.
 
     C-GET sends the instances an identifier selects back over the association (the requestor must
     have proposed the SCP role for their storage classes); C-MOVE sends them to an AE title of
     ``move_destinations`` (AE title -> (host, port)) over a new association, without an identity;
     an unknown title fails with 0xA801 "Move destination unknown". Either matches like C-FIND, on
-    any key at any level; an identifier without a non-empty key fails with 0xA900.
+    any key at any level; an identifier without a non-empty key fails with 0xA900. A C-STORE of
+    a SOP Instance UID already stored replaces that copy: each instance is kept (and found,
+    retrieved and moved) once.
 
     ``on_association_end`` is called (from the association's thread) with each record once its
     association ends. ``port=0`` binds an ephemeral port; ``port`` holds the real one after
@@ -113,6 +121,7 @@ class EmbeddedPacs:
         saml_audience: str | None = None,
         response_mode: ResponseMode = "standard",
         require_identity: bool = False,
+        require_called_ae_title: bool = True,
         storage_dir: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         network_timeout: float = 30,
@@ -130,6 +139,7 @@ class EmbeddedPacs:
         self.ae_title = ae_title
         self.response_mode: ResponseMode = response_mode
         self.require_identity = require_identity
+        self.require_called_ae_title = require_called_ae_title
         self.ssl_context = ssl_context
         self._timeouts = (network_timeout, acse_timeout, dimse_timeout)
         self.move_destinations = _destinations(move_destinations or {})
@@ -168,6 +178,7 @@ class EmbeddedPacs:
         self._store.prepare()
         ae = AE(ae_title=self.ae_title)
         ae.network_timeout, ae.acse_timeout, ae.dimse_timeout = self._timeouts
+        ae.require_called_aet = self.require_called_ae_title
         ae.connection_timeout = ae.acse_timeout  # C-MOVE's association to the destination
         server = ae.start_server(
             (self.host, self.port),
@@ -222,7 +233,8 @@ class EmbeddedPacs:
 
     @property
     def datasets(self) -> list[Dataset]:
-        """The datasets received by C-STORE so far (each with ``file_meta``), oldest first."""
+        """The datasets received by C-STORE so far (each with ``file_meta``): one per SOP
+        Instance UID, its latest copy, in the order they were last stored."""
         return self._store.snapshot()
 
     @property
@@ -340,7 +352,12 @@ class EmbeddedPacs:
 
         def note(record: LiveRecord) -> None:
             record.rejected = triple
-            if missing and record.identity_type is None:
+            if triple == CALLED_AE_TITLE_REJECTION:
+                record.failure = (
+                    f"called AE title {record.called_ae_title!r} not recognised; "
+                    f"this PACS is {self.ae_title!r}"
+                )
+            elif missing and record.identity_type is None:
                 record.verified = False
                 record.failure = "no user identity offered"
 
@@ -378,8 +395,11 @@ class EmbeddedPacs:
         dataset = event.dataset
         dataset.file_meta = event.file_meta
         encoded = event.encoded_dataset() if self._store.directory is not None else None
+        # The dataset's own UID names the instance; the request's, if the dataset has none.
+        request = cast(C_STORE, event.request)
+        uid = str(dataset.get("SOPInstanceUID") or request.AffectedSOPInstanceUID or "")
         try:
-            self._store.add(dataset, encoded)
+            self._store.add(dataset, encoded, instance_uid=uid)
         except UnsafeFileName as exc:
             LOGGER.warning("C-STORE refused: %s", exc)
             return _CANNOT_UNDERSTAND

@@ -15,31 +15,41 @@ __all__ = ["DatasetStore", "UnsafeFileName"]
 
 
 class DatasetStore:
-    """Thread-safe list of datasets (each with its file meta) plus Study Root C-FIND, C-GET and
-    C-MOVE matching over them."""
+    """Thread-safe datasets (each with its file meta), one per SOP Instance UID, plus Study Root
+    C-FIND, C-GET and C-MOVE matching over them.
+
+    Storing an instance again replaces the stored copy, as a PACS does: a study sent twice is
+    still found, retrieved and moved once.
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = None if directory is None else Path(directory)
         self._lock = threading.Lock()
-        self._datasets: list[Dataset] = []
+        # Keyed by SOP Instance UID; insertion order is the order instances were last stored.
+        self._datasets: dict[str, Dataset] = {}
 
     def prepare(self) -> None:
         """Create the storage directory, if any."""
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
 
-    def add(self, dataset: Dataset, encoded: bytes | None = None) -> Path | None:
-        """Keep ``dataset``; with a directory, write ``encoded`` (DICOM File Format bytes) as
-        ``<SOPInstanceUID>.dcm`` first and return its path.
+    def add(
+        self, dataset: Dataset, encoded: bytes | None = None, *, instance_uid: str | None = None
+    ) -> Path | None:
+        """Keep ``dataset`` under ``instance_uid`` (default: its SOPInstanceUID), replacing an
+        earlier copy; with a directory, write ``encoded`` (DICOM File Format bytes) as
+        ``<SOPInstanceUID>.dcm`` first (replacing that file too) and return its path.
 
         Raises :class:`UnsafeFileName` or :class:`OSError` if the file cannot be written; then
-        nothing is kept.
+        nothing is kept (an earlier copy stays).
         """
+        uid = str(dataset.get("SOPInstanceUID", "")) if instance_uid is None else instance_uid
         path = None
         if self.directory is not None and encoded is not None:
-            path = self._write(str(dataset.get("SOPInstanceUID", "")), encoded)
+            path = self._write(uid, encoded)
         with self._lock:
-            self._datasets.append(dataset)
+            self._datasets.pop(uid, None)  # a new copy goes to the end: the latest stored
+            self._datasets[uid] = dataset
         return path
 
     def _write(self, sop_instance_uid: str, encoded: bytes) -> Path:
@@ -48,7 +58,7 @@ class DatasetStore:
 
     def snapshot(self) -> list[Dataset]:
         with self._lock:
-            return list(self._datasets)
+            return list(self._datasets.values())
 
     def clear(self) -> None:
         with self._lock:
