@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from pydicom import Dataset, dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.errors import InvalidDicomError
 from pynetdicom.association import Association
 
@@ -465,8 +466,17 @@ def _identifier(query: Dataset | Mapping[str, Any], level: str) -> Dataset:
 def _as_dataset(query: Dataset | Mapping[str, Any]) -> Dataset:
     if isinstance(query, Dataset):
         return Dataset(query)  # a shallow copy: the caller's query is not modified
+    from client_sdk.query_keys import closest_keyword
+
     ds = Dataset()
     for keyword, value in query.items():
+        if tag_for_keyword(keyword) is None:  # setattr would keep it as an attribute, unsent
+            guess = closest_keyword(keyword)
+            hint = f"did you mean {guess}? " if guess else ""
+            raise ValueError(
+                f"query key {keyword!r} is not a DICOM keyword; {hint}For tags, sequences or "
+                "DCMTK's -k forms pass a Dataset (client_sdk.query_keys.parse_query_keys)"
+            )
         try:
             setattr(ds, keyword, value)
         except (AttributeError, ValueError, TypeError) as exc:
