@@ -15,6 +15,7 @@ __all__ = [
     "HostnameMismatch",
     "IdentityTooLarge",
     "InsecureTransport",
+    "InvalidDicomFile",
     "NotAuthorized",
     "PeerProtocolError",
     "PeerUnreachable",
@@ -127,6 +128,17 @@ class DimseFailure(IdentityError):
 
 class NotAuthorized(DimseFailure):
     """DIMSE status 0124H "Refused: Not authorized"."""
+
+
+class InvalidDicomFile(DimseFailure):
+    """A file failed the check before sending (``client_sdk.dicom_file_check``): unreadable, not
+    DICOM Part 10, truncated or broken, or its SOP UIDs missing or not those of its meta header.
+    Nothing of it was sent. ``check`` names the check that failed; ``path`` the file."""
+
+    def __init__(self, message: str, *, path: str, check: str) -> None:
+        super().__init__(message, status=None)
+        self.path = path
+        self.check = check
 
 
 class ConfigError(IdentityError):

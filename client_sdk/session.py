@@ -12,11 +12,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from pydicom import Dataset, dcmread
+from pydicom import Dataset
 from pydicom.datadict import tag_for_keyword
-from pydicom.errors import InvalidDicomError
 from pynetdicom.association import Association
 
+from client_sdk.dicom_file_check import read_checked
 from client_sdk.errors import AssociationAborted, DimseFailure, NotAuthorized, PeerProtocolError
 from client_sdk.outcome import IdentityOutcome
 from client_sdk.peer_faults import PeerFaults
@@ -39,18 +39,12 @@ _T = TypeVar("_T")
 
 
 def load_dataset(item: StoreInput) -> Dataset:
-    """A dataset as given, or read from a DICOM file (with a clear error for anything else)."""
+    """A dataset as given, or read from a DICOM file and checked completely (truncated, broken
+    or inconsistent files raise :class:`~client_sdk.errors.InvalidDicomFile`, a
+    ``DimseFailure``; see :mod:`client_sdk.dicom_file_check`): nothing of such a file is sent."""
     if isinstance(item, Dataset):
         return item
-    path = Path(item)
-    try:
-        return dcmread(path)
-    except FileNotFoundError:
-        raise DimseFailure(f"cannot store {path}: no such file", status=None) from None
-    except (InvalidDicomError, OSError) as exc:
-        raise DimseFailure(
-            f"cannot store {path}: not a readable DICOM file ({exc})", status=None
-        ) from None
+    return read_checked(item)
 
 
 @dataclass(frozen=True)
