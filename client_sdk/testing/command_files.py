@@ -28,8 +28,9 @@ def warn_if_shared(path: Path) -> None:
         print(f"warning: {path} is accessible by group or others; chmod 600 it", file=sys.stderr)
 
 
-def _read(path: Path, option: str) -> bytes:
-    """The bytes of a regular file of at most 1 MiB, else a ConfigError naming it."""
+def _read(path: Path, option: str, *, secret: bool) -> bytes:
+    """The bytes of a regular file of at most 1 MiB, else a ConfigError naming it; a ``secret``
+    one (passwords, a private key) gets a warning if others may read it."""
     where = f"{option} {str(path)!r}"
     try:
         info = path.stat()
@@ -48,14 +49,15 @@ def _read(path: Path, option: str) -> bytes:
         raise ConfigError(
             f"{where} cannot be read ({exc.strerror or type(exc).__name__})"
         ) from None
-    warn_if_shared(path)
+    if secret:
+        warn_if_shared(path)
     return data
 
 
 def load_users(path: Path) -> dict[str, str]:
     """``--users-file``: a UTF-8 JSON object of username to password (both strings)."""
     where = f"--users-file {str(path)!r}"
-    raw = _read(path, "--users-file")
+    raw = _read(path, "--users-file", secret=True)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -94,13 +96,14 @@ def load_jwt_key(path: Path) -> bytes:
     """``--jwt-key-file``: a PEM public key (RS256/ES256), or an HS256 secret (trailing newlines
     stripped)."""
     where = f"--jwt-key-file {str(path)!r}"
-    key = _read(path, "--jwt-key-file")
+    key = _read(path, "--jwt-key-file", secret=False)
     if key.lstrip().startswith(b"-----BEGIN"):
         _check_public_key(key, where)
         return key
     secret = key.rstrip(b"\r\n")
     if not secret:
         raise ConfigError(f"{where} is empty. Put the HS256 secret or a PEM public key in it")
+    warn_if_shared(path)  # an HS256 secret
     return secret
 
 
@@ -124,7 +127,7 @@ def _check_public_key(pem: bytes, where: str) -> None:
 
 def check_keytab(path: Path) -> None:
     """``--kerberos-keytab``: a readable MIT keytab file (GSS-API checks its keys later)."""
-    data = _read(path, "--kerberos-keytab")
+    data = _read(path, "--kerberos-keytab", secret=True)
     if data[:2] not in _KEYTAB_VERSIONS:
         raise ConfigError(
             f"--kerberos-keytab {str(path)!r} is not a Kerberos keytab (it does not start like "
@@ -145,9 +148,17 @@ def server_tls_context(
 ) -> ssl.SSLContext:
     """A TLS 1.2+ server context presenting ``cert_file`` (its key in ``key_file``, or in
     ``cert_file`` itself); with ``ca_file``, clients must present a certificate that CA issued."""
-    _pem(cert_file, "--tls-cert-file", b"CERTIFICATE")
+    certificate = _pem(cert_file, "--tls-cert-file", b"CERTIFICATE")
     if key_file is not None:
         _pem(key_file, "--tls-key-file", b"PRIVATE KEY")
+        warn_if_shared(key_file)
+    elif b"PRIVATE KEY-----" not in certificate:
+        raise ConfigError(
+            f"--tls-cert-file {str(cert_file)!r} holds no private key, and no --tls-key-file "
+            "was given. Give the certificate's key with --tls-key-file"
+        )
+    else:
+        warn_if_shared(cert_file)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     pair = f"--tls-cert-file {str(cert_file)!r}" + (
@@ -161,7 +172,7 @@ def server_tls_context(
             "unencrypted in a file only you can read (chmod 600)"
         ) from None
     except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"{pair}: {_tls_reason(exc, key_file is None)}") from None
+        raise ConfigError(f"{pair}: {_tls_reason(exc)}") from None
     if ca_file is not None:
         _pem(ca_file, "--tls-ca-file", b"CERTIFICATE")
         try:
@@ -176,22 +187,21 @@ def server_tls_context(
     return context
 
 
-def _pem(path: Path, option: str, label: bytes) -> None:
-    data = _read(path, option)
+def _pem(path: Path, option: str, label: bytes) -> bytes:
+    data = _read(path, option, secret=False)  # the caller warns about a shared key
     if b"-----BEGIN " not in data or label + b"-----" not in data:
         what = "certificate" if label == b"CERTIFICATE" else "private key"
         raise ConfigError(
             f"{option} {str(path)!r} holds no PEM {what} "
             f"(-----BEGIN {label.decode()}-----). Give a PEM file"
         )
+    return data
 
 
-def _tls_reason(exc: BaseException, key_in_cert: bool) -> str:
+def _tls_reason(exc: BaseException) -> str:
     why = _why(exc)
     if "key values mismatch" in why:
         return "the private key is not the certificate's own (key values mismatch)"
-    if key_in_cert and ("pem lib" in why or "no start line" in why):
-        return f"no private key in the certificate file ({why}). Add --tls-key-file"
     return f"not a usable certificate and key ({why}). Both must be PEM"
 
 
