@@ -10,9 +10,10 @@ that, in every process that installed them (a client, the embedded PACS, or both
    of a PDU that carries a user identity item (58H in an A-ASSOCIATE-RQ, 59H in an -AC, where an
    echoing peer puts our own token) is replaced by one line, whoever sent or received it. Other
    PDUs are dumped as they were. A dump that cannot be parsed is withheld (fail closed).
-3. A registry of the secrets in flight: while an association is being negotiated, every record of
-   the pynetdicom loggers is scrubbed of each secret in its raw, hex, base64 and ``repr`` forms,
-   and every hex-dump-looking line is dropped whole (a secret may straddle two lines).
+3. A registry of the secrets in flight (:func:`providers.scrub.in_flight`, here ``redacting``):
+   while an association is being negotiated, every record of the pynetdicom loggers is scrubbed
+   of each secret in every form :mod:`providers.scrub` knows (raw, URL-encoded, hex, base64,
+   ``repr``), and every hex-dump-looking line is dropped whole (a secret may straddle two lines).
 
 The filters sit on the loggers that create the records: a filter on the parent ``pynetdicom``
 logger would not see records propagated from ``pynetdicom._handlers``.
@@ -20,15 +21,14 @@ logger would not see records propagated from ``pynetdicom._handlers``.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import itertools
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
 
 import pynetdicom  # noqa: F401  (its modules create their loggers on import)
+
+from providers.scrub import REDACTED, any_in_flight, remove_in_flight
+from providers.scrub import in_flight as redacting
 
 __all__ = [
     "REDACTED",
@@ -39,7 +39,6 @@ __all__ = [
     "scrub",
 ]
 
-REDACTED = "[redacted]"
 _PASSWORD_LINE = re.compile(r"^(\s*Password:\s*)\[.*\]\s*$", re.DOTALL)
 # A line of pynetdicom's ``debug_data`` PDU hex dump (25 bytes a line): a secret may straddle two.
 _HEX_DUMP_LINE = re.compile(r"^\s*(?:[0-9a-fA-F]{2}\s+)*[0-9a-fA-F]{2}\s*$")
@@ -57,59 +56,15 @@ _USER_INFORMATION = 0x50
 _USER_IDENTITY = (0x58, 0x59)  # the RQ and AC sub-items (PS3.7 D.3.3.7)
 
 _lock = threading.Lock()
-_active: dict[int, tuple[str, ...]] = {}
-_ids = itertools.count()
 _installed = False
 
 
-def _forms(secret: bytes) -> set[str]:
-    """Every textual shape in which ``secret`` could reach a log line."""
-    forms = {
-        secret.hex(),
-        secret.hex().upper(),
-        secret.hex(" "),
-        secret.hex(" ").upper(),
-        base64.b64encode(secret).decode(),
-        base64.b64encode(secret).decode().rstrip("="),
-        base64.urlsafe_b64encode(secret).decode().rstrip("="),
-        repr(secret)[2:-1],
-    }
-    with contextlib.suppress(UnicodeDecodeError):
-        forms.add(secret.decode("utf-8"))
-    forms.add(secret.decode("latin-1"))
-    return {f for f in forms if f}
-
-
-@contextlib.contextmanager
-def redacting(secrets: Iterable[bytes]) -> Iterator[None]:
-    """Scrub ``secrets`` from pynetdicom's records while the block runs (any thread)."""
-    forms: set[str] = set()
-    for secret in secrets:
-        if secret:
-            forms |= _forms(secret)
-    # Longest first, so a secret that contains another is replaced whole.
-    ordered = tuple(sorted(forms, key=len, reverse=True))
-    with _lock:
-        key = next(_ids)
-        _active[key] = ordered
-    try:
-        yield
-    finally:
-        with _lock:
-            del _active[key]
-
-
 def scrub(text: str) -> str:
-    """Remove every secret in flight from ``text``."""
-    with _lock:
-        groups = list(_active.values())
-    if groups and _HEX_DUMP_LINE.match(text):
+    """Remove every secret in flight from ``text`` (:mod:`providers.scrub`, which also scrubs
+    what a token endpoint says); while any is in flight, a hex-dump line is dropped whole."""
+    if any_in_flight() and _HEX_DUMP_LINE.match(text):
         return HEX_DUMP_REDACTED
-    for forms in groups:
-        for form in forms:
-            if form in text:
-                text = text.replace(form, REDACTED)
-    return text
+    return remove_in_flight(text)
 
 
 def carries_user_identity(pdu: bytes) -> bool:

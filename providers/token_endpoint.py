@@ -17,25 +17,26 @@ fraction of the token's lifetime so a short-lived token is still used for a whil
 
 Only one refresh runs at a time across threads. HTTPS is verified against ``ca_file`` or the
 system's trust store (not certifi's bundle, requests' default); plain HTTP is allowed only to a
-loopback host. Every request has a timeout.
+loopback host; no proxy from the environment, an HTTPS proxy only when ``proxy`` names it. Each
+exchange has one deadline, ``timeout``, for everything from connect to the last byte
+(:mod:`providers.token_http`); the answer is read by :mod:`providers.token_answer`, which shows
+the server's text only through :func:`providers.scrub.server_text`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import CredentialError, CredentialUnavailable, IdentityError
 from providers.secret import Secret
+from providers.token_answer import IssuedToken, iso_time, read_answer
 from providers.token_errors import (
     InsecureTokenEndpoint,
     InvalidTokenResponse,
@@ -43,9 +44,10 @@ from providers.token_errors import (
     TokenEndpointNotAuthenticated,
     TokenEndpointUnreachable,
     TokenRequestRejected,
+    check_proxy_url,
     check_token_url,
 )
-from providers.token_http import TokenTransport, printable, shortened
+from providers.token_http import TokenTransport
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -72,8 +74,10 @@ MANDATORY_FRACTION = 0.25
 # After a failed early refresh, the next early attempt waits this long (or half the time left
 # before the mandatory window): an outage must not make every association wait for a timeout.
 ADVISORY_RETRY = 30.0
-DEFAULT_TIMEOUT = 10.0
-_BASE64URL_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+DEFAULT_TIMEOUT = 10.0  # seconds for one whole exchange with the endpoint
+# What a refresh may take besides its HTTP exchange (the keyring read, the JWT decode): other
+# threads wait for the refresh at most timeout + this.
+LOCK_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,10 @@ class TokenEndpointProvider:
     authenticates the client; ``kerberos_hostname`` overrides the host of ``HTTP/host`` when the
     URL's host is not the name the token service is registered under. ``scope`` and ``audience``
     are sent with the request when given; a token whose ``aud`` lacks ``audience`` is refused.
-    ``clock`` (seconds since the epoch) is injectable for tests.
+    ``timeout`` bounds each exchange with the endpoint as a whole. ``proxy``
+    (``http://HOST:PORT``, for an ``https://`` token URL only) tunnels through that proxy; no
+    proxy is ever taken from the environment. ``clock`` (seconds since the epoch) is injectable
+    for tests.
     """
 
     identity_type = IdentityType.JWT
@@ -112,6 +119,7 @@ class TokenEndpointProvider:
         kerberos_hostname: str | None = None,
         positive_response: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        proxy: str | None = None,
         advisory_window: float = DEFAULT_ADVISORY_WINDOW,
         mandatory_window: float = DEFAULT_MANDATORY_WINDOW,
         clock: Callable[[], float] = time.time,
@@ -141,6 +149,7 @@ class TokenEndpointProvider:
             )
         self.token_url = token_url
         self.host = check_token_url(token_url)
+        self.proxy = check_proxy_url(proxy, token_url) if proxy is not None else None
         self.client_id = client_id
         self.client_secret_keyring = client_secret_keyring
         self.scope = scope
@@ -161,6 +170,7 @@ class TokenEndpointProvider:
             ca_file=ca_file,
             kerberos=auth == "kerberos",
             kerberos_hostname=kerberos_hostname,
+            proxy=self.proxy,
         )
         self._refresh_lock = threading.Lock()
         self._token: _Token | None = None
@@ -202,7 +212,8 @@ class TokenEndpointProvider:
         elif not self._refresh_lock.acquire(timeout=self._lock_wait):
             raise TokenEndpointUnreachable(
                 f"another thread's token refresh from {self.token_url} did not finish within "
-                f"{self._lock_wait:g} s; check that the token service answers"
+                f"{self._lock_wait:g} s (its exchange's deadline is {self.timeout:g} s); check "
+                "that the token service answers"
             )
         try:
             return self._refresh()
@@ -211,9 +222,8 @@ class TokenEndpointProvider:
 
     @property
     def _lock_wait(self) -> float:
-        # A Kerberos refresh is two requests (401, then the authenticated one), each with a
-        # connect and a read timeout.
-        return 4 * self.timeout + 5
+        # The holder's exchange (both requests of Kerberos) ends within timeout.
+        return self.timeout + LOCK_MARGIN
 
     def _refresh(self) -> _Token:
         token = self._token
@@ -230,9 +240,9 @@ class TokenEndpointProvider:
                     "valid until %s; next attempt at %s, mandatory from %s",
                     self.token_url,
                     exc,
-                    _iso(token.expires_at),
-                    _iso(self._advisory_retry_at),
-                    _iso(token.mandatory_at),
+                    iso_time(token.expires_at),
+                    iso_time(self._advisory_retry_at),
+                    iso_time(token.mandatory_at),
                 )
                 return token
             raise
@@ -241,38 +251,30 @@ class TokenEndpointProvider:
             "token for %r from %s, expires at %s",
             fresh.principal,
             self.token_url,
-            _iso(fresh.expires_at),
+            iso_time(fresh.expires_at),
         )
         return fresh
 
     # One request -----------------------------------------------------------------------------
 
     def _fetch(self) -> _Token:
-        form = {"grant_type": "client_credentials", "client_id": self.client_id}
+        fields = {"grant_type": "client_credentials", "client_id": self.client_id}
         if self.scope:
-            form["scope"] = self.scope
+            fields["scope"] = self.scope
         if self.audience:
-            form["audience"] = self.audience
+            fields["audience"] = self.audience
         secret = self._client_secret()
-        if secret is not None:
-            form["client_secret"] = secret.reveal().decode("utf-8")
-        try:
-            answer = self._transport.post(form)
-        finally:
-            form.clear()  # the one plain copy of the client secret
-        status = answer.status
-        if 300 <= status < 400:
-            raise TokenRequestRejected(
-                f"the token endpoint {self.token_url} redirected (HTTP {status}) to "
-                f"{printable(answer.headers.get('location', '(nowhere)'))}; set token_url to the "
-                "final URL (a token request is never re-sent to another URL)",
-                status=status,
-                error=None,
-                error_description=None,
-            )
-        if status >= 400 or status < 200:
-            raise self._rejected(status, answer.reason, answer.headers, answer.body, secret)
-        return self._token_from(answer.body)
+        answer = self._transport.post(fields, secret)
+        issued = read_answer(
+            answer,
+            url=self.token_url,
+            client_id=self.client_id,
+            client_secret=secret,
+            audience=self.audience,
+            now=self._clock(),
+            hint=self._hint,
+        )
+        return self._cached(issued)
 
     def _client_secret(self) -> Secret | None:
         if self.client_secret_keyring is None:
@@ -282,58 +284,37 @@ class TokenEndpointProvider:
 
         service, user = self.client_secret_keyring
         where = f"keyring service {service!r}, user {user!r}"
+        failure: IdentityError | None = None
         try:
             backend = self._keyring_backend or keyring.get_keyring()
             value = backend.get_password(service, user)
         except keyring.errors.NoKeyringError:
-            raise CredentialUnavailable(
+            failure = CredentialUnavailable(
                 f"no usable keyring backend for the client secret of {self.token_url} ({where}). "
                 "Install one (for a headless server: pip install keyrings.alt) and select it "
                 "with PYTHON_KEYRING_BACKEND"
-            ) from None
+            )
         except Exception as exc:  # a backend may raise anything (locked, D-Bus down, corrupt)
-            raise CredentialError(
+            failure = CredentialError(
                 f"the keyring backend failed reading the client secret ({where}): "
                 f"{type(exc).__name__}. Check that the keyring is unlocked (keyring diagnose)"
-            ) from None
+            )
+        if failure is not None:
+            raise failure  # outside the handler: no context that holds the backend's frames
         if not value:
             raise CredentialUnavailable(
                 f"no client secret for {self.token_url} in {where}. Add it with: "
                 f"keyring set {service} {user}"
             )
-        return Secret(value)
-
-    # The answer ------------------------------------------------------------------------------
-
-    def _rejected(
-        self,
-        status: int,
-        reason: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        secret: Secret | None,
-    ) -> TokenRequestRejected:
-        error = description = None
         try:
-            answer = json.loads(body)
-        except ValueError:
-            answer = None
-        if isinstance(answer, dict):
-            if isinstance(answer.get("error"), str):
-                error = _shown(answer["error"], secret)
-            if isinstance(answer.get("error_description"), str):
-                description = _shown(answer["error_description"], secret)
-        oauth = f", OAuth error {error!r}" if error else ""
-        oauth += f": {description}" if description else ""
-        return TokenRequestRejected(
-            f"the token endpoint {self.token_url} refused the request: HTTP {status} "
-            f"{printable(reason)}{oauth}. {self._hint(status, error, headers)}",
-            status=status,
-            error=error,
-            error_description=description,
-        )
+            return Secret(value)
+        finally:
+            del value  # not a local of this frame if Secret refuses it
 
-    def _hint(self, status: int, error: str | None, headers: Mapping[str, str]) -> str:
+    # Advice and the cache ----------------------------------------------------------------------
+
+    def _hint(self, status: int, error: str | None, negotiate_offered: bool) -> str:
+        """What to do about an HTTP error (a :data:`providers.token_answer.Hint`)."""
         keyring_hint = (
             f"keyring set {self.client_secret_keyring[0]} {self.client_secret_keyring[1]}"
             if self.client_secret_keyring
@@ -347,12 +328,11 @@ class TokenEndpointProvider:
                 else f"Check that the Kerberos principal is registered as client {self.client_id!r}"
             )
         if status == 401 and self.auth == "kerberos":
-            offered = "negotiate" in headers.get("www-authenticate", "").lower()
             return (
                 "Kerberos authentication failed: check the ticket (klist; kinit, or a client "
                 "keytab in KRB5_CLIENT_KTNAME) and that the KDC knows the service principal of "
                 f"HTTP@{self.kerberos_hostname or self.host} (HTTP/ its canonical host name)"
-                if offered
+                if negotiate_offered
                 else "the service does not offer Kerberos (no WWW-Authenticate: Negotiate)"
             )
         if error == "invalid_scope":
@@ -369,126 +349,18 @@ class TokenEndpointProvider:
             return "The token service failed; try again later or ask its administrators"
         return "Check token_url and the client's registration"
 
-    def _token_from(self, body: bytes) -> _Token:
-        where = f"the token endpoint {self.token_url}"
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            raise InvalidTokenResponse(
-                f"{where} answered with something that is not JSON ({len(body)} bytes); check "
-                "that token_url is the token endpoint, not a login page"
-            ) from None
-        if not isinstance(answer, dict):
-            raise InvalidTokenResponse(f"{where} answered with JSON that is not an object")
-        value = answer.get("access_token")
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidTokenResponse(
-                f"{where} answered without an access_token (keys: "
-                f"{printable(', '.join(sorted(str(k)[:40] for k in answer)[:10])) or 'none'}); "
-                "check the "
-                "grant type and the client's registration"
-            )
-        token_type = answer.get("token_type")
-        if isinstance(token_type, str) and token_type.lower() != "bearer":
-            raise InvalidTokenResponse(
-                f"{where} issued a token of type {printable(token_type[:40])!r}, not a bearer "
-                "token; a DICOM identity can only carry a bearer JWT"
-            )
-        value = value.strip()
-        claims = self._claims(value, where)
-        now = self._clock()
-        expiries = []
-        if "exp" in claims:
-            exp = claims["exp"]
-            if isinstance(exp, bool) or not isinstance(exp, int | float):
-                raise InvalidTokenResponse(f"{where} issued a JWT whose 'exp' is not a number")
-            expiries.append(float(exp))
-        expires_in = _seconds(answer.get("expires_in"))  # some services send "3599"
-        if expires_in is not None:
-            expiries.append(now + expires_in)
-        expires_at = min(expiries) if expiries else None
-        if expires_at is not None and expires_at <= now:
-            raise InvalidTokenResponse(
-                f"{where} issued a token that expired at {_iso(expires_at)} (now {_iso(now)}); "
-                "check this machine's clock and the service's"
-            )
-        if self.audience is not None and claims:
-            aud = claims.get("aud")
-            audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-            if self.audience not in audiences:
-                raise InvalidTokenResponse(
-                    f"{where} issued a token for audience {audiences or 'none'}, not "
-                    f"{self.audience!r}; check the audience/scope the client asks for"
-                )
-        sub = claims.get("sub")
-        principal = sub if isinstance(sub, str) and sub else self.client_id
-        return self._cached(Secret(value), principal, claims, expires_at, now)
-
-    def _claims(self, value: str, where: str) -> Mapping[str, Any]:
-        parts = value.split(".")
-        if len(parts) not in (3, 5) or not all(_BASE64URL_PART.match(p) for p in parts[:2]):
-            raise InvalidTokenResponse(
-                f"{where} issued an access token that is not a JWT ({len(parts)} dot-separated "
-                "part(s)); a DICOM type 5 identity needs a JWT: configure the service to issue "
-                "JWT access tokens for this client"
-            )
-        if len(parts) == 5:
-            return {}  # a JWE: its claims are encrypted; expires_in tells the lifetime
-        import jwt  # here, not at import: PyJWT and cryptography cost ~90 ms of start-up
-
-        try:
-            claims = jwt.decode(value, options={"verify_signature": False, "verify_aud": False})
-        except jwt.PyJWTError as exc:
-            raise InvalidTokenResponse(
-                f"{where} issued an access token that does not decode as a JWT "
-                f"({type(exc).__name__})"
-            ) from None
-        return claims
-
-    def _cached(
-        self,
-        value: Secret,
-        principal: str,
-        claims: Mapping[str, Any],
-        expires_at: float | None,
-        now: float,
-    ) -> _Token:
+    def _cached(self, issued: IssuedToken) -> _Token:
+        expires_at = issued.expires_at
         if expires_at is None:  # no lifetime known: used once, fetched again next time
-            return _Token(value, principal, None, now, now)
-        iat = claims.get("iat")
-        issued = float(iat) if isinstance(iat, int | float) and iat <= now else now
-        lifetime = max(expires_at - issued, 0.0)
+            issued_at = issued.issued_at
+            return _Token(issued.value, issued.principal, None, issued_at, issued_at)
+        lifetime = max(expires_at - issued.issued_at, 0.0)
         advisory = min(self.advisory_window, ADVISORY_FRACTION * lifetime)
         mandatory = min(self.mandatory_window, MANDATORY_FRACTION * lifetime)
-        return _Token(value, principal, expires_at, expires_at - advisory, expires_at - mandatory)
-
-
-def _seconds(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _shown(text: str, secret: Secret | None) -> str:
-    """Server text for a message: printable, shortened, never the client secret."""
-    if secret is not None:
-        value = secret.reveal().decode("utf-8", "replace")
-        if value:
-            text = text.replace(value, "[redacted]")
-    return shortened(text)
-
-
-def _iso(ts: float | None) -> str:
-    if ts is None:
-        return "(unknown)"
-    try:
-        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-    except (OverflowError, ValueError, OSError):  # a server's "exp" may be anything
-        return f"{ts:g} s after the epoch"
+        return _Token(
+            issued.value,
+            issued.principal,
+            expires_at,
+            expires_at - advisory,
+            expires_at - mandatory,
+        )

@@ -1,4 +1,4 @@
-"""The errors of :class:`providers.TokenEndpointProvider`, and the rule for its URL."""
+"""The errors of :class:`providers.TokenEndpointProvider`, and the rules for its URLs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ __all__ = [
     "TokenEndpointNotAuthenticated",
     "TokenEndpointUnreachable",
     "TokenRequestRejected",
+    "check_proxy_url",
     "check_token_url",
 ]
 
@@ -66,3 +67,35 @@ def check_token_url(url: str) -> str:
             "localhost)"
         )
     return host
+
+
+def check_proxy_url(proxy: str, token_url: str) -> str:
+    """``proxy`` as given; raises ``ValueError`` unless it is ``http://host:port`` for an
+    ``https://`` token URL.
+
+    Only a tunnel (``CONNECT``) keeps the request from the proxy: for a plain-HTTP token URL the
+    proxy would read the client secret, and a proxy URL with credentials would put a secret in
+    the configuration."""
+    if urlsplit(token_url).scheme != "https":
+        raise ValueError(
+            "a proxy is only used for an https:// token_url (the proxy then sees a CONNECT to "
+            "the host, not the request); a plain-HTTP token endpoint is reached directly"
+        )
+    parts = urlsplit(proxy)
+    if parts.username or parts.password:
+        raise ValueError(
+            "the proxy URL must not carry credentials (user:password@): no secret goes into "
+            "the configuration; use a proxy that lets this host CONNECT without them"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        raise ValueError(
+            f"proxy must be http://HOST:PORT (a CONNECT proxy reached over plain TCP; the TLS "
+            f"to the token endpoint runs through it end to end): {proxy!r}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"proxy must be http://HOST:PORT, without a path or query: {proxy!r}")
+    return proxy

@@ -1,11 +1,19 @@
 """The HTTP side of the token endpoint: one POST with verified TLS, optionally Kerberos.
 
 HTTPS is verified against ``ca_file`` or the system's trust store, never certifi's bundle (which
-requests uses by default and which knows no hospital's private CA). With Kerberos, a fresh
-``HTTPKerberosAuth`` per request requires mutual authentication; the SPNEGO tokens that
-requests-kerberos and pyspnego log at DEBUG are redacted. Every failure becomes a
-:class:`~providers.token_errors.TokenEndpointError` that says what to do, raised without the
-requests exception chained to it (that one holds the prepared request, client secret included).
+requests uses by default and which knows no hospital's private CA). Nothing is taken from the
+environment (``trust_env`` is off): no ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, no
+``.netrc`` credentials, no ``REQUESTS_CA_BUNDLE`` (which the TLS context already ignored). An
+HTTPS endpoint is reached through a proxy only when ``proxy`` says so, by a ``CONNECT`` tunnel:
+the proxy sees the host and port, never the request. The whole exchange, connect to the last
+byte of the body (both requests of Kerberos), has one deadline (:mod:`providers.http_deadline`).
+
+With Kerberos, a fresh ``HTTPKerberosAuth`` per request requires mutual authentication; the
+SPNEGO tokens that requests-kerberos and pyspnego log at DEBUG are redacted. Every failure
+becomes a :class:`~providers.token_errors.TokenEndpointError` that says what to do, raised
+without the requests exception chained to it (that one holds the prepared request, client secret
+included); any text of the server or of the HTTP stack in it went through
+:func:`providers.scrub.server_text`.
 """
 
 from __future__ import annotations
@@ -13,40 +21,59 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 import requests.adapters
 import requests.auth
 
+from providers.http_deadline import Deadline, DeadlineAdapter, DeadlineSSLSocket, exchange_deadline
 from providers.kerberos import EXTRA_HINT
+from providers.scrub import server_text
+from providers.secret import Secret
 from providers.token_errors import (
-    InvalidTokenResponse,
     TokenEndpointError,
     TokenEndpointNotAuthenticated,
     TokenEndpointUnreachable,
 )
 
-__all__ = ["MAX_RESPONSE_BYTES", "HttpAnswer", "TokenTransport", "printable", "shortened"]
+__all__ = ["MAX_RESPONSE_BYTES", "HttpAnswer", "TokenTransport"]
 
 MAX_RESPONSE_BYTES = 1 << 20
-_SHOWN_TEXT = 300
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass(frozen=True)
 class HttpAnswer:
-    status: int
-    reason: str
-    headers: Mapping[str, str]
-    body: bytes = field(repr=False)
+    """What the token endpoint answered. The body may hold tokens: it is a :class:`Secret`;
+    ``sent`` holds the credentials that went with the request (Kerberos' ``Authorization``),
+    for scrubbing. Neither the ``repr`` nor anything else shows the server's text unscrubbed."""
+
+    __slots__ = ("body", "headers", "sent", "status", "too_large")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: Secret,
+        sent: tuple[Secret, ...] = (),
+        *,
+        too_large: bool = False,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.sent = sent
+        self.too_large = too_large
+
+    def __repr__(self) -> str:
+        return f"HttpAnswer(status={self.status})"
 
 
 class TokenTransport:
     """POSTs to ``token_url``; ``kerberos=True`` authenticates with SPNEGO (mutual auth
-    required, as ``HTTP@kerberos_hostname`` or the URL's host)."""
+    required, as ``HTTP@kerberos_hostname`` or the URL's host); ``proxy`` (``http://host:port``,
+    HTTPS endpoints only) tunnels through that proxy."""
 
     def __init__(
         self,
@@ -57,45 +84,62 @@ class TokenTransport:
         ca_file: str | None,
         kerberos: bool,
         kerberos_hostname: str | None,
+        proxy: str | None = None,
     ) -> None:
         self.token_url = token_url
         self.host = host
         self.timeout = timeout
         self.ca_file = ca_file
         self.kerberos_hostname = kerberos_hostname
+        self.proxy = proxy
         self._kerberos_auth: Callable[[], requests.auth.AuthBase] | None = None
         self._mutual_auth_error: type[Exception] | None = None
         if kerberos:
             self._kerberos_auth, self._mutual_auth_error = _kerberos_auth_factory(kerberos_hostname)
 
-    def post(self, form: dict[str, str]) -> HttpAnswer:
-        """POST ``form`` (form-encoded) and read the answer; raises a :class:`TokenEndpointError`
-        subclass for anything that kept an answer from coming back."""
+    def __repr__(self) -> str:
+        return f"TokenTransport({self.token_url!r})"
+
+    def post(self, fields: Mapping[str, str], secret: Secret | None) -> HttpAnswer:
+        """POST ``fields`` and ``client_secret=secret`` (form-encoded) and read the answer, all
+        within ``timeout``; raises a :class:`TokenEndpointError` subclass for anything that
+        kept an answer from coming back."""
         auth = self._kerberos_auth() if self._kerberos_auth is not None else None
         context = self._tls_context() if self.token_url.lower().startswith("https:") else None
-        try:
-            with requests.Session() as session:
-                if context is not None:
-                    session.mount("https://", _ContextAdapter(context))
-                response = session.post(
-                    self.token_url,
-                    data=form,
-                    auth=auth,
-                    headers={"Accept": "application/json"},
-                    timeout=(self.timeout, self.timeout),
-                    verify=True,  # against the context: ca_file, or the system's trust store
-                    allow_redirects=False,
-                    stream=True,
-                )
-                with response:
-                    body = _read_body(response, self.token_url)
-                    return HttpAnswer(
-                        response.status_code, response.reason or "", response.headers, body
+        with exchange_deadline(self.timeout) as deadline:
+            try:
+                with requests.Session() as session:
+                    session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
+                    session.mount("http://", DeadlineAdapter())
+                    if context is not None:
+                        session.mount("https://", _ContextAdapter(context))
+                    response = session.post(
+                        self.token_url,
+                        data=_form(fields, secret),
+                        auth=auth,
+                        headers={
+                            "Accept": "application/json",
+                            "Content-Type": "application/x-www-form-urlencoded",
+                        },
+                        timeout=(self.timeout, self.timeout),
+                        verify=True,  # against the context: ca_file, or the system's trust store
+                        allow_redirects=False,
+                        proxies={"https": self.proxy} if self.proxy else {},
+                        stream=True,
                     )
-        except Exception as exc:
-            failure = self._explain(exc)
-            if failure is None:
-                raise
+                    with response:
+                        body, too_large = _read_body(response)
+                        return HttpAnswer(
+                            response.status_code,
+                            response.headers,
+                            body,
+                            _sent_credentials(response),
+                            too_large=too_large,
+                        )
+            except Exception as exc:
+                failure = self._explain(exc, deadline, (secret, *_sent_credentials(exc)))
+                if failure is None:
+                    raise
         # Raised outside the handler: the requests exception (which holds the prepared request,
         # client secret included) is not chained to ours.
         raise failure
@@ -104,15 +148,19 @@ class TokenTransport:
         """``ca_file`` alone, or the system's trust store (not certifi's bundle, which requests
         uses by default and which knows no hospital's private CA)."""
         try:
-            return ssl.create_default_context(cafile=self.ca_file)
+            context = ssl.create_default_context(cafile=self.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise TokenEndpointError(
                 f"the CA file {self.ca_file} for the token endpoint {self.token_url} cannot be "
                 f"loaded ({getattr(exc, 'strerror', None) or exc}); give a PEM file of the "
                 "CA certificates that sign the token service's certificate"
             ) from None
+        context.sslsocket_class = DeadlineSSLSocket
+        return context
 
-    def _explain(self, exc: Exception) -> TokenEndpointError | None:
+    def _explain(
+        self, exc: Exception, deadline: Deadline, secrets: Iterable[Secret | None]
+    ) -> TokenEndpointError | None:
         """Our error for a failed request; None for an exception that is not about the request."""
         url = self.token_url
         if self._mutual_auth_error is not None and isinstance(exc, self._mutual_auth_error):
@@ -122,31 +170,58 @@ class TokenTransport:
                 "answer is not trusted. Check that the service is the real one and is "
                 "configured for Kerberos"
             )
+        if not isinstance(exc, requests.exceptions.RequestException | TimeoutError):
+            return None
+        via = f" through the proxy {self.proxy}" if self.proxy else ""
+        if deadline.passed:
+            return TokenEndpointUnreachable(
+                f"the token endpoint {url}{via} did not complete its answer within the deadline "
+                f"of {self.timeout:g} s (connect, headers and body); check the token service, "
+                "or raise timeout if it is only slow"
+            )
+        cause = _root_cause(exc, secrets)
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return TokenEndpointUnreachable(
+                f"the proxy {self.proxy} did not open a tunnel to the token endpoint {url} "
+                f"({cause}); check the proxy setting and that the proxy allows CONNECT to it"
+            )
         if isinstance(exc, requests.exceptions.SSLError):
             return TokenEndpointUnreachable(
-                f"TLS with the token endpoint {url} failed ({_root_cause(exc)}). "
+                f"TLS with the token endpoint {url} failed ({cause}). "
                 "If the service uses a private CA, give ca_file=PATH (PEM)"
-            )
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return TokenEndpointUnreachable(
-                f"no connection to the token endpoint {url} within {self.timeout:g} s; "
-                "check the URL, the network and any firewall"
-            )
-        if isinstance(exc, requests.exceptions.ReadTimeout):
-            return TokenEndpointUnreachable(
-                f"the token endpoint {url} accepted the connection but did not answer "
-                f"within {self.timeout:g} s; check the token service"
             )
         if isinstance(exc, requests.exceptions.ConnectionError):
             return TokenEndpointUnreachable(
-                f"cannot reach the token endpoint {url} ({_root_cause(exc)}); check "
+                f"cannot reach the token endpoint {url}{via} ({cause}); check "
                 "the URL and that the token service is running"
             )
-        if isinstance(exc, requests.exceptions.RequestException):
-            return TokenEndpointUnreachable(
-                f"the request to the token endpoint {url} failed ({_root_cause(exc)})"
-            )
-        return None
+        return TokenEndpointUnreachable(
+            f"the request to the token endpoint {url}{via} failed ({cause})"
+        )
+
+
+def _form(fields: Mapping[str, str], secret: Secret | None) -> bytes:
+    """The form body; the client secret is only ever in this value and requests' copy of it."""
+    items = list(fields.items())
+    if secret is not None:
+        items.append(("client_secret", secret.reveal().decode("utf-8")))
+    return urlencode(items).encode("ascii")
+
+
+def _sent_credentials(source: object) -> tuple[Secret, ...]:
+    """The ``Authorization`` values sent (Kerberos' SPNEGO tokens), from a response and the
+    responses before it, or from a requests exception."""
+    responses = [source, *getattr(source, "history", ())]
+    sent = []
+    for response in responses:
+        request = getattr(response, "request", None)
+        value = getattr(request, "headers", {}).get("Authorization") if request else None
+        if isinstance(value, str) and value:
+            sent.append(Secret(value))
+            credential = value.partition(" ")[2]
+            if credential:
+                sent.append(Secret(credential))
+    return tuple(sent)
 
 
 def _kerberos_auth_factory(
@@ -175,12 +250,12 @@ def _kerberos_auth_factory(
     return make, MutualAuthenticationError
 
 
-class _ContextAdapter(requests.adapters.HTTPAdapter):
+class _ContextAdapter(DeadlineAdapter):
     """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi)."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._context = context
-        super().__init__(max_retries=0)
+        super().__init__()
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
@@ -224,23 +299,20 @@ def _quiet_negotiate_tokens() -> None:
             logger.addFilter(_negotiate_filter)
 
 
-def _read_body(response: requests.Response, url: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+def _read_body(response: requests.Response) -> tuple[Secret, bool]:
+    """The body, and whether it was cut at :data:`MAX_RESPONSE_BYTES` (the caller raises: not
+    here, where the chunks are locals that an error reporter would show)."""
+    body = bytearray()
     for chunk in response.iter_content(64 * 1024):
-        data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
-        size += len(data)
-        if size > MAX_RESPONSE_BYTES:
-            raise InvalidTokenResponse(
-                f"the token endpoint {url} answered with more than {MAX_RESPONSE_BYTES} bytes; "
-                "check that token_url is the token endpoint"
-            )
-        chunks.append(data)
-    return b"".join(chunks)
+        body += chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            return Secret(b""), True
+    return Secret(bytes(body)), False
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason of a requests/urllib3 error, e.g. "[Errno 111] Connection refused"."""
+def _root_cause(exc: BaseException, secrets: Iterable[Secret | None]) -> str:
+    """The innermost reason of a requests/urllib3 error, e.g. "[Errno 111] Connection refused",
+    scrubbed: http.client quotes the server's own bytes (a bad status line, a header)."""
     seen: set[int] = set()
     current: BaseException = exc
     while id(current) not in seen:
@@ -254,17 +326,6 @@ def _root_cause(exc: BaseException) -> str:
         if inner is None:
             break
         current = inner
-    text = str(current)
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: " to the reason.
-    text = re.sub(r"^<[^>]+>:\s*", "", text)
-    return shortened(text) or type(current).__name__
-
-
-def printable(text: str) -> str:
-    """Server text for a message: control characters replaced."""
-    return _UNPRINTABLE.sub(" ", text)
-
-
-def shortened(text: str) -> str:
-    """Server text for a message: printable, and at most 300 characters."""
-    return printable(text)[:_SHOWN_TEXT]
+    text = re.sub(r"^<[^>]+>:\s*", "", str(current))
+    return server_text(text, secrets) or type(current).__name__
