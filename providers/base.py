@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 from providers.errors import IdentityError, InvalidIdentity
+from providers.safe_errors import secret_safe
 from providers.secret import Secret
 
 __all__ = [
@@ -118,18 +119,20 @@ class IdentityRequest:
             raise InvalidIdentity(f"{where}: primary and secondary fields must be Secret values")
         if not isinstance(self.positive_response_requested, bool):
             raise InvalidIdentity(f"{where}: positive_response_requested must be a bool")
-        primary = self.primary.reveal()
-        if not primary:
+        # Only yes/no questions to the Secrets: no local and no exception context holds a value.
+        if not self.primary:
             raise InvalidIdentity(f"{where}: the primary field is empty; nothing to send")
-        if kind in (IdentityType.USERNAME, IdentityType.USERNAME_PASSCODE):
-            _require_utf8(primary, f"{where}: the username is not valid UTF-8")
+        username = kind in (IdentityType.USERNAME, IdentityType.USERNAME_PASSCODE)
+        if username and not self.primary.is_utf8():
+            raise InvalidIdentity(f"{where}: the username is not valid UTF-8")
         if kind is IdentityType.USERNAME_PASSCODE:
-            if self.secondary is None or not self.secondary.reveal():
+            if not self.secondary:
                 raise InvalidIdentity(
                     f"{where}: the passcode is empty; store a non-empty password in the source"
                 )
-            _require_utf8(self.secondary.reveal(), f"{where}: the passcode is not valid UTF-8")
-        elif self.secondary is not None and self.secondary.reveal():
+            if not self.secondary.is_utf8():
+                raise InvalidIdentity(f"{where}: the passcode is not valid UTF-8")
+        elif self.secondary:
             # Secondary bytes on another type make DCMTK mis-parse the rest of the item.
             raise InvalidIdentity(f"{where}: a passcode may only be sent with type 2")
 
@@ -139,6 +142,7 @@ class IdentityRequest:
         secondary = len(self.secondary.reveal()) if self.secondary is not None else 0
         return ITEM_HEADER_LENGTH + _ITEM_FIXED_LENGTH + len(self.primary.reveal()) + secondary
 
+    @secret_safe  # its locals hold the revealed fields
     def to_primitive(self) -> UserIdentityNegotiation:
         """Build pynetdicom's primitive. Call at the last moment; never ``str()`` the result."""
         item = UserIdentityNegotiation()
@@ -151,13 +155,6 @@ class IdentityRequest:
             else b""
         )
         return item
-
-
-def _require_utf8(value: bytes, message: str) -> None:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidIdentity(message) from None
 
 
 class ResponseStatus(enum.Enum):
@@ -205,6 +202,7 @@ class IdentityExchange:
     def result(self) -> ResponseCheck | None:
         return self._result
 
+    @secret_safe  # the answer may be our own token echoed back
     def complete(self, server_response: bytes | None) -> ResponseCheck:
         """Check the server response of the A-ASSOCIATE-AC (``None``: no 59H item)."""
         with self._lock:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from providers.base import IdentityExchange, IdentityProvider, Target
 from providers.errors import CredentialUnavailable, NoCredentials
+from providers.safe_errors import total_repr
 
 __all__ = ["ProviderChain"]
 
@@ -45,4 +46,6 @@ class ProviderChain:
         raise NoCredentials(attempts)
 
     def __repr__(self) -> str:
-        return f"ProviderChain([{', '.join(repr(p) for p in self.providers)}])"
+        return total_repr(
+            self, lambda: f"ProviderChain([{', '.join(repr(p) for p in self.providers)}])"
+        )

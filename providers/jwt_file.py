@@ -15,7 +15,9 @@ from typing import Any
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import CredentialError, CredentialExpired
+from providers.outside_text import label, quoted
 from providers.rotating_file import RotatingFile
+from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
 
 __all__ = ["JwtFileProvider"]
@@ -62,6 +64,7 @@ class JwtFileProvider:
     def _loaded(self) -> _Loaded | None:
         return self._file.cached
 
+    @secret_safe  # the file's text, PyJWT's errors and frames: none may ride out on an error
     def negotiate(self, target: Target) -> IdentityExchange:
         loaded = self._file.load()
         self._check_claims(loaded.claims)
@@ -70,7 +73,8 @@ class JwtFileProvider:
             IdentityType.JWT,
             loaded.token,
             positive_response_requested=self.positive_response,
-            principal=sub if isinstance(sub, str) else "",
+            # Only a label for logs and audit (the peer reads the token): one printable line.
+            principal=label(sub) if isinstance(sub, str) else "",
             source=f"JWT file {self.path}",
         )
         return IdentityExchange(request)
@@ -119,7 +123,7 @@ class JwtFileProvider:
                     "verify_iss": False,
                 },
             )
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
             raise CredentialError(
                 f"JWT file {self.path} holds a token whose header or claims cannot be decoded "
                 f"({type(exc).__name__}); {what_to_do}"
@@ -149,8 +153,9 @@ class JwtFileProvider:
                 [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, list) else []
             )
             if self.audience not in audiences:
+                shown = quoted(audiences) if audiences else "none"
                 raise CredentialError(
-                    f"JWT in {self.path} is for audience {audiences or 'none'}, not "
+                    f"JWT in {self.path} is for audience {shown}, not "
                     f"{self.audience!r}; nothing was sent. Request a token for {self.audience!r}"
                 )
 
@@ -170,7 +175,9 @@ class JwtFileProvider:
         return seconds
 
     def __repr__(self) -> str:
-        return f"JwtFileProvider(path={str(self.path)!r}, audience={self.audience!r})"
+        return total_repr(
+            self, lambda: f"JwtFileProvider(path={str(self.path)!r}, audience={self.audience!r})"
+        )
 
 
 def _iso(ts: float) -> str:

@@ -38,9 +38,12 @@ from providers.errors import (
     CredentialExpired,
     CredentialUnavailable,
     IdentityError,
+    InvalidIdentity,
     MutualAuthenticationFailed,
 )
 from providers.kerberos_framing import AP_REP, FramingError, frame, unframe
+from providers.outside_text import label, quoted
+from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
 
 if TYPE_CHECKING:
@@ -106,6 +109,8 @@ class KerberosProvider:
             )
         if keytab is not None and ccache is not None:
             raise ValueError("give a keytab or a ccache, not both")
+        for what, name in (("service", service), ("hostname", hostname), ("principal", principal)):
+            _refuse_unprintable(what, name)
         self._spnego = _load_spnego()
         _quiet_spnego_tokens()
         self.service = service
@@ -117,9 +122,11 @@ class KerberosProvider:
         self.token_format: TokenFormat = token_format
         self.positive_response = positive_response
 
+    @secret_safe  # the token made here, and the GSSAPI frames, must not ride out on an error
     def negotiate(self, target: Target) -> KerberosExchange:
         spnego = self._spnego
         host = self.hostname or target.host
+        _refuse_unprintable("peer host name", host)
         spn = f"{self.service}/{host}"
         req = spnego.ContextReq.default
         if self.mutual_auth == "disabled":
@@ -227,25 +234,41 @@ class KerberosProvider:
         return CredentialError(f"Kerberos failed for {spn} with the {where}: {text}")
 
     def __repr__(self) -> str:
-        return (
-            f"KerberosProvider(service={self.service!r}, hostname={self.hostname!r}, "
-            f"principal={self.principal!r}, {self._source()}, mutual_auth={self.mutual_auth!r}, "
-            f"token_format={self.token_format!r})"
+        return total_repr(
+            self,
+            lambda: (
+                f"KerberosProvider(service={self.service!r}, hostname={self.hostname!r}, "
+                f"principal={self.principal!r}, {self._source()}, "
+                f"mutual_auth={self.mutual_auth!r}, token_format={self.token_format!r})"
+            ),
+        )
+
+
+def _refuse_unprintable(what: str, name: str | None) -> None:
+    """The C libraries cut a name at a NUL ("al\\0ice" is "al"): another principal, silently."""
+    if name is not None and not name.isprintable():
+        raise InvalidIdentity(
+            f"the Kerberos {what} {quoted(name)} holds control characters; give the name "
+            "as the KDC knows it (klist shows the principals of a ticket cache)"
         )
 
 
 def _minor_message(exc: Exception) -> str:
-    """The useful sentence of a GSSAPI/pyspnego/krb5 error (they never hold key material).
+    """The useful sentence of a GSSAPI/pyspnego/krb5 error (they never hold key material), as
+    one printable line of bounded length: it can quote a principal name of any length.
 
     The minor (mechanism) status says the most; when it is empty or "Success", the major one."""
-    text = str(exc)
+    return label(_useful_sentence(str(exc)) or type(exc).__name__, 300)
+
+
+def _useful_sentence(text: str) -> str:
     minor = re.search(r"Minor \(\d+\): (.*?)(?:, Context:|$)", text)
     if minor and minor.group(1).strip() not in ("", "Success", "Unknown error"):
         return minor.group(1).strip()
     major = re.search(r"Major \(\d+\): (.*?)(?:, Minor|, Context:|$)", text)
     if major:
         return major.group(1).strip()
-    return re.sub(r"\s+-?\d+$", "", text).strip() or type(exc).__name__
+    return re.sub(r"\s+-?\d+$", "", text).strip()
 
 
 class _TokenLogFilter(logging.Filter):
@@ -308,7 +331,9 @@ class KerberosExchange(IdentityExchange):
         self.requires_response = mutual_auth == "required"
 
     def __repr__(self) -> str:
-        return f"KerberosExchange(spn={self.spn!r}, mutual_auth={self.mutual_auth!r})"
+        return total_repr(
+            self, lambda: f"KerberosExchange(spn={self.spn!r}, mutual_auth={self.mutual_auth!r})"
+        )
 
     def _check(self, server_response: bytes | None) -> ResponseCheck:
         with self._context_lock:

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 
 from providers.base import IdentityExchange, IdentityType, Target
 from providers.errors import CredentialError, CredentialUnavailable, InvalidIdentity
+from providers.outside_text import label
 from providers.password import check_password, password_request
+from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
 from providers.username import encode_username
 
@@ -63,6 +65,7 @@ class KeyringPasswordProvider:
             self._backend = _default_backend()
         return self._backend
 
+    @secret_safe  # the password read, and a failing backend's frames, must not ride on an error
     def negotiate(self, target: Target) -> IdentityExchange:
         import keyring.errors
 
@@ -90,6 +93,11 @@ class KeyringPasswordProvider:
             ) from None
         if password is None:
             raise CredentialUnavailable(f"no password in {where}. Add it with: {set_it}")
+        if not isinstance(password, str):  # keyring's API returns str or None; a backend may not
+            raise CredentialError(
+                f"the keyring backend returned a value of type {type(password).__name__}, not "
+                f"text, for {where}. Set the password again with: {set_it}"
+            )
         try:
             secret = Secret(password)
         except InvalidIdentity:
@@ -106,7 +114,12 @@ class KeyringPasswordProvider:
         return IdentityExchange(request)
 
     def __repr__(self) -> str:
-        return f"KeyringPasswordProvider(service={self.service!r}, username={self.username!r})"
+        return total_repr(
+            self,
+            lambda: (
+                f"KeyringPasswordProvider(service={self.service!r}, username={self.username!r})"
+            ),
+        )
 
 
 def _default_backend() -> KeyringBackend:
@@ -134,9 +147,9 @@ def _describe(exc: BaseException) -> str:
 
     if isinstance(exc, OSError) and exc.strerror:
         where = f" ({exc.filename})" if exc.filename else ""
-        return f"{type(exc).__name__}: {exc.strerror}{where}"
+        return f"{type(exc).__name__}: {label(exc.strerror + where, 300)}"
     if isinstance(exc, keyring.errors.KeyringError | ImportError | AttributeError) and str(exc):
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {label(str(exc), 300)}"
     return type(exc).__name__
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import InvalidIdentity
+from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
 from providers.username import encode_username
 
@@ -16,15 +17,13 @@ def check_password(password: Secret, where: str, fix: str) -> None:
     ``where`` names the password ("the password of keyring service 'pacs', user 'alice'"),
     ``fix`` says how to put a good one there. Neither the value nor its length is shown.
     """
-    value = password.reveal()
-    if not value:
+    # Only yes/no questions to the Secret: no local and no exception context holds the value.
+    if not password:
         raise InvalidIdentity(f"{where} is empty; {fix}")
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
+    if not password.is_utf8():
         raise InvalidIdentity(
             f"{where} is not valid UTF-8, which DICOM requires of a passcode; {fix}"
-        ) from None
+        )
 
 
 def password_request(
@@ -44,6 +43,7 @@ def password_request(
 class PasswordProvider:
     identity_type = IdentityType.USERNAME_PASSCODE
 
+    @secret_safe  # the raw password is an argument: an error must not keep this frame's locals
     def __init__(
         self, username: str, password: str | bytes | Secret, *, positive_response: bool = False
     ) -> None:
@@ -69,4 +69,4 @@ class PasswordProvider:
         )
 
     def __repr__(self) -> str:
-        return f"PasswordProvider(username={self.username!r})"
+        return total_repr(self, lambda: f"PasswordProvider(username={self.username!r})")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from providers.errors import CredentialError, CredentialUnavailable
+from providers.safe_errors import secret_safe
 
 __all__ = ["MAX_FILE_BYTES", "RotatingFile"]
 
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 # Far above what fits in an association (65,463 bytes); only guards memory against a wrong path.
 MAX_FILE_BYTES = 1 << 20
+
+# O_NONBLOCK: opening a FIFO must not wait for a writer. O_NOCTTY: a terminal device named by
+# the path must not become this process's controlling terminal.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 T = TypeVar("T")
 _Stamp = tuple[int, int, int, int]  # device, inode, size, mtime_ns
@@ -70,14 +75,67 @@ class RotatingFile(Generic[T]):
         cached = self._cached
         return None if cached is None else cached.value
 
+    @secret_safe  # the bytes read are the secret: an error must not keep them in its frames
     def load(self) -> T:
-        where = f"{self._what} {self.path}"
+        # Symlinks are followed: Kubernetes projected volumes and mounted Secrets publish the
+        # token as a symlink to a file that they swap atomically. What is refused is any target
+        # that is not a regular file, checked before the open (opening a device can have effects:
+        # a tape rewinds) and again on the opened descriptor, for whatever was renamed over the
+        # path in between: a FIFO opened without O_NONBLOCK would block for ever.
+        self._refuse_unless_regular(self._stat())
+        fd = self._open()
         try:
-            st = self.path.stat()
+            st = os.fstat(fd)
+            self._refuse_unless_regular(st)
+            stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            with self._lock:
+                if self._cached is not None and self._cached.stamp == stamp:
+                    return self._cached.value
+                self._warn_if_shared(st)
+                if st.st_size > self._max_bytes:
+                    raise self._too_large(f"is {st.st_size} bytes")
+                raw = self._read(fd)
+                if len(raw) > self._max_bytes:  # grew while we read it
+                    raise self._too_large(f"is more than {self._max_bytes} bytes")
+                value = self._parse(raw)
+                self._cached = _Cached(stamp, value)
+                return value
+        finally:
+            os.close(fd)
+
+    def _stat(self) -> os.stat_result:
+        try:
+            return os.stat(self.path)
         except (FileNotFoundError, NotADirectoryError):
             raise self._missing() from None
         except OSError as exc:
             raise self._unreadable(exc) from None
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, _OPEN_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):  # renamed away since the stat
+            raise self._missing() from None
+        except OSError as exc:  # a socket put there since the stat: ENXIO
+            raise self._unreadable(exc) from None
+
+    def _read(self, fd: int) -> bytes:
+        """At most ``max_bytes + 1`` bytes: one more than allowed tells that the file grew."""
+        chunks: list[bytes] = []
+        left = self._max_bytes + 1
+        try:
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 16))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        return b"".join(chunks)
+
+    def _refuse_unless_regular(self, st: os.stat_result) -> None:
+        where = f"{self._what} {self.path}"
         if stat.S_ISDIR(st.st_mode):
             raise CredentialError(
                 f"{where} is a directory; the path must name the {self._noun} file itself"
@@ -85,46 +143,25 @@ class RotatingFile(Generic[T]):
         if not stat.S_ISREG(st.st_mode):
             # A FIFO or a device could block the read forever: only regular files are read.
             raise CredentialError(
-                f"{where} is not a regular file; have the agent write the {self._noun} to a "
-                "file (a temp file, then rename it over the path)"
+                f"{where} is not a regular file ({_kind(st.st_mode)}); have the agent write the "
+                f"{self._noun} to a file (a temp file, then rename it over the path)"
             )
-        try:
-            fh = self.path.open("rb")
-        except FileNotFoundError:  # renamed away between stat and open: as if not there yet
-            raise self._missing() from None
-        except OSError as exc:
-            raise self._unreadable(exc) from None
-        with fh:
-            st = os.fstat(fh.fileno())
-            stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            with self._lock:
-                if self._cached is not None and self._cached.stamp == stamp:
-                    return self._cached.value
-                if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                    log.warning(
-                        "%s is accessible by group or others (mode %o); restrict it with: "
-                        "chmod 600 %s",
-                        where,
-                        stat.S_IMODE(st.st_mode),
-                        self.path,
-                    )
-                if st.st_size > self._max_bytes:
-                    raise CredentialError(
-                        f"{where} is {st.st_size} bytes, more than any {self._noun} could be; "
-                        f"{self._too_large_hint}"
-                    )
-                try:
-                    raw = fh.read(self._max_bytes + 1)
-                except OSError as exc:
-                    raise self._unreadable(exc) from None
-                if len(raw) > self._max_bytes:  # grew while we read it
-                    raise CredentialError(
-                        f"{where} is more than {self._max_bytes} bytes, more than any "
-                        f"{self._noun} could be; {self._too_large_hint}"
-                    )
-                value = self._parse(raw)
-                self._cached = _Cached(stamp, value)
-                return value
+
+    def _warn_if_shared(self, st: os.stat_result) -> None:
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning(
+                "%s %s is accessible by group or others (mode %o); restrict it with: chmod 600 %s",
+                self._what,
+                self.path,
+                stat.S_IMODE(st.st_mode),
+                self.path,
+            )
+
+    def _too_large(self, size: str) -> CredentialError:
+        return CredentialError(
+            f"{self._what} {self.path} {size}, more than any {self._noun} could be; "
+            f"{self._too_large_hint}"
+        )
 
     def _missing(self) -> CredentialUnavailable:
         """The file is not there (yet): a provider chain may try its next identity."""
@@ -147,3 +184,15 @@ class RotatingFile(Generic[T]):
             f"{where} cannot be read: {exc.strerror or type(exc).__name__}. "
             "Check the path and the file system it is on"
         )
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return f"file type {stat.S_IFMT(mode):o}"

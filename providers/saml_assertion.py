@@ -18,6 +18,8 @@ import defusedxml
 import defusedxml.ElementTree
 
 from providers.errors import CredentialError, CredentialExpired
+from providers.outside_text import quoted
+from providers.safe_errors import secret_safe
 
 __all__ = [
     "ASSERTION_NS",
@@ -65,6 +67,7 @@ class SamlAssertion:
         return sorted({a for restriction in self.audience_restrictions for a in restriction})
 
 
+@secret_safe  # ``raw`` is a bearer credential: no error may keep it in its frames or chain
 def parse_assertion(raw: bytes) -> SamlAssertion:
     """Parse one ``<saml:Assertion>`` (UTF-8); raises :class:`UnsafeXml` or
     :class:`InvalidSamlAssertion` with a message that quotes no part of the document."""
@@ -74,7 +77,7 @@ def parse_assertion(raw: bytes) -> SamlAssertion:
         b"utf8",
     ):
         raise InvalidSamlAssertion(
-            f"the XML declares encoding {declared.group(1).decode('ascii', 'replace')!r}; "
+            f"the XML declares encoding {quoted(declared.group(1).decode('ascii', 'replace'))}; "
             "a SAML assertion in a DICOM identity must be UTF-8"
         )
     try:
@@ -95,8 +98,10 @@ def parse_assertion(raw: bytes) -> SamlAssertion:
         raise UnsafeXml("the XML declares entities; refused without expanding them") from None
     except defusedxml.ExternalReferenceForbidden:
         raise UnsafeXml("the XML refers to an external resource; refused unfetched") from None
-    except ET.ParseError as exc:
-        raise InvalidSamlAssertion(f"the XML is not well-formed ({exc})") from None
+    except defusedxml.DefusedXmlException as exc:  # any other construct defusedxml refuses
+        raise UnsafeXml(f"the XML was refused by defusedxml ({type(exc).__name__})") from None
+    except ET.ParseError as exc:  # expat's message: the error and its line and column only
+        raise InvalidSamlAssertion(f"the XML is not well-formed ({quoted(str(exc))})") from None
     return _read(root)
 
 
@@ -112,11 +117,13 @@ def _read(root: ET.Element) -> SamlAssertion:
         )
     if root.tag != f"{_A}Assertion":
         raise InvalidSamlAssertion(
-            f"the root element is {root.tag!r}, not a SAML 2.0 Assertion "
+            f"the root element is {quoted(root.tag)}, not a SAML 2.0 Assertion "
             f"({{{ASSERTION_NS}}}Assertion)"
         )
     if root.get("Version") != "2.0":
-        raise InvalidSamlAssertion(f"the assertion's Version is {root.get('Version')!r}, not 2.0")
+        raise InvalidSamlAssertion(
+            f"the assertion's Version is {quoted(root.get('Version'))}, not 2.0"
+        )
     assertion_id = root.get("ID") or ""
     if not assertion_id:
         raise InvalidSamlAssertion("the assertion has no ID attribute")
@@ -151,11 +158,15 @@ def _instant(value: str | None, name: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
-        raise InvalidSamlAssertion(
-            f"Conditions {name} is not an xs:dateTime: {value[:40]!r}"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        problem = "is not an xs:dateTime"
+    except OverflowError:  # 9999-12-31T23:00:00-05:00 is in the year 10000 once in UTC
+        problem = "is outside the years 1 to 9999 once converted to UTC"
+    raise InvalidSamlAssertion(
+        f"Conditions {name} {problem}: {quoted(value, 60)}; the identity provider must issue "
+        "an assertion with valid dates"
+    )
 
 
 def check_conditions(
@@ -188,4 +199,7 @@ def check_conditions(
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):  # a clock or leeway beyond datetime's years
+        return f"{ts:g} s since 1970"

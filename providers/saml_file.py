@@ -23,7 +23,9 @@ from providers.base import (
     Target,
 )
 from providers.errors import CredentialError
+from providers.outside_text import label
 from providers.rotating_file import RotatingFile
+from providers.safe_errors import secret_safe, total_repr
 from providers.saml_assertion import (
     InvalidSamlAssertion,
     SamlAssertion,
@@ -86,6 +88,7 @@ class SamlFileProvider:
             ),
         )
 
+    @secret_safe  # the file's text and the XML parser's frames: none may ride out on an error
     def negotiate(self, target: Target) -> SamlExchange:
         loaded = self._file.load()
         try:
@@ -96,8 +99,9 @@ class SamlFileProvider:
             IdentityType.SAML,
             loaded.assertion,
             positive_response_requested=self.positive_response,
-            principal=loaded.parsed.name_id,
-            source=f"SAML assertion file {self.path} (issuer {loaded.parsed.issuer})",
+            # Labels for logs and audit, read from the file: one printable line each.
+            principal=label(loaded.parsed.name_id),
+            source=f"SAML assertion file {self.path} (issuer {label(loaded.parsed.issuer)})",
         )
         return SamlExchange(request)
 
@@ -114,7 +118,9 @@ class SamlFileProvider:
         return _Loaded(Secret(text), parsed)
 
     def __repr__(self) -> str:
-        return f"SamlFileProvider(path={str(self.path)!r}, audience={self.audience!r})"
+        return total_repr(
+            self, lambda: f"SamlFileProvider(path={str(self.path)!r}, audience={self.audience!r})"
+        )
 
 
 class SamlExchange(IdentityExchange):
@@ -125,7 +131,7 @@ class SamlExchange(IdentityExchange):
         self.saml_response: bytes | None = None
 
     def __repr__(self) -> str:
-        return f"SamlExchange(principal={self.request.principal!r})"
+        return total_repr(self, lambda: f"SamlExchange(principal={self.request.principal!r})")
 
     def _check(self, server_response: bytes | None) -> ResponseCheck:
         check = super()._check(server_response)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import InvalidIdentity
+from providers.outside_text import quoted
+from providers.safe_errors import total_repr
 from providers.secret import Secret
 
 __all__ = ["UsernameProvider", "encode_username"]
@@ -28,7 +30,7 @@ class UsernameProvider:
         return IdentityExchange(request)
 
     def __repr__(self) -> str:
-        return f"UsernameProvider(username={self.username!r})"
+        return total_repr(self, lambda: f"UsernameProvider(username={self.username!r})")
 
 
 def encode_username(username: object) -> bytes:
@@ -46,7 +48,7 @@ def encode_username(username: object) -> bytes:
         return username.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidIdentity(
-            f"the username {username!r} cannot be encoded as UTF-8 (it holds a lone surrogate, "
-            "as os.fsdecode() makes of bytes that are not UTF-8); DICOM sends usernames as "
-            "UTF-8: decode the name with its real encoding first"
+            f"the username {quoted(username)} cannot be encoded as UTF-8 (it holds a lone "
+            "surrogate, as os.fsdecode() makes of bytes that are not UTF-8); DICOM sends "
+            "usernames as UTF-8: decode the name with its real encoding first"
         ) from None
