@@ -80,6 +80,7 @@ def build_identity(name: str, identities: Mapping[str, IdentityConfig]) -> Ident
             kerberos_hostname=identity.kerberos_hostname,
             positive_response=identity.positive_response,
             timeout=identity.timeout,
+            proxy=identity.proxy,
         )
     if isinstance(identity, ChainIdentity):
         return ProviderChain(build_identity(member, identities) for member in identity.identities)

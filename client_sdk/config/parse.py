@@ -38,7 +38,7 @@ from client_sdk.config.schema import (
 )
 from client_sdk.config.secret_keys import without_secrets
 from client_sdk.config.values import Invalid, dotted, show
-from providers.token_errors import InsecureTokenEndpoint, check_token_url
+from providers.token_errors import InsecureTokenEndpoint, check_proxy_url, check_token_url
 
 __all__ = ["ParsedFile", "check_table", "parse_document"]
 
@@ -238,6 +238,12 @@ def _check_token_endpoint(
             check_token_url(values["token_url"])
         except (ValueError, InsecureTokenEndpoint) as exc:
             problems.add(dotted((*path, "token_url")), str(exc))
+        else:
+            if values.get("proxy") is not None and "proxy" not in invalid:
+                try:
+                    check_proxy_url(values["proxy"], values["token_url"])
+                except ValueError as exc:
+                    problems.add(dotted((*path, "proxy")), str(exc))
     if invalid & {"auth", "client_secret_keyring"}:
         return  # already reported
     has_keyring = values["client_secret_keyring"] is not None

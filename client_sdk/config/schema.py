@@ -200,6 +200,7 @@ class TokenEndpointIdentity:
     kerberos_hostname: str | None = None
     positive_response: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    proxy: str | None = None  # http://HOST:PORT, for an https:// token_url only
     from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
@@ -256,6 +257,7 @@ IDENTITY_KEY_CHECKS: Mapping[str, v.Check] = {
     "ca_file": v.text,
     "kerberos_hostname": v.text,
     "timeout": v.seconds,
+    "proxy": v.text,
 }
 REQUIRED = object()  # marks an identity key without a default
 _NOT_KEYS = ("name", "from_file")
