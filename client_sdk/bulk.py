@@ -19,6 +19,15 @@ What happens when something fails (decided here, documented in ``store_many``):
   unreachable or rejecting the association, a policy that stops on a missing response): the
   whole run stops and that error is raised. Never retried: a retry with the same credential only
   locks accounts.
+* Ctrl-C (KeyboardInterrupt): no new input is taken; the files in flight get their response
+  (each within the DIMSE timeout), the associations are released, and the KeyboardInterrupt is
+  raised. A second Ctrl-C aborts the associations at once: the files in flight then fail (the
+  peer may have stored them).
+
+Every input taken gets exactly one result: ``stored``, ``failed`` (with the error), or
+``not-sent`` (taken, then the run stopped before it went out). Inputs never taken stay in the
+caller's iterator. Files are read and checked (``dicom_file_check``) before an association is
+needed, so a folder of broken files opens none.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
@@ -48,6 +57,7 @@ __all__ = [
     "MAX_LOST_IN_A_ROW",
     "AssociationUse",
     "StoreManyReport",
+    "StoreOutcome",
     "StoreProgress",
     "StoreResult",
     "store_many",
@@ -63,6 +73,9 @@ DEFAULT_STORAGE_CLASSES: tuple[str, ...] = tuple(
 MAX_LOST_IN_A_ROW = 3
 
 
+StoreOutcome = Literal["stored", "failed", "not-sent"]
+
+
 @dataclass(frozen=True)
 class StoreResult:
     """What became of one input.
@@ -70,7 +83,9 @@ class StoreResult:
     ``index`` is its position in the input; ``path`` is set for a file; ``sop_instance_uid``
     once the dataset was read; ``status`` is the DIMSE status when the peer answered (success,
     warning or failure), else None; ``error`` is the typed error when the input was not stored
-    (``DimseFailure``, ``NotAuthorized``, ``AssociationAborted``), else None.
+    (``InvalidDicomFile``, ``DimseFailure``, ``NotAuthorized``, ``AssociationAborted``), else
+    None. ``not_sent``: the run stopped after this input was taken and before it was sent
+    (``error`` is then what stopped the run, when known).
     """
 
     index: int
@@ -78,10 +93,18 @@ class StoreResult:
     sop_instance_uid: str | None
     status: int | None
     error: IdentityError | None = field(default=None, compare=False)
+    not_sent: bool = False
+
+    @property
+    def result(self) -> StoreOutcome:
+        """``"stored"``, ``"failed"`` or ``"not-sent"``: the words of the CLI and its reports."""
+        if self.not_sent:
+            return "not-sent"
+        return "stored" if self.error is None else "failed"
 
     @property
     def stored(self) -> bool:
-        return self.error is None
+        return self.result == "stored"
 
     @property
     def name(self) -> str:
@@ -113,6 +136,8 @@ class StoreManyReport:
 
     @property
     def failed(self) -> list[StoreResult]:
+        """The inputs not stored: failed ones (and not-sent ones, which a report returned by
+        ``store_many`` never holds: a stopped run raises)."""
         return [result for result in self.results if not result.stored]
 
 
@@ -165,6 +190,7 @@ class _Run:
         self._results: list[StoreResult] = []
         self._associations: list[AssociationUse] = []
         self._errors: list[BaseException] = []
+        self._open: set[Session] = set()  # associations in use, for a second Ctrl-C
 
     def go(self, workers: int) -> StoreManyReport:
         # Each worker starts with an input in hand: no association is opened for nothing, and
@@ -177,33 +203,52 @@ class _Run:
             *(uid for uid in classes if uid in self.sop_classes),
             *(uid for uid in self.sop_classes if uid not in classes),
         )
-        if len(firsts) == 1:
-            self._worker(firsts[0])
-        elif firsts:
-            threads = [
-                threading.Thread(target=self._worker, args=(first,), name=f"store-{n}")
-                for n, first in enumerate(firsts, 1)
-            ]
-            for thread in threads:
-                thread.start()
-            try:
-                for thread in threads:
-                    thread.join()
-            except BaseException:  # Ctrl-C: the workers finish their file and release
-                self.stop.set()
-                for thread in threads:
-                    thread.join()
-                raise
+        # Always in threads, one worker too: this thread only waits, so a Ctrl-C lands here and
+        # never in the middle of a C-STORE, whose file would then have no honest result.
+        threads = [
+            threading.Thread(target=self._worker, args=(first,), name=f"store-{n}", daemon=True)
+            for n, first in enumerate(firsts, 1)
+        ]
+        for thread in threads:
+            thread.start()
+        self._wait(threads)
         results = sorted(self._results, key=lambda result: result.index)
         if self._errors:
             error = self._errors[0]
             stored = sum(1 for result in results if result.stored)
             error.add_note(
                 f"store_many stopped: {stored} of the {len(results)} inputs taken were stored; "
-                "the progress callback saw each result"
+                "the progress callback saw each result (not-sent ones included)"
             )
             raise error
         return StoreManyReport(results, list(self._associations))
+
+    def _wait(self, threads: list[threading.Thread]) -> None:
+        """Join the workers. Ctrl-C: take no new input, let the files in flight finish, raise;
+        a second Ctrl-C aborts the associations (their files in flight fail) and still waits."""
+        try:
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt as interrupt:
+            self.stop.set()
+            try:
+                for thread in threads:
+                    thread.join()
+            except KeyboardInterrupt:
+                self._abort_all()
+                for thread in threads:
+                    thread.join()
+            with self._result_lock:
+                self._errors.insert(0, interrupt)
+
+    def _abort_all(self) -> None:
+        with self._result_lock:
+            sessions = list(self._open)
+        for session in sessions:
+            session.abort()
+            # pynetdicom leaves a C-STORE waiting for its response until the DIMSE timeout
+            # after an A-ABORT from another thread; wake it (as peer_faults does).
+            session.association.dimse.msg_queue.put((None, None))
 
     def _take(self) -> tuple[int, StoreInput] | None:
         if self.stop.is_set():
@@ -224,18 +269,36 @@ class _Run:
         last: int | None = None
         lost_in_a_row = 0
         try:
-            while taken is not None and not self.stop.is_set():
+            while taken is not None:
+                index, item = taken
+                path = None if isinstance(item, Dataset) else Path(item)
+                if self.stop.is_set():
+                    self._record(StoreResult(index, path, None, None, not_sent=True))
+                    break
+                try:
+                    dataset = load_dataset(item)  # read and checked before any association
+                except DimseFailure as error:
+                    self._record(StoreResult(index, path, None, None, error))
+                    taken = self._take()
+                    continue
+                uid = str(dataset.get("SOPInstanceUID", "")) or None
+                if self.stop.is_set():  # while it was read
+                    self._record(StoreResult(index, path, uid, None, not_sent=True))
+                    break
                 if session is not None and not session.is_open:
                     # Closed between two files (the peer's idle timeout, an abort): nothing of
                     # this file was sent yet, so it goes over a new association.
                     self._ended(session, files, last)
                     session = None
                 if session is None:
-                    session = self.client.associate(
-                        sop_classes=self.sop_classes, transfer_syntaxes=self.transfer_syntaxes
-                    )
+                    try:
+                        session = self._associate()
+                    except BaseException as error:
+                        why = error if isinstance(error, IdentityError) else None
+                        self._record(StoreResult(index, path, uid, None, why, not_sent=True))
+                        raise
                     files, last = 0, None
-                result, lost = _store_one(session, *taken)
+                result, lost = _store_one(session, index, path, uid, dataset)
                 files += 1
                 last = result.status if result.status is not None else last
                 self._record(result)
@@ -267,6 +330,14 @@ class _Run:
             if session is not None:
                 self._ended(session, files, last)
 
+    def _associate(self) -> Session:
+        session = self.client.associate(
+            sop_classes=self.sop_classes, transfer_syntaxes=self.transfer_syntaxes
+        )
+        with self._result_lock:
+            self._open.add(session)
+        return session
+
     def _record(self, result: StoreResult) -> None:
         with self._result_lock:
             self._results.append(result)
@@ -275,6 +346,7 @@ class _Run:
 
     def _ended(self, session: Session, files: int, last: int | None) -> None:
         with self._result_lock:
+            self._open.discard(session)
             self._associations.append(AssociationUse(session.identity, files, last))
 
 
@@ -304,15 +376,13 @@ def _first_inputs(items: Iterable[StoreInput]) -> tuple[list[str], tuple[str, ..
     return list(classes), tuple(syntaxes)
 
 
-def _store_one(session: Session, index: int, item: StoreInput) -> tuple[StoreResult, bool]:
-    """C-STORE one input; every failure becomes its result. Also says whether the association
-    was lost (the request went out and no response came back)."""
-    path = None if isinstance(item, Dataset) else Path(item)
-    uid: str | None = None
+def _store_one(
+    session: Session, index: int, path: Path | None, uid: str | None, dataset: Dataset
+) -> tuple[StoreResult, bool]:
+    """C-STORE one checked dataset; every failure becomes its result. Also says whether the
+    association was lost (the request went out and no response came back)."""
     sent = False
     try:
-        dataset = load_dataset(item)
-        uid = str(dataset.get("SOPInstanceUID", "")) or None
         try:
             rsp = session.association.send_c_store(dataset)
         except (ValueError, AttributeError) as exc:

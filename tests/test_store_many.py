@@ -190,7 +190,11 @@ def test_authentication_rejection_stops_everything(pacs: EmbeddedPacs, tmp_path:
         client_for(pacs, identity).store_many(inputs(), workers=4, progress=seen.append)
 
     records = pacs.wait_for_records(1)
-    assert pacs.datasets == [] and seen == []
+    assert pacs.datasets == []
+    # Each input a worker had taken is reported not sent, with the error that stopped the run.
+    assert seen and all(result.result == "not-sent" for result in seen)
+    assert all(isinstance(result.error, AuthenticationRejected) for result in seen)
+    assert sorted(result.index for result in seen) == list(range(len(seen)))
     # Never retried: at most one attempt per worker, and the input was not drained.
     assert identity.calls == len(records) <= 4
     assert all(rec.rejected is not None for rec in records)
