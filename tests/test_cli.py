@@ -22,6 +22,7 @@ from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing.datasets import ct_dataset
 from providers import IdentityType, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY
+from tests.installed_cli import cli_command, run_cli
 from tests.processes import background, listening
 from tests.token_server import TokenServer
 
@@ -98,16 +99,10 @@ missing_response = "abort"
 def cli(
     *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "client_sdk", *args],
-        cwd=ROOT,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """The installed ``dicom-identity``, run in the ``env`` fixture's HOME (its tmp_path)."""
+    cwd = Path(env["HOME"])
+    assert not cwd.resolve().is_relative_to(ROOT), f"{cwd} is inside the checkout"
+    return run_cli(*args, env=env, cwd=cwd, stdin=stdin, timeout=timeout)
 
 
 def json_lines(out: str) -> list[dict[str, Any]]:
@@ -590,17 +585,8 @@ def test_store_shows_a_progress_bar_on_a_terminal(
     reader.start()
     try:
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "client_sdk",
-                "--config",
-                str(config),
-                "store",
-                "local",
-                *map(str, files),
-            ],
-            cwd=ROOT,
+            [*cli_command(), "--config", str(config), "store", "local", *map(str, files)],
+            cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
             stderr=terminal,
