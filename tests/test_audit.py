@@ -46,7 +46,7 @@ from providers import (
     UsernameProvider,
 )
 from tests.conftest import AUDIENCE, JWT_KEY, USERS, free_port, make_jwt, write_token
-from tests.test_cli import cli as run_cli
+from tests.installed_cli import run_cli
 
 FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
 ROOT = Path(__file__).resolve().parent.parent
@@ -635,7 +635,7 @@ def test_config_audit_errors_name_the_file_and_key(pacs: EmbeddedPacs, tmp_path:
 def cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
     env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg"), HOME=str(tmp_path))
-    return run_cli(*args, env=env)
+    return run_cli(*args, env=env, cwd=tmp_path)  # the installed command, outside the checkout
 
 
 def test_cli_audit_file_overrides_the_config(pacs: EmbeddedPacs, tmp_path: Path) -> None:
