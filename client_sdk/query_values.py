@@ -59,7 +59,7 @@ def check_value(name: str, vr: str, value: str) -> Any:
     values = [value] if vr in _SINGLE_TEXT_VRS else value.split("\\")
     if len(values) > 1 and not all(values):
         raise ValueError(
-            f"an empty value in the list '{value}': separate values with one backslash, no "
+            f"an empty value in the list {_quoted(value)}: separate values with one backslash, no "
             "backslash at either end"
         )
     checked = [_check_one(name, vr, one) for one in values]
@@ -80,8 +80,16 @@ def _check_one(name: str, vr: str, value: str) -> Any:
     if vr in ("DA", "TM") and value.count("-") == 1:
         low, high = value.split("-")
         if low and high and _comparable(vr, low) > _comparable(vr, high):
-            raise ValueError(f"the range '{value}' starts after it ends: write {name}={high}-{low}")
+            raise ValueError(
+                f"the range {_quoted(value)} starts after it ends: write {name}={high}-{low}"
+            )
     return value
+
+
+def _quoted(value: str, limit: int = 60) -> str:
+    return (
+        f"'{value}'" if len(value) <= limit else f"'{value[:limit]}...' ({len(value)} characters)"
+    )
 
 
 def _comparable(vr: str, value: str) -> str:
@@ -94,18 +102,20 @@ def _number(name: str, vr: str, value: str) -> int | float:
         number: int | float = int(value) if vr in _INTEGER_VRS else float(value)
     except ValueError:
         kind = "an integer" if vr in _INTEGER_VRS else "a number"
-        raise ValueError(f"'{value}' is not {kind}, as VR {vr} of {name} needs") from None
+        raise ValueError(f"{_quoted(value)} is not {kind}, as VR {vr} of {name} needs") from None
     try:
         validate_value(vr, number, config.RAISE)
     except ValueError as exc:
         raise ValueError(
-            f"'{value}' does not fit VR {vr} of {name}: {str(exc).rstrip('.')}"
+            f"{_quoted(value)} does not fit VR {vr} of {name}: {str(exc).rstrip('.')}"
         ) from None
     return number
 
 
 def _invalid(name: str, vr: str, value: str) -> str:
-    text = f"'{value}' is not a valid {vr} value for {name} ({_FORMATS.get(vr, 'see PS3.5')})"
+    text = (
+        f"{_quoted(value)} is not a valid {vr} value for {name} ({_FORMATS.get(vr, 'see PS3.5')})"
+    )
     if vr in ("DA", "DT") and value.isdigit() and len(value) in (4, 6):
         return f"{text}; a whole year or month is a range: {name}={_range_for(vr, value)}"
     if vr == "CS" and value != value.upper():
@@ -118,7 +128,9 @@ def _invalid(name: str, vr: str, value: str) -> str:
 
 
 def _no_wildcards(name: str, vr: str, value: str) -> str:
-    text = f"'{value}': VR {vr} of {name} does not take the wildcards * and ? (PS3.4 C.2.2.2.4)"
+    text = (
+        f"{_quoted(value)}: VR {vr} of {name} does not take the wildcards * and ? (PS3.4 C.2.2.2.4)"
+    )
     if vr in _RANGE_EXAMPLES:
         return f"{text}; a range is written {name}={_range_for(vr, value)} (A- from A, -B up to B)"
     if vr == "UI":
