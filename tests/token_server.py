@@ -7,8 +7,10 @@ jwt_audience=...)`` trusts. Variants: HTTPS with a certificate from :mod:`tests.
 (``Authorization: Negotiate``), the server accepts as ``HTTP/host`` from its keytab and answers
 with its own token (mutual authentication), like IIS or Apache with mod_auth_gssapi.
 
-Knobs for error cases: ``reply`` (a fixed answer for every request), ``gate`` (requests wait for
-it, so a test can line up concurrent callers), ``kerberos_reply`` ("valid", "none": no
+Knobs for error cases: ``reply`` (a fixed answer for every request: a :class:`Reply`, or a
+:class:`RawReply` whose bytes are written as they are, status line and headers included,
+optionally a byte at a time), ``gate`` (requests wait for it, so a test can line up concurrent
+callers), ``kerberos_reply`` ("valid", "none": no
 mutual-authentication token, "garbage": a token that does not verify). ``requests`` records each
 request without the client secret.
 """
@@ -33,7 +35,7 @@ import jwt
 
 from tests.tls_certs import CertificateFiles
 
-__all__ = ["Reply", "SeenRequest", "TokenServer", "silent_listener"]
+__all__ = ["RawReply", "Reply", "SeenRequest", "TokenServer", "silent_listener"]
 
 KerberosReply = Literal["valid", "none", "garbage"]
 _MAX_BODY = 64 * 1024
@@ -46,6 +48,17 @@ class Reply:
     status: int
     body: Mapping[str, Any] | bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """Bytes written as the whole answer (a hostile server's): ``drip`` seconds between bytes
+    (paced on the server's stop event, so stopping the server ends it), then the connection
+    stays open ``hold`` seconds (a Content-Length that promises more) and is closed."""
+
+    data: bytes
+    drip: float = 0.0
+    hold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,7 @@ class TokenServer:
         self.host = host
         self.url_host = url_host or host
         self.clock = clock
-        self.reply: Reply | None = None
+        self.reply: Reply | RawReply | None = None
         self.gate: threading.Event | None = None
         self.kerberos_reply: KerberosReply = "valid"
         self._acceptor: Any = None
@@ -112,6 +125,7 @@ class TokenServer:
         self.negotiate_tokens: list[str] = []  # base64, both directions, for leak checks
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -137,6 +151,7 @@ class TokenServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self.gate is not None:
             self.gate.set()
         server, self._server = self._server, None
@@ -220,6 +235,9 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
             )
             if server.gate is not None:
                 server.gate.wait(timeout=10)
+            if isinstance(server.reply, RawReply):
+                self._send_raw(server.reply)
+                return
             if server.reply is not None:
                 self._send(server.reply)
                 return
@@ -285,6 +303,18 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
+
+        def _send_raw(self, reply: RawReply) -> None:
+            self.close_connection = True
+            if not reply.drip:
+                self.wfile.write(reply.data)
+            for index in range(len(reply.data) if reply.drip else 0):
+                self.wfile.write(reply.data[index : index + 1])
+                self.wfile.flush()
+                if server.stopping.wait(reply.drip):
+                    break
+            self.wfile.flush()
+            server.stopping.wait(reply.hold)
 
     return Handler
 
