@@ -35,15 +35,14 @@ from client_sdk.audit.attempt import AuditAttempt
 from client_sdk.connection import ConnectionTrace, SdkAE
 from client_sdk.errors import (
     AssociationAborted,
-    AssociationRejected,
-    AuthenticationRejected,
     IdentityTooLarge,
     PeerProtocolError,
     PeerUnreachable,
+    ResponseAdvice,
     ServerResponseMissing,
 )
+from client_sdk.failure_hints import identity_may_be_why, probe_note, rejected
 from client_sdk.outcome import Decision, IdentityOutcome
-from client_sdk.pdu_check import is_defined_rejection, rejection_text
 from client_sdk.peer_faults import PeerFaults
 from client_sdk.redaction import install_pynetdicom_redaction, redacting
 from client_sdk.retrieve import Receiver
@@ -292,10 +291,15 @@ def _failure(
             f"{target} accepted the TCP connection but sent no A-ASSOCIATE response within the "
             f"ACSE timeout ({timeouts.acse:g} s). Check that the port is a DICOM port"
         )
-    tls_hint = "" if target.tls else " (a TLS port needs Peer(..., tls=TlsConfig(...)))"
+    if trace.probed:
+        tls_hint = probe_note(target.tls)
+    elif not target.tls:
+        tls_hint = " A TLS port needs Peer(..., tls=TlsConfig(...)) (--tls)."
+    else:
+        tls_hint = ""
     return AssociationAborted(
         f"{target} closed the connection without an A-ASSOCIATE response. Check that the port "
-        f"is a DICOM port{tls_hint} and the peer's log"
+        f"is a DICOM port and the peer's log.{identity_may_be_why(exchange)}{tls_hint}"
     )
 
 
@@ -332,7 +336,7 @@ def _peer_fault(
         rj = assoc.acceptor.primitive
         rejection = (int(rj.result or 0), int(rj.result_source or 0), int(rj.diagnostic or 0))
     if rejection is not None:
-        return _rejected(rejection, target, exchange)
+        return rejected(rejection, target, exchange)
     if faults.malformed is not None:
         return PeerProtocolError(
             f"{target} {faults.malformed}; the association was aborted. {_VENDOR_ADVICE}"
@@ -343,7 +347,7 @@ def _peer_fault(
         return AssociationAborted(
             f"{target} {faults.describe()} instead of answering the A-ASSOCIATE-RQ. The peer "
             "refused the association without saying why: check its log (and that it knows "
-            f"calling AE title {target.calling_ae_title!r})"
+            f"calling AE title {target.calling_ae_title!r})." + identity_may_be_why(exchange)
         )
     if faults.cut is not None:
         return AssociationAborted(
@@ -359,55 +363,6 @@ def _peer_fault(
             "stuck: check the peer's log, then retry"
         )
     return None
-
-
-def _rejection_advice(triple: tuple[int, int, int], target: Target) -> str:
-    result, source, reason = triple
-    called, calling = target.called_ae_title, target.calling_ae_title
-    if not is_defined_rejection(triple):
-        return (
-            "Its codes are not defined by PS3.8 Table 9-21, so the peer's implementation is "
-            f"faulty: check its log. Called AE title {called!r}, calling AE title {calling!r}"
-        )
-    advice = {
-        (1, 1): f"The peer gave no reason: check its log and that it knows calling AE title "
-        f"{calling!r}",
-        (1, 2): "The peer does not support the DICOM application context: is this a DICOM port?",
-        (1, 3): f"Register calling AE title {calling!r} with the peer, or set calling_ae_title",
-        (1, 7): f"Check the called AE title {called!r}: the peer does not answer to it",
-        (2, 1): "The peer gave no reason: check its log",
-        (2, 2): "The peer does not support DICOM Upper Layer protocol version 1",
-        (3, 1): "The peer is congested: retry later",
-        (3, 2): "The peer is at its association limit: retry later or open fewer at once",
-    }[(source, reason)]
-    if result == 2 and source != 3:
-        advice += " (a transient rejection: a later retry may succeed)"
-    return advice
-
-
-def _rejected(
-    triple: tuple[int, int, int], target: Target, exchange: IdentityExchange | None
-) -> AssociationRejected:
-    result, source, reason = triple
-    text = rejection_text(triple)
-    if exchange is not None and (
-        (result in (1, 2) and source == 2 and reason == 1) or triple == (1, 1, 1)
-    ):
-        request = exchange.request
-        return AuthenticationRejected(
-            f"{target} rejected the {request.identity_type.label} identity of "
-            f"{request.principal or 'the caller'!r} from {request.source} {text}. Check "
-            "the credential and that this user may use this peer; not retried automatically",
-            result=result,
-            source=source,
-            reason=reason,
-        )
-    return AssociationRejected(
-        f"{target} rejected the association {text}. {_rejection_advice(triple, target)}",
-        result=result,
-        source=source,
-        reason=reason,
-    )
 
 
 def _accepted(
@@ -427,10 +382,8 @@ def _accepted(
             principal="",
             source="",
             response_requested=False,
-            response_received=False,
             response_length=None,
-            status=None,
-            echoed=False,
+            status=ResponseStatus.NO_IDENTITY,
             decision=Decision.NO_IDENTITY,
         )
         log.info("association %s", outcome.summary())
@@ -478,19 +431,16 @@ def _accepted(
         else "sent no user identity response"
     )
     ended = "released" if decision is Decision.RELEASE else "aborted"
-    if exchange.requires_response:
-        advice = (
-            f"{exchange!r} requires the answer whatever the policy says (Kerberos "
-            "mutual_auth='required'); use mutual_auth='optional' only for a peer that never answers"
-        )
-    else:
-        advice = (
-            "If this peer never answers (DCMTK, Orthanc), set "
-            "Policy(per_type={...: MissingResponse.WARN}) for it"
-        )
+    kind = exchange.request.identity_type
     raise ServerResponseMissing(
         f"{peer} {what} for the {outcome.type_label} identity of {outcome.principal or '-'!r} "
-        f"although a positive response was requested; association {ended}. {advice}"
+        f"although a positive response was requested; association {ended}.",
+        advice=ResponseAdvice(
+            kind,
+            echoed=check.echoed,
+            per_type=kind in client.policy.per_type,
+            required_by=repr(exchange) if _required_and_missing(exchange, outcome) else "",
+        ),
     )
 
 
@@ -502,16 +452,18 @@ def _outcome(peer: str, exchange: IdentityExchange, check: ResponseCheck) -> Ide
         principal=request.principal,
         source=request.source,
         response_requested=request.positive_response_requested,
-        response_received=check.status is not ResponseStatus.MISSING,
         response_length=check.length,
         status=check.status,
-        echoed=check.echoed,
         detail=check.detail,
     )
 
 
 def _decide(client: Client, exchange: IdentityExchange, outcome: IdentityOutcome) -> Decision:
-    if exchange.requires_response and outcome.status is ResponseStatus.MISSING:
+    if _required_and_missing(exchange, outcome):
         # The provider demands a verified answer (Kerberos mutual_auth="required").
         return Decision.ABORT
     return client.policy.decide(outcome)
+
+
+def _required_and_missing(exchange: IdentityExchange, outcome: IdentityOutcome) -> bool:
+    return exchange.requires_response and outcome.status is ResponseStatus.MISSING

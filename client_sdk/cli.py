@@ -15,6 +15,7 @@ from typing import Any
 
 from pydicom import Dataset
 
+from client_sdk.cli_configured_identity import identity_for_configured_peer
 from client_sdk.cli_identity import add_identity_options, identity_from_flags
 from client_sdk.cli_report import Reporter, dataset_fields
 from client_sdk.client import Client, TlsConfig
@@ -34,6 +35,7 @@ from client_sdk.policy import MissingResponse
 from providers import (
     CredentialError,
     CredentialUnavailable,
+    IdentityProvider,
     MutualAuthenticationFailed,
 )
 
@@ -204,14 +206,14 @@ def _tls_from_flags(args: argparse.Namespace) -> TlsConfig | None:
     )
 
 
-def overrides_from_flags(args: argparse.Namespace) -> Overrides:
+def overrides_from_flags(args: argparse.Namespace, identity: IdentityProvider | None) -> Overrides:
     return Overrides(
         calling_ae_title=args.calling_ae_title,
         connect_timeout=args.connect_timeout,
         acse_timeout=args.acse_timeout,
         dimse_timeout=args.dimse_timeout,
         network_timeout=args.network_timeout,
-        identity=identity_from_flags(args),
+        identity=identity,
         missing_response=args.on_missing_response,
         allow_insecure_transport=args.allow_insecure_transport,
         tls=_tls_from_flags(args),
@@ -220,9 +222,10 @@ def overrides_from_flags(args: argparse.Namespace) -> Overrides:
 
 
 def _client(config: Config, args: argparse.Namespace) -> Client:
-    overrides = overrides_from_flags(args)
     if args.peer in config.peers:
-        return config.client(args.peer, overrides=overrides)
+        # The identity flags change fields of the configured identity, never its kind.
+        identity = identity_for_configured_peer(config, args.peer, args)
+        return config.client(args.peer, overrides=overrides_from_flags(args, identity))
     if ":" not in args.peer:
         known = ", ".join(sorted(config.peers)) or "none"
         raise ConfigError(
@@ -231,6 +234,7 @@ def _client(config: Config, args: argparse.Namespace) -> Client:
         )
     if not args.ae_title:
         raise ConfigError(f"{args.peer}: a HOST:PORT peer needs --ae-title")
+    overrides = overrides_from_flags(args, identity_from_flags(args))
     return config.client_for_address(args.peer, ae_title=args.ae_title, overrides=overrides)
 
 

@@ -23,7 +23,7 @@ from providers import (
 )
 from providers.token_endpoint import TokenEndpointAuth
 
-__all__ = ["add_identity_options", "identity_from_flags"]
+__all__ = ["add_identity_options", "identity_from_flags", "keyring_entry"]
 
 _TOKEN_AUTHS: tuple[TokenEndpointAuth, ...] = get_args(TokenEndpointAuth)
 # Flags that only mean something with --token-url (argparse dest -> flag).
@@ -68,7 +68,11 @@ def add_identity_options(group: argparse._ArgumentGroup) -> None:
         help="how the client authenticates to the token endpoint (default client-secret)",
     )
     group.add_argument(
-        "--user", metavar="NAME", help="username (type 1, or 2 with --keyring-service)"
+        "--user",
+        metavar="NAME",
+        help="username (type 1, or 2 with --keyring-service); on a configured peer, the username "
+        "of its username or keyring-password identity (the other flags likewise change only the "
+        "configured identity's own fields)",
     )
     group.add_argument(
         "--keyring-service", metavar="SERVICE", help="password of --user from the keyring"
@@ -76,7 +80,8 @@ def add_identity_options(group: argparse._ArgumentGroup) -> None:
 
 
 def identity_from_flags(args: argparse.Namespace) -> IdentityProvider | None:
-    """The provider the flags describe, or None (the configuration's identity applies)."""
+    """The provider the flags describe on their own (a HOST:PORT peer, or a configured peer
+    without an identity), or None when they describe none."""
     pos = bool(args.pos_response)
     if args.keyring_service and not args.user:
         raise ConfigError("--keyring-service needs --user NAME (the keyring user name)")
@@ -116,7 +121,7 @@ def _token_endpoint(args: argparse.Namespace, *, positive_response: bool) -> Tok
     auth: TokenEndpointAuth = args.token_auth or "client-secret"
     if not args.client_id:
         raise ConfigError("--token-url needs --client-id ID (the OAuth2 client id)")
-    entry = _keyring_entry(args.client_secret_keyring)
+    entry = keyring_entry(args.client_secret_keyring)
     if auth == "client-secret" and entry is None:
         raise ConfigError(
             "--token-url with --token-auth client-secret needs --client-secret-keyring "
@@ -140,7 +145,7 @@ def _token_endpoint(args: argparse.Namespace, *, positive_response: bool) -> Tok
         raise ConfigError(f"--token-url: {exc}") from None
 
 
-def _keyring_entry(value: str | None) -> tuple[str, str] | None:
+def keyring_entry(value: str | None) -> tuple[str, str] | None:
     if value is None:
         return None
     service, sep, user = value.partition(":")

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from pydicom import Dataset
 
+from client_sdk.cli_advice import error_text
 from client_sdk.outcome import IdentityOutcome
 
 __all__ = ["Reporter", "dataset_fields"]
@@ -42,13 +43,16 @@ class Reporter:
                     "identity_type": outcome.type_label,
                     "principal": outcome.principal,
                     "source": outcome.source,
+                    # "response" and "decision" are the README's "What came back" words;
+                    # the booleans below are derived from "response", never set apart from it.
+                    "response": outcome.status.value,
                     "response_requested": outcome.response_requested,
                     "response_received": outcome.response_received,
                     "response_length": outcome.response_length,
-                    "verified": outcome.status is not None and outcome.status.value == "verified",
+                    "verified": outcome.verified,
                     "echoed": outcome.echoed,
                     "decision": outcome.decision.value,
-                    "status": status,
+                    "status": status,  # the DIMSE status of the operation
                     **extra,
                 }
             )
@@ -71,13 +75,14 @@ class Reporter:
 
     def error(self, error: BaseException, exit_code: int) -> None:
         """One line on stderr; with ``--json`` also an object on stdout."""
-        print(f"dicom-identity: error ({type(error).__name__}): {error}", file=sys.stderr)
+        text = error_text(error)  # the advice in the command line's terms (cli_advice)
+        print(f"dicom-identity: error ({type(error).__name__}): {text}", file=sys.stderr)
         if self.as_json:
             self._json(
                 {
                     "event": "error",
                     "error": type(error).__name__,
-                    "message": str(error),
+                    "message": text,
                     "exit_code": exit_code,
                 }
             )

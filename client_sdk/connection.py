@@ -66,6 +66,7 @@ class ConnectionTrace:
     received: bytes = b""  # the first bytes the peer sent once connected
     read_error: OSError | None = None  # the first failed read once connected (a TLS alert)
     peer_closed: bool = False  # a read found the connection closed by the peer
+    probed: bool = False  # tls_failures made a diagnostic TLS handshake to the port afterwards
 
 
 class _RecordingSocket(socket.socket):
@@ -110,8 +111,6 @@ def make_traceable(context: ssl.SSLContext) -> ssl.SSLContext:
     when the context is built (per association it would race: the context is shared)."""
     context.sslsocket_class = _TracedSSLSocket
     return context
-
-
 
 
 class _TracedAssociationSocket(AssociationSocket):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from providers.base import IdentityType
 from providers.errors import IdentityError
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "PeerProtocolError",
     "PeerUnreachable",
     "PlainToTlsPort",
+    "ResponseAdvice",
     "ServerResponseMissing",
     "TlsConfigError",
     "TlsHandshakeFailed",
@@ -106,8 +110,55 @@ class AssociationAborted(IdentityError):
     """The peer (or the network) aborted the association."""
 
 
+@dataclass(frozen=True)
+class ResponseAdvice:
+    """What would let an association without its requested response go on, as data: the
+    Python API words it in :meth:`in_python`, the command line in its own terms (flags and
+    configuration keys, ``client_sdk.cli_advice``)."""
+
+    identity_type: IdentityType
+    echoed: bool = False  # only our own token came back
+    per_type: bool = False  # the rule that stopped came from Policy.per_type for this type
+    required_by: str = ""  # a provider that demands the answer whatever the policy says
+
+    def in_python(self) -> str:
+        if self.required_by:
+            return (
+                f"{self.required_by} requires the answer whatever the policy says (Kerberos "
+                "mutual_auth='required'); use mutual_auth='optional' only for a peer that never "
+                "answers"
+            )
+        rule = f"Policy(per_type={{IdentityType.{self.identity_type.name}: MissingResponse.WARN}})"
+        if self.echoed:
+            return (
+                "The peer's acceptor sends every requestor its own token back (dcm4che's default): "
+                f"if that is all this peer does, set Policy(echo_is_missing=False) or {rule} for it"
+            )
+        return f"If this peer never answers {never_answers(self.identity_type)}, set {rule} for it"
+
+
+def never_answers(identity_type: IdentityType) -> str:
+    """Which peers never answer this identity type (PS3.8 D.2 lets them), for advice."""
+    label = identity_type.label
+    if identity_type in (IdentityType.USERNAME, IdentityType.USERNAME_PASSCODE):
+        return (
+            f"{label} identities (DCMTK and Orthanc never answer any type, pynetdicom-based peers "
+            "never answer types 1 and 2)"
+        )
+    return f"{label} identities (DCMTK and Orthanc never answer any type)"
+
+
 class ServerResponseMissing(IdentityError):
-    """A positive response was requested and none came back (or only our own token, echoed)."""
+    """A positive response was requested and none came back (or only our own token, echoed).
+
+    ``fact`` is what happened, without advice; ``advice`` (None when raised without one) what
+    would let the association go on. ``str()`` is the fact and the advice in Python terms.
+    """
+
+    def __init__(self, fact: str, *, advice: ResponseAdvice | None = None) -> None:
+        super().__init__(f"{fact} {advice.in_python()}" if advice is not None else fact)
+        self.fact = fact
+        self.advice = advice
 
 
 class InsecureTransport(IdentityError):

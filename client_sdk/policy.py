@@ -85,6 +85,11 @@ class Policy:
         return choice.decision
 
     def counts_as_missing(self, outcome: IdentityOutcome) -> bool:
+        """A requested response that does not count: none came, or only our own token.
+
+        An empty response counts: PS3.7 D.3.3.7.2 makes it the answer for types 1 and 2, and
+        for the other types the provider checks the content (Kerberos verifies its AP-REP).
+        """
         if outcome.status is ResponseStatus.MISSING:
             return True
-        return outcome.echoed and self.echo_is_missing
+        return outcome.status is ResponseStatus.ECHOED and self.echo_is_missing

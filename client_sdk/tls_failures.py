@@ -145,10 +145,11 @@ def _plain_to_tls(
         )
     if received or not _closed_early(trace, timeouts, elapsed):
         return None
-    if probe_tls(target.host, target.port, _probe_timeout(timeouts)).speaks_tls:
+    if _probe(trace, target, timeouts).speaks_tls:
         return PlainToTlsPort(
             f"{target} closed the connection on our plain A-ASSOCIATE-RQ without a DICOM "
-            f"answer, and a TLS handshake to the same port gets a TLS answer. {advice}"
+            "answer, and a TLS handshake to the same port gets a TLS answer (a TLS probe by "
+            f"dicom-identity: the peer logs it as a second connection). {advice}"
         )
     return None
 
@@ -200,14 +201,15 @@ def _handshake_failure(
         return _certificate_refused(where, reason, tls)
     if _closed(error) or reason in (None, _HANDSHAKE_FAILURE):
         # A bare close, or a "handshake failure" alert: ask the port once more, directly.
-        probe = probe_tls(target.host, target.port, _probe_timeout(timeouts))
+        probe = _probe(trace, target, timeouts)
         if probe.certificate_requested:
             return _certificate_refused(where, reason, tls)
         if _closed(error) and not probe.speaks_tls:
             return TlsToPlainPort(
                 f"{where}: the peer closed the connection on our TLS hello, and a second TLS "
-                "hello gets no TLS answer either: the port does not speak TLS (a plain DICOM "
-                "port?). Use the peer's TLS port, or remove TLS for this peer"
+                "hello (a probe by dicom-identity: the peer logs it as a second connection) gets "
+                "no TLS answer either: the port does not speak TLS (a plain DICOM port?). Use "
+                "the peer's TLS port, or remove TLS for this peer"
             )
     what = f"OpenSSL: {_text(reason)}" if reason else _describe(error)
     return TlsHandshakeFailed(
@@ -234,7 +236,7 @@ def _after_handshake(
     # its kernel answers with a reset that discards the alert. Then ask the port directly.
     if (
         _closed_early(trace, timeouts, elapsed)
-        and probe_tls(target.host, target.port, _probe_timeout(timeouts)).certificate_requested
+        and _probe(trace, target, timeouts).certificate_requested
     ):
         return _certificate_refused(where, reason, tls)
     return None
@@ -274,8 +276,11 @@ def _closed(error: OSError | None) -> bool:
     return isinstance(error, ConnectionError | ssl.SSLEOFError | ssl.SSLZeroReturnError)
 
 
-def _probe_timeout(timeouts: Timeouts) -> float:
-    return min(timeouts.connect, _PROBE_TIMEOUT)
+def _probe(trace: ConnectionTrace, target: Target, timeouts: Timeouts) -> TlsProbe:
+    """One diagnostic handshake, noted in the trace: the peer logs it as a second connection,
+    which the error message then explains."""
+    trace.probed = True
+    return probe_tls(target.host, target.port, min(timeouts.connect, _PROBE_TIMEOUT))
 
 
 def _path(path: object) -> str:

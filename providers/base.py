@@ -158,19 +158,47 @@ class IdentityRequest:
 
 
 class ResponseStatus(enum.Enum):
-    """What the peer's answer to the identity proves."""
+    """What came back for the identity: one word, the same in the Python API, the command line's
+    ``response=`` and ``--json`` ``"response"``, and the audit trail (README: "What came back").
 
+    Says what the peer sent, never what the client decided about it (that is the ``Decision``).
+    A response that came although none was requested still gets its own word.
+    """
+
+    NO_IDENTITY = "no-identity"  # no identity was sent (the client sets it; no exchange has it)
+    NOT_REQUESTED = "not-requested"  # no positive response was requested, and none came
+    MISSING = "missing"  # a response was requested; the A-ASSOCIATE-AC holds no 59H item
+    EMPTY = "empty"  # a 59H item with a zero-length response (PS3.7's answer for types 1 and 2)
+    ECHOED = "echoed"  # our own token sent back (dcm4che's default acceptor): proves nothing
+    UNVERIFIED = "present-unverified"  # a non-empty response that nothing can check
     VERIFIED = "verified"  # checked cryptographically (Kerberos AP-REP)
-    UNVERIFIED = "present-unverified"  # a 59H item came back; nothing in it can be checked
-    MISSING = "missing"  # no 59H item in the A-ASSOCIATE-AC
+
+    @property
+    def received(self) -> bool:
+        """A 59H item came back (whatever it held)."""
+        return self in _RECEIVED
+
+
+_RECEIVED = frozenset(
+    {
+        ResponseStatus.EMPTY,
+        ResponseStatus.ECHOED,
+        ResponseStatus.UNVERIFIED,
+        ResponseStatus.VERIFIED,
+    }
+)
 
 
 @dataclass(frozen=True)
 class ResponseCheck:
     status: ResponseStatus
     length: int | None = None
-    echoed: bool = False  # the "response" is our own token sent back (dcm4che's default acceptor)
     detail: str = ""
+
+    @property
+    def echoed(self) -> bool:
+        """The "response" is our own token sent back (dcm4che's default acceptor)."""
+        return self.status is ResponseStatus.ECHOED
 
 
 class IdentityExchange:
@@ -214,16 +242,21 @@ class IdentityExchange:
 
     def _check(self, server_response: bytes | None) -> ResponseCheck:
         if server_response is None:
+            return self._absent("no user identity item in the A-ASSOCIATE-AC")
+        length = len(server_response)
+        if server_response and server_response == self.request.primary.reveal():
             return ResponseCheck(
-                ResponseStatus.MISSING, detail="no user identity item in the A-ASSOCIATE-AC"
+                ResponseStatus.ECHOED, length, detail="the peer sent our own token back"
             )
-        echoed = bool(server_response) and server_response == self.request.primary.reveal()
-        return ResponseCheck(
-            ResponseStatus.UNVERIFIED,
-            length=len(server_response),
-            echoed=echoed,
-            detail="the peer sent our own token back" if echoed else "response present",
-        )
+        if not server_response:
+            return ResponseCheck(ResponseStatus.EMPTY, 0, detail="zero-length response")
+        return ResponseCheck(ResponseStatus.UNVERIFIED, length, detail="response present")
+
+    def _absent(self, detail: str) -> ResponseCheck:
+        """No 59H item: missing if a response was requested, else simply not requested."""
+        if self.request.positive_response_requested:
+            return ResponseCheck(ResponseStatus.MISSING, detail=detail)
+        return ResponseCheck(ResponseStatus.NOT_REQUESTED, detail="no response requested")
 
 
 @runtime_checkable

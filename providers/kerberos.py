@@ -339,10 +339,9 @@ class KerberosExchange(IdentityExchange):
         with self._context_lock:
             context, self._context = self._context, None  # one use; drop the keys after
         if server_response is None:
-            return ResponseCheck(
-                ResponseStatus.MISSING,
-                detail="no AP-REP"
-                + (" although mutual authentication is required" if self.requires_response else ""),
+            return self._absent(
+                "no AP-REP"
+                + (" although mutual authentication is required" if self.requires_response else "")
             )
         if self.mutual_auth == "disabled" or context is None:
             return super()._check(server_response)

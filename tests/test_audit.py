@@ -197,7 +197,7 @@ def test_accepted_password_is_a_successful_login(pacs: EmbeddedPacs, audit_file:
     assert seen["user"].get("UserID") == "alice"
     assert seen["words"]["identity"] == "username+passcode"
     assert seen["words"]["decision"] == "confirmed"
-    assert seen["words"]["response"] == "present-unverified"  # an empty 59H item
+    assert seen["words"]["response"] == "empty"  # a zero-length 59H item
     assert seen["words"]["tls"] == "off"
     assert "failure" not in seen["words"]
     source = message.find("AuditSourceIdentification")

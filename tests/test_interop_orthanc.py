@@ -118,7 +118,7 @@ def test_orthanc_never_answers_so_the_default_policy_aborts(
         outcomes = [r.getMessage() for r in caplog.records if r.name == "client_sdk.association"]
         assert any(
             f"identity={type_label} principal=" in line
-            and "response='no response'" in line
+            and "response=missing" in line
             and "decision=abort" in line
             for line in outcomes
         ), outcomes

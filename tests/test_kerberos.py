@@ -283,7 +283,7 @@ def test_disabled_mutual_auth_records_without_verifying(kdc: Any, pacs_factory: 
     pacs = pacs_factory()
     provider = KerberosProvider(hostname="localhost", mutual_auth="disabled")
     with client(pacs, provider).associate() as session:
-        assert session.identity.status is ResponseStatus.UNVERIFIED
+        assert session.identity.status is ResponseStatus.EMPTY  # no AP-REP without mutual auth
         assert session.identity.decision is Decision.CONFIRMED
 
 

@@ -128,7 +128,7 @@ def test_policy_cell(
     assert outcome.echoed is (mode == "echo" and kind is IdentityType.JWT)
     if not missing:
         assert outcome.decision is Decision.CONFIRMED
-        assert outcome.status is ResponseStatus.UNVERIFIED
+        assert outcome.status is ResponseStatus.EMPTY
         assert outcome.response_length == 0
         assert seen == []
         return

@@ -120,7 +120,7 @@ def test_exchange_is_single_use(target: Target) -> None:
     exchange.to_primitive()
     with pytest.raises(IdentityError, match="already used"):
         exchange.to_primitive()
-    assert exchange.complete(None).status is ResponseStatus.MISSING
+    assert exchange.complete(None).status is ResponseStatus.NOT_REQUESTED
     with pytest.raises(IdentityError, match="already completed"):
         exchange.complete(b"")
 
@@ -132,10 +132,12 @@ def test_exchange_classifies_responses(target: Target) -> None:
         return IdentityExchange(IdentityRequest(IdentityType.JWT, Secret(token), None, True))
 
     assert fresh().complete(None).status is ResponseStatus.MISSING
+    unasked = IdentityExchange(IdentityRequest(IdentityType.JWT, Secret(token), None, False))
+    assert unasked.complete(None).status is ResponseStatus.NOT_REQUESTED
     empty = fresh().complete(b"")
-    assert (empty.status, empty.length, empty.echoed) == (ResponseStatus.UNVERIFIED, 0, False)
+    assert (empty.status, empty.length, empty.echoed) == (ResponseStatus.EMPTY, 0, False)
     echo = fresh().complete(token.encode())
-    assert echo.status is ResponseStatus.UNVERIFIED and echo.echoed
+    assert echo.status is ResponseStatus.ECHOED and echo.echoed
     other = fresh().complete(b"something else")
     assert other.status is ResponseStatus.UNVERIFIED and not other.echoed
 

@@ -80,31 +80,23 @@ class AuditAttempt:
         """(principal, identity type label, source, response) from the best thing known."""
         outcome = self.outcome
         if outcome is not None:
-            return outcome.principal, outcome.type_label, outcome.source, _response(outcome)
+            return outcome.principal, outcome.type_label, outcome.source, outcome.status.value
         if self.exchange is not None:
+            # Sent, then rejected or failed: the response word if it was checked (a response
+            # that did not verify raised), else whether one was asked for.
             request = self.exchange.request
             check = self.exchange.result
             response = ""
-            if not request.positive_response_requested:
-                response = "not-requested"
-            elif check is not None:
-                response = "echoed" if check.echoed else check.status.value
+            if check is not None:
+                response = check.status.value
+            elif not request.positive_response_requested:
+                response = ResponseStatus.NOT_REQUESTED.value
             return request.principal, request.identity_type.label, request.source, response
         # Nothing negotiated (a credential error, an insecure transport): what the provider claims.
         provider = self.client.identity
         if provider is None:
-            return "", "none", "", ""
+            return "", "none", "", ResponseStatus.NO_IDENTITY.value
         declared = getattr(provider, "identity_type", None)
         label = declared.label if isinstance(declared, IdentityType) else "unknown"
         claimed = getattr(provider, "username", None) or getattr(provider, "principal", None)
         return (claimed if isinstance(claimed, str) else ""), label, "", ""
-
-
-def _response(outcome: IdentityOutcome) -> str:
-    if outcome.identity_type is None:
-        return ""
-    if not outcome.response_requested:
-        return "not-requested"
-    if outcome.echoed:
-        return "echoed"
-    return (outcome.status or ResponseStatus.MISSING).value

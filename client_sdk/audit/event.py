@@ -56,11 +56,13 @@ class AuditEvent:
 
     ``identity_type`` is the type's label ("username", "jwt" ...), "none" when no identity was
     configured; ``principal`` is "" when unknown (a JWT without ``sub``, a credential that could
-    not be read); ``response`` is "verified", "present-unverified", "echoed", "missing",
-    "not-requested", or "" when no identity was sent or the attempt ended before the answer was
-    checked; ``decision`` is the policy's :class:`~client_sdk.Decision` value, "" when it never
-    decided; ``failure`` the exception's class name, "" on success; ``rejection`` the
-    A-ASSOCIATE-RJ (result, source, reason) of a rejection.
+    not be read); ``response`` is the :class:`~providers.ResponseStatus` word (the README's
+    "What came back" table: "no-identity", "not-requested", "missing", "empty", "echoed",
+    "present-unverified", "verified"), or "" when an identity was to be sent and the attempt
+    ended before its answer was checked; ``decision`` is the policy's
+    :class:`~client_sdk.Decision` value, "" when it never decided; ``failure`` the exception's
+    class name, "" on success; ``rejection`` the A-ASSOCIATE-RJ (result, source, reason) of a
+    rejection.
     """
 
     time: datetime
