@@ -12,13 +12,13 @@ from __future__ import annotations
 import enum
 import ipaddress
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol, runtime_checkable
 
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 from providers.errors import IdentityError, InvalidIdentity
-from providers.safe_errors import secret_safe
+from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
 
 __all__ = [
@@ -135,6 +135,15 @@ class IdentityRequest:
         elif self.secondary:
             # Secondary bytes on another type make DCMTK mis-parse the rest of the item.
             raise InvalidIdentity(f"{where}: a passcode may only be sent with type 2")
+
+    def __repr__(self) -> str:
+        # Total (see providers.safe_errors): copy.deepcopy leaves a half-built request in a frame
+        # when it fails on the Secret, and a reporter that shows locals calls repr on it.
+        def build() -> str:
+            shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+            return f"IdentityRequest({shown})"
+
+        return total_repr(self, build)
 
     @property
     def item_length(self) -> int:

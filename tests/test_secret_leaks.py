@@ -3,8 +3,10 @@
 :func:`find_leaks` is the search every secret test uses (the end-to-end matrix is
 ``tests/test_secret_matrix.py``). It looks for a secret raw, as UTF-8 bytes in hex (lower and
 upper case, with and without spaces), in base64 (standard and URL-safe, at each of the three
-alignments a secret can have inside a longer base64 text), as a Python bytes ``repr``, in the
-text with all whitespace removed, and in pynetdicom's hex-dump layout: the hex digits at the end
+alignments a secret can have inside a longer base64 text), URL-encoded (``%XX`` and form
+encoding), as a Python bytes ``repr`` (and, for a secret given as text, as its ``str`` repr: how a
+password with lone surrogates shows in a traceback's locals), in the text with all whitespace
+removed, and in pynetdicom's hex-dump layout: the hex digits at the end
 of each line (after any log prefix) joined across lines, so a secret split over two dump lines is
 found. The first tests here prove the search finds every one of those forms.
 
@@ -18,8 +20,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import os
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -70,6 +74,8 @@ def secret_forms(secret: bytes) -> dict[str, str]:
         "spaced HEX": secret.hex(" ").upper(),
         "bytes repr": repr(secret)[2:-1],
         "latin-1": secret.decode("latin-1"),
+        "url-encoded": urllib.parse.quote(secret, safe=""),
+        "form-encoded": urllib.parse.quote_plus(secret, safe=""),
     }
     with contextlib.suppress(UnicodeDecodeError):
         forms["raw"] = secret.decode("utf-8")
@@ -99,9 +105,13 @@ def find_leaks(text: str, secrets: Iterable[bytes | str]) -> list[str]:
     squeezed = "".join(text.split())
     found = []
     for index, value in enumerate(secrets):
-        secret = value.encode() if isinstance(value, str) else value
+        # A text secret that is not valid Unicode (lone surrogates) is searched as the bytes it
+        # stands for (os.fsencode's) and as Python shows the text itself.
+        secret = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
         if not secret:
             continue
+        if isinstance(value, str) and repr(value)[1:-1] in text:
+            found.append(f"secret #{index} as a str repr")
         for name, form in secret_forms(secret).items():
             if form in text:
                 found.append(f"secret #{index} as {name}")
@@ -141,6 +151,10 @@ def test_the_search_finds_a_secret_in_every_form() -> None:
             assert find_leaks(text, [secret]), f"the search missed the secret in: {name}"
         clean = "\n".join(planted(b"another value entirely, same shape").values())
         assert find_leaks(clean, [secret]) == []
+    # Text that is not valid Unicode: found as Python shows it, and as the bytes it stands for.
+    lone = "pw-with-a-lone-surrogate-\udcff"
+    assert find_leaks(f"password = {lone!r}", [lone]) == ["secret #0 as a str repr"]
+    assert "secret #0 as bytes repr" in find_leaks(repr(os.fsencode(lone)), [lone])
 
 
 # --- the redaction rules --------------------------------------------------------------------

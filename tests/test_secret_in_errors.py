@@ -1,0 +1,483 @@
+"""No secret in what error reporters and serializers see of the providers (issue 14, finding 4).
+
+Every error path of every provider that holds or reads a secret is raised for real (a real file
+keyring, real JWT and SAML files, a real KDC), then everything a reporter could show is gathered
+by :func:`exposure`: ``repr``/``str``/``args``/attributes of every error in the chain (the
+implicit ``__context__`` too, even when suppressed, and a ``UnicodeError``'s ``.object``), and the
+traceback of each with its frames' locals (``traceback.TracebackException(capture_locals=True)``,
+what Sentry and pytest ``--showlocals`` show). It is searched with
+:func:`tests.test_secret_leaks.find_leaks` (raw, UTF-8 bytes repr, str repr, hex, base64, URL
+encoding). :func:`test_the_exposure_finds_a_planted_secret` is the control: the same gathering
+finds a secret held by a frame, by a suppressed context, or by an encoding error's ``.object``.
+
+The serializer half runs pickle, ``copy``, ``vars()``, ``__getstate__``, ``__reduce_ex__(2)`` and a
+walk of every state reachable through ``__getstate__`` (what jsonpickle-like serializers do) on
+the providers, their requests and exchanges, and ``Secret`` itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import pickle
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers import (
+    IdentityError,
+    IdentityExchange,
+    IdentityRequest,
+    IdentityType,
+    JwtFileProvider,
+    KerberosProvider,
+    KeyringPasswordProvider,
+    MutualAuthenticationFailed,
+    PasswordProvider,
+    ProviderChain,
+    SamlFileProvider,
+    Secret,
+    Target,
+    UsernameProvider,
+)
+from providers.kerberos import KerberosExchange
+from providers.saml_file import SamlExchange
+from tests.conftest import AUDIENCE, make_jwt, write_token
+from tests.test_saml_file import make_assertion, write_file
+from tests.test_secret_leaks import find_leaks
+
+TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
+LONE_SURROGATE_PASSWORD = "pw-canary-lone-surrogate-7c1e\udcff"
+NOT_UTF8_PASSWORD = b"pw-canary-not-utf8-9a4f\xff"
+PASSWORD = "pw-canary-plain-5d2b"
+SAML_MARKER = "saml-canary-signature-value-3e8a"
+
+
+class Call:
+    """``function(*args)``, called later. The test's own frames must hold no secret either (only
+    the SDK's are under test): a lambda's frame would show the values it closes over, this one
+    shows only ``self``, whose repr says nothing of the arguments."""
+
+    def __init__(self, function: Callable[..., object], *args: object, **kwargs: object) -> None:
+        self._function, self._args, self._kwargs = function, args, kwargs
+
+    def __call__(self) -> object:
+        return self._function(*self._args, **self._kwargs)
+
+    def __repr__(self) -> str:
+        return f"Call({getattr(self._function, '__qualname__', '?')})"
+
+
+# --- what a reporter sees of an error --------------------------------------------------------
+
+
+def chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and every error linked to it, suppressed contexts included."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if id(current) not in seen:
+            seen.add(id(current))
+            yield current
+            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+def exposure(error: BaseException) -> str:
+    """Everything a reporter could show of ``error``: see the module docstring."""
+    parts = ["".join(traceback.format_exception(error))]
+    for linked in chain(error):
+        parts += [repr(linked), str(linked), repr(linked.args), repr(vars(linked))]
+        parts.append(repr(getattr(linked, "object", None)))
+        summary = traceback.TracebackException(
+            type(linked), linked, linked.__traceback__, capture_locals=True
+        )
+        parts.append("".join(summary.format()))
+    return "\n".join(parts)
+
+
+def outcome(make: Callable[[], object]) -> object:
+    """What ``make()`` returns, or the error it raises. The frame that catches an error is the
+    first of its traceback: this one holds nothing but ``make`` (the test's own frames, which
+    hold the secrets to search for, never are in it)."""
+    try:
+        return make()
+    except BaseException as error:
+        return error
+
+
+def raised(make: Callable[[], object]) -> BaseException:
+    """The error ``make()`` raises."""
+    error = outcome(make)
+    assert isinstance(error, BaseException), "nothing was raised"
+    return error
+
+
+def test_the_exposure_finds_a_planted_secret() -> None:
+    secret = "planted-canary-0f3a\udcff"
+
+    def frame_holds_it() -> None:
+        held = secret  # noqa: F841  (a local, as a reporter shows it)
+        raise IdentityError("nothing in the message")
+
+    def suppressed_context_holds_it() -> None:
+        try:
+            secret.encode("utf-8")
+        except UnicodeEncodeError:
+            raise IdentityError("nothing in the message") from None
+
+    def deeper_frame_of_the_context_holds_it() -> None:
+        def parse(text: str) -> None:
+            raise ValueError("bad")
+
+        try:
+            parse(secret)
+        except ValueError:
+            raise IdentityError("nothing in the message") from None
+
+    for make in (frame_holds_it, suppressed_context_holds_it, deeper_frame_of_the_context_holds_it):
+        error = raised(make)
+        assert str(error) == "nothing in the message"
+        assert find_leaks(exposure(error), [secret]), make.__name__
+
+
+# --- every error path, raised for real ---------------------------------------------------------
+
+
+def _keyring_file(path: Path, text: str | None = None) -> Any:
+    """The real keyrings.alt file backend on ``path``, holding ``text`` when given."""
+    from keyrings.alt.file import PlaintextKeyring
+
+    backend = PlaintextKeyring()
+    backend.file_path = str(path)
+    if text is not None:
+        path.write_text(text)
+    return backend
+
+
+class _HostileKeyring:
+    """A backend that reads the real file, then misbehaves (no real backend does this)."""
+
+    priority = 1
+
+    def __init__(self, real: Any, misbehave: Callable[[str], object]) -> None:
+        self.real, self.misbehave = real, misbehave
+
+    def get_password(self, service: str, username: str) -> object:
+        return self.misbehave(self.real.get_password(service, username))
+
+
+def _raise_quoting(password: str) -> object:
+    raise RuntimeError(f"backend failed after reading {password}")
+
+
+_FILES = itertools.count()
+
+
+def _jwt_file(tmp_path: Path, token: str) -> Path:
+    return write_token(tmp_path / f"token-{next(_FILES)}.jwt", token)
+
+
+def _saml_file(tmp_path: Path, data: bytes) -> Path:
+    return write_file(tmp_path / f"assertion-{next(_FILES)}.xml", data)
+
+
+def _assertion(**kwargs: Any) -> bytes:
+    return make_assertion(**kwargs).replace(
+        b"</saml:Issuer>", f"</saml:Issuer><!-- {SAML_MARKER} -->".encode()
+    )
+
+
+def error_paths(tmp_path: Path) -> dict[str, tuple[Call, list[str | bytes]]]:
+    """Each error path: what raises, and the secrets it handled."""
+    good_jwt = make_jwt()
+    header, _payload, signature = good_jwt.split(".")
+    b64 = base64.urlsafe_b64encode
+    garbled_claims = f"{header}.{b64(b'{not json').decode().rstrip('=')}.{signature}"
+    stored = f"[pacs]\nalice = {base64.b64encode(PASSWORD.encode()).decode()}\n"
+    not_utf8 = f"[pacs]\nalice = {base64.b64encode(NOT_UTF8_PASSWORD).decode()}\n"
+    real = _keyring_file(tmp_path / "stored.cfg", stored)
+    jwt_secrets: list[str | bytes] = [good_jwt, signature]
+
+    def keyring(backend: Any) -> Call:
+        return Call(KeyringPasswordProvider("pacs", "alice", backend=backend).negotiate, TARGET)
+
+    def jwt(token: str, **kwargs: Any) -> Call:
+        return Call(JwtFileProvider(_jwt_file(tmp_path, token), **kwargs).negotiate, TARGET)
+
+    def saml(data: bytes, **kwargs: Any) -> Call:
+        return Call(SamlFileProvider(_saml_file(tmp_path, data), **kwargs).negotiate, TARGET)
+
+    saml_secrets: list[str | bytes] = [SAML_MARKER]
+    paths: dict[str, tuple[Call, list[str | bytes]]] = {
+        "secret-lone-surrogate": (Call(Secret, LONE_SURROGATE_PASSWORD), []),
+        "secret-wrong-type": (Call(Secret, bytearray(PASSWORD.encode())), []),
+        "password-lone-surrogate": (Call(PasswordProvider, "alice", LONE_SURROGATE_PASSWORD), []),
+        "password-not-utf8": (Call(PasswordProvider, "alice", NOT_UTF8_PASSWORD), []),
+        "request-passcode-not-utf8": (
+            Call(
+                IdentityRequest,
+                IdentityType.USERNAME_PASSCODE,
+                Secret("alice"),
+                Secret(NOT_UTF8_PASSWORD),
+            ),
+            [],
+        ),
+        "request-jwt-with-a-passcode": (
+            Call(IdentityRequest, IdentityType.JWT, Secret(good_jwt), Secret(PASSWORD)),
+            jwt_secrets,
+        ),
+        "keyring-file-not-utf8": (keyring(_keyring_file(tmp_path / "bad.cfg", not_utf8)), []),
+        "keyring-file-corrupt": (
+            keyring(_keyring_file(tmp_path / "corrupt.cfg", f"[pacs\nalice = {PASSWORD}\n")),
+            [],
+        ),
+        "keyring-backend-quotes-it": (keyring(_HostileKeyring(real, _raise_quoting)), []),
+        "keyring-returns-bytes": (keyring(_HostileKeyring(real, str.encode)), []),
+        "keyring-lone-surrogate": (keyring(_HostileKeyring(real, lambda p: p + "\udcff")), []),
+        "jwt-garbled-claims": (jwt(garbled_claims), [signature]),
+        "jwt-not-ascii": (jwt(good_jwt + "é"), jwt_secrets),
+        "jwt-four-parts": (jwt(good_jwt + ".x"), jwt_secrets),
+        "jwt-bad-characters": (jwt(good_jwt.replace(".", ".!", 1)), [signature]),
+        "jwt-expired": (jwt(make_jwt(lifetime=-3600)), []),
+        "jwt-not-yet-valid": (jwt(make_jwt(nbf=2_000_000_000_000)), []),
+        "jwt-exp-not-a-number": (jwt(make_jwt(exp="tomorrow")), []),
+        "jwt-wrong-audience": (jwt(good_jwt, audience="ANOTHER_PACS"), jwt_secrets),
+        "jwt-in-a-chain": (
+            Call(
+                ProviderChain(
+                    [JwtFileProvider(_jwt_file(tmp_path, good_jwt), audience="X")]
+                ).negotiate,
+                TARGET,
+            ),
+            jwt_secrets,
+        ),
+        "saml-malformed": (saml(_assertion()[:-40]), saml_secrets),
+        "saml-bad-date": (
+            saml(_assertion().replace(b'NotBefore="', b'NotBefore="soon')),
+            saml_secrets,
+        ),
+        "saml-date-overflow": (
+            saml(
+                _assertion(not_before=0).replace(b"1970-01-01T00:00:00Z", b"0001-01-01T01:00+02:00")
+            ),
+            saml_secrets,
+        ),
+        "saml-expired": (saml(_assertion(not_on_or_after=1000.0)), saml_secrets),
+        "saml-wrong-audience": (saml(_assertion(), audience="ANOTHER_PACS"), saml_secrets),
+        "saml-doctype": (
+            saml(b"<!DOCTYPE a []>" + _assertion().split(b"?>", 1)[1]),
+            saml_secrets,
+        ),
+        "saml-not-utf8": (saml(_assertion() + b"\xff"), saml_secrets),
+    }
+    # The secrets each path handled, as given: the password canaries are searched everywhere.
+    return {
+        name: (make, [*secrets, LONE_SURROGATE_PASSWORD, NOT_UTF8_PASSWORD, PASSWORD])
+        for name, (make, secrets) in paths.items()
+    }
+
+
+ERROR_PATHS = (
+    "secret-lone-surrogate",
+    "secret-wrong-type",
+    "password-lone-surrogate",
+    "password-not-utf8",
+    "request-passcode-not-utf8",
+    "request-jwt-with-a-passcode",
+    "keyring-file-not-utf8",
+    "keyring-file-corrupt",
+    "keyring-backend-quotes-it",
+    "keyring-returns-bytes",
+    "keyring-lone-surrogate",
+    "jwt-garbled-claims",
+    "jwt-not-ascii",
+    "jwt-four-parts",
+    "jwt-bad-characters",
+    "jwt-expired",
+    "jwt-not-yet-valid",
+    "jwt-exp-not-a-number",
+    "jwt-wrong-audience",
+    "jwt-in-a-chain",
+    "saml-malformed",
+    "saml-bad-date",
+    "saml-date-overflow",
+    "saml-expired",
+    "saml-wrong-audience",
+    "saml-doctype",
+    "saml-not-utf8",
+)
+
+
+@pytest.mark.parametrize("name", ERROR_PATHS)
+def test_no_secret_in_any_error(tmp_path: Path, name: str) -> None:
+    make, secrets = error_paths(tmp_path)[name]
+    error = raised(make)
+    expected = TypeError if name == "secret-wrong-type" else IdentityError
+    assert isinstance(error, expected), f"{type(error).__name__}: {error}"
+    shown = exposure(error)
+    assert find_leaks(shown, secrets) == []
+    # The chain holds nothing but SDK errors (no UnicodeError, parser or backend error).
+    assert [type(e) for e in chain(error) if not isinstance(e, IdentityError | TypeError)] == []
+
+
+def test_the_error_paths_reach_the_secret(tmp_path: Path) -> None:
+    """Each path really handled its secret: the same file or value, read successfully, holds it."""
+    assert sorted(error_paths(tmp_path)) == sorted(ERROR_PATHS)
+    good = make_jwt()
+    exchange = JwtFileProvider(_jwt_file(tmp_path, good)).negotiate(TARGET)
+    assert exchange.request.primary.reveal() == good.encode()
+    exchange = SamlFileProvider(_saml_file(tmp_path, _assertion())).negotiate(TARGET)
+    assert SAML_MARKER.encode() in exchange.request.primary.reveal()
+    backend = _keyring_file(tmp_path / "keyring.cfg")
+    backend.set_password("pacs", "alice", PASSWORD)
+    exchange = KeyringPasswordProvider("pacs", "alice", backend=backend).negotiate(TARGET)
+    assert exchange.request.secondary is not None
+    assert exchange.request.secondary.reveal() == PASSWORD.encode()
+
+
+def test_no_token_in_a_kerberos_failure(kerberos_realm: Any) -> None:
+    """The peer's answer to a Kerberos identity that does not verify: our own token echoed, or
+    our token with a byte changed, each raises MutualAuthenticationFailed holding neither."""
+    for tamper in (False, True):
+        exchange = KerberosProvider(hostname="localhost").negotiate(TARGET)
+        token = exchange.request.primary.reveal()
+        reply = token[:-1] + bytes([token[-1] ^ 1]) if tamper else token
+        error = raised(Call(exchange.complete, reply))
+        assert isinstance(error, MutualAuthenticationFailed)
+        assert find_leaks(exposure(error), [token, token[16:80]]) == []
+
+
+# --- reprs that never fail ---------------------------------------------------------------------
+
+HALF_BUILT = [
+    UsernameProvider,
+    PasswordProvider,
+    KeyringPasswordProvider,
+    JwtFileProvider,
+    SamlFileProvider,
+    KerberosProvider,
+    ProviderChain,
+    SamlExchange,
+    KerberosExchange,
+]
+
+
+@pytest.mark.parametrize("cls", HALF_BUILT, ids=lambda cls: cls.__name__)
+def test_repr_of_a_half_built_object_does_not_raise(cls: type) -> None:
+    """An ``__init__`` that raised leaves an object without its attributes; a reporter that
+    shows locals calls ``repr`` on it (0.4.1 crashed ``capture_locals`` on PasswordProvider)."""
+    assert repr(object.__new__(cls)) == f"<{cls.__name__} (incomplete)>"
+
+
+# --- serializers -------------------------------------------------------------------------------
+
+
+def holders(tmp_path: Path) -> dict[str, tuple[object, list[str | bytes]]]:
+    """Objects that hold a secret, loaded for real, and the secrets they hold."""
+    token = make_jwt()
+    jwt_provider = JwtFileProvider(_jwt_file(tmp_path, token), audience=AUDIENCE)
+    jwt_exchange = jwt_provider.negotiate(TARGET)
+    saml_provider = SamlFileProvider(_saml_file(tmp_path, _assertion()))
+    saml_exchange = saml_provider.negotiate(TARGET)
+    password = PasswordProvider("alice", PASSWORD)
+    return {
+        "Secret": (Secret(PASSWORD), [PASSWORD]),
+        "PasswordProvider": (password, [PASSWORD]),
+        "password exchange": (password.negotiate(TARGET), [PASSWORD]),
+        "JwtFileProvider (token cached)": (jwt_provider, [token, token.split(".")[2]]),
+        "JWT exchange": (jwt_exchange, [token, token.split(".")[2]]),
+        "JWT request": (jwt_exchange.request, [token, token.split(".")[2]]),
+        "SamlFileProvider (assertion cached)": (saml_provider, [SAML_MARKER]),
+        "SAML exchange": (saml_exchange, [SAML_MARKER]),
+        "ProviderChain": (ProviderChain([password, jwt_provider]), [PASSWORD, token]),
+    }
+
+
+def reachable_state(root: object) -> str:
+    """Every value a state-walking serializer (jsonpickle and the like) reaches from ``root``:
+    containers are walked, other objects through ``__getstate__`` (and ``vars``) until one
+    refuses; leaves are shown with ``repr``."""
+    shown: list[str] = []
+    pending, seen = [root], set()
+    while pending:
+        value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, str | bytes | bytearray | int | float | bool | type(None)):
+            shown.append(repr(value))
+        elif isinstance(value, dict):
+            pending += [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple | set | frozenset):
+            pending += list(value)
+        else:
+            shown.append(repr(value))
+            try:
+                pending.append(value.__getstate__())
+            except Exception:  # refused (Secret), or not callable that way (a class)
+                continue
+            pending.append(getattr(value, "__dict__", None))
+    return "\n".join(shown)
+
+
+def serializations(obj: object) -> Iterator[tuple[str, Callable[[], object]]]:
+    yield "repr", lambda: repr(obj)
+    yield "str", lambda: str(obj)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        yield f"pickle {protocol}", lambda: pickle.dumps(obj, protocol)  # noqa: B023
+    yield "copy.copy", lambda: copy.copy(obj)
+    yield "copy.deepcopy", lambda: copy.deepcopy(obj)
+    yield "vars", lambda: vars(obj)
+    yield "__getstate__", lambda: obj.__getstate__()
+    yield "__reduce_ex__(2)", lambda: obj.__reduce_ex__(2)
+    yield "__reduce__", lambda: obj.__reduce__()
+    yield "state walk", lambda: reachable_state(obj)
+
+
+def _shown(result: object) -> str:
+    if isinstance(result, BaseException):  # refused: the refusal must not quote the value either
+        assert isinstance(result, TypeError | pickle.PicklingError), repr(result)
+        return exposure(result)
+    if isinstance(result, bytes):  # a pickle
+        return result.decode("latin-1")
+    return reachable_state(result)
+
+
+def test_no_secret_in_any_serialization(tmp_path: Path) -> None:
+    for name, (obj, secrets) in holders(tmp_path).items():
+        for operation, run in serializations(obj):
+            shown = _shown(outcome(run))
+            assert find_leaks(shown, secrets) == [], f"{name}: {operation}"
+
+
+def test_secret_refuses_every_way_out() -> None:
+    secret = Secret(PASSWORD)
+    for operation, run in serializations(secret):
+        if operation in ("repr", "str", "state walk", "vars"):
+            continue
+        with pytest.raises(TypeError, match="cannot be pickled, copied or serialized"):
+            run()
+    assert reachable_state(secret) == "Secret('**********')"
+    with pytest.raises(TypeError):
+        vars(secret)  # no __dict__: the value lives in a slot that only reveal() reads
+
+
+def test_a_provider_still_copies_shallowly_and_shows_no_value() -> None:
+    """A shallow copy shares the Secret (nothing is serialized); a deep copy is refused."""
+    provider = PasswordProvider("alice", PASSWORD)
+    twin = copy.copy(provider)
+    assert twin._password is provider._password
+    assert vars(provider)["_password"] == Secret(PASSWORD)
+    assert "Secret('**********')" in repr(vars(provider))
+    with pytest.raises(TypeError, match="cannot be pickled, copied or serialized"):
+        copy.deepcopy(provider)
+
+
+def test_exchange_repr_and_state_hold_no_assertion(tmp_path: Path) -> None:
+    exchange = SamlFileProvider(_saml_file(tmp_path, _assertion())).negotiate(TARGET)
+    assert isinstance(exchange, IdentityExchange)
+    assert find_leaks(reachable_state(exchange) + repr(exchange), [SAML_MARKER]) == []
