@@ -162,6 +162,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="parallel associations (default 1); more help when the peer is slow to answer, "
         "not when this machine's CPU is the limit (they share one Python interpreter lock)",
     )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write one JSON line per file (path, result: stored/failed/not-sent, status, "
+        "reason, sop_instance_uid) as results come",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="a --report of an earlier run of the same command: send only the files it does "
+        "not show as stored",
+    )
     p = sub.add_parser("find", help="Study Root C-FIND")
     _association_options(p)
     _query_options(p)
@@ -257,29 +269,24 @@ def _echo(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _store(config: Config, args: argparse.Namespace, report: Reporter) -> int:
-    from client_sdk.cli_store import collect_files, store_files
+    from client_sdk.cli_store import collect_files, plan_store, store_files
 
     if args.workers < 1:
         raise ConfigError("--workers must be 1 or more")
     files = collect_files(args.paths, recursive=args.recursive)
+    client = _client(config, args)
+    plan = plan_store(files, resume=args.resume, report=args.report, reporter=report)
     progress = sys.stderr.isatty() and not args.json
     summary = store_files(
-        _client(config, args), files, workers=args.workers, reporter=report, progress=progress
+        client,
+        plan.files,
+        workers=args.workers,
+        reporter=report,
+        progress=progress,
+        writer=plan.writer,
     )
-    report.message(
-        f"stored {summary.stored} of {len(files)} files"
-        + (f"; {len(summary.failed)} failed" if summary.failed else ""),
-        stored=summary.stored,
-        failed=len(summary.failed),
-        total=len(files),
-    )
-    if summary.errors:
-        raise summary.errors[0]
-    if summary.failed:
-        path, why = summary.failed[0]
-        raise DimseFailure(
-            f"{len(summary.failed)} file(s) not stored; first: {path}: {why}", status=None
-        )
+    report.message(summary.text(), **summary.fields())
+    summary.raise_for_exit()  # exit 0 only when every file was stored
     return 0
 
 
