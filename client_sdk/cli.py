@@ -17,6 +17,7 @@ from pydicom import Dataset
 
 from client_sdk.cli_configured_identity import identity_for_configured_peer
 from client_sdk.cli_identity import add_identity_options, identity_from_flags
+from client_sdk.cli_logging import configure_stderr
 from client_sdk.cli_report import Reporter, dataset_fields
 from client_sdk.client import Client, TlsConfig
 from client_sdk.config import Config, Overrides, load_config
@@ -404,19 +405,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args = parser.parse_args(argv)
     report = Reporter(as_json=args.json)
-    if args.debug:
-        logging.basicConfig(
-            level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
-        from client_sdk.redaction import install_pynetdicom_redaction
-
-        install_pynetdicom_redaction()
-    else:
-        logging.basicConfig(
-            level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
     if args.command == "pacs":
+        # A server: its log lines (pynetdicom's included) are its output.
+        logging.basicConfig(
+            level=logging.DEBUG if args.debug else logging.WARNING,
+            stream=sys.stderr,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        if args.debug:
+            from client_sdk.redaction import install_pynetdicom_redaction
+
+            install_pynetdicom_redaction()
         return _pacs(args)
+    configure_stderr(debug=args.debug)
     try:
         config = load_config(args.config)
         return COMMANDS[args.command](config, args, report)
