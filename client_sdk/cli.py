@@ -11,7 +11,6 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from pydicom import Dataset
 
@@ -33,6 +32,7 @@ from client_sdk.errors import (
     ServerResponseMissing,
 )
 from client_sdk.policy import MissingResponse
+from client_sdk.session import RetrieveResult
 from providers import (
     CredentialError,
     CredentialUnavailable,
@@ -139,15 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         version=f"dicom-identity {installed}",
         help="print the installed version (dicom-identity X.Y.Z) and exit",
     )
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="configuration file (default: $DICOM_IDENTITY_CONFIG, then the user's config folder)",
-    )
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument(
-        "--debug", action="store_true", help="DEBUG logs and tracebacks (secrets stay redacted)"
-    )
+    _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("echo", help="C-ECHO")
@@ -202,7 +194,44 @@ def build_parser() -> argparse.ArgumentParser:
     kset.add_argument("peer")
     pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
     pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)
+    _global_options_everywhere(sub)
     return parser
+
+
+def _global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """--config, --json and --debug, accepted before the command and after it. A subcommand's
+    copy (``suppress``) sets nothing unless given: argparse copies a subparser's defaults over
+    the namespace, which would undo ``dicom-identity --json echo archive``."""
+    g = p.add_argument_group("global options (before or after the command)")
+    g.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS if suppress else None,
+        help="configuration file (default: $DICOM_IDENTITY_CONFIG, then the user's config folder)",
+    )
+    g.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="one JSON object per line on stdout",
+    )
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="DEBUG logs and tracebacks on stderr (secrets stay redacted); without it, "
+        "stderr has the error's one line and the SDK's warnings only",
+    )
+
+
+def _global_options_everywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, p in sub.choices.items():
+        if name == "pacs":  # everything after "pacs" is the embedded PACS's own
+            continue
+        _global_options(p, suppress=True)
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _global_options_everywhere(action)
 
 
 # --- from flags to SDK objects ---------------------------------------------------------------
@@ -304,31 +333,41 @@ def _find(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _get(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    from client_sdk.sop import STUDY_ROOT_GET
+
+    query = _query(args.key, args.level)
     client = _client(config, args)
-    result = client.get(_query(args.key, args.level), level=args.level, output_dir=args.output)
-    report.message(f"C-GET: {_result_text(result)} into {args.output}", **_result_fields(result))
+    # Client.get() is a one-shot that keeps the identity outcome to itself: the session has it.
+    with client.associate(sop_classes=[STUDY_ROOT_GET], retrieve=True) as session:
+        result = session.get(query, level=args.level, output_dir=args.output)
+        report.association(
+            session.identity, "C-GET", result.status, **_counts(result), output=args.output
+        )
     return 0 if not result.failed else 9
 
 
 def _move(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+    from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_MOVE
+
     if not 0 < len(args.destination.strip()) <= 16:
         raise ConfigError(f"--destination {args.destination!r}: an AE title of 1-16 characters")
+    query = _query(args.key, args.level)
     client = _client(config, args)
-    result = client.move(
-        _query(args.key, args.level), destination=args.destination, level=args.level
-    )
-    report.message(
-        f"C-MOVE to {args.destination}: {_result_text(result)}", **_result_fields(result)
-    )
+    # As Client.move(): the FIND context too (dcmqrscp --require-find refuses MOVE without it).
+    with client.associate(sop_classes=[STUDY_ROOT_FIND, STUDY_ROOT_MOVE]) as session:
+        result = session.move(query, destination=args.destination, level=args.level)
+        report.association(
+            session.identity,
+            "C-MOVE",
+            result.status,
+            **_counts(result),
+            destination=args.destination.strip(),
+        )
     return 0 if not result.failed else 9
 
 
-def _result_fields(result: Any) -> dict[str, Any]:
+def _counts(result: RetrieveResult) -> dict[str, int]:
     return {"completed": result.completed, "failed": result.failed, "warning": result.warning}
-
-
-def _result_text(result: Any) -> str:
-    return f"{result.completed} completed, {result.failed} failed, {result.warning} warning"
 
 
 def _config(config: Config, args: argparse.Namespace, report: Reporter) -> int:

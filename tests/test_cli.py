@@ -442,7 +442,7 @@ def test_find_and_get(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -
         env=env,
     )
     assert got.returncode == 0, got.stderr
-    assert "2 completed" in got.stdout
+    assert got.stdout.startswith("C-GET: peer=") and "completed=2 failed=0" in got.stdout
     assert sorted(p.name for p in out.glob("*.dcm")) == sorted(
         f"{dcmread_uid(f)}.dcm" for f in files
     )
@@ -485,7 +485,8 @@ def test_move(tmp_path: Path, env: dict[str, str]) -> None:
             env=env,
         )
         assert moved.returncode == 0, moved.stderr
-        assert "C-MOVE to DEST: 2 completed" in moved.stdout
+        assert moved.stdout.startswith("C-MOVE: peer=")
+        assert "completed=2 failed=0 warning=0 destination=DEST" in moved.stdout
         assert len(dest.datasets) == 2
         unknown = cli(
             "--config",
