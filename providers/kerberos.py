@@ -191,6 +191,7 @@ class KerberosProvider:
         return str(creds.name)
 
     def _explain(self, exc: Exception, spn: str) -> IdentityError:
+        spn = label(spn, 200)  # a host name of any length may have come with the peer
         text = _minor_message(exc)
         where = self._source()
         if re.search(r"expired", text, re.I):
@@ -231,7 +232,10 @@ class KerberosProvider:
                 f"clock skew too great between this machine and the KDC ({text}); nothing was "
                 "sent. Synchronise the clock (chrony or ntpd)"
             )
-        return CredentialError(f"Kerberos failed for {spn} with the {where}: {text}")
+        return CredentialError(
+            f"Kerberos failed for {spn} with the {where}: {text}. Check the principal and the "
+            "tickets it holds (klist), and the realm's settings in krb5.conf"
+        )
 
     def __repr__(self) -> str:
         return total_repr(

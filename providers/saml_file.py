@@ -109,12 +109,17 @@ class SamlFileProvider:
         text = raw.removeprefix(_BOM).strip(_XML_SPACE)
         if not text:
             raise InvalidSamlAssertion(
-                f"SAML assertion file {self.path} is empty; the agent may not have written it yet"
+                f"SAML assertion file {self.path} is empty; the agent may not have written it yet. "
+                "Check that it runs, and that it replaces the file atomically (a temp file, then "
+                "a rename)"
             )
         try:
             parsed = parse_assertion(text)
         except InvalidSamlAssertion as exc:
-            raise type(exc)(f"SAML assertion file {self.path}: {exc}") from None
+            raise type(exc)(
+                f"SAML assertion file {self.path}: {exc}; check what the agent writes to it "
+                "(the identity provider's signed <saml:Assertion>, as UTF-8 XML)"
+            ) from None
         return _Loaded(Secret(text), parsed)
 
     def __repr__(self) -> str:
