@@ -20,7 +20,7 @@ from typing import Any
 from pydicom import dcmread
 from tqdm import tqdm
 
-from client_sdk.bulk import StoreOutcome, StoreResult
+from client_sdk.bulk import AssociationUse, StoreOutcome, StoreResult
 from client_sdk.cli_report import Reporter
 from client_sdk.client import Client
 from client_sdk.errors import ConfigError, DimseFailure
@@ -233,6 +233,7 @@ def store_files(
     summary = StoreSummary(total=len(files))
     bar = tqdm(total=len(files), unit="file", disable=not progress, leave=False)
     out = _Output(summary, reporter, writer, bar)
+    uses: list[AssociationUse] = []
 
     def note(result: StoreResult) -> None:  # store_many calls it one result at a time
         if result.not_sent:
@@ -259,8 +260,7 @@ def store_files(
                 sop_classes=sorted(sop_classes) or None,
                 transfer_syntaxes=sorted(syntaxes),
             )
-            for use in report.associations:
-                reporter.association(use.identity, "C-STORE", use.last_status, files=use.files)
+            uses = report.associations
     except (Exception, KeyboardInterrupt) as exc:  # the run stopped
         summary.stopped_by = exc
     finally:
@@ -271,4 +271,6 @@ def store_files(
         bar.close()
         if writer is not None:
             writer.close()
+    for use in uses:
+        reporter.association(use.identity, "C-STORE", use.last_status, files=use.files)
     return summary
