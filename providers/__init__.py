@@ -27,6 +27,7 @@ from providers.errors import (
 )
 from providers.jwt_file import JwtFileProvider
 from providers.kerberos import KerberosProvider, KerberosUnavailable
+from providers.keyring_access import KeyringEntryMissing
 from providers.keyring_password import KeyringPasswordProvider
 from providers.password import PasswordProvider
 from providers.saml_assertion import InvalidSamlAssertion, UnsafeXml
@@ -61,6 +62,7 @@ __all__ = [
     "JwtFileProvider",
     "KerberosProvider",
     "KerberosUnavailable",
+    "KeyringEntryMissing",
     "KeyringPasswordProvider",
     "MutualAuthenticationFailed",
     "NoCredentials",

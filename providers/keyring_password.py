@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING
 
 from providers.base import IdentityExchange, IdentityType, Target
 from providers.errors import CredentialError, CredentialUnavailable, InvalidIdentity
-from providers.outside_text import label
+from providers.keyring_access import (
+    BACKEND_ENV,
+    HEADLESS_HINT,
+    KeyringEntryMissing,
+    backend_name,
+    default_backend,
+    describe_backend_error,
+)
 from providers.password import check_password, password_request
 from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
@@ -23,12 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["KeyringPasswordProvider"]
 
 log = logging.getLogger(__name__)
-
-BACKEND_ENV = "PYTHON_KEYRING_BACKEND"
-_HEADLESS_HINT = (
-    "for a headless server: pip install keyrings.alt, then "
-    f"{BACKEND_ENV}=keyrings.alt.file.EncryptedKeyring"
-)
 
 
 class KeyringPasswordProvider:
@@ -62,7 +62,7 @@ class KeyringPasswordProvider:
     @property
     def backend(self) -> KeyringBackend:
         if self._backend is None:
-            self._backend = _default_backend()
+            self._backend = default_backend()
         return self._backend
 
     @secret_safe  # the password read, and a failing backend's frames, must not ride on an error
@@ -71,7 +71,7 @@ class KeyringPasswordProvider:
 
         backend = self.backend
         where = (
-            f"keyring service {self.service!r}, user {self.username!r} ({_backend_name(backend)})"
+            f"keyring service {self.service!r}, user {self.username!r} ({backend_name(backend)})"
         )
         set_it = f"keyring set {self.service} {self.username}"
         try:
@@ -79,7 +79,7 @@ class KeyringPasswordProvider:
         except keyring.errors.NoKeyringError:
             raise CredentialUnavailable(
                 f"no usable keyring backend for {where}. Install one and select it with "
-                f"{BACKEND_ENV} ({_HEADLESS_HINT}); keyring --list-backends lists them"
+                f"{BACKEND_ENV} ({HEADLESS_HINT}); keyring --list-backends lists them"
             ) from None
         except keyring.errors.KeyringLocked:
             raise CredentialError(
@@ -88,11 +88,11 @@ class KeyringPasswordProvider:
             ) from None
         except Exception as exc:  # a backend may raise anything (D-Bus down, corrupt file)
             raise CredentialError(
-                f"the keyring backend failed reading {where}: {_describe(exc)}. Check that the "
-                "keyring is unlocked and readable (keyring diagnose shows its files)"
+                f"the keyring backend failed reading {where}: {describe_backend_error(exc)}. "
+                "Check that the keyring is unlocked and readable (keyring diagnose shows its files)"
             ) from None
         if password is None:
-            raise CredentialUnavailable(f"no password in {where}. Add it with: {set_it}")
+            raise KeyringEntryMissing(self.service, self.username, backend=backend_name(backend))
         if not isinstance(password, str):  # keyring's API returns str or None; a backend may not
             raise CredentialError(
                 f"the keyring backend returned a value of type {type(password).__name__}, not "
@@ -109,7 +109,7 @@ class KeyringPasswordProvider:
             self.username,
             secret,
             positive_response=self.positive_response,
-            source=f"keyring {_backend_name(backend)} service={self.service!r}",
+            source=f"keyring {backend_name(backend)} service={self.service!r}",
         )
         return IdentityExchange(request)
 
@@ -120,39 +120,3 @@ class KeyringPasswordProvider:
                 f"KeyringPasswordProvider(service={self.service!r}, username={self.username!r})"
             ),
         )
-
-
-def _default_backend() -> KeyringBackend:
-    """keyring's own choice; a backend named in the environment that cannot load is an error."""
-    import keyring
-
-    try:
-        return keyring.get_keyring()
-    except Exception as exc:  # ImportError, AttributeError, ValueError from keyring's loader
-        named = os.environ.get(BACKEND_ENV)
-        chosen = f"{BACKEND_ENV}={named!r}" if named else "keyring's configuration (keyringrc.cfg)"
-        raise CredentialError(
-            f"the keyring backend named by {chosen} cannot be loaded: {_describe(exc)}. "
-            f"Name an installed backend (keyring --list-backends lists them; {_HEADLESS_HINT})"
-        ) from None
-
-
-def _describe(exc: BaseException) -> str:
-    """A backend's error, without text that may quote the keyring's contents.
-
-    keyring's own errors and OS errors say what went wrong; other messages (a parser's, for a
-    corrupt keyring file) may quote the file's lines, which hold passwords: only their type.
-    """
-    import keyring.errors
-
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{type(exc).__name__}: {label(exc.strerror + where, 300)}"
-    if isinstance(exc, keyring.errors.KeyringError | ImportError | AttributeError) and str(exc):
-        return f"{type(exc).__name__}: {label(str(exc), 300)}"
-    return type(exc).__name__
-
-
-def _backend_name(backend: KeyringBackend) -> str:
-    cls = type(backend)
-    return f"{cls.__module__}.{cls.__qualname__}"

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import CredentialError, CredentialUnavailable, IdentityError
+from providers.keyring_access import KeyringEntryMissing, default_backend
 from providers.secret import Secret
 from providers.token_answer import IssuedToken, iso_time, read_answer
 from providers.token_errors import (
@@ -279,14 +280,14 @@ class TokenEndpointProvider:
     def _client_secret(self) -> Secret | None:
         if self.client_secret_keyring is None:
             return None
-        import keyring
         import keyring.errors
 
         service, user = self.client_secret_keyring
         where = f"keyring service {service!r}, user {user!r}"
         failure: IdentityError | None = None
+        # A backend that cannot load, or none at all: a typed error with the real cause.
+        backend = self._keyring_backend or default_backend()
         try:
-            backend = self._keyring_backend or keyring.get_keyring()
             value = backend.get_password(service, user)
         except keyring.errors.NoKeyringError:
             failure = CredentialUnavailable(
@@ -302,9 +303,8 @@ class TokenEndpointProvider:
         if failure is not None:
             raise failure  # outside the handler: no context that holds the backend's frames
         if not value:
-            raise CredentialUnavailable(
-                f"no client secret for {self.token_url} in {where}. Add it with: "
-                f"keyring set {service} {user}"
+            raise KeyringEntryMissing(
+                service, user, what="client secret", purpose=f" for {self.token_url}"
             )
         try:
             return Secret(value)

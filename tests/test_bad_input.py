@@ -60,6 +60,7 @@ from providers import (
     IdentityProvider,
     InvalidIdentity,
     JwtFileProvider,
+    KeyringEntryMissing,
     KeyringPasswordProvider,
     PasswordProvider,
     Target,
@@ -173,7 +174,7 @@ def test_keyring_entry_missing(silent_peer: CountingPort, file_keyring: Any) -> 
     refused_locally(
         silent_peer,
         lambda: KeyringPasswordProvider("pacs", "bob", backend=file_keyring),
-        CredentialUnavailable,
+        KeyringEntryMissing,  # a CredentialUnavailable that names the entry (service, username)
         "no password in keyring service 'pacs', user 'bob'",
         "keyrings.alt.file.PlaintextKeyring",
         "Add it with: keyring set pacs bob",
