@@ -32,6 +32,7 @@ needed, so a folder of broken files opens none.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -191,6 +192,9 @@ class _Run:
         self._associations: list[AssociationUse] = []
         self._errors: list[BaseException] = []
         self._open: set[Session] = set()  # associations in use, for a second Ctrl-C
+        self._aborted: set[Session] = set()  # ... and those a second Ctrl-C aborted
+        self._running = 0  # workers not finished
+        self._finished = threading.Event()  # set when none is left
 
     def go(self, workers: int) -> StoreManyReport:
         # Each worker starts with an input in hand: no association is opened for nothing, and
@@ -209,6 +213,9 @@ class _Run:
             threading.Thread(target=self._worker, args=(first,), name=f"store-{n}", daemon=True)
             for n, first in enumerate(firsts, 1)
         ]
+        self._running = len(threads)
+        if not threads:
+            self._finished.set()
         for thread in threads:
             thread.start()
         self._wait(threads)
@@ -224,26 +231,34 @@ class _Run:
         return StoreManyReport(results, list(self._associations))
 
     def _wait(self, threads: list[threading.Thread]) -> None:
-        """Join the workers. Ctrl-C: take no new input, let the files in flight finish, raise;
-        a second Ctrl-C aborts the associations (their files in flight fail) and still waits."""
+        """Wait for the workers. Ctrl-C: take no new input, let the files in flight finish,
+        raise; a second Ctrl-C aborts the associations (their files in flight fail), still waits.
+
+        The wait is on an Event, never on ``Thread.join``: in Python 3.11 a join interrupted
+        by Ctrl-C marks the thread stopped while it still runs (its lock released by mistake),
+        and every later join returns at once."""
         try:
-            for thread in threads:
-                thread.join()
+            self._finished.wait()
         except KeyboardInterrupt as interrupt:
             self.stop.set()
+            log.warning(
+                "interrupted: no new input is sent; the files in flight get their response "
+                "first (Ctrl-C again aborts them)"
+            )
             try:
-                for thread in threads:
-                    thread.join()
+                self._finished.wait()
             except KeyboardInterrupt:
                 self._abort_all()
-                for thread in threads:
-                    thread.join()
+                self._finished.wait()
             with self._result_lock:
                 self._errors.insert(0, interrupt)
+        for thread in threads:
+            thread.join()  # each has finished its work: this returns at once
 
     def _abort_all(self) -> None:
         with self._result_lock:
             sessions = list(self._open)
+            self._aborted.update(sessions)
         for session in sessions:
             session.abort()
             # pynetdicom leaves a C-STORE waiting for its response until the DIMSE timeout
@@ -299,6 +314,8 @@ class _Run:
                         raise
                     files, last = 0, None
                 result, lost = _store_one(session, index, path, uid, dataset)
+                if not result.stored and session in self._aborted:
+                    result = _interrupted(result, session.peer)
                 files += 1
                 last = result.status if result.status is not None else last
                 self._record(result)
@@ -329,6 +346,10 @@ class _Run:
         finally:
             if session is not None:
                 self._ended(session, files, last)
+            with self._result_lock:
+                self._running -= 1
+                if not self._running:
+                    self._finished.set()
 
     def _associate(self) -> Session:
         session = self.client.associate(
@@ -405,3 +426,14 @@ def _store_one(
         answered = error.status if isinstance(error, DimseFailure) else None
         return StoreResult(index, path, uid, answered, error), sent and answered is None
     return StoreResult(index, path, uid, status), False
+
+
+def _interrupted(result: StoreResult, peer: str) -> StoreResult:
+    """The result of a file in flight when a second Ctrl-C aborted its association: say so,
+    rather than what pynetdicom made of the missing response."""
+    error = AssociationAborted(
+        f"{result.name}: interrupted (Ctrl-C twice) while in flight; the association to {peer} "
+        "was aborted. Whether the C-STORE took effect there is unknown: check before sending it "
+        "again"
+    )
+    return dataclasses.replace(result, status=None, error=error)

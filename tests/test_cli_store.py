@@ -434,3 +434,61 @@ def test_a_report_that_does_not_parse_is_a_config_error(
     assert result.returncode == 3
     assert f"--resume {report}, line 2: not JSON" in result.stderr
     assert pacs.records == []
+
+
+def test_a_second_ctrl_c_aborts_the_files_in_flight(tmp_path: Path, env: dict[str, str]) -> None:
+    """A peer that does not answer the C-STORE: the first Ctrl-C waits for the file in flight
+    (and says so), the second aborts it at once, long before the DIMSE timeout. That file is
+    failed (the peer may have it), the others not sent; exit 130."""
+    from pynetdicom import AE, StoragePresentationContexts, evt
+
+    files = write_files(tmp_path / "in", 5)
+    arrived = threading.Event()
+    release = threading.Event()
+
+    def hold(event: Any) -> int:
+        arrived.set()
+        release.wait(60)
+        return 0x0000
+
+    ae = AE(ae_title="SLOW_STORE")
+    ae.supported_contexts = StoragePresentationContexts
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, hold)])
+    try:
+        proc, lines = start_store(
+            *peer("127.0.0.1", server.server_address[1], "SLOW_STORE"),
+            str(tmp_path / "in"),
+            "-r",
+            "--dimse-timeout",
+            "60",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert proc.stderr is not None
+        errors = Lines(proc.stderr)
+        try:
+            assert arrived.wait(30)
+            proc.send_signal(signal.SIGINT)
+            warning = errors.next()
+            assert warning is not None and warning.startswith(
+                "dicom-identity: warning: interrupted"
+            )
+            proc.send_signal(signal.SIGINT)
+            aborted = time.monotonic()
+            rest = lines.rest()
+            code = proc.wait(timeout=30)
+            stopped_in = time.monotonic() - aborted
+        finally:
+            proc.kill()
+    finally:
+        release.set()
+        server.shutdown()
+    all_events = [json.loads(line) for line in rest]
+    counts = assert_each_file_once(file_events(all_events), files)
+    assert counts == {"failed": 1, "not-sent": 4}, all_events
+    (failed,) = [e for e in file_events(all_events) if e["result"] == "failed"]
+    assert "interrupted (Ctrl-C twice) while in flight" in failed["reason"]
+    assert "Whether the C-STORE took effect there is unknown" in failed["reason"]
+    assert code == 130
+    assert stopped_in < 10  # not the 60 s DIMSE timeout
+    assert errors.rest()[-1].strip() == "dicom-identity: interrupted"
