@@ -34,6 +34,9 @@ class _Loaded:
     token: Secret
     claims: Mapping[str, Any]  # empty for a JWE: its claims are encrypted
 
+    def __repr__(self) -> str:  # total: copy.deepcopy leaves a half-built one in a frame
+        return total_repr(self, lambda: f"_Loaded({self.token!r}, {quoted(self.claims, 200)})")
+
 
 class JwtFileProvider:
     """Reads a compact JWT from ``path`` whenever the file changed since the last read.

@@ -47,6 +47,9 @@ class _Loaded:
     assertion: Secret
     parsed: SamlAssertion
 
+    def __repr__(self) -> str:  # total: copy.deepcopy leaves a half-built one in a frame
+        return total_repr(self, lambda: f"_Loaded({self.assertion!r}, {self.parsed!r})")
+
 
 class SamlFileProvider:
     """Reads a SAML 2.0 assertion (UTF-8 XML) from ``path`` whenever the file changed.

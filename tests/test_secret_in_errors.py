@@ -391,7 +391,9 @@ def holders(tmp_path: Path) -> dict[str, tuple[object, list[str | bytes]]]:
         "JwtFileProvider (token cached)": (jwt_provider, [token, token.split(".")[2]]),
         "JWT exchange": (jwt_exchange, [token, token.split(".")[2]]),
         "JWT request": (jwt_exchange.request, [token, token.split(".")[2]]),
+        "JWT file cache entry": (jwt_provider._file.cached, [token, token.split(".")[2]]),
         "SamlFileProvider (assertion cached)": (saml_provider, [SAML_MARKER]),
+        "SAML file cache entry": (saml_provider._file.cached, [SAML_MARKER]),
         "SAML exchange": (saml_exchange, [SAML_MARKER]),
         "ProviderChain": (ProviderChain([password, jwt_provider]), [PASSWORD, token]),
     }
