@@ -179,12 +179,17 @@ class Client:
         inputs (one per worker) also get contexts of their own, for their SOP classes first, so
         that files like them are sent as they were read instead of re-encoded.
 
-        A file that cannot be read, that has no accepted presentation context, or that the peer
-        refuses gets an error in its result, and the run goes on. An association lost mid-way
-        fails the file in flight (not resent) and the worker opens a new one; three lost in a
-        row stop the run. Failing to open an association (authentication rejected, a credential
-        error, the peer unreachable) stops the run at once and raises that error after the other
-        workers have released theirs; it is never retried.
+        Each file is read and checked completely before it is sent (``dicom_file_check``):
+        one that is unreadable, truncated, broken or whose SOP UIDs disagree with its meta
+        header gets an ``InvalidDicomFile`` in its result, and the run goes on; so does a file
+        with no accepted presentation context or that the peer refuses. An association lost
+        mid-way fails the file in flight (not resent) and the worker opens a new one; three lost
+        in a row stop the run. Failing to open an association (authentication rejected, a
+        credential error, the peer unreachable) stops the run at once and raises that error
+        after the other workers have released theirs; it is never retried. Ctrl-C lets the
+        files in flight finish (a second one aborts them) and raises KeyboardInterrupt. Every
+        input taken gets one result, passed to ``progress``: ``result`` is ``"stored"``,
+        ``"failed"`` or ``"not-sent"`` (taken, then the run stopped before sending it).
         """
         from client_sdk.bulk import store_many
 
