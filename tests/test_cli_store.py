@@ -454,6 +454,7 @@ def test_a_second_ctrl_c_aborts_the_files_in_flight(tmp_path: Path, env: dict[st
     ae = AE(ae_title="SLOW_STORE")
     ae.supported_contexts = StoragePresentationContexts
     server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, hold)])
+    assert server is not None
     try:
         proc, lines = start_store(
             *peer("127.0.0.1", server.server_address[1], "SLOW_STORE"),
