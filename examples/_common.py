@@ -94,12 +94,11 @@ def client(args: argparse.Namespace, where: Target, identity: IdentityProvider) 
 def report(session: Session, operation: str, status: int) -> None:
     """One line per association: identity type, principal, response, decision, DIMSE status."""
     o = session.identity
-    if o.response_received:
-        response = f"{o.response_length} bytes" + (" (echo)" if o.echoed else "")
-        if o.status is not None and o.status.value == "verified":
-            response += ", mutual authentication verified"
-    else:
-        response = "missing" if o.response_requested else "not requested"
+    response = o.status.value  # the README's "What came back" word
+    if o.response_length:
+        response += f" ({o.response_length} bytes)"
+    if o.verified:
+        response += ", mutual authentication verified"
     print(
         f"{operation}: identity type {o.type_label}, principal {o.principal or '-'!r}, "
         f"response {response}, decision {o.decision.value}, DIMSE status 0x{status:04X}"
