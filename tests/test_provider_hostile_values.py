@@ -53,7 +53,7 @@ ADVICE = re.compile(
 )
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=300,
     deadline=None,
     derandomize=True,
     database=None,
