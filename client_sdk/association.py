@@ -207,6 +207,10 @@ def _open_session(
         _check_budget(exchange, target, user_information_budget(roles))
 
     ae = SdkAE(client.calling_ae_title, client.timeouts)
+    if exchange is not None and policy.needs_loopback(target, exchange.request.identity_type):
+        # A name never proves loopback: the address connected to must, before the RQ is sent.
+        kind = exchange.request.identity_type
+        ae.trace.peer_check = lambda address: policy.check_connected(target, kind, address)
     # C-GET: the sub-operations arrive as C-STORE requests, handled by the Session's receiver.
     receiver = Receiver() if retrieve else None
     handlers: list[Any] = [] if receiver is None else [(evt.EVT_C_STORE, receiver.handle_store)]
@@ -256,6 +260,8 @@ def _failure(
     exchange: IdentityExchange | None,
     elapsed: float,
 ) -> Exception:
+    if trace.refused is not None:
+        return trace.refused.with_traceback(None)  # the connected address failed the policy
     target = client.target
     timeouts = client.timeouts
     transport = transport_failure(trace, target, client.peer.tls, timeouts, elapsed)

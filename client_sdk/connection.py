@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pynetdicom import AE
@@ -20,7 +21,13 @@ from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocke
 
 from client_sdk.reactor_race import return_stolen_responses
 
-__all__ = ["ConnectionTrace", "SdkAE", "Timeouts", "make_traceable"]
+__all__ = [
+    "ConnectedAddressRefused",
+    "ConnectionTrace",
+    "SdkAE",
+    "Timeouts",
+    "make_traceable",
+]
 
 # Nagle and delayed ACKs cost a TLS association about 40 ms on loopback, and pynetdicom sets
 # neither option below. TCP_NODELAY: our small PDUs (A-ASSOCIATE-RQ, C-ECHO, A-RELEASE) and the
@@ -67,6 +74,11 @@ class ConnectionTrace:
     read_error: OSError | None = None  # the first failed read once connected (a TLS alert)
     peer_closed: bool = False  # a read found the connection closed by the peer
     probed: bool = False  # tls_failures made a diagnostic TLS handshake to the port afterwards
+    # Called with the connected address (getpeername) once TCP is up, before any PDU is sent;
+    # what it raises closes the connection and is kept in ``refused`` (policy.check_connected).
+    peer_check: Callable[[str], None] | None = field(default=None, repr=False)
+    peer_address: str | None = None  # the address actually connected to
+    refused: Exception | None = None
 
 
 class _RecordingSocket(socket.socket):
@@ -82,6 +94,28 @@ class _RecordingSocket(socket.socket):
         if self.trace is not None:
             self.trace.tcp_connected = self.trace.connected = True
             self.trace.local_port = self.getsockname()[1]
+            _check_connected_address(self, self.trace)
+
+
+class ConnectedAddressRefused(ConnectionError):
+    """The address connected to failed the trace's ``peer_check``; nothing was sent."""
+
+
+def _check_connected_address(sock: socket.socket, trace: ConnectionTrace) -> None:
+    # pynetdicom sends the A-ASSOCIATE-RQ only after connect() returns: an OSError raised here
+    # makes it report a failed connection (Evt17) and close the socket, so nothing leaves.
+    trace.peer_address = str(sock.getpeername()[0])
+    if trace.peer_check is None:
+        return
+    try:
+        trace.peer_check(trace.peer_address)
+    except Exception as exc:
+        trace.refused = exc
+        trace.connected = False
+    if trace.refused is not None:
+        raise ConnectedAddressRefused(
+            f"the connected address {trace.peer_address} failed the transport check"
+        )
 
 
 class _TracedSSLSocket(ssl.SSLSocket):

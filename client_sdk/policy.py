@@ -10,8 +10,15 @@ from dataclasses import dataclass, field
 from client_sdk.errors import InsecureTransport
 from client_sdk.outcome import Decision, IdentityOutcome
 from providers import IdentityType, ResponseStatus, Target
+from providers.base import is_loopback_address
 
 __all__ = ["MissingResponse", "Policy", "Rule"]
+
+_REPLAY = "anyone on the path could capture and replay it."
+_TRANSPORT_FIX = (
+    "Configure TLS for the peer (Peer(..., tls=TlsConfig(ca_file=...))), or set "
+    "Policy(allow_insecure_transport=True) if the network is otherwise protected"
+)
 
 
 class MissingResponse(enum.Enum):
@@ -51,19 +58,29 @@ class Policy:
             if not isinstance(rule, MissingResponse) and not callable(rule):
                 raise TypeError(f"a policy rule must be a MissingResponse or a callable: {rule!r}")
 
+    def needs_loopback(self, target: Target, identity_type: IdentityType) -> bool:
+        """A bearer credential over plain TCP may only go to loopback (unless allowed)."""
+        return identity_type.is_bearer and not target.tls and not self.allow_insecure_transport
+
     def check_transport(self, target: Target, identity_type: IdentityType) -> None:
-        """Refuse a bearer credential over plain TCP to a non-loopback host."""
-        if (
-            identity_type.is_bearer
-            and not target.tls
-            and not target.is_loopback
-            and not self.allow_insecure_transport
-        ):
+        """Refuse a bearer credential over plain TCP to a host that cannot be loopback, before
+        anything is fetched. A name may resolve anywhere: for a ``localhost`` name the connected
+        address decides (:meth:`check_connected`, before the A-ASSOCIATE-RQ is sent)."""
+        if self.needs_loopback(target, identity_type) and not target.may_be_loopback:
             raise InsecureTransport(
                 f"refusing to send a {identity_type.label} identity to {target} over plain TCP: "
-                "anyone on the path could capture and replay it. Configure TLS for the peer "
-                "(Peer(..., tls=TlsConfig(ca_file=...))), or set "
-                "Policy(allow_insecure_transport=True) if the network is otherwise protected"
+                f"{_REPLAY} {_TRANSPORT_FIX}"
+            )
+
+    def check_connected(self, target: Target, identity_type: IdentityType, address: str) -> None:
+        """Refuse when the address actually connected to (``getpeername()``) is not loopback."""
+        if self.needs_loopback(target, identity_type) and not is_loopback_address(address):
+            raise InsecureTransport(
+                f"refusing to send a {identity_type.label} identity to {target} over plain TCP: "
+                f"{target.host!r} resolved to {address}, which is not a loopback address (a "
+                "name proves nothing: the resolver may ask DNS, as it does for 'localhost.'); "
+                "the connection was closed before the A-ASSOCIATE-RQ, so nothing was sent; "
+                f"over that path {_REPLAY} {_TRANSPORT_FIX}"
             )
 
     def decide(self, outcome: IdentityOutcome) -> Decision:

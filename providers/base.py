@@ -29,6 +29,7 @@ __all__ = [
     "ResponseCheck",
     "ResponseStatus",
     "Target",
+    "is_loopback_address",
 ]
 
 # Identity item header: type(1) + response requested(1) + primary length(2) + secondary length(2).
@@ -78,16 +79,33 @@ class Target:
 
     @property
     def is_loopback(self) -> bool:
-        """True for 127.0.0.0/8, ::1 and the name ``localhost`` (RFC 6761)."""
-        if self.host.rstrip(".").lower() == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
-        except ValueError:
-            return False
+        """True only for a literal loopback address (127.0.0.0/8, ::1).
+
+        A name alone never counts, not even ``localhost``: the C library may resolve it through
+        DNS (``localhost.``, with its trailing dot, skips the hosts file). The client decides
+        from the address it actually connected to (:func:`is_loopback_address`)."""
+        return is_loopback_address(self.host)
+
+    @property
+    def may_be_loopback(self) -> bool:
+        """A literal loopback address, or a name in RFC 6761's ``localhost`` space: worth
+        connecting to, for the connected address to say whether it is loopback."""
+        name = self.host.rstrip(".").lower()
+        return self.is_loopback or name == "localhost" or name.endswith(".localhost")
 
     def __str__(self) -> str:
         return f"{self.called_ae_title}@{self.host}:{self.port}"
+
+
+def is_loopback_address(address: str) -> bool:
+    """``address`` is a literal IP address in 127.0.0.0/8 or ::1 (an IPv4-mapped one too)."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
 
 
 @dataclass(frozen=True)

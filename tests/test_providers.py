@@ -147,7 +147,9 @@ def test_loopback_detection() -> None:
         return Target(host, 104, "A", "B")
 
     assert t("127.0.0.1").is_loopback and t("127.8.9.1").is_loopback and t("::1").is_loopback
-    assert t("localhost").is_loopback and t("[::1]").is_loopback
+    assert t("[::1]").is_loopback
+    # A name is never loopback by itself (issue 14, finding 7: tests/test_loopback_address.py).
+    assert not t("localhost").is_loopback and t("localhost").may_be_loopback
     assert not t("192.0.2.10").is_loopback and not t("pacs.example.org").is_loopback
     assert not t("10.0.0.1").is_loopback
 
