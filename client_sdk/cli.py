@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from pydicom import Dataset
 
 from client_sdk.cli_configured_identity import identity_for_configured_peer
+from client_sdk.cli_flag_secrets import refuse_secrets_in_flags
 from client_sdk.cli_identity import add_identity_options, identity_from_flags
+from client_sdk.cli_keyring import add_keyring_commands, in_cli_terms, keyring_command
 from client_sdk.cli_logging import configure_stderr
 from client_sdk.cli_report import Reporter, dataset_fields
 from client_sdk.client import Client, TlsConfig
@@ -184,14 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("check", help="validate; print each peer's effective settings and sources")
     show = csub.add_parser("show", help="a peer's effective settings and where each comes from")
     show.add_argument("peer")
-    keyring_cmd = sub.add_parser(
-        "keyring", help="store a peer's password or OAuth2 client secret in the keyring"
-    )
-    ksub = keyring_cmd.add_subparsers(dest="keyring_command", required=True, metavar="ACTION")
-    kset = ksub.add_parser(
-        "set", help="ask for the password or client secret (getpass) and store it"
-    )
-    kset.add_argument("peer")
+    add_keyring_commands(sub)
     pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
     pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)
     _global_options_everywhere(sub)
@@ -388,36 +383,6 @@ def _config(config: Config, args: argparse.Namespace, report: Reporter) -> int:
     return 0
 
 
-def _keyring_set(config: Config, args: argparse.Namespace, report: Reporter) -> int:
-    import getpass
-
-    import keyring
-
-    entry = config.keyring_entry(args.peer)
-    if sys.stdin.isatty():
-        secret = getpass.getpass(
-            f"{entry.what.capitalize()} of {entry.username} (keyring service {entry.service}): "
-        )
-    else:  # a pipe, for scripts: the first line, never argv
-        secret = sys.stdin.readline().rstrip("\r\n")
-    if not secret:
-        raise ConfigError(f"empty {entry.what}: nothing stored")
-    backend = keyring.get_keyring()
-    backend.set_password(entry.service, entry.username, secret)
-    del secret
-    name = f"{type(backend).__module__}.{type(backend).__qualname__}"
-    report.message(
-        f"stored the {entry.what} of {entry.username!r} for service {entry.service!r} in {name} "
-        f"(identity {entry.identity!r})",
-        service=entry.service,
-        username=entry.username,
-        kind=entry.what,
-        identity=entry.identity,
-        backend=name,
-    )
-    return 0
-
-
 def _pacs(args: argparse.Namespace) -> int:
     from client_sdk.testing.__main__ import main as pacs_main
 
@@ -431,7 +396,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace, Reporter], int]] = {
     "get": _get,
     "move": _move,
     "config": _config,
-    "keyring": _keyring_set,
+    "keyring": keyring_command,
 }
 
 
@@ -457,7 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             install_pynetdicom_redaction()
         return _pacs(args)
     configure_stderr(debug=args.debug)
+    config: Config | None = None
     try:
+        refuse_secrets_in_flags(args)  # a secret typed in argv: refused, shown masked
         config = load_config(args.config)
         return COMMANDS[args.command](config, args, report)
     except KeyboardInterrupt:
@@ -467,5 +434,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code(exc)
         if args.debug:
             traceback.print_exc(file=sys.stderr)
-        report.error(exc, code)
+        report.error(in_cli_terms(exc, config, args), code)
         return code

@@ -30,10 +30,10 @@ __all__ = [
 
 BACKEND_ENV = "PYTHON_KEYRING_BACKEND"
 HEADLESS_HINT = (
-    "on a server without a desktop session, either pip install keyrings.alt pycryptodome and set "
-    f"{BACKEND_ENV}=keyrings.alt.file.EncryptedKeyring (it asks for the keyring file's own "
-    "password once per run), or run GNOME Keyring in a D-Bus session (dbus-run-session and "
-    "gnome-keyring-daemon --unlock; see the README, 'A keyring on a headless server')"
+    "on a server without a desktop session: GNOME Keyring in a D-Bus session (dbus-run-session, "
+    "gnome-keyring-daemon --unlock), or pip install keyrings.alt pycryptodome and "
+    f"{BACKEND_ENV}=keyrings.alt.file.EncryptedKeyring (it asks for its own password once per "
+    "run); the README's 'A keyring on a headless server' shows both"
 )
 _SECRET_SERVICE = "keyring.backends.SecretService.Keyring"
 _SHOWN = 300  # characters of a backend's message
@@ -160,9 +160,8 @@ def _fix(exc: BaseException, named: str | None) -> str:
 
 
 _NO_DBUS = (
-    "The Secret Service is reached over a D-Bus session, and this process has none (no "
-    "desktop login, e.g. ssh or cron): run it inside one (dbus-run-session with an unlocked "
-    "gnome-keyring-daemon), or name a file backend; " + HEADLESS_HINT
+    "The Secret Service is reached over a D-Bus session, and this process has none (no desktop "
+    "login: ssh, cron); " + HEADLESS_HINT
 )
 
 
