@@ -326,7 +326,8 @@ auth = "kerberos"
 """,
         )
         before = cli("--config", str(config), "echo", "local-token", env=env)
-        assert before.returncode == 4 and f"keyring set {service} {user}" in before.stderr
+        assert before.returncode == 4 and "dicom-identity --config" in before.stderr
+        assert before.stderr.rstrip().endswith("keyring set local-token")  # the CLI's command
         stored = cli(
             "--config", str(config), "--json", "keyring", "set", "local-token",
             env=env, stdin=CLIENT_SECRET + "\n",
@@ -708,7 +709,8 @@ def test_token_endpoint_flags(pacs: EmbeddedPacs, env: dict[str, str]) -> None:
         no_entry_flag = ("--client-secret-keyring", f"{SECRET_ENTRY[0]}:nobody")
         no_entry = cli(*base, *flags[:4], *no_entry_flag, env=env)  # flags[:4]: URL and id
         assert no_entry.returncode == 4, no_entry.stderr
-        assert "keyring set idp.test.example nobody" in no_entry.stderr
+        advice = "dicom-identity keyring set --keyring-service idp.test.example --user nobody"
+        assert advice in no_entry.stderr
         assert len(server.requests) == 1 and len(pacs.records) == 1  # nothing went out
     text = ok.stdout + ok.stderr + no_entry.stdout + no_entry.stderr
     for secret in (CLIENT_SECRET, token, token.split(".")[2]):
