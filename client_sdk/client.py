@@ -17,6 +17,7 @@ from client_sdk.session import RetrieveResult, Session, StoreInput, load_dataset
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from client_sdk.tls import TlsConfig
 from providers import IdentityProvider, Target
+from providers.misplaced_secret import refuse_misplaced_secret
 
 if TYPE_CHECKING:
     from client_sdk.bulk import StoreManyReport, StoreProgress
@@ -37,6 +38,8 @@ class Peer:
     tls: TlsConfig | None = None
 
     def __post_init__(self) -> None:
+        # alice:pw@pacs: refused with the password masked, before it can reach any message.
+        refuse_misplaced_secret(self.host, "Peer host", address=True)
         if not isinstance(self.port, int) or not 0 < self.port < 65536:
             raise ValueError(f"Peer port must be 1-65535: {self.port!r}")
         if not self.ae_title or len(self.ae_title) > 16:

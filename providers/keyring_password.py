@@ -18,7 +18,7 @@ from providers.keyring_access import (
 from providers.password import check_password, password_request
 from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
-from providers.username import encode_username
+from providers.username import encode_username, refuse_password_in_username
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -54,6 +54,7 @@ class KeyringPasswordProvider:
                 "stored under (keyring set SERVICE USERNAME)"
             )
         encode_username(username)  # refuse what could never be sent, now
+        refuse_password_in_username(username)  # the password is the keyring's, not the name's
         self.service = service
         self.username = username
         self.positive_response = positive_response

@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from providers.base import Target
 from providers.errors import CredentialError, MutualAuthenticationFailed
+from providers.misplaced_secret import refuse_misplaced_secret
+from providers.outside_text import quoted
 
 __all__ = [
     "InsecureTokenEndpoint",
@@ -54,19 +56,29 @@ class TokenEndpointNotAuthenticated(TokenEndpointError, MutualAuthenticationFail
 def check_token_url(url: str) -> str:
     """The URL's host; raises :class:`InsecureTokenEndpoint` for plain HTTP off loopback and
     ``ValueError`` for a URL that is not http(s) with a host."""
+    # A secret typed into the URL (user part, client_secret=...) is refused, shown masked.
+    refuse_misplaced_secret(url, "token_url")
     parts = urlsplit(url)
     if parts.username or parts.password:
         raise ValueError("token_url must not carry credentials (user:password@)")
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
-        raise ValueError(f"token_url must be an https:// URL with a host: {url!r}")
-    if parts.scheme == "http" and not Target(host, 0, "", "").is_loopback:
+        raise ValueError(f"token_url must be an https:// URL with a host: {quoted(url, 160)}")
+    if parts.scheme == "http" and not _may_be_loopback(host):
         raise InsecureTokenEndpoint(
             f"refusing plain HTTP to the token endpoint {url}: the client credentials and the "
             "token would travel in clear. Use https:// (plain http only to 127.0.0.1, ::1 or "
             "localhost)"
         )
     return host
+
+
+def _may_be_loopback(host: str) -> bool:
+    # A literal loopback address, or exactly "localhost" (the hosts file answers it first):
+    # "localhost." and other names are looked up in DNS. The address actually connected to
+    # is not checked on this side yet (issue 14, finding 7).
+    target = Target(host, 0, "", "")
+    return target.is_loopback or host.lower() == "localhost"
 
 
 def check_proxy_url(proxy: str, token_url: str) -> str:
@@ -81,6 +93,7 @@ def check_proxy_url(proxy: str, token_url: str) -> str:
             "a proxy is only used for an https:// token_url (the proxy then sees a CONNECT to "
             "the host, not the request); a plain-HTTP token endpoint is reached directly"
         )
+    refuse_misplaced_secret(proxy, "proxy")
     parts = urlsplit(proxy)
     if parts.username or parts.password:
         raise ValueError(

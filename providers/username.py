@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import InvalidIdentity
+from providers.misplaced_secret import refuse_misplaced_secret
 from providers.outside_text import quoted
 from providers.safe_errors import total_repr
 from providers.secret import Secret
 
-__all__ = ["UsernameProvider", "encode_username"]
+__all__ = ["UsernameProvider", "encode_username", "refuse_password_in_username"]
 
 
 class UsernameProvider:
@@ -16,6 +17,7 @@ class UsernameProvider:
 
     def __init__(self, username: str, *, positive_response: bool = False) -> None:
         encode_username(username)  # refuse a name that could never be sent, now
+        refuse_password_in_username(username)
         self.username = username
         self.positive_response = positive_response
 
@@ -31,6 +33,12 @@ class UsernameProvider:
 
     def __repr__(self) -> str:
         return total_repr(self, lambda: f"UsernameProvider(username={self.username!r})")
+
+
+def refuse_password_in_username(username: str) -> None:
+    """``alice:pw`` (USER:PASSWORD typed as one) where the password has a place of its own:
+    :class:`InvalidIdentity`, the password masked (it would be sent and audited as the name)."""
+    refuse_misplaced_secret(username, "the username", error=InvalidIdentity, username=True)
 
 
 def encode_username(username: object) -> bytes:

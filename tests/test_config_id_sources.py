@@ -227,7 +227,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         f"{where}.no-path.path: missing; a saml-file identity needs path",
         f"{where}.plain-http.token_url: refusing plain HTTP to the token endpoint "
         "http://idp.hospital.example/token",
-        f"{where}.with-credentials.token_url: token_url must not carry credentials",
+        f"{where}.with-credentials.token_url: token_url 'https://someone:***@idp.hospital."
+        "example/token' holds credentials in its user part",
         f'{where}.no-keyring.client_secret_keyring: missing; with auth = "client-secret"',
         f'{where}.kerberos-with-keyring.client_secret_keyring: not used with auth = "kerberos"',
         f'{where}.bad-values.auth: must be one of client-secret, kerberos; got "ntlm"',

@@ -7,6 +7,7 @@ import ipaddress
 from client_sdk.client import Peer, TlsConfig
 from client_sdk.config import values as v
 from client_sdk.config.problems import InvalidConfig, Problems
+from providers.misplaced_secret import refuse_misplaced_secret
 
 __all__ = ["peer_from_address"]
 
@@ -14,7 +15,10 @@ _FORM = "expected HOST:PORT, with an IPv6 address in brackets ([::1]:104)"
 
 
 def peer_from_address(address: str, *, ae_title: str, tls: TlsConfig | None = None) -> Peer:
-    """The peer at ``address``; :class:`ConfigError` (every problem at once) on a bad form."""
+    """The peer at ``address``; :class:`ConfigError` (every problem at once) on a bad form.
+
+    An address with a user part (``alice:pw@host:104``) is refused first, the secret masked."""
+    refuse_misplaced_secret(address, "peer address", error=_invalid, address=True)
     problems = Problems(f"peer address {v.show(address)}")
     host_and_port = _split(address, problems)
     title = _title(ae_title, problems)
@@ -22,6 +26,10 @@ def peer_from_address(address: str, *, ae_title: str, tls: TlsConfig | None = No
         raise InvalidConfig(problems.lines)
     host, port = host_and_port
     return Peer(host, port, title, tls=tls)
+
+
+def _invalid(message: str) -> InvalidConfig:
+    return InvalidConfig([message])
 
 
 def _title(ae_title: str, problems: Problems) -> str | None:

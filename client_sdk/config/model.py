@@ -25,6 +25,7 @@ from client_sdk.config.schema import (
 )
 from client_sdk.config.settings import SOURCE_DEFAULT, Overrides, Resolved, Setting, resolve
 from client_sdk.config.values import dotted, show
+from providers.misplaced_secret import masked
 
 __all__ = ["Config", "KeyringEntry"]
 
@@ -121,7 +122,9 @@ class Config:
             return self.peers[name]
         known = ", ".join(sorted(self.peers))
         listed = f"configured peers: {known}" if known else "no peers are configured"
-        raise InvalidConfig([f"{self.where}: {dotted(('peers', name))}: no such peer; {listed}"])
+        # The name may be an address with a password typed in it (alice:pw@host:104): masked.
+        shown = dotted(("peers", masked(name, address=True)))
+        raise InvalidConfig([f"{self.where}: {shown}: no such peer; {listed}"])
 
     def _resolve(self, peer: str | None, overrides: Overrides | None) -> dict[str, Resolved]:
         return resolve(overrides or Overrides(), self.environment, self._file_value, peer)

@@ -236,7 +236,7 @@ IDENTITY_TYPES: Mapping[str, type[IdentityConfig]] = {
     )
 }
 IDENTITY_KEY_CHECKS: Mapping[str, v.Check] = {
-    "username": v.text,
+    "username": v.username,
     "service": v.text,
     "path": v.text,
     "audience": v.text,

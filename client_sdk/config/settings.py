@@ -14,6 +14,12 @@ from client_sdk.config.schema import MISSING_RESPONSES
 from client_sdk.connection import Timeouts
 from client_sdk.policy import MissingResponse, Policy
 from providers import IdentityProvider
+from providers.misplaced_secret import (
+    WHERE_SECRETS_GO,
+    find_misplaced_secret,
+    is_secret_name,
+    refusal,
+)
 
 __all__ = [
     "SETTINGS",
@@ -29,6 +35,7 @@ __all__ = [
 ]
 
 SOURCE_ARGUMENT = "argument"
+ENVIRONMENT_PREFIX = "DICOM_IDENTITY_"
 SOURCE_DEFAULT = "default"
 
 
@@ -180,16 +187,33 @@ FileLookup = Callable[[tuple[str, ...]], "Resolved | None"]
 def read_environment(environ: Mapping[str, str], problems: Problems) -> dict[str, str]:
     """The variables of the table that are set (and not empty), each checked."""
     found: dict[str, str] = {}
+    _refuse_secret_variables(environ, problems)
     for setting in SETTINGS:
         name = setting.environment
         if name is None or not environ.get(name, "").strip():
             continue
         found[name] = environ[name]
+        misplaced = find_misplaced_secret(environ[name])
+        if misplaced is not None:  # a token or a URL with a password: refused, shown masked
+            problems.add(name, refusal("the value", misplaced))
+            continue
         try:
             setting.check(setting.from_text(environ[name]))
         except v.Invalid as exc:
             problems.add(name, str(exc))
     return found
+
+
+def _refuse_secret_variables(environ: Mapping[str, str], problems: Problems) -> None:
+    """``DICOM_IDENTITY_PASSWORD`` and the like: no secret is read from the environment."""
+    for name in sorted(environ):
+        if name.startswith(ENVIRONMENT_PREFIX) and is_secret_name(name[len(ENVIRONMENT_PREFIX) :]):
+            problems.add(
+                name,
+                "is set, but no secret is read from the environment (every process started from "
+                f"this shell inherits it): unset it. {WHERE_SECRETS_GO[0].upper()}"
+                f"{WHERE_SECRETS_GO[1:]}",
+            )
 
 
 def resolve(

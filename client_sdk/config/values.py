@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from providers.misplaced_secret import refuse_misplaced_secret
+
 __all__ = [
     "AE_TITLE_LENGTH",
     "Check",
@@ -27,6 +29,7 @@ __all__ = [
     "seconds",
     "show",
     "text",
+    "username",
 ]
 
 AE_TITLE_LENGTH = 16
@@ -104,6 +107,7 @@ def ae_title(value: object) -> str:
 def host(value: object) -> str:
     """A host name or IP address, as the socket takes it: no port, scheme, path or brackets."""
     name = text(value)
+    refuse_misplaced_secret(name, "the value", error=Invalid, address=True)  # alice:pw@pacs
     if any(c.isspace() for c in name) or "/" in name or name.startswith("["):
         raise Invalid(
             "must be a host name or IP address alone (no scheme, path, brackets or spaces), "
@@ -117,6 +121,13 @@ def host(value: object) -> str:
                 f"must be a host name or IP address without a port (it goes in port = ...), "
                 f"got {show(value)}"
             ) from None
+    return name
+
+
+def username(value: object) -> str:
+    """A username alone: ``USER:PASSWORD`` typed as one is refused, the password masked."""
+    name = text(value)
+    refuse_misplaced_secret(name, "the value", error=Invalid, username=True)
     return name
 
 
