@@ -13,9 +13,12 @@ source "$ROOT/scripts/steps.sh"
 # Debian packages the demo and the tests use, beyond a Python that can make a venv (one list):
 # MIT Kerberos (a throwaway KDC for the tests and the demo; libkrb5-dev and gcc to build the
 # gssapi and krb5 wheels), faketime (the clock-skew test), and the third-party peers of the
-# interoperability tests: DCMTK, Orthanc, Wireshark's tshark, GNOME Keyring on a D-Bus session.
+# interoperability tests: DCMTK, Orthanc, Wireshark's tshark, GNOME Keyring on a D-Bus session,
+# and the DICOMweb stack (Orthanc's DICOMweb plugin behind Apache httpd with Basic, Kerberos and
+# bearer-JWT auth modules; the tests run their own Apache on a free port, never the system one).
 DEBIAN_PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc faketime
-                 dcmtk orthanc tshark gnome-keyring dbus)
+                 dcmtk orthanc tshark gnome-keyring dbus
+                 orthanc-dicomweb apache2 libapache2-mod-auth-gssapi libapache2-mod-oauth2)
 
 install_debian_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get update &&
