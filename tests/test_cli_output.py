@@ -13,6 +13,7 @@ import os
 import shlex
 import socket
 import subprocess
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -363,36 +364,50 @@ def test_unusable_backend_names_the_real_cause(
     assert len(pacs.records) == 0  # nothing was sent
 
 
+def readme_shell_block(section: str) -> str:
+    """The first ``sh`` block under the README heading ``section``, de-indented."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    after = text.split(f"### {section}\n", 1)[1]
+    block = after.split("```sh\n", 1)[1].split("```", 1)[0]
+    return textwrap.dedent(block)
+
+
 @pytest.mark.interop
 def test_readme_headless_recipe_gnome_keyring(
     pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    """The README's 'A keyring on a headless server', first way, as written: GNOME Keyring in a
-    D-Bus session of its own; the entry survives into a second session."""
-    dbus_run_session = require_program("dbus-run-session", "dbus")
+    """The README's 'A keyring on a headless server', first way, run as written (its
+    ``dicom-identity`` is the installed one): GNOME Keyring in a D-Bus session of its own. The
+    entry survives into a second session."""
+    require_program("dbus-run-session", "dbus")  # the recipe's first word
     require_program("gnome-keyring-daemon", "gnome-keyring")
-    config = str(write_config(tmp_path, pacs))
+    recipe = readme_shell_block("A keyring on a headless server")
+    assert recipe.startswith("dbus-run-session -- sh -c '"), recipe
+    bin_dir = tmp_path / "bin"  # dicom-identity on PATH: the installed command line
+    bin_dir.mkdir()
+    shim = bin_dir / "dicom-identity"
+    shim.write_text("#!/bin/sh\nexec " + shlex.join(cli_command()) + ' "$@"\n')
+    shim.chmod(0o755)
     env.pop("PYTHON_KEYRING_BACKEND")  # keyring's own choice: the Secret Service, in the session
-    env.update(KEYRING_PASSWORD="unlock-canary-4d1c", DICOM_IDENTITY_CONFIG=config)
-    cli = " ".join(shlex.quote(part) for part in cli_command())
-    unlock = (
-        'printf %s "$KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets '
-        ">/dev/null; "
+    env.update(
+        KEYRING_PASSWORD="unlock-canary-4d1c",
+        DICOM_IDENTITY_CONFIG=str(write_config(tmp_path, pacs)),
+        PATH=f"{bin_dir}{os.pathsep}{env['PATH']}",
     )
 
-    def in_session(script: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    def run(script: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [dbus_run_session, "--", "sh", "-c", unlock + script],
+            ["sh", "-c", script],
             cwd=tmp_path,
             env=env,
-            input=stdin,
+            input=stdin,  # keyring set without a terminal reads the first line
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
 
-    first = in_session(f"{cli} keyring set archive && {cli} echo archive", PASSWORD + "\n")
+    first = run(recipe, PASSWORD + "\n")
     assert first.returncode == 0, first.stderr
     # keyring's choice is the Secret Service (alone, or first in its chainer next to
     # keyrings.alt's files when those are installed): GNOME Keyring's file holds the entry.
@@ -400,7 +415,9 @@ def test_readme_headless_recipe_gnome_keyring(
     assert (tmp_path / "data" / "keyrings" / "login.keyring").is_file()
     assert not (tmp_path / "data" / "python_keyring").exists()
     assert "principal='alice'" in first.stdout
-    second = in_session(f"{cli} keyring check archive && {cli} echo archive")
+    second = run(
+        recipe.replace("dicom-identity keyring set archive", "dicom-identity keyring check archive")
+    )
     assert second.returncode == 0, second.stderr
     assert second.stdout.startswith("present: ")
     poll(lambda: len(pacs.records) == 2, timeout=10, what="two verified associations")
