@@ -59,7 +59,8 @@ def add_identity_options(group: argparse._ArgumentGroup) -> None:
         "--client-secret-keyring",
         metavar="SERVICE:USER",
         help="keyring entry holding the OAuth2 client secret (split at the first colon; "
-        "store it with 'keyring set SERVICE USER'); needed by --token-auth client-secret",
+        "store it with 'dicom-identity keyring set --keyring-service SERVICE --user USER'); "
+        "needed by --token-auth client-secret",
     )
     group.add_argument("--scope", metavar="S", help="OAuth2 scope to ask for (with --token-url)")
     group.add_argument(
@@ -75,7 +76,10 @@ def add_identity_options(group: argparse._ArgumentGroup) -> None:
         "configured identity's own fields)",
     )
     group.add_argument(
-        "--keyring-service", metavar="SERVICE", help="password of --user from the keyring"
+        "--keyring-service",
+        metavar="SERVICE",
+        help="password of --user from the keyring (store it with 'dicom-identity keyring set "
+        "--keyring-service SERVICE --user NAME')",
     )
 
 
