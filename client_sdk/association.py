@@ -35,6 +35,7 @@ from client_sdk.audit.attempt import AuditAttempt
 from client_sdk.connection import ConnectionTrace, SdkAE
 from client_sdk.errors import (
     AssociationAborted,
+    AuditUnavailable,
     IdentityTooLarge,
     PeerProtocolError,
     PeerUnreachable,
@@ -166,14 +167,22 @@ def open_session(
     retrieve: bool = False,
 ) -> Session:
     # The audit hook: every attempt ends here exactly once, with a Session or an exception, and
-    # becomes one audit event (client_sdk/audit). A failing sink is logged, never raised.
+    # becomes one audit event (client_sdk/audit). A failing sink is logged, never raised, unless
+    # the client requires its audit trail: then a sink that cannot take an event stops the
+    # attempt before anything is fetched or sent, and an event that cannot be written aborts
+    # the established association before any DIMSE operation (AuditUnavailable).
     attempt = AuditAttempt(client)
     try:
+        attempt.check_sink()
         session = _open_session(client, attempt, sop_classes, transfer_syntaxes, retrieve)
     except BaseException as error:
         attempt.failed(error)
         raise
-    attempt.succeeded(session.identity)
+    try:
+        attempt.succeeded(session.identity)
+    except AuditUnavailable as error:
+        session.__exit__(type(error), error, error.__traceback__)  # abort, free the threads
+        raise
     return session
 
 

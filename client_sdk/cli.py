@@ -25,6 +25,7 @@ from client_sdk.config import Config, Overrides, load_config
 from client_sdk.errors import (
     AssociationAborted,
     AssociationRejected,
+    AuditUnavailable,
     AuthenticationRejected,
     ConfigError,
     DimseFailure,
@@ -58,6 +59,7 @@ EXIT_CODES: list[tuple[type[BaseException], int, str]] = [
     (AssociationRejected, 8, "association rejected or aborted (not for the identity)"),
     (AssociationAborted, 8, "association rejected or aborted (not for the identity)"),
     (DimseFailure, 9, "DIMSE operation failed (including 0x0124 not authorized)"),
+    (AuditUnavailable, 10, "audit required and its event could not be written; no DIMSE operation"),
 ]
 EXIT_OTHER = 1
 
@@ -100,6 +102,14 @@ def _association_options(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="append a DICOM audit message (PS3.15 XML, one per line) for each association; "
         "overrides [audit] file",
+    )
+    a.add_argument(
+        "--audit-required",
+        action="store_true",
+        default=None,
+        help="refuse an association whose audit event cannot be written (exit 10): checked "
+        "before anything is sent, and the association aborted before any operation if the "
+        "write fails; needs an audit file. Overrides [audit] required",
     )
     w = p.add_argument_group("timeouts (seconds)")
     for name in ("connect", "acse", "dimse", "network"):
@@ -255,6 +265,7 @@ def overrides_from_flags(args: argparse.Namespace, identity: IdentityProvider | 
         allow_insecure_transport=args.allow_insecure_transport,
         tls=_tls_from_flags(args),
         audit_file=args.audit_file,
+        audit_required=args.audit_required,
     )
 
 

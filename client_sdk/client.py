@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom import Dataset
 
 from client_sdk.association import open_session
-from client_sdk.audit.sinks import DEFAULT_AUDIT_SINK, AuditSink
+from client_sdk.audit.sinks import DEFAULT_AUDIT_SINK, AuditSink, reports_failures
 from client_sdk.connection import Timeouts
 from client_sdk.policy import Policy
 from client_sdk.session import RetrieveResult, Session, StoreInput, load_dataset
@@ -49,6 +49,18 @@ class Peer:
         return f"{self.ae_title}@{self.host}:{self.port}"
 
 
+def _checked_audit_required(required: object, audit: AuditSink | None) -> bool:
+    if not isinstance(required, bool):
+        raise TypeError(f"audit_required must be True or False: {required!r}")
+    if required and (audit is None or not reports_failures(audit)):
+        raise ValueError(
+            f"audit_required=True needs an audit sink that reports a failed write, such as "
+            f"XmlFileAuditSink(path); {audit!r} cannot (logging handlers report their own errors "
+            "and go on)"
+        )
+    return required
+
+
 class Client:
     """Opens associations to one peer carrying one identity, under one policy.
 
@@ -64,6 +76,7 @@ class Client:
         calling_ae_title: str = DEFAULT_CALLING_AE_TITLE,
         timeouts: Timeouts | None = None,
         audit: AuditSink | None = DEFAULT_AUDIT_SINK,
+        audit_required: bool = False,
     ) -> None:
         if identity is not None and not isinstance(identity, IdentityProvider):
             raise TypeError(f"identity must have a negotiate(target) method: {identity!r}")
@@ -76,6 +89,8 @@ class Client:
         self.timeouts = timeouts if timeouts is not None else Timeouts()
         # One audit event per association attempt (client_sdk/audit); None records nothing.
         self.audit = audit
+        # Required: no association goes on without its event on record (AuditUnavailable).
+        self.audit_required = _checked_audit_required(audit_required, audit)
 
     @classmethod
     def from_config(cls, peer: str, config: Config | None = None) -> Client:

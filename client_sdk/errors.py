@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from providers.base import IdentityType
 from providers.errors import IdentityError
@@ -10,6 +11,7 @@ from providers.errors import IdentityError
 __all__ = [
     "AssociationAborted",
     "AssociationRejected",
+    "AuditUnavailable",
     "AuthenticationRejected",
     "ClientCertificateRejected",
     "ClientCertificateRequired",
@@ -208,3 +210,14 @@ class PeerProtocolError(AssociationAborted):
     An ``AssociationAborted``, since the association is gone; a type of its own because retrying
     cannot help: the peer's implementation is at fault.
     """
+
+
+class AuditUnavailable(IdentityError):
+    """The audit trail is required (``Client(audit_required=True)``, ``[audit] required``,
+    ``--audit-required``) and its sink cannot record the association: checked before anything
+    is fetched or sent, and when the event is written once the association is established (then
+    aborted before any DIMSE operation). ``sink`` is the audit sink that failed."""
+
+    def __init__(self, message: str, *, sink: Any = None) -> None:
+        super().__init__(message)
+        self.sink = sink

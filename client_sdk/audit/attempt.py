@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from client_sdk.audit.event import AuditEvent, outcome_for
-from client_sdk.errors import AssociationRejected
+from client_sdk.audit.sinks import audit_unavailable, check_audit_sink
+from client_sdk.errors import AssociationRejected, AuditUnavailable
 from client_sdk.outcome import Decision, IdentityOutcome
 from providers import IdentityExchange, IdentityType, ResponseStatus
 
@@ -24,34 +25,61 @@ log = logging.getLogger(__name__)
 class AuditAttempt:
     """Filled in by the association flow as it goes (``exchange`` once the provider gave one,
     ``outcome`` once the policy decided), then :meth:`succeeded` or :meth:`failed` hands one
-    :class:`AuditEvent` to the client's sink. A sink that fails is logged, never raised."""
+    :class:`AuditEvent` to the client's sink. A sink that fails is logged, never raised, unless
+    the client requires its audit trail (``audit_required``): see :meth:`check_sink`."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
         self.exchange: IdentityExchange | None = None
         self.outcome: IdentityOutcome | None = None
 
+    def check_sink(self) -> None:
+        """With ``client.audit_required``: :class:`AuditUnavailable` unless the sink can take an
+        event now (``check_audit_sink``), before anything is fetched or sent."""
+        sink = getattr(self.client, "audit", None)
+        if sink is None or not getattr(self.client, "audit_required", False):
+            return
+        try:
+            check_audit_sink(sink)
+        except Exception as exc:
+            failure = exc
+        else:
+            return
+        raise audit_unavailable(sink, failure, established=False)
+
     def succeeded(self, outcome: IdentityOutcome) -> None:
+        """Record the established association; with ``client.audit_required``, a sink that
+        fails raises :class:`AuditUnavailable` (the caller then aborts the association)."""
         self.outcome = outcome
         self._record(None)
 
     def failed(self, error: BaseException) -> None:
+        if isinstance(error, AuditUnavailable):
+            return  # the sink cannot take it: the error itself says why, once
         self._record(error)
 
     def _record(self, error: BaseException | None) -> None:
         sink = getattr(self.client, "audit", None)
         if sink is None:
             return
+        failure: Exception | None = None
         try:
             sink.record(self.event(error))
-        except Exception as exc:  # the audit trail must never break an association
-            log.error(
-                "audit: %r could not record the attempt to %s (%s: %s); the association goes on",
-                sink,
-                self.client.target,
-                type(exc).__name__,
-                exc,
-            )
+        except Exception as exc:
+            failure = exc
+        if failure is None:
+            return
+        if error is None and getattr(self.client, "audit_required", False):
+            # Required: an established association whose event is not on record fails closed.
+            raise audit_unavailable(sink, failure, established=True)
+        # Otherwise the audit trail never breaks an association.
+        log.error(
+            "audit: %r could not record the attempt to %s (%s: %s); the association goes on",
+            sink,
+            self.client.target,
+            type(failure).__name__,
+            failure,
+        )
 
     def event(self, error: BaseException | None) -> AuditEvent:
         target = self.client.target

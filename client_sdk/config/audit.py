@@ -4,11 +4,15 @@
     file = "/var/log/dicom-identity/audit.xml"   # DICOM audit messages (XML), one per line
     log = true         # also a logging record on "dicom_identity.audit" (the default)
     fsync = false      # flush each message to disk before the association goes on
+    required = false   # true: no association goes on whose event cannot be written
     source_id = "RAD_WS_07"       # AuditSourceID (default: dicom-identity@HOSTNAME)
     site_id = "RADIOLOGY"         # AuditEnterpriseSiteID (default: none)
 
 ``--audit-file`` (``Overrides(audit_file=...)``) overrides the file; ``log = false`` without a
-file records nothing.
+file records nothing. ``required = true`` (``--audit-required``, ``Client(audit_required=True)``)
+needs the file: an association is not requested when the file cannot take a message (it cannot
+be opened for appending, its file system is full, the file size limit is reached), and one whose
+event cannot be written is aborted before any DIMSE operation (``AuditUnavailable``, exit 10).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ AUDIT_KEYS: Mapping[str, v.Check] = {
     "file": v.text,
     "log": v.flag,
     "fsync": v.flag,
+    "required": v.flag,
     "source_id": v.text,
     "site_id": v.text,
 }
@@ -47,6 +52,7 @@ class AuditConfig:
     file: str | None = None
     log: bool | None = None
     fsync: bool | None = None
+    required: bool | None = None
     source_id: str | None = None
     site_id: str | None = None
 
@@ -73,6 +79,14 @@ def build_audit(resolved: Mapping[str, Resolved]) -> AuditSink | None:
         if resolved["audit.source_id"].value is not None:
             source = AuditSource(resolved["audit.source_id"].value, source.site_id)
         sinks.append(XmlFileAuditSink(path, source=source, fsync=resolved["audit.fsync"].value))
+    required = resolved["audit.required"]
+    if required.value and file.value is None:
+        raise InvalidConfig(
+            [
+                f"audit.required = true ({required.source}) needs audit.file (or --audit-file): "
+                "a logging record cannot tell that it was not written"
+            ]
+        )
     if not sinks:
         return None
     return sinks[0] if len(sinks) == 1 else AuditSinks(sinks)

@@ -127,4 +127,5 @@ def build_client(
         calling_ae_title=resolved["calling_ae_title"].value,
         timeouts=build_timeouts(resolved),
         audit=build_audit(resolved),
+        audit_required=resolved["audit.required"].value,
     )

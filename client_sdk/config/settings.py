@@ -45,7 +45,8 @@ class Overrides:
 
     ``identity`` replaces the configured identity; ``tls`` the configured TLS of the peer;
     ``missing_response`` the policy's rule (its ``per_type`` rules still apply); ``audit_file``
-    the ``[audit]`` file (DICOM audit messages; the logging record stays as configured).
+    the ``[audit]`` file (DICOM audit messages; the logging record stays as configured);
+    ``audit_required`` its ``required``.
     """
 
     calling_ae_title: str | None = None
@@ -58,6 +59,7 @@ class Overrides:
     allow_insecure_transport: bool | None = None
     tls: TlsConfig | None = None
     audit_file: str | None = None
+    audit_required: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,10 @@ SETTINGS: tuple[LayeredSetting, ...] = (
     LayeredSetting("audit.file", "audit_file", None, ("audit.file",), None, v.text),
     LayeredSetting("audit.log", None, None, ("audit.log",), True, v.flag),
     LayeredSetting("audit.fsync", None, None, ("audit.fsync",), False, v.flag),
+    LayeredSetting(
+        "audit.required", "audit_required", "DICOM_IDENTITY_AUDIT_REQUIRED", ("audit.required",),
+        False, v.flag, v.flag_from_text,
+    ),
     LayeredSetting("audit.source_id", None, None, ("audit.source_id",), None, v.text),
     LayeredSetting("audit.site_id", None, None, ("audit.site_id",), None, v.text),
 )
