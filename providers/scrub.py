@@ -24,6 +24,7 @@ import base64
 import contextlib
 import itertools
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -36,6 +37,7 @@ __all__ = [
     "SecretForms",
     "any_in_flight",
     "in_flight",
+    "install_log_scrubber",
     "printable_line",
     "remove_in_flight",
     "server_text",
@@ -43,6 +45,9 @@ __all__ = [
 
 REDACTED = "[redacted]"
 SHOWN_LENGTH = 200  # characters of server text in a message
+# A JWT or JWE ('{"' is "eyJ" in base64url), known or not: a server may put a token where it
+# is not read as one (a body read as a status line), so it is not in the secrets in flight.
+_TOKEN_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,3}")
 _MIN_BASE64_PART = 6  # a shorter base64 fragment at an offset would match ordinary text
 _ELLIPSIS = "..."
 
@@ -176,6 +181,40 @@ def remove_in_flight(text: str) -> str:
     return text
 
 
+class _InFlightLogScrubber(logging.Filter):
+    """Removes every secret in flight, and anything shaped like a JWT, from a record's message
+    and traceback text (a library's log line can quote what a server sent, as urllib3's "Failed
+    to parse headers" does)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = _scrubbed(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = _scrubbed(text), None
+        elif record.exc_text:
+            record.exc_text = _scrubbed(record.exc_text)
+        return True
+
+
+def _scrubbed(text: str) -> str:
+    return _TOKEN_SHAPE.sub(REDACTED, remove_in_flight(text))
+
+
+_log_scrubber = _InFlightLogScrubber()
+
+
+def install_log_scrubber(*names: str) -> None:
+    """Scrub the records of these loggers (idempotent). The filter
+    goes on each logger that creates records: a parent's filters skip propagated records."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if _log_scrubber not in logger.filters:
+            logger.addFilter(_log_scrubber)
+
+
 # Server text ---------------------------------------------------------------------------------
 
 
@@ -190,7 +229,8 @@ def server_text(
     text: object, secrets: Iterable[SecretLike | None] = (), *, limit: int = SHOWN_LENGTH
 ) -> str:
     """What an outside server said, fit for a message or a log: without ``secrets`` nor any
-    secret in flight (every encoding), one printable line, at most ``limit`` characters."""
+    secret in flight (every encoding) nor anything shaped like a JWT, one printable line, at
+    most ``limit`` characters."""
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8", "replace")
     elif not isinstance(text, str):
@@ -203,5 +243,5 @@ def server_text(
     text = text[: limit + max(forms.margin for forms in every)]
     for forms in every:
         text = forms.remove(text)
-    text = printable_line(text)
+    text = printable_line(_TOKEN_SHAPE.sub(REDACTED, text))
     return text if len(text) <= limit else text[: max(limit - len(_ELLIPSIS), 0)] + _ELLIPSIS

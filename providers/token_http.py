@@ -18,6 +18,7 @@ included); any text of the server or of the HTTP stack in it went through
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import ssl
@@ -28,10 +29,11 @@ from urllib.parse import urlencode
 import requests
 import requests.adapters
 import requests.auth
+import urllib3.exceptions
 
 from providers.http_deadline import Deadline, DeadlineAdapter, DeadlineSSLSocket, exchange_deadline
 from providers.kerberos import EXTRA_HINT
-from providers.scrub import server_text
+from providers.scrub import in_flight, install_log_scrubber, server_text
 from providers.secret import Secret
 from providers.token_errors import (
     TokenEndpointError,
@@ -42,6 +44,17 @@ from providers.token_errors import (
 __all__ = ["MAX_RESPONSE_BYTES", "HttpAnswer", "TokenTransport"]
 
 MAX_RESPONSE_BYTES = 1 << 20
+# Loggers of the HTTP stack that may quote the server (urllib3 logs a header it cannot parse,
+# with the raw bytes around it): scrubbed of the exchange's secrets while it runs.
+_HTTP_LOGGERS = (
+    "requests",
+    "urllib3",
+    "urllib3.connection",
+    "urllib3.connectionpool",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
 
 
 class HttpAnswer:
@@ -94,6 +107,7 @@ class TokenTransport:
         self.proxy = proxy
         self._kerberos_auth: Callable[[], requests.auth.AuthBase] | None = None
         self._mutual_auth_error: type[Exception] | None = None
+        install_log_scrubber(*_HTTP_LOGGERS)
         if kerberos:
             self._kerberos_auth, self._mutual_auth_error = _kerberos_auth_factory(kerberos_hostname)
 
@@ -106,9 +120,9 @@ class TokenTransport:
         kept an answer from coming back."""
         auth = self._kerberos_auth() if self._kerberos_auth is not None else None
         context = self._tls_context() if self.token_url.lower().startswith("https:") else None
-        with exchange_deadline(self.timeout) as deadline:
+        with exchange_deadline(self.timeout) as deadline, in_flight([secret]):
             try:
-                with requests.Session() as session:
+                with _Session() as session:
                     session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
                     session.mount("http://", DeadlineAdapter())
                     if context is not None:
@@ -170,7 +184,7 @@ class TokenTransport:
                 "answer is not trusted. Check that the service is the real one and is "
                 "configured for Kerberos"
             )
-        if not isinstance(exc, requests.exceptions.RequestException | TimeoutError):
+        if not isinstance(exc, _REQUEST_FAILURES):
             return None
         via = f" through the proxy {self.proxy}" if self.proxy else ""
         if deadline.passed:
@@ -179,11 +193,17 @@ class TokenTransport:
                 f"of {self.timeout:g} s (connect, headers and body); check the token service, "
                 "or raise timeout if it is only slow"
             )
-        cause = _root_cause(exc, secrets)
+        root = _root(exc)
+        cause = _reason(root, secrets)
         if isinstance(exc, requests.exceptions.ProxyError):
             return TokenEndpointUnreachable(
                 f"the proxy {self.proxy} did not open a tunnel to the token endpoint {url} "
                 f"({cause}); check the proxy setting and that the proxy allows CONNECT to it"
+            )
+        if isinstance(root, http.client.HTTPException):
+            return TokenEndpointUnreachable(
+                f"the token endpoint {url}{via} sent an answer that is not valid HTTP ({cause}); "
+                "check that token_url is the token endpoint, and the token service"
             )
         if isinstance(exc, requests.exceptions.SSLError):
             return TokenEndpointUnreachable(
@@ -198,6 +218,24 @@ class TokenTransport:
         return TokenEndpointUnreachable(
             f"the request to the token endpoint {url}{via} failed ({cause})"
         )
+
+
+# What a failed exchange raises: requests' errors, and what some paths of requests let through
+# unwrapped (urllib3's ProtocolError, http.client's errors, a socket's OSError).
+_REQUEST_FAILURES = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+class _Session(requests.Session):
+    """Never follows a redirect, and never reads a redirect's body to get ready to: requests
+    does that, whole and unbounded, even with ``allow_redirects=False``."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
 
 
 def _form(fields: Mapping[str, str], secret: Secret | None) -> bytes:
@@ -310,9 +348,9 @@ def _read_body(response: requests.Response) -> tuple[Secret, bool]:
     return Secret(bytes(body)), False
 
 
-def _root_cause(exc: BaseException, secrets: Iterable[Secret | None]) -> str:
-    """The innermost reason of a requests/urllib3 error, e.g. "[Errno 111] Connection refused",
-    scrubbed: http.client quotes the server's own bytes (a bad status line, a header)."""
+def _root(exc: BaseException) -> BaseException:
+    """The innermost reason of a requests/urllib3 error (a socket error, an SSL error, an
+    http.client error)."""
     seen: set[int] = set()
     current: BaseException = exc
     while id(current) not in seen:
@@ -326,6 +364,16 @@ def _root_cause(exc: BaseException, secrets: Iterable[Secret | None]) -> str:
         if inner is None:
             break
         current = inner
+    return current
+
+
+def _reason(root: BaseException, secrets: Iterable[Secret | None]) -> str:
+    """``root`` for a message, e.g. "[Errno 111] Connection refused", scrubbed. An http.client
+    error quotes the server's own bytes (a whole bad status line): only its name is shown."""
+    if isinstance(root, http.client.HTTPException) and not isinstance(
+        root, http.client.IncompleteRead
+    ):
+        return type(root).__name__
     # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: " to the reason.
-    text = re.sub(r"^<[^>]+>:\s*", "", str(current))
-    return server_text(text, secrets) or type(current).__name__
+    text = re.sub(r"^<[^>]+>:\s*", "", str(root))
+    return server_text(text, secrets) or type(root).__name__
