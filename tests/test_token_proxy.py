@@ -1,11 +1,13 @@
 """Where the token request's bytes go (issue 14, finding 2): never to a proxy named by the
 environment; through a proxy only when ``proxy=`` names one, for HTTPS, as a CONNECT tunnel.
+And the one deadline of an exchange (finding 3) over TLS and through the tunnel.
 
 A real proxy on 127.0.0.1 (:class:`tests.http_proxy.RecordingProxy`) records what reaches it;
 a control shows that plain requests, with the same environment, does send to it."""
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +21,15 @@ from providers import Target, TokenEndpointProvider, TokenEndpointUnreachable
 from tests.conftest import free_port
 from tests.http_proxy import RecordingProxy
 from tests.tls_certs import CertificateFiles, make_certificates
-from tests.token_server import TokenServer
+from tests.token_server import RawReply, TokenServer, silent_listener
 
 JWT_KEY = "token-server-hs256-key-trusted-by-the-pacs"
 CLIENT_ID = "dicom-scu"
 CLIENT_SECRET = "pr0xy s3cret/Ü+never-seen"
 SERVICE = "idp.test.example"
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+DEADLINE = 0.5
+BOUND = DEADLINE + 1.5  # on a loaded machine
 
 
 @pytest.fixture
@@ -153,3 +157,45 @@ def test_the_proxy_key_of_the_configuration(tmp_path: Path) -> None:
     path.write_text(path.read_text().split("[identities.plain]")[0], encoding="utf-8")
     made = load_config(path, environ={}).identities["idp"]
     assert getattr(made, "proxy", None) == "http://proxy.hospital.example:3128"
+
+
+def test_a_stalled_tls_handshake_ends_at_the_deadline(
+    certs: CertificateFiles, file_keyring: Any, target: Target
+) -> None:
+    with silent_listener() as url:
+        made = provider(
+            url.replace("http:", "https:"),
+            file_keyring,
+            ca_file=str(certs.ca_file),
+            timeout=DEADLINE,
+        )
+        started = time.monotonic()
+        with pytest.raises(TokenEndpointUnreachable, match=r"within the deadline of 0\.5 s"):
+            made.negotiate(target)
+    assert time.monotonic() - started < BOUND
+
+
+@pytest.mark.parametrize("through_proxy", [False, True])
+def test_an_answer_dripped_over_tls_ends_at_the_deadline(
+    through_proxy: bool,
+    proxy: RecordingProxy,
+    certs: CertificateFiles,
+    file_keyring: Any,
+    target: Target,
+) -> None:
+    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
+        server.reply = RawReply(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" * 9, 0.05)
+        made = provider(
+            server.url,
+            file_keyring,
+            ca_file=str(certs.ca_file),
+            timeout=DEADLINE,
+            proxy=proxy.url if through_proxy else None,
+        )
+        started = time.monotonic()
+        with pytest.raises(TokenEndpointUnreachable, match=r"within the deadline of 0\.5 s"):
+            made.negotiate(target)
+        took = time.monotonic() - started
+        assert len(server.requests) == 1  # the request went through; the answer was cut
+    assert DEADLINE * 0.9 <= took < BOUND
+    assert len(proxy.seen) == (1 if through_proxy else 0)
