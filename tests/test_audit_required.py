@@ -21,7 +21,7 @@ import signal
 import subprocess
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ def echo_args(pacs: EmbeddedPacs, audit: Path, *more: str) -> list[str]:
 
 def error_event(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     (event,) = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
-    assert event["event"] == "error"
+    assert isinstance(event, dict) and event["event"] == "error"
     return event
 
 
@@ -260,12 +260,14 @@ class FillingPeer:
         ae = AE(ae_title="FILLING")
         ae.add_supported_context(Verification)
         ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 10
-        handlers: list[tuple[Any, Callable[..., Any]]] = [
+        handlers: list[Any] = [
             (evt.EVT_REQUESTED, lambda event: fill(self.directory)),
             (evt.EVT_C_ECHO, self._echo),
             (evt.EVT_ABORTED, lambda event: self.aborted.set()),
         ]
-        self.server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        assert server is not None
+        self.server = server
         self.port = int(self.server.server_address[1])
 
     def _echo(self, event: Any) -> int:
