@@ -133,6 +133,7 @@ class TokenTransport:
                         auth=auth,
                         headers={
                             "Accept": "application/json",
+                            "Accept-Encoding": "identity",  # no compressed answers asked for
                             "Content-Type": "application/x-www-form-urlencoded",
                         },
                         timeout=(self.timeout, self.timeout),
