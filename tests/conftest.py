@@ -13,6 +13,7 @@ import jwt
 import pytest
 
 from providers import Target
+from tests.oidc_fixtures import oidc_provider  # noqa: F401  (a fixture, used by name)
 
 JWT_KEY = "test-hs256-key-known-to-the-embedded-pacs"
 AUDIENCE = "EMBEDDED_PACS"
