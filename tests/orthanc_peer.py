@@ -7,7 +7,9 @@ message attaches: the command, the exit status and the log.
 
 ``OrthancPeer`` writes an Orthanc configuration into a temp folder (DICOM on a free port, the HTTP
 server off, storage and index in the folder, every DIMSE service allowed for unknown modalities,
-one C-MOVE destination) and starts ``Orthanc --verbose`` with it.
+one C-MOVE destination) and starts ``Orthanc --verbose`` with it. Given ``http_port`` it also runs
+Orthanc's HTTP server (no authentication, remote access refused) with the ``plugins`` given, and is
+ready only once that server answers on 127.0.0.1 (tests/web_servers.py runs the DICOMweb plugin).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +35,7 @@ __all__ = [
     "ProcessExited",
     "ProcessFailed",
     "program_version",
+    "wait_for_http",
 ]
 
 LOG_HEAD, LOG_TAIL = 4_000, 16_000  # characters of a log attached to an assertion message
@@ -167,8 +172,34 @@ def program_version(argv: Sequence[str], *, timeout: float = 10.0) -> str:
     return lines[0] if lines else "?"
 
 
+def wait_for_http(url: str, process: LoggedProcess, *, timeout: float) -> float:
+    """Poll ``url`` until it gives any HTTP answer (401 and 404 count: the server is up); returns
+    the seconds waited. Raises ProcessExited when the program exits first, LogTimeout after
+    ``timeout`` s. No proxy from the environment is used (only 127.0.0.1 is ever contacted)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        if process.returncode is not None:
+            raise ProcessExited(f"exited before {url} answered\n{process.describe()}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LogTimeout(f"{url} did not answer within {timeout} s\n{process.describe()}")
+        try:
+            with opener.open(url, timeout=min(1.0, remaining)):
+                pass
+            return time.monotonic() - started
+        except urllib.error.HTTPError:
+            return time.monotonic() - started
+        except OSError:  # refused, reset or timed out: not listening yet
+            assert process.proc is not None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.proc.wait(timeout=min(0.01, max(remaining, 0.001)))
+
+
 class OrthancPeer:
-    """Orthanc on 127.0.0.1: DICOM only (no HTTP server), everything in ``folder``."""
+    """Orthanc on 127.0.0.1, everything in ``folder``: DICOM, and HTTP only when ``http_port``
+    is given (Orthanc 1.10 binds it to every interface, so remote access is refused)."""
 
     def __init__(
         self,
@@ -179,10 +210,15 @@ class OrthancPeer:
         ae_title: str = "ORTHANC",
         modalities: Mapping[str, tuple[str, str, int]] | None = None,
         extra_args: Sequence[str] = ("--verbose",),
+        http_port: int | None = None,
+        plugins: Sequence[str] = (),
+        extra_config: Mapping[str, object] | None = None,
     ) -> None:
         self.program = program
         self.folder = folder
         self.dicom_port = dicom_port
+        self.http_port = http_port
+        self.started_in: float | None = None  # seconds from start to ready
         self.ae_title = ae_title
         self.config_path = folder / "orthanc.json"
         folder.mkdir(parents=True, exist_ok=True)
@@ -192,13 +228,15 @@ class OrthancPeer:
             "DicomPort": dicom_port,
             "DicomServerEnabled": True,
             "DicomCheckCalledAet": False,
-            # Orthanc 1.10 has no bind address setting: no HTTP server at all, so nothing but
-            # the DICOM port listens (and only 127.0.0.1 is ever contacted).
-            "HttpServerEnabled": False,
+            # Orthanc 1.10 has no bind address setting: no HTTP server unless asked for, so
+            # nothing but the DICOM port listens (and only 127.0.0.1 is ever contacted).
+            "HttpServerEnabled": http_port is not None,
+            "HttpPort": http_port or 0,
+            "AuthenticationEnabled": False,
             "RemoteAccessAllowed": False,
             "StorageDirectory": str(folder / "storage"),
             "IndexDirectory": str(folder / "index"),
-            "Plugins": [],
+            "Plugins": list(plugins),
             "DicomAlwaysAllowEcho": True,
             "DicomAlwaysAllowStore": True,
             "DicomAlwaysAllowFind": True,
@@ -214,13 +252,21 @@ class OrthancPeer:
             "DicomScpTimeout": 30,
             "SaveJobs": False,
             "StableAge": 1,
+            **(extra_config or {}),
         }
         self.config_path.write_text(json.dumps(config, indent=2))
         self.process = LoggedProcess(
             [program, *extra_args, str(self.config_path)], folder / "orthanc.log", cwd=folder
         )
 
+    @property
+    def http_url(self) -> str:
+        """The root of Orthanc's HTTP server, e.g. ``http://127.0.0.1:8042``."""
+        assert self.http_port is not None, "started without an HTTP server"
+        return f"http://127.0.0.1:{self.http_port}"
+
     def start(self, *, timeout: float = 15.0) -> Self:
+        started = time.monotonic()
         self.process.start()
         self.process.wait_for(r"Orthanc has started", timeout=timeout)
         self.process.wait_for(
@@ -228,6 +274,10 @@ class OrthancPeer:
             rf"{self.dicom_port}\b",
             timeout=1,
         )
+        if self.http_port is not None:
+            remaining = max(1.0, timeout - (time.monotonic() - started))
+            wait_for_http(f"{self.http_url}/system", self.process, timeout=remaining)
+        self.started_in = time.monotonic() - started
         return self
 
     def stop(self) -> int | None:
