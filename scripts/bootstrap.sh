@@ -36,6 +36,9 @@ ensure_debian_packages() {
                 || missing+=("$pkg")
         done
     fi
+    # Node.js runs the tests' OpenID Provider (tests/oidc_op); any node and npm on PATH will do.
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
     [ "${#missing[@]}" -eq 0 ] && return 0
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         step "installing Debian packages (${missing[*]})" install_debian_packages "${missing[@]}"
@@ -67,5 +70,22 @@ ensure_venv() {
     fi
 }
 
+# The tests' OpenID Provider (npm's oidc-provider) from the committed lockfile. npm ci empties
+# node_modules first, so the stamp inside it goes whenever the packages are reinstalled.
+install_node_packages() {
+    (cd "$ROOT/tests/oidc_op" && npm ci --no-audit --no-fund)
+}
+
+ensure_node_packages() {
+    local dir="$ROOT/tests/oidc_op" stamp want
+    stamp="$dir/node_modules/.dicom-identity-installed"
+    want="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        step "installing the tests' OpenID Provider (npm ci in tests/oidc_op)" install_node_packages
+        echo "$want" >"$stamp"
+    fi
+}
+
 ensure_debian_packages
 ensure_venv
+ensure_node_packages

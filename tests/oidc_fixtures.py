@@ -313,6 +313,7 @@ def start_oidc_provider(
     log_path = workdir / "oidc-op.log"
     argv = ["node", str(OP_DIR / "server.js"), "--config", str(config_path), "--port", "0"]
     started = time.monotonic()
+    drain: threading.Thread | None = None
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [*argv, "--exit-with-stdin"],  # exits if this test run dies and stdin closes
@@ -331,7 +332,8 @@ def start_oidc_provider(
                 + log_path.read_text(errors="replace")
             )
         extra: list[str] = []
-        threading.Thread(target=_drain, args=(proc.stdout, extra), daemon=True).start()
+        drain = threading.Thread(target=_drain, args=(proc.stdout, extra), daemon=True)
+        drain.start()
         yield RunningOidcProvider(
             line.removeprefix("listening on "),
             clients,
@@ -343,6 +345,9 @@ def start_oidc_provider(
         )
     finally:
         _stop(proc)
+        if drain is not None:
+            drain.join(timeout=5)  # stdout is at its end: stdout_noise() is complete now
+        _close_pipes(proc)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -353,6 +358,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
     for pipe in (proc.stdin, proc.stdout):
         if pipe is not None:
             with contextlib.suppress(OSError):

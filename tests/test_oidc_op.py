@@ -6,33 +6,43 @@ answer, Basic credentials form-encoded first, a replayed refresh token ends the 
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import os
 import secrets
 import threading
-import time
-import uuid
-from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-import requests
 
 from tests.conftest import AUDIENCE, free_port, poll
 from tests.oidc_browser import DeviceCodeRejected, LoginRejected
 from tests.oidc_fixtures import (
     DEVICE_GRANT,
     PACS_RESOURCE,
-    PACS_SCOPE,
     RunningOidcProvider,
     start_oidc_provider,
 )
+from tests.oidc_requests import (
+    HTTP_TIMEOUT,
+    JWT_BEARER,
+    authorization_url,
+    client_assertion,
+    client_credentials,
+    device_login,
+    device_poll,
+    device_start,
+    form_basic,
+    jwks_kids,
+    pkce,
+    post,
+    refresh,
+    verified,
+    verified_access_token,
+)
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections", "no_proxy_from_environment")
-HTTP_TIMEOUT = 5.0
 
 
 @pytest.fixture
@@ -41,101 +51,6 @@ def no_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-
-
-def post(op: RunningOidcProvider, endpoint: str, data: Mapping[str, str], **kw: Any) -> Any:
-    with op.session() as s:
-        return s.post(op.endpoint(endpoint), data=dict(data), timeout=HTTP_TIMEOUT, **kw)
-
-
-def form_basic(client_id: str, secret: str) -> dict[str, str]:
-    """RFC 6749 2.3.1: id and secret are form-urlencoded, then joined and base64-encoded."""
-    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-
-
-def verified(op: RunningOidcProvider, token: str, *, audience: str, typ: str | None) -> Any:
-    """The claims of ``token`` after PyJWKClient found its key by kid in the provider's JWKS."""
-    assert jwt.get_unverified_header(token).get("typ") == typ
-    key = jwt.PyJWKClient(op.endpoint("jwks"), cache_keys=False).get_signing_key_from_jwt(token)
-    return jwt.decode(
-        token,
-        key.key,
-        algorithms=["RS256"],
-        audience=audience,
-        issuer=op.issuer,
-        options={"require": ["exp", "iat", "sub"]},
-    )
-
-
-def verified_access_token(op: RunningOidcProvider, token: str) -> Any:
-    return verified(op, token, audience=AUDIENCE, typ="at+jwt")  # RFC 9068
-
-
-def client_assertion(op: RunningOidcProvider, *, lifetime: int = 60) -> str:
-    """A private_key_jwt assertion (RFC 7523) for the provider's JWT client."""
-    client = op.clients["private_key_jwt"]
-    assert client.private_key_pem is not None
-    now = int(time.time())
-    claims = {"iss": client.client_id, "sub": client.client_id, "aud": op.endpoint("token")}
-    claims |= {"jti": str(uuid.uuid4()), "iat": now, "exp": now + lifetime}
-    return jwt.encode(
-        claims, client.private_key_pem, algorithm="RS256", headers={"kid": client.key_id}
-    )
-
-
-def client_credentials(op: RunningOidcProvider, role: str, **extra: str) -> requests.Response:
-    client = op.clients[role]
-    data = {"grant_type": "client_credentials", "scope": PACS_SCOPE, **extra}
-    if role == "post":
-        assert client.secret is not None
-        return post(
-            op, "token", data | {"client_id": client.client_id, "client_secret": client.secret}
-        )
-    if role == "basic":
-        assert client.secret is not None
-        return post(op, "token", data, headers=form_basic(client.client_id, client.secret))
-    assertion_type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-    data |= {"client_assertion_type": assertion_type, "client_assertion": client_assertion(op)}
-    return post(op, "token", data)
-
-
-def device_start(op: RunningOidcProvider, scope: str = "openid offline_access dicom") -> Any:
-    answer = post(
-        op, "device_authorization", {"client_id": op.clients["device"].client_id, "scope": scope}
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def device_poll(op: RunningOidcProvider, device_code: str) -> requests.Response:
-    data = {"client_id": op.clients["device"].client_id, "grant_type": DEVICE_GRANT}
-    return post(op, "token", data | {"device_code": device_code})
-
-
-def device_login(op: RunningOidcProvider, login: str = "alice") -> Any:
-    started = device_start(op)
-    op.approve_device(started["user_code"], login, op.users[login])
-    answer = device_poll(op, started["device_code"])
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def refresh(op: RunningOidcProvider, role: str, refresh_token: str) -> requests.Response:
-    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    return post(op, "token", data | {"client_id": op.clients[role].client_id})
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    return verifier, challenge.rstrip(b"=").decode()
-
-
-def authorization_url(op: RunningOidcProvider, redirect_uri: str, **params: str) -> str:
-    query = {"client_id": op.clients["browser"].client_id, "response_type": "code"}
-    query |= {"redirect_uri": redirect_uri, "scope": "openid offline_access dicom"} | params
-    return f"{op.endpoint('authorization')}?{urlencode(query)}"
 
 
 # -- discovery ------------------------------------------------------------------------------------
@@ -194,7 +109,7 @@ def test_client_credentials_refused_with_wrong_credentials(
     else:  # a valid assertion, replayed: its jti was used once already
         assert client_credentials(op, role).status_code == 200
         assertion = client_assertion(op)
-        data |= {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+        data |= {"client_assertion_type": JWT_BEARER}
         assert post(op, "token", data | {"client_assertion": assertion}).status_code == 200
         answer = post(op, "token", data | {"client_assertion": assertion})
     assert answer.status_code == 401, answer.text
@@ -310,10 +225,9 @@ def test_browser_login_with_pkce_gives_tokens_and_the_nonce(
     url = authorization_url(
         op,
         redirect,
+        challenge,
         state=state,
         nonce=nonce,
-        code_challenge=challenge,
-        code_challenge_method="S256",
         prompt="consent",  # else offline_access is dropped: no refresh token
     )
     callback = op.complete_browser_login(url, "alice", op.users["alice"])
@@ -338,7 +252,7 @@ def test_browser_login_without_prompt_consent_gives_no_refresh_token(
     op = oidc_provider
     verifier, challenge = pkce()
     redirect = "http://127.0.0.1:8/callback"
-    url = authorization_url(op, redirect, code_challenge=challenge, code_challenge_method="S256")
+    url = authorization_url(op, redirect, challenge)
     code = parse_qs(urlsplit(op.complete_browser_login(url, "alice", op.users["alice"])).query)
     exchange = {
         "grant_type": "authorization_code",
@@ -371,8 +285,7 @@ def test_browser_login_denied_and_callback_called(oidc_provider: RunningOidcProv
         one_request = threading.Thread(target=listener.handle_request)
         one_request.start()
         redirect = f"http://127.0.0.1:{listener.server_address[1]}/callback"
-        url = authorization_url(op, redirect, state="s1", code_challenge=pkce()[1])
-        url += "&code_challenge_method=S256"
+        url = authorization_url(op, redirect, pkce()[1], state="s1")
         callback = op.complete_browser_login(
             url, "alice", op.users["alice"], approve=False, call_callback=True
         )
@@ -426,12 +339,6 @@ def test_revoked_refresh_token_is_refused(oidc_provider: RunningOidcProvider) ->
 # -- key rotation ---------------------------------------------------------------------------------
 
 
-def jwks_kids(op: RunningOidcProvider) -> list[str]:
-    with op.session() as s:
-        keys = s.get(op.endpoint("jwks"), timeout=HTTP_TIMEOUT).json()["keys"]
-    return [str(k["kid"]) for k in keys]
-
-
 def test_key_rotation_signs_with_a_new_kid(tmp_path: Any) -> None:
     with start_oidc_provider(tmp_path) as op:
         before = client_credentials(op, "post").json()["access_token"]
@@ -465,27 +372,30 @@ def test_stdout_holds_only_the_ready_line_and_the_process_stops(tmp_path: Any) -
         client_credentials(op, "post")
         device_login(op)
         post(op, "token", {"grant_type": "client_credentials", "client_id": "nobody"})
+        url = authorization_url(op, "http://127.0.0.1:9/callback", pkce()[1])
         with pytest.raises(LoginRejected):
-            op.complete_browser_login(
-                authorization_url(op, "http://127.0.0.1:9/callback", code_challenge=pkce()[1])
-                + "&code_challenge_method=S256",
-                "alice",
-                "wrong",
-            )
-        assert op.stdout_noise() == []
-        assert "server_error" not in op.log()
-        pid = op.pid
-    stopped = iter_pid_gone(pid)
-    poll(lambda: next(stopped), timeout=5, what=f"node (pid {pid}) to exit")
+            op.complete_browser_login(url, "alice", "wrong")
+        op.rotate_keys()
+        client_credentials(op, "basic")
+    # Stopped: the process is gone, and all it wrote to stdout has been read.
+    with pytest.raises(ProcessLookupError):
+        os.kill(op.pid, 0)
+    assert op.stdout_noise() == []
+    assert "server_error" not in op.log()
 
 
-def iter_pid_gone(pid: int) -> Iterator[bool]:
-    import os
+def test_missing_packages_skip_with_the_fix_or_fail_under_ci(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tests.oidc_fixtures as fixtures
 
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            yield True
-            return
-        yield False
+    monkeypatch.setattr(fixtures, "OP_DIR", tmp_path / "oidc_op")  # no node_modules there
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"run scripts/bootstrap\.sh"):
+        start_oidc_provider(tmp_path).__enter__()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node either
+    with pytest.raises(pytest.skip.Exception, match="apt-get install nodejs npm"):
+        start_oidc_provider(tmp_path).__enter__()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and the OpenID Provider cannot run"):
+        start_oidc_provider(tmp_path).__enter__()
