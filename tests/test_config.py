@@ -477,6 +477,7 @@ def test_precedence_table_covers_every_variable() -> None:
         "DICOM_IDENTITY_CALLING_AE_TITLE",
         "DICOM_IDENTITY_ON_MISSING_RESPONSE",
         "DICOM_IDENTITY_ALLOW_INSECURE_TRANSPORT",
+        "DICOM_IDENTITY_AUDIT_REQUIRED",
         *TIMEOUT_VARIABLES,
     }
     assert {row.argument for row in SETTINGS if row.argument} == {
