@@ -77,7 +77,7 @@ class ConnectionTrace:
     # Called with the connected address (getpeername) once TCP is up, before any PDU is sent;
     # what it raises closes the connection and is kept in ``refused`` (policy.check_connected).
     peer_check: Callable[[str], None] | None = field(default=None, repr=False)
-    peer_address: str | None = None  # the address actually connected to
+    peer_address: str | None = None  # the address actually connected to (when checked)
     refused: Exception | None = None
 
 
@@ -104,11 +104,16 @@ class ConnectedAddressRefused(ConnectionError):
 def _check_connected_address(sock: socket.socket, trace: ConnectionTrace) -> None:
     # pynetdicom sends the A-ASSOCIATE-RQ only after connect() returns: an OSError raised here
     # makes it report a failed connection (Evt17) and close the socket, so nothing leaves.
-    trace.peer_address = str(sock.getpeername()[0])
-    if trace.peer_check is None:
+    check = trace.peer_check
+    if check is None:
         return
     try:
-        trace.peer_check(trace.peer_address)
+        trace.peer_address = str(sock.getpeername()[0])
+    except OSError as exc:  # gone already (reset): a failed connection, and nothing is sent
+        trace.error, trace.connected = exc, False
+        raise
+    try:
+        check(trace.peer_address)
     except Exception as exc:
         trace.refused = exc
         trace.connected = False
