@@ -45,7 +45,8 @@ from client_sdk.errors import (
 from client_sdk.failure_hints import identity_may_be_why, probe_note, rejected
 from client_sdk.outcome import Decision, IdentityOutcome
 from client_sdk.peer_faults import PeerFaults
-from client_sdk.redaction import install_pynetdicom_redaction, redacting
+from client_sdk.peer_text import PeerText
+from client_sdk.redaction import install_pynetdicom_redaction, redacting, wipe_identity_answer
 from client_sdk.retrieve import Receiver
 from client_sdk.session import Session
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
@@ -404,12 +405,10 @@ def _accepted(
         log.info("association %s", outcome.summary())
         return Session(assoc, outcome, peer, receiver, faults=faults)
 
-    answer = assoc.acceptor.user_identity
-    server_response = answer.server_response if answer is not None else None
     try:
         # A response that does not verify (MutualAuthenticationFailed) or a policy callable that
         # fails: abort, whatever the policy says. Fail closed.
-        check = exchange.complete(server_response)
+        check = _check_answer(assoc, exchange)
         outcome = _outcome(peer, exchange, check)
         if faults.legacy_identity_item:
             # DCMTK <= 3.6.1 acceptors typed the answer 58H; DCMTK's requestor accepts it too.
@@ -421,9 +420,6 @@ def _accepted(
         raise
     outcome = dataclasses.replace(outcome, decision=decision)
     attempt.outcome = outcome
-    if check.echoed and answer is not None:
-        # An echoing peer sent our own token back: the association must not keep it either.
-        answer.server_response = b"[wiped]"
     log.info("association %s", outcome.summary())
     if decision.proceeds:
         if decision is Decision.WARN:
@@ -434,22 +430,25 @@ def _accepted(
                 outcome.principal,
                 check.detail,
             )
-        return Session(assoc, outcome, peer, receiver, faults=faults)
+        return Session(
+            assoc, outcome, peer, receiver, faults=faults, peer_text=PeerText.of(exchange)
+        )
 
     if decision is Decision.RELEASE:
         assoc.release()
     else:
         assoc.abort()
+    identity = f"the {outcome.type_label} identity of {outcome.principal or '-'!r}"
     what = (
-        "answered by echoing our own token, which proves nothing"
+        f"answered {identity} by echoing our own token or passcode (a secret we sent, raw or "
+        "encoded), which proves nothing,"
         if check.echoed
-        else "sent no user identity response"
+        else f"sent no user identity response for {identity}"
     )
     ended = "released" if decision is Decision.RELEASE else "aborted"
     kind = exchange.request.identity_type
     raise ServerResponseMissing(
-        f"{peer} {what} for the {outcome.type_label} identity of {outcome.principal or '-'!r} "
-        f"although a positive response was requested; association {ended}.",
+        f"{peer} {what} although a positive response was requested; association {ended}.",
         advice=ResponseAdvice(
             kind,
             echoed=check.echoed,
@@ -457,6 +456,20 @@ def _accepted(
             required_by=repr(exchange) if _required_and_missing(exchange, outcome) else "",
         ),
     )
+
+
+def _check_answer(assoc: Association, exchange: IdentityExchange) -> ResponseCheck:
+    """``exchange.complete()`` on the peer's answer, then the answer wiped from pynetdicom's
+    objects if it held a secret we sent (an echo) or did not verify: the association keeps no
+    copy, and no frame of this flow holds one as a local."""
+    answer = assoc.acceptor.user_identity
+    check: ResponseCheck | None = None
+    try:
+        check = exchange.complete(answer.server_response if answer is not None else None)
+        return check
+    finally:
+        if check is None or check.echoed:
+            wipe_identity_answer(assoc)
 
 
 def _outcome(peer: str, exchange: IdentityExchange, check: ResponseCheck) -> IdentityOutcome:

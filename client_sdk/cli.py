@@ -333,8 +333,9 @@ def _find(config: Config, args: argparse.Namespace, report: Reporter) -> int:
     with _client(config, args).associate(sop_classes=[STUDY_ROOT_FIND]) as session:
         matches = session.find(query, level=args.level)
         report.association(session.identity, "C-FIND", 0x0000, matches=len(matches))
+        secrets = session.peer_text.scrubber()  # the peer's values are shown without them
         for match in matches:
-            report.item("match", dataset_fields(match))
+            report.item("match", dataset_fields(match, secrets))
     return 0
 
 

@@ -9,19 +9,20 @@ from typing import Any, TextIO
 
 from pydicom import Dataset
 
+from client_sdk import peer_text
 from client_sdk.cli_advice import error_text
 from client_sdk.outcome import IdentityOutcome
+from providers.scrub import printable_line
 
 __all__ = ["Reporter", "dataset_fields"]
 
 
-def dataset_fields(ds: Dataset) -> dict[str, str]:
-    """Top-level keywords and values of an identifier, as text (for find results)."""
-    fields: dict[str, str] = {}
-    for element in ds:
-        if element.keyword and element.VR != "SQ":
-            fields[element.keyword] = "" if element.value is None else str(element.value)
-    return fields
+def dataset_fields(ds: Dataset, secrets: peer_text.SecretsGiven = ()) -> dict[str, str]:
+    """Top-level keywords and values of an identifier, as text (for find results). The values
+    are the peer's: each is shown through :func:`client_sdk.peer_text.shown` (scrubbed of
+    ``secrets``, the session's ``peer_text.scrubber()``; one printable line; cut to its VR's
+    length)."""
+    return peer_text.fields(ds, secrets)
 
 
 class Reporter:
@@ -65,7 +66,9 @@ class Reporter:
         if self.as_json:
             self._json({"event": kind, **fields})
         else:
-            self._line("  " + " ".join(f"{key}={value}" for key, value in fields.items()))
+            # One line, whatever a value holds (a file name with a newline, a peer's text).
+            shown = (f"{key}={printable_line(str(value))}" for key, value in fields.items())
+            self._line("  " + " ".join(shown))
 
     def message(self, text: str, **fields: Any) -> None:
         if self.as_json:
@@ -75,7 +78,9 @@ class Reporter:
 
     def error(self, error: BaseException, exit_code: int) -> None:
         """One line on stderr; with ``--json`` also an object on stdout."""
-        text = error_text(error)  # the advice in the command line's terms (cli_advice)
+        # The advice in the command line's terms (cli_advice), on one line: a message that
+        # quotes outside text must not forge a second line of output.
+        text = printable_line(error_text(error))
         print(f"dicom-identity: error ({type(error).__name__}): {text}", file=sys.stderr)
         if self.as_json:
             self._json(

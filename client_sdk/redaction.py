@@ -15,6 +15,9 @@ that, in every process that installed them (a client, the embedded PACS, or both
    of each secret in every form :mod:`providers.scrub` knows (raw, URL-encoded, hex, base64,
    ``repr``), and every hex-dump-looking line is dropped whole (a secret may straddle two lines).
 
+And one wipe of what pynetdicom keeps (:func:`wipe_identity_answer`): a peer's answer that held
+one of our secrets is removed from the association object.
+
 The filters sit on the loggers that create the records: a filter on the parent ``pynetdicom``
 logger would not see records propagated from ``pynetdicom._handlers``.
 """
@@ -26,6 +29,8 @@ import re
 import threading
 
 import pynetdicom  # noqa: F401  (its modules create their loggers on import)
+from pynetdicom.association import Association
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 from providers.scrub import REDACTED, any_in_flight, remove_in_flight
 from providers.scrub import in_flight as redacting
@@ -37,6 +42,7 @@ __all__ = [
     "install_pynetdicom_redaction",
     "redacting",
     "scrub",
+    "wipe_identity_answer",
 ]
 
 _PASSWORD_LINE = re.compile(r"^(\s*Password:\s*)\[.*\]\s*$", re.DOTALL)
@@ -187,3 +193,22 @@ def install_pynetdicom_redaction() -> None:
             if _scrubber not in logger.filters:
                 logger.addFilter(_scrubber)
         _installed = True
+
+
+WIPED = b"[wiped]"
+
+
+def wipe_identity_answer(assoc: Association) -> None:
+    """Replace the server response of the peer's user identity item (59H) on ``assoc``.
+
+    pynetdicom keeps the A-ASSOCIATE-AC primitive for the association's life
+    (``assoc.acceptor.primitive``, public); its ``user_information`` list holds the one
+    ``UserIdentityNegotiation`` that ``assoc.acceptor.user_identity`` returns and whose ``str()``
+    prints the response. The PDU it was decoded from is not kept (``dul._recv_pdu`` is emptied
+    when the state machine turns it into this primitive: ``tests/test_echoed_secrets.py`` walks
+    the association to prove that nothing else holds a copy)."""
+    primitive = assoc.acceptor.primitive
+    items = primitive.user_information if primitive is not None else []
+    for item in items:
+        if isinstance(item, UserIdentityNegotiation) and item.server_response is not None:
+            item.server_response = WIPED

@@ -22,6 +22,8 @@ from pydicom import Dataset
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
+from client_sdk.peer_text import PeerText
+
 __all__ = ["Batch", "Receiver", "UnsafeFileName", "write_instance"]
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,15 @@ def write_instance(directory: Path, sop_instance_uid: str, encoded: bytes) -> Pa
 
 
 class Batch:
-    """What one C-GET received: datasets (no ``directory``) or written paths, and local errors."""
+    """What one C-GET received: datasets (no ``directory``) or written paths, and local errors.
 
-    def __init__(self, directory: Path | None) -> None:
+    ``peer_text`` shows what the peer sent (a UID, the text of an error that quotes its data) in
+    the errors and the log: scrubbed of the association's secrets, one line, cut. It lives as
+    long as the C-GET, not as long as the association."""
+
+    def __init__(self, directory: Path | None, peer_text: PeerText | None = None) -> None:
         self.directory = directory
+        self.peer_text = peer_text if peer_text is not None else PeerText()
         self.datasets: list[Dataset] = []
         self.paths: list[Path] = []
         self.errors: list[str] = []
@@ -80,18 +87,20 @@ class Batch:
                 path = write_instance(self.directory, uid, event.encoded_dataset())
                 with self._lock:
                     self.paths.append(path)
-        except UnsafeFileName as exc:
-            return self._fail(uid, f"refused: {exc}", _CANNOT_UNDERSTAND)
+        except UnsafeFileName:
+            return self._fail(uid, "refused: it is not a UID", _CANNOT_UNDERSTAND)
         except OSError as exc:
             return self._fail(uid, f"cannot write to {self.directory}: {exc}", _OUT_OF_RESOURCES)
         except Exception as exc:  # a dataset pydicom cannot decode; the peer gets a failure
+            # pydicom's message may quote the peer's bytes.
+            told = self.peer_text.shown(str(exc), "ST")
             return self._fail(
-                uid, f"cannot decode: {type(exc).__name__}: {exc}", _CANNOT_UNDERSTAND
+                uid, f"cannot decode: {type(exc).__name__}: {told}", _CANNOT_UNDERSTAND
             )
         return _SUCCESS
 
     def _fail(self, uid: str, why: str, status: int) -> int:
-        message = f"instance {uid[:80]!r} {why}"
+        message = f"instance {self.peer_text.shown(uid, 'UI')!r} {why}"
         log.warning("C-GET sub-operation failed: %s", message)
         with self._lock:
             self.errors.append(message)
@@ -106,8 +115,8 @@ class Receiver:
         self._batch: Batch | None = None
 
     @contextmanager
-    def collect(self, directory: Path | None) -> Iterator[Batch]:
-        batch = Batch(directory)
+    def collect(self, directory: Path | None, peer_text: PeerText | None = None) -> Iterator[Batch]:
+        batch = Batch(directory, peer_text)
         with self._lock:
             if self._batch is not None:
                 raise RuntimeError("a C-GET is already running on this association")

@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 
 from pydicom import Dataset
 from pydicom.datadict import tag_for_keyword
+from pydicom.multival import MultiValue
 from pynetdicom.association import Association
 
 from client_sdk.dicom_file_check import read_checked
 from client_sdk.errors import AssociationAborted, DimseFailure, NotAuthorized, PeerProtocolError
 from client_sdk.outcome import IdentityOutcome
 from client_sdk.peer_faults import PeerFaults
+from client_sdk.peer_text import PeerText, shown
 from client_sdk.retrieve import Receiver
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 
@@ -35,6 +37,7 @@ MOVE_DESTINATION_UNKNOWN = 0xA801
 _PENDING = (0xFF00, 0xFF01)
 _WARNING_STATUSES = (0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007)
 _QUERY_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
+_SHOWN_TAGS = 4  # offending elements named in a message
 _T = TypeVar("_T")
 
 
@@ -80,10 +83,14 @@ class Session:
         receiver: Receiver | None = None,
         *,
         faults: PeerFaults | None = None,
+        peer_text: PeerText | None = None,
     ) -> None:
         self.association = association
         self.identity = identity
         self.peer = peer
+        # What the peer says (error comments, identifiers, UIDs) is shown only through this:
+        # scrubbed of this association's secrets, one line, cut to its VR's length.
+        self.peer_text = peer_text if peer_text is not None else PeerText()
         self._receiver = receiver
         self._faults = faults if faults is not None else PeerFaults()
         self._completed = 0  # DIMSE operations that got their final response
@@ -227,7 +234,7 @@ class Session:
         directory = None if output_dir is None else Path(output_dir)
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-        with receiver.collect(directory) as batch:
+        with receiver.collect(directory, self.peer_text) as batch:
             try:
                 responses = self._send(
                     "C-GET", lambda: self.association.send_c_get(identifier, STUDY_ROOT_GET)
@@ -308,12 +315,13 @@ class Session:
             listed = identifier.get("FailedSOPInstanceUIDList", []) if identifier else []
             if isinstance(listed, str):
                 listed = [listed] if listed else []
+            forms = self.peer_text.scrubber()
             return RetrieveResult(
                 status=code,
                 completed=completed,
                 failed=failed,
                 warning=_count(status_ds, "NumberOfWarningSuboperations"),
-                failed_instances=tuple(str(uid) for uid in listed),
+                failed_instances=tuple(shown(uid, "UI", forms) for uid in listed),
             )
         raise DimseFailure(
             f"{operation} at {self.peer}: the responses ended without a final status",
@@ -424,8 +432,7 @@ class Session:
             if status in _WARNING_STATUSES:
                 log.warning("%s to %s: warning status 0x%04X", operation, self.peer, status)
             return status
-        comment = str(status_ds.get("ErrorComment", "")).strip()
-        detail = (f" ({comment})" if comment else "") + extra
+        detail = _peer_detail(status_ds, self.peer_text) + extra
         if status == NOT_AUTHORIZED:
             raise NotAuthorized(
                 f"{operation} to {self.peer} refused: not authorized (0x0124){detail}. "
@@ -441,6 +448,20 @@ class Session:
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
         return f"Session(peer={self.peer}, {state}, identity={self.identity.summary()!r})"
+
+
+def _peer_detail(status: Dataset, peer_text: PeerText) -> str:
+    """The Error Comment and Offending Element of a failure status, as shown: the comment is
+    the peer's text (client_sdk.peer_text), the elements are numbers formatted here."""
+    comment = peer_text.shown(status.get("ErrorComment", ""), "LO").strip()
+    offending = status.get("OffendingElement")
+    tags = offending if isinstance(offending, list | tuple | MultiValue) else [offending]
+    named = [f"({int(t) >> 16:04X},{int(t) & 0xFFFF:04X})" for t in tags if isinstance(t, int)]
+    if named:
+        more = f" and {len(named) - _SHOWN_TAGS} more" if len(named) > _SHOWN_TAGS else ""
+        comment += f"{'; ' if comment else ''}offending element {', '.join(named[:_SHOWN_TAGS])}"
+        comment += more
+    return f" ({comment})" if comment else ""
 
 
 def _count(status: Dataset, keyword: str) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Protocol, runtime_checkable
 
@@ -19,6 +20,7 @@ from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 from providers.errors import IdentityError, InvalidIdentity
 from providers.safe_errors import secret_safe, total_repr
+from providers.scrub import SecretForms
 from providers.secret import Secret
 
 __all__ = [
@@ -164,6 +166,15 @@ class IdentityRequest:
         return total_repr(self, build)
 
     @property
+    def secrets(self) -> tuple[Secret, ...]:
+        """The fields that are secret: the passcode, and the primary field of a ticket or
+        token (a username is not). What a peer must never get credit for sending back."""
+        sent = [self.secondary] if self.secondary else []
+        if self.identity_type not in (IdentityType.USERNAME, IdentityType.USERNAME_PASSCODE):
+            sent.append(self.primary)
+        return tuple(sent)
+
+    @property
     def item_length(self) -> int:
         """Encoded size of the 58H item including its 4-byte header."""
         secondary = len(self.secondary.reveal()) if self.secondary is not None else 0
@@ -196,7 +207,7 @@ class ResponseStatus(enum.Enum):
     NOT_REQUESTED = "not-requested"  # no positive response was requested, and none came
     MISSING = "missing"  # a response was requested; the A-ASSOCIATE-AC holds no 59H item
     EMPTY = "empty"  # a 59H item with a zero-length response (PS3.7's answer for types 1 and 2)
-    ECHOED = "echoed"  # our own token sent back (dcm4che's default acceptor): proves nothing
+    ECHOED = "echoed"  # a secret we sent, sent back (dcm4che's default acceptor): proves nothing
     UNVERIFIED = "present-unverified"  # a non-empty response that nothing can check
     VERIFIED = "verified"  # checked cryptographically (Kerberos AP-REP)
 
@@ -224,7 +235,7 @@ class ResponseCheck:
 
     @property
     def echoed(self) -> bool:
-        """The "response" is our own token sent back (dcm4che's default acceptor)."""
+        """The "response" holds a secret we sent (dcm4che's default acceptor echoes our token)."""
         return self.status is ResponseStatus.ECHOED
 
 
@@ -271,9 +282,11 @@ class IdentityExchange:
         if server_response is None:
             return self._absent("no user identity item in the A-ASSOCIATE-AC")
         length = len(server_response)
-        if server_response and server_response == self.request.primary.reveal():
+        if server_response and holds_secret(server_response, self.request.secrets):
+            # Our own passcode or token back, whole or inside more bytes, raw or encoded
+            # (dcm4che's default acceptor echoes; a hostile peer adds a byte): proves nothing.
             return ResponseCheck(
-                ResponseStatus.ECHOED, length, detail="the peer sent our own token back"
+                ResponseStatus.ECHOED, length, detail="the peer sent back a secret we sent"
             )
         if not server_response:
             return ResponseCheck(ResponseStatus.EMPTY, 0, detail="zero-length response")
@@ -284,6 +297,21 @@ class IdentityExchange:
         if self.request.positive_response_requested:
             return ResponseCheck(ResponseStatus.MISSING, detail=detail)
         return ResponseCheck(ResponseStatus.NOT_REQUESTED, detail="no response requested")
+
+
+def holds_secret(data: bytes, secrets: Iterable[Secret]) -> bool:
+    """Whether ``data`` holds one of ``secrets`` anywhere, raw or in any encoding the shared
+    scrubber knows (base64 at every alignment, hex, URL-encoded, escaped)."""
+    given = [secret for secret in secrets if secret]
+    if any(secret.reveal() in data for secret in given):
+        return True
+    forms = SecretForms(given)
+    # Latin-1 maps each byte to one character, so every ASCII encoding is found in it; UTF-8
+    # finds the escapes of a non-ASCII secret (a JSON "\u00e4").
+    for text in (data.decode("latin-1"), data.decode("utf-8", "replace")):
+        if forms and forms.remove(text) != text:
+            return True
+    return False
 
 
 @runtime_checkable
