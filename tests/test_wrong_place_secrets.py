@@ -185,24 +185,22 @@ def test_environment_variables(
     assert shown in stderr
 
 
-CONFIG_CASES = [
-    ("host", f'host = "alice:{CANARY}@127.0.0.1"', "peers.local.host: the value 'alice:***@"),
-    ("username", f'username = "alice:{CANARY}"', "alice.username: the value 'alice:***'"),
-]
-
-
-@pytest.mark.parametrize(("name", "line", "shown"), CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("host", f"alice:{CANARY}@127.0.0.1", "peers.local.host: the value 'alice:***@"),
+        ("username", f"alice:{CANARY}", "identities.alice.username: the value 'alice:***'"),
+    ],
+)
 def test_configuration_values(
-    tmp_path: Path, env: dict[str, str], name: str, line: str, shown: str
+    tmp_path: Path, env: dict[str, str], key: str, value: str, shown: str
 ) -> None:
-    peer = {"host": 'host = "127.0.0.1"'}
-    alice = {"username": 'username = "alice"'}
-    peer.update({name: line} if name == "host" else {})
-    alice.update({name: line} if name == "username" else {})
+    fields = {"host": "127.0.0.1", "username": "alice", key: value}
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[peers.local]\n{peer["host"]}\nport = 104\nae_title = "PACS"\nidentity = "alice"\n'
-        f'[identities.alice]\ntype = "keyring-password"\nservice = "pacs"\n{alice["username"]}\n'
+        f'[peers.local]\nhost = "{fields["host"]}"\nport = 104\nae_title = "PACS"\n'
+        'identity = "alice"\n[identities.alice]\ntype = "keyring-password"\n'
+        f'service = "pacs"\nusername = "{fields["username"]}"\n'
     )
     stderr = refused_everywhere(tmp_path, env, ["--config", str(config), "echo", "local"])
     assert shown in stderr
