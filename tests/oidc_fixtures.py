@@ -188,6 +188,20 @@ class RunningOidcProvider:
         key = "jwks_uri" if name == "jwks" else f"{name}_endpoint"
         return str(self.discovery()[key])
 
+    def public_key_pem(self, kid: str | None = None) -> bytes:
+        """A signing key of the JWKS in PEM (by default the first: the one that signs now), for
+        a verifier that takes a fixed key, like ``EmbeddedPacs(jwt_key=...)``."""
+        with self.session() as s:
+            answer = s.get(self.endpoint("jwks"), timeout=5)
+            answer.raise_for_status()
+            keys = answer.json()["keys"]
+        jwk = keys[0] if kid is None else next(k for k in keys if k["kid"] == kid)
+        key = RSAAlgorithm.from_jwk(jwk)
+        assert isinstance(key, rsa.RSAPublicKey)
+        return key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
     def approve_device(self, user_code: str, login: str, password: str) -> None:
         """The person enters ``user_code`` on the verification page, logs in and consents."""
         with Browser(self.issuer) as browser:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from pynetdicom import AE
+from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
+from client_sdk.testing import EmbeddedPacs
+from client_sdk.testing.contexts import VERIFICATION
 from tests.conftest import AUDIENCE, free_port, poll
 from tests.oidc_browser import DeviceCodeRejected, LoginRejected
 from tests.oidc_fixtures import (
@@ -293,6 +298,29 @@ def test_browser_login_denied_and_callback_called(oidc_provider: RunningOidcProv
     query = parse_qs(urlsplit(callback).query)
     assert (query["error"], query["state"]) == (["access_denied"], ["s1"])
     assert seen == [urlsplit(callback).path + "?" + urlsplit(callback).query]
+
+
+def test_the_embedded_pacs_accepts_the_providers_access_token(
+    oidc_provider: RunningOidcProvider, embedded_pacs_factory: Callable[..., EmbeddedPacs]
+) -> None:
+    """A person's token, over DICOM as user identity type 5, verified by the embedded PACS with
+    the provider's current key, audience and issuer."""
+    op = oidc_provider
+    pacs = embedded_pacs_factory(
+        jwt_key=op.public_key_pem(), jwt_audience=AUDIENCE, jwt_issuer=op.issuer
+    )
+    item = UserIdentityNegotiation()
+    item.user_identity_type = 5
+    item.primary_field = device_login(op, "jürgen")["access_token"].encode()
+    item.positive_response_requested = True
+    ae = AE(ae_title="TEST_SCU")
+    ae.acse_timeout = ae.network_timeout = ae.connection_timeout = HTTP_TIMEOUT
+    ae.add_requested_context(VERIFICATION)
+    assoc = ae.associate("127.0.0.1", pacs.port, ae_title=pacs.ae_title, ext_neg=[item])
+    assert assoc.is_established
+    assoc.release()
+    (record,) = pacs.wait_for_records(1)
+    assert (record.identity_type, record.verified, record.principal) == (5, True, "jürgen")
 
 
 # -- refresh tokens: rotation, reuse, revocation --------------------------------------------------
