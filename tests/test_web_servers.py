@@ -1,10 +1,9 @@
 """The DICOMweb test stack (tests/web_servers.py) proven with plain ``requests``, no SDK code.
 
-Orthanc with its DICOMweb plugin runs behind three Apache proxies: Basic (mod_authn_file), Negotiate
-(mod_auth_gssapi against the k5test realm) and bearer JWTs (mod_oauth2, a fixed JWK and a JWKS URI).
-Each accepts its credential and answers 401 with its challenge to a wrong or missing one; a study
-goes in by STOW through a proxy and out by C-GET from Orthanc's DICOM port, and in by C-STORE and
-out by WADO through a proxy. Apache's process group is gone after the fixture ends.
+Orthanc with its DICOMweb plugin runs behind Apache proxies: Basic (mod_authn_file), Negotiate
+(mod_auth_gssapi against the k5test realm), bearer JWTs (mod_oauth2: a fixed JWK, a JWKS URI, and
+the tests' OpenID Provider) and none. Each accepts its credential and answers 401 with its
+challenge to a wrong or missing one. Apache's process group is gone after the fixture ends.
 """
 
 from __future__ import annotations
@@ -20,97 +19,39 @@ import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydicom import Dataset
-from pydicom.uid import CTImageStorage
-from pynetdicom import AE, build_role, evt
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet  # type: ignore[attr-defined]
 
-from client_sdk.testing.datasets import ct_dataset
 from tests.conftest import poll
 from tests.orthanc_peer import OrthancPeer
+from tests.web_helpers import (
+    AUDIENCE,
+    BASIC_CHALLENGE,
+    HTTP_TIMEOUT,
+    KRB5_MECH_OID,
+    PASSWORD,
+    SUBJECT,
+    access_since,
+    bearer,
+    kerberos_auth,
+    make_token,
+    public_jwk,
+    qido,
+    rsa_key,
+    session,
+)
 from tests.web_servers import (
     DICOMWEB_ROOT,
     REALM_NAME,
     ApacheProxy,
     BasicAuth,
     BearerAuth,
-    NegotiateAuth,
     NoAuth,
     apache_proxy,
-    orthanc_dicomweb,
     serve_jwks,
 )
 
+# The shared fixtures (orthanc, the proxies, signing_key, kerberos_ticket, authed) by name.
+pytest_plugins = ["tests.web_fixtures"]
 pytestmark = pytest.mark.interop
-
-PASSWORD = "correct horse battery staple"
-AUDIENCE = "DICOMWEB"
-SUBJECT = "alice@example.org"
-BASIC_CHALLENGE = f'Basic realm="{REALM_NAME}"'
-HTTP_TIMEOUT = 20.0
-KRB5_MECH_OID = bytes.fromhex("06092a864886f712010202")  # DER of 1.2.840.113554.1.2.2
-
-
-def session(auth: Any = None) -> requests.Session:
-    """No proxy or netrc from the environment: only 127.0.0.1 is contacted."""
-    s = requests.Session()
-    s.trust_env = False
-    s.auth = auth
-    return s
-
-
-def qido(proxy_or_url: ApacheProxy | str, **kwargs: Any) -> requests.Response:
-    base = proxy_or_url.url if isinstance(proxy_or_url, ApacheProxy) else proxy_or_url
-    auth = kwargs.pop("auth", None)
-    with session(auth) as s:
-        return s.get(f"{base}/studies", timeout=HTTP_TIMEOUT, **kwargs)
-
-
-# --- servers -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancPeer]:
-    with orthanc_dicomweb(tmp_path_factory.mktemp("orthanc-web")) as peer:
-        yield peer
-
-
-@pytest.fixture(scope="module")
-def backend(orthanc: OrthancPeer) -> str:
-    return orthanc.http_url + DICOMWEB_ROOT
-
-
-@pytest.fixture(scope="module")
-def basic_proxy(backend: str) -> Iterator[ApacheProxy]:
-    with apache_proxy(backend, scheme=BasicAuth({"alice": PASSWORD, "bob": "another"})) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
-def negotiate_proxy(backend: str, kerberos_realm: Any) -> Iterator[ApacheProxy]:
-    with apache_proxy(backend, scheme=NegotiateAuth(kerberos_realm)) as proxy:
-        yield proxy
-
-
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-    jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    return {**jwk, "kid": kid, "alg": "RS256", "use": "sig"}
-
-
-@pytest.fixture(scope="module")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa_key()
-
-
-@pytest.fixture(scope="module")
-def bearer_proxy(backend: str, signing_key: rsa.RSAPrivateKey) -> Iterator[ApacheProxy]:
-    scheme = BearerAuth(jwk=public_jwk(signing_key, "k1"), audience=AUDIENCE)
-    with apache_proxy(backend, scheme=scheme) as proxy:
-        yield proxy
 
 
 @pytest.fixture(scope="module")
@@ -121,52 +62,6 @@ def jwks_proxy(backend: str, signing_key: rsa.RSAPrivateKey) -> Iterator[ApacheP
         apache_proxy(backend, scheme=BearerAuth(jwks_uri=jwks_uri)) as proxy,
     ):
         yield proxy
-
-
-def make_token(
-    key: rsa.RSAPrivateKey, *, kid: str = "k1", lifetime: float | None = 300, **claims: Any
-) -> str:
-    now = int(time.time())
-    body: dict[str, Any] = {"sub": SUBJECT, "aud": AUDIENCE, "iat": now}
-    if lifetime is not None:
-        body["exp"] = now + int(lifetime)
-    body.update(claims)
-    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-class BearerAuthHeader(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-
-def kerberos_auth(service: str = "HTTP") -> Any:
-    from requests_kerberos import REQUIRED, HTTPKerberosAuth
-
-    return HTTPKerberosAuth(
-        mutual_authentication=REQUIRED, hostname_override="localhost", service=service
-    )
-
-
-@pytest.fixture
-def kerberos_ticket(kerberos_realm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh ticket for the realm's user in a cache of this test's own."""
-    ccache = kerberos_realm.kinit(ccache=str(tmp_path / "ccache"))
-    monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
-    return str(kerberos_realm.user)
-
-
-def last_access(proxy: ApacheProxy, count: int) -> list[str]:
-    """The last ``count`` access-log lines, once written (Apache logs after it replies)."""
-    poll(lambda: len(proxy.access_log()) >= count, timeout=5, what="the access log")
-    return proxy.access_log()[-count:]
 
 
 # --- the servers answer ---------------------------------------------------------------------------
@@ -192,10 +87,12 @@ def test_nothing_but_the_dicomweb_root_is_served(basic_proxy: ApacheProxy) -> No
 
 def test_the_proxy_without_auth_passes_every_request(orthanc: OrthancPeer, backend: str) -> None:
     with apache_proxy(backend, scheme=NoAuth()) as proxy:
+        mark = len(proxy.access_log())
         reply = qido(proxy)
         assert reply.status_code == 200, proxy.describe()
         assert reply.json() == qido(backend.rstrip("/")).json()
-        assert last_access(proxy, 1)[0].startswith('200 - "GET /dicom-web/studies ')
+        (line,) = access_since(proxy, mark, 1)
+        assert line.startswith('200 - "GET /dicom-web/studies ')
         assert "WWW-Authenticate" not in reply.headers
 
 
@@ -203,10 +100,11 @@ def test_the_proxy_without_auth_passes_every_request(orthanc: OrthancPeer, backe
 
 
 def test_basic_accepts_the_right_password(basic_proxy: ApacheProxy) -> None:
+    mark = len(basic_proxy.access_log())
     reply = qido(basic_proxy, auth=("alice", PASSWORD))
     assert reply.status_code == 200, basic_proxy.describe()
-    assert reply.json() == qido(basic_proxy, auth=("alice", PASSWORD)).json()
-    assert last_access(basic_proxy, 1)[0].startswith('200 alice "GET /dicom-web/studies ')
+    (line,) = access_since(basic_proxy, mark, 1)
+    assert line.startswith('200 alice "GET /dicom-web/studies ')
 
 
 @pytest.mark.parametrize(
@@ -228,6 +126,7 @@ def test_basic_refuses_a_wrong_or_missing_credential(
 def test_negotiate_accepts_a_ticket_with_mutual_authentication(
     negotiate_proxy: ApacheProxy, kerberos_ticket: str
 ) -> None:
+    mark = len(negotiate_proxy.access_log())
     reply = qido(negotiate_proxy, auth=kerberos_auth())
     assert reply.status_code == 200, negotiate_proxy.describe()
     # The server's mutual-authentication token came back (and requests-kerberos verified it:
@@ -235,7 +134,7 @@ def test_negotiate_accepts_a_ticket_with_mutual_authentication(
     assert reply.headers["WWW-Authenticate"].startswith("Negotiate ")
     assert len(reply.headers["WWW-Authenticate"]) > len("Negotiate ") + 20
     assert negotiate_proxy.principal == f"HTTP/localhost@{kerberos_ticket.split('@')[1]}"
-    challenge, accepted = last_access(negotiate_proxy, 2)
+    challenge, accepted = access_since(negotiate_proxy, mark, 2)
     assert challenge.startswith('401 - "GET /dicom-web/studies ')
     assert accepted.startswith(f'200 {kerberos_ticket} "GET /dicom-web/studies ')
 
@@ -274,9 +173,11 @@ def test_negotiate_refuses_a_garbage_token(negotiate_proxy: ApacheProxy) -> None
 def test_bearer_accepts_a_signed_token(
     bearer_proxy: ApacheProxy, signing_key: rsa.RSAPrivateKey
 ) -> None:
+    mark = len(bearer_proxy.access_log())
     reply = qido(bearer_proxy, headers=bearer(make_token(signing_key)))
     assert reply.status_code == 200, bearer_proxy.describe()
-    assert last_access(bearer_proxy, 1)[0].startswith(f'200 {SUBJECT} "GET /dicom-web/studies ')
+    (line,) = access_since(bearer_proxy, mark, 1)
+    assert line.startswith(f'200 {SUBJECT} "GET /dicom-web/studies ')
     # aud may be a list that holds the audience
     listed = make_token(signing_key, aud=["OTHER", AUDIENCE])
     assert qido(bearer_proxy, headers=bearer(listed)).status_code == 200
@@ -357,124 +258,25 @@ def test_bearer_keys_from_a_jwks_uri(
     assert qido(jwks_proxy, headers=bearer(_expired(signing_key))).status_code == 401
 
 
-# --- one study in by one protocol, out by the other ----------------------------------------------
+def test_bearer_access_token_of_the_openid_provider(oidc_provider: Any, backend: str) -> None:
+    """mod_oauth2 takes the keys from the provider's JWKS; the token is an RFC 9068 JWT for the
+    PACS audience, got by client credentials."""
+    from tests.oidc_requests import client_credentials
 
-
-@pytest.fixture(params=["basic", "negotiate", "bearer"])
-def authed(
-    request: pytest.FixtureRequest, signing_key: rsa.RSAPrivateKey
-) -> tuple[ApacheProxy, Any]:
-    """(proxy, requests auth) for each scheme."""
-    scheme = request.param
-    if scheme == "basic":
-        return request.getfixturevalue("basic_proxy"), ("alice", PASSWORD)
-    if scheme == "negotiate":
-        request.getfixturevalue("kerberos_ticket")
-        return request.getfixturevalue("negotiate_proxy"), kerberos_auth()
-    return request.getfixturevalue("bearer_proxy"), BearerAuthHeader(make_token(signing_key))
-
-
-def dicomweb(proxy: ApacheProxy, auth: Any) -> Any:
-    from dicomweb_client import DICOMwebClient
-
-    return DICOMwebClient(proxy.url, session=session(auth), timeout=HTTP_TIMEOUT)
-
-
-def study(seed: int) -> Dataset:
-    ds = ct_dataset(patient_id=f"WEB-{seed}", seed=seed)
-    # dicomweb-client writes the dataset as is: without a preamble there is no "DICM" and
-    # Orthanc stores a file it cannot serve again by WADO.
-    ds.preamble = b"\0" * 128
-    return ds
-
-
-def dimse_ae() -> AE:
-    ae = AE(ae_title="WEBTEST")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = HTTP_TIMEOUT
-    return ae
-
-
-def c_get_study(orthanc: OrthancPeer, study_uid: str) -> list[Dataset]:
-    received: list[Dataset] = []
-
-    def on_store(event: Any) -> int:
-        ds = event.dataset
-        ds.file_meta = event.file_meta
-        received.append(ds)
-        return 0x0000
-
-    ae = dimse_ae()
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate(
-        "127.0.0.1",
-        orthanc.dicom_port,
-        ae_title=orthanc.ae_title,
-        ext_neg=[build_role(CTImageStorage, scp_role=True)],
-        evt_handlers=[(evt.EVT_C_STORE, on_store)],
-    )
-    assert assoc.is_established, orthanc.describe()
-    query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
-    query.StudyInstanceUID = study_uid
-    try:
-        statuses = [
-            status.Status
-            for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet)
-            if status
-        ]
-    finally:
-        assoc.release()
-    assert statuses[-1] == 0x0000, (statuses, orthanc.describe())
-    return received
-
-
-def c_store(orthanc: OrthancPeer, ds: Dataset) -> None:
-    ae = dimse_ae()
-    ae.add_requested_context(CTImageStorage)
-    assoc = ae.associate("127.0.0.1", orthanc.dicom_port, ae_title=orthanc.ae_title)
-    assert assoc.is_established, orthanc.describe()
-    try:
-        status = assoc.send_c_store(ds)
-    finally:
-        assoc.release()
-    assert status and status.Status == 0x0000, (status, orthanc.describe())
-
-
-def test_stow_through_the_proxy_then_c_get(
-    orthanc: OrthancPeer, authed: tuple[ApacheProxy, Any]
-) -> None:
-    proxy, auth = authed
-    sent = study(seed=1)
-    response = dicomweb(proxy, auth).store_instances([sent])
-    assert not response.get("FailedSOPSequence"), (response, proxy.describe())
-    (stored,) = response.ReferencedSOPSequence
-    assert stored.ReferencedSOPInstanceUID == sent.SOPInstanceUID
-
-    (got,) = c_get_study(orthanc, sent.StudyInstanceUID)
-    assert got.SOPInstanceUID == sent.SOPInstanceUID
-    assert got.PatientID == sent.PatientID
-    assert got.PixelData == sent.PixelData
-    assert any(
-        line.startswith("200 ") and "POST /dicom-web/studies" in line for line in proxy.access_log()
-    )
-
-
-def test_c_store_then_wado_through_the_proxy(
-    orthanc: OrthancPeer, authed: tuple[ApacheProxy, Any]
-) -> None:
-    proxy, auth = authed
-    sent = study(seed=2)
-    c_store(orthanc, sent)
-
-    client = dicomweb(proxy, auth)
-    found = client.search_for_studies(search_filters={"StudyInstanceUID": sent.StudyInstanceUID})
-    assert len(found) == 1, proxy.describe()
-    got = client.retrieve_instance(
-        sent.StudyInstanceUID, sent.SeriesInstanceUID, sent.SOPInstanceUID
-    )
-    assert got.SOPInstanceUID == sent.SOPInstanceUID
-    assert got.PixelData == sent.PixelData
+    scheme = BearerAuth(jwks_uri=oidc_provider.endpoint("jwks"), audience=oidc_provider.audience)
+    with apache_proxy(backend, scheme=scheme) as proxy:
+        answer = client_credentials(oidc_provider, "post")
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        mark = len(proxy.access_log())
+        reply = qido(proxy, headers=bearer(token))
+        assert reply.status_code == 200, proxy.describe()
+        client_id = oidc_provider.clients["post"].client_id
+        (line,) = access_since(proxy, mark, 1)
+        assert line.startswith(f'200 {client_id} "GET /dicom-web/studies ')
+        # the same claims signed by a key the provider does not have
+        forged = make_token(rsa_key(), kid=jwt.get_unverified_header(token)["kid"])
+        assert qido(proxy, headers=bearer(forged)).status_code == 401
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
