@@ -46,6 +46,7 @@ from tests.web_servers import (
     BearerAuth,
     NoAuth,
     apache_proxy,
+    require_file,
     serve_jwks,
 )
 
@@ -277,6 +278,16 @@ def test_bearer_access_token_of_the_openid_provider(oidc_provider: Any, backend:
         # the same claims signed by a key the provider does not have
         forged = make_token(rsa_key(), kid=jwt.get_unverified_header(token)["kid"])
         assert qido(proxy, headers=bearer(forged)).status_code == 401
+
+
+def test_a_missing_module_skips_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = Path("/usr/lib/apache2/modules/mod_no_such_module.so")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install libapache2-mod-x$"):
+        require_file(missing, "libapache2-mod-x")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"^CI=true and .*mod_no_such_module\.so is"):
+        require_file(missing, "libapache2-mod-x")
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

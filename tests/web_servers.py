@@ -54,6 +54,7 @@ __all__ = [
     "ProxyAuth",
     "apache_proxy",
     "orthanc_dicomweb",
+    "require_file",
     "serve_jwks",
 ]
 
