@@ -28,7 +28,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from providers import IdentityExchange, Secret
-from providers.scrub import SecretForms, server_text
+from providers.scrub import REDACTED, SecretForms, server_text
 
 __all__ = ["MAX_VALUES", "VR_LENGTHS", "PeerText", "SecretsGiven", "fields", "shown"]
 
@@ -65,14 +65,20 @@ def shown(value: object, vr: str = "LO", secrets: SecretsGiven = ()) -> str:
     most its VR's length, without ``secrets`` nor any secret in flight, in any encoding."""
     forms = secrets if isinstance(secrets, SecretForms) else SecretForms(secrets)
     if isinstance(value, MultiValue | list | tuple):
-        values = list(value)
+        values = list(value)[: MAX_VALUES + 1]
+        # A secret split over two values is shown by none of them, but read across them.
+        room = VR_LENGTHS.get(vr.upper(), _UNBOUNDED) + forms.margin
+        texts = [_text(item)[:room] for item in values]
+        if _found(forms, "".join(texts)) > sum(_found(forms, text) for text in texts):
+            return REDACTED
         parts = [_one(item, vr, forms) for item in values[:MAX_VALUES]]
-        if len(values) > MAX_VALUES:
-            parts.append("...")
-        # Once more whole: a secret split over two values is a secret in the joined text.
-        joined = "\\".join(parts)
-        return _scrubbed(joined, forms, len(joined))
+        return "\\".join(parts + (["..."] if len(values) > MAX_VALUES else []))
     return _one(value, vr, forms)
+
+
+def _found(forms: SecretForms, text: str) -> int:
+    """How many secrets ``forms`` finds in ``text``."""
+    return forms.remove(text).count(REDACTED) - text.count(REDACTED)
 
 
 def _one(value: object, vr: str, forms: SecretForms) -> str:
