@@ -41,6 +41,7 @@ from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialUnavailable,
     JwtFileProvider,
+    KeyringEntryMissing,
     KeyringPasswordProvider,
     PasswordProvider,
     UsernameProvider,
@@ -323,13 +324,16 @@ def test_credential_unavailable_is_audited(
     pacs: EmbeddedPacs, audit_file: Path, file_keyring: Any
 ) -> None:
     provider = KeyringPasswordProvider("no-such-service", "alice", backend=file_keyring)
-    with pytest.raises(CredentialUnavailable):
+    with pytest.raises(CredentialUnavailable) as info:
         client_for(pacs, provider, xml_sink(audit_file)).echo()
     seen = check_structure(only_message(audit_file), pacs=pacs, calling="DICOM_IDENTITY")
     assert seen["outcome"] == "8"
     assert seen["user"].get("UserID") == "alice"
     assert seen["words"]["identity"] == "username+passcode"
-    assert seen["words"]["failure"] == "CredentialUnavailable"
+    # The audit names the class raised, the most specific one, as for every failure: a missing
+    # keyring entry is a KeyringEntryMissing (a CredentialUnavailable that names the entry).
+    assert type(info.value) is KeyringEntryMissing
+    assert seen["words"]["failure"] == "KeyringEntryMissing"
     assert pacs.records == []  # nothing reached the peer
 
 

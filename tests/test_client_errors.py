@@ -399,11 +399,26 @@ def test_dimse_not_authorized(refusing_scp: Peer) -> None:
     assert failure.value.status == 0xA700
 
 
+# What client_sdk.errors exports besides errors, on purpose: ResponseAdvice is the data a
+# ServerResponseMissing carries (its ``advice``), exported so a caller can read and compare it.
+NOT_ERRORS = {"ResponseAdvice"}
+
+
 def test_every_error_is_an_identity_error() -> None:
     from client_sdk import errors
 
-    for name in errors.__all__:
-        assert issubclass(getattr(errors, name), IdentityError), name
+    defined = {
+        name: value
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and value.__module__ == errors.__name__
+    }
+    exceptions = {name for name, cls in defined.items() if issubclass(cls, BaseException)}
+    assert exceptions, "no exception class found in client_sdk.errors"
+    for name in exceptions:
+        assert issubclass(defined[name], IdentityError), name
+    # Every error class is exported, and every other export is a deliberate one.
+    assert exceptions <= set(errors.__all__), exceptions - set(errors.__all__)
+    assert set(errors.__all__) - exceptions == NOT_ERRORS
 
 
 def test_store_proposes_the_dataset_transfer_syntax(pacs: EmbeddedPacs) -> None:
