@@ -10,6 +10,12 @@ The deadline is the one of the :func:`exchange_deadline` block that is running i
 thread (a ``ContextVar``): requests does all its I/O, Kerberos' second request included, in the
 thread that called it. Outside such a block the sockets behave as usual. DNS resolution
 (``getaddrinfo``) cannot be bounded this way.
+
+A plain-HTTP connection carries the request in clear, so it may only reach loopback, and that is
+decided by the address actually connected to, never by the name (``localhost.``, with its
+trailing dot, is looked up in DNS): once connected, a socket whose ``getpeername()`` is not a
+loopback address is closed before any byte of the request is written, and
+:class:`PlainHttpOffLoopback` is raised. (A proxy is only ever used for HTTPS, through a tunnel.)
 """
 
 from __future__ import annotations
@@ -26,7 +32,26 @@ import requests.adapters
 import urllib3
 import urllib3.connection
 
-__all__ = ["Deadline", "DeadlineAdapter", "DeadlineSSLSocket", "exchange_deadline"]
+from providers.base import is_loopback_address
+
+__all__ = [
+    "Deadline",
+    "DeadlineAdapter",
+    "DeadlineSSLSocket",
+    "PlainHttpOffLoopback",
+    "exchange_deadline",
+]
+
+
+class PlainHttpOffLoopback(Exception):
+    """A plain-HTTP connection reached ``address``, which is not loopback; it was closed before
+    anything was sent. Not an ``OSError``: urllib3 and requests let it through as it is, and
+    never retry it."""
+
+    def __init__(self, host: str, address: str) -> None:
+        super().__init__(f"{host} led to {address}, not a loopback address")
+        self.host = host
+        self.address = address
 
 
 class Deadline:
@@ -127,7 +152,7 @@ class DeadlineSSLSocket(ssl.SSLSocket):
         super().sendall(data, flags)
 
 
-def _deadline_socket(connection: Any, connect: Any) -> socket.socket:
+def _deadline_socket(connection: Any, connect: Any) -> _DeadlineSocket:
     """``connect()`` (urllib3's ``_new_conn``) within the deadline, as a
     :class:`_DeadlineSocket`."""
     deadline = _current.get()
@@ -140,9 +165,26 @@ def _deadline_socket(connection: Any, connect: Any) -> socket.socket:
     return sock
 
 
+def _require_loopback(sock: socket.socket, host: str) -> None:
+    """Close ``sock`` and raise :class:`PlainHttpOffLoopback` unless it is connected to a
+    loopback address. A peer gone before ``getpeername()`` is a failed connection."""
+    try:
+        address = str(sock.getpeername()[0])
+    except OSError:
+        sock.close()
+        raise
+    if not is_loopback_address(address):
+        sock.close()
+        raise PlainHttpOffLoopback(host, address)
+
+
 class _HTTPConnection(urllib3.connection.HTTPConnection):
     def _new_conn(self) -> socket.socket:
-        return _deadline_socket(self, super()._new_conn)
+        sock = _deadline_socket(self, super()._new_conn)
+        # The request would cross the network in clear. (_dns_host: the name as given; urllib3's
+        # host drops a trailing dot.)
+        _require_loopback(sock, getattr(self, "_dns_host", self.host))
+        return sock
 
 
 class _HTTPSConnection(urllib3.connection.HTTPSConnection):

@@ -54,8 +54,9 @@ class TokenEndpointNotAuthenticated(TokenEndpointError, MutualAuthenticationFail
 
 
 def check_token_url(url: str) -> str:
-    """The URL's host; raises :class:`InsecureTokenEndpoint` for plain HTTP off loopback and
-    ``ValueError`` for a URL that is not http(s) with a host."""
+    """The URL's host; raises :class:`InsecureTokenEndpoint` for plain HTTP to a host that
+    cannot be loopback (a name outside RFC 6761's ``localhost`` space, an address outside
+    loopback) and ``ValueError`` for a URL that is not http(s) with a host."""
     # A secret typed into the URL (user part, client_secret=...) is refused, shown masked.
     refuse_misplaced_secret(url, "token_url")
     parts = urlsplit(url)
@@ -64,21 +65,15 @@ def check_token_url(url: str) -> str:
     host = parts.hostname or ""
     if parts.scheme not in ("https", "http") or not host:
         raise ValueError(f"token_url must be an https:// URL with a host: {quoted(url, 160)}")
-    if parts.scheme == "http" and not _may_be_loopback(host):
+    # A name in the localhost space is only worth connecting to: the HTTP connection then
+    # checks the address it reached (providers.http_deadline) before writing anything.
+    if parts.scheme == "http" and not Target(host, 0, "", "").may_be_loopback:
         raise InsecureTokenEndpoint(
             f"refusing plain HTTP to the token endpoint {url}: the client credentials and the "
-            "token would travel in clear. Use https:// (plain http only to 127.0.0.1, ::1 or "
-            "localhost)"
+            "token would travel in clear. Use https:// (plain http only to a loopback address: "
+            "127.0.0.1, ::1, or a localhost name that connects to one)"
         )
     return host
-
-
-def _may_be_loopback(host: str) -> bool:
-    # A literal loopback address, or exactly "localhost" (the hosts file answers it first):
-    # "localhost." and other names are looked up in DNS. The address actually connected to
-    # is not checked on this side yet (issue 14, finding 7).
-    target = Target(host, 0, "", "")
-    return target.is_loopback or host.lower() == "localhost"
 
 
 def check_proxy_url(proxy: str, token_url: str) -> str:

@@ -31,11 +31,18 @@ import requests.adapters
 import requests.auth
 import urllib3.exceptions
 
-from providers.http_deadline import Deadline, DeadlineAdapter, DeadlineSSLSocket, exchange_deadline
+from providers.http_deadline import (
+    Deadline,
+    DeadlineAdapter,
+    DeadlineSSLSocket,
+    PlainHttpOffLoopback,
+    exchange_deadline,
+)
 from providers.kerberos import EXTRA_HINT
 from providers.scrub import in_flight, install_log_scrubber, server_text
 from providers.secret import Secret
 from providers.token_errors import (
+    InsecureTokenEndpoint,
     TokenEndpointError,
     TokenEndpointNotAuthenticated,
     TokenEndpointUnreachable,
@@ -184,6 +191,13 @@ class TokenTransport:
                 f"authentication failed for HTTP@{self.kerberos_hostname or self.host}): its "
                 "answer is not trusted. Check that the service is the real one and is "
                 "configured for Kerberos"
+            )
+        if isinstance(exc, PlainHttpOffLoopback):
+            return InsecureTokenEndpoint(
+                f"refusing plain HTTP to the token endpoint {url}: {self.host!r} led to "
+                f"{exc.address}, not a loopback address, so the connection was closed and "
+                "nothing was sent (the client credentials would have crossed the network in "
+                "clear). Use https://, or a loopback address"
             )
         if not isinstance(exc, _REQUEST_FAILURES):
             return None
