@@ -18,6 +18,7 @@ from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VER
 from client_sdk.tls import TlsConfig
 from providers import IdentityProvider, Target
 from providers.misplaced_secret import refuse_misplaced_secret
+from providers.safe_errors import total_repr
 
 if TYPE_CHECKING:
     from client_sdk.bulk import StoreManyReport, StoreProgress
@@ -171,7 +172,11 @@ class Client:
             return session.move(query, destination=destination, level=level)
 
     def __repr__(self) -> str:
-        return f"Client(peer={self.peer}, identity={self.identity!r}, policy={self.policy!r})"
+        # Total (providers.safe_errors): a reporter that shows locals may meet a half-built one.
+        return total_repr(
+            self,
+            lambda: f"Client(peer={self.peer}, identity={self.identity!r}, policy={self.policy!r})",
+        )
 
     def store_many(
         self,

@@ -24,6 +24,7 @@ from client_sdk.peer_faults import PeerFaults
 from client_sdk.peer_text import PeerText, shown
 from client_sdk.retrieve import Receiver
 from client_sdk.sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
+from providers.safe_errors import total_repr
 
 __all__ = ["RetrieveResult", "Session", "StoreInput", "load_dataset"]
 
@@ -446,8 +447,11 @@ class Session:
         )
 
     def __repr__(self) -> str:
-        state = "open" if self.is_open else "closed"
-        return f"Session(peer={self.peer}, {state}, identity={self.identity.summary()!r})"
+        def build() -> str:  # total (providers.safe_errors): reporters repr half-built objects
+            state = "open" if self.is_open else "closed"
+            return f"Session(peer={self.peer}, {state}, identity={self.identity.summary()!r})"
+
+        return total_repr(self, build)
 
 
 def _peer_detail(status: Dataset, peer_text: PeerText) -> str:

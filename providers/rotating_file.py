@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from providers.errors import CredentialError, CredentialUnavailable
-from providers.safe_errors import secret_safe
+from providers.safe_errors import secret_safe, total_repr
 
 __all__ = ["MAX_FILE_BYTES", "RotatingFile"]
 
@@ -38,6 +38,9 @@ _Stamp = tuple[int, int, int, int]  # device, inode, size, mtime_ns
 class _Cached(Generic[T]):
     stamp: _Stamp
     value: T
+
+    def __repr__(self) -> str:  # total: the value is a loaded credential
+        return total_repr(self, lambda: f"_Cached(stamp={self.stamp!r}, value={self.value!r})")
 
 
 class RotatingFile(Generic[T]):

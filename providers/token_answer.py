@@ -24,6 +24,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from providers.safe_errors import secret_safe, total_repr
 from providers.scrub import server_text
 from providers.secret import Secret
 from providers.token_errors import InvalidTokenResponse, TokenRequestRejected
@@ -46,7 +47,14 @@ class IssuedToken:
     expires_at: float | None
     issued_at: float  # the token's iat if it is a time not after now; else now
 
+    def __repr__(self) -> str:
+        return total_repr(
+            self,
+            lambda: f"IssuedToken(principal={self.principal!r}, expires_at={self.expires_at!r})",
+        )
 
+
+@secret_safe  # the answer's tokens and parsed JSON are in its frames and PyJWT's
 def read_answer(
     answer: HttpAnswer,
     *,
@@ -146,6 +154,7 @@ class _Answer:
 
     __slots__ = ("_object", "claims", "kind", "size")
 
+    @secret_safe  # ``raw`` and the JSON parser's frames hold the whole answer
     def __init__(self, body: Secret) -> None:
         raw = body.reveal()
         self.size = len(raw)
@@ -162,7 +171,7 @@ class _Answer:
             self.kind = "JSON that is not an object"
 
     def __repr__(self) -> str:
-        return f"_Answer({self.kind}, {self.size} bytes)"
+        return total_repr(self, lambda: f"_Answer({self.kind}, {self.size} bytes)")
 
     def field(self, key: str) -> Any:
         return self._object.get(key)

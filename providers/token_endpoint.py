@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from providers.base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers.errors import CredentialError, CredentialUnavailable, IdentityError
 from providers.keyring_access import KeyringEntryMissing, default_backend
+from providers.safe_errors import secret_safe, total_repr
 from providers.secret import Secret
 from providers.token_answer import IssuedToken, iso_time, read_answer
 from providers.token_errors import (
@@ -88,6 +89,11 @@ class _Token:
     expires_at: float | None
     advisory_at: float  # refresh early from here on
     mandatory_at: float  # refresh or fail from here on
+
+    def __repr__(self) -> str:
+        return total_repr(
+            self, lambda: f"_Token(principal={self.principal!r}, expires_at={self.expires_at!r})"
+        )
 
 
 class TokenEndpointProvider:
@@ -178,15 +184,22 @@ class TokenEndpointProvider:
         self._advisory_retry_at = 0.0
 
     def __repr__(self) -> str:
-        return (
-            f"TokenEndpointProvider(token_url={self.token_url!r}, client_id={self.client_id!r}, "
-            f"auth={self.auth!r}, scope={self.scope!r}, audience={self.audience!r})"
+        # Total (providers.safe_errors): an __init__ that raised leaves a half-built provider
+        # in a frame that an error reporter formats.
+        return total_repr(
+            self,
+            lambda: (
+                f"TokenEndpointProvider(token_url={self.token_url!r}, "
+                f"client_id={self.client_id!r}, auth={self.auth!r}, scope={self.scope!r}, "
+                f"audience={self.audience!r})"
+            ),
         )
 
     @property
     def source(self) -> str:
         return f"token endpoint {self.token_url} (client {self.client_id!r}, {self.auth})"
 
+    @secret_safe  # its frames hold the client secret, the answer and the token
     def negotiate(self, target: Target) -> IdentityExchange:
         token = self._current_token()
         request = IdentityRequest(
@@ -277,6 +290,7 @@ class TokenEndpointProvider:
         )
         return self._cached(issued)
 
+    @secret_safe  # the keyring backend's frames hold the value it read
     def _client_secret(self) -> Secret | None:
         if self.client_secret_keyring is None:
             return None

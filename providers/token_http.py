@@ -39,6 +39,7 @@ from providers.http_deadline import (
     exchange_deadline,
 )
 from providers.kerberos import EXTRA_HINT
+from providers.safe_errors import secret_safe, total_repr
 from providers.scrub import in_flight, install_log_scrubber, server_text
 from providers.secret import Secret
 from providers.token_errors import (
@@ -87,7 +88,7 @@ class HttpAnswer:
         self.too_large = too_large
 
     def __repr__(self) -> str:
-        return f"HttpAnswer(status={self.status})"
+        return total_repr(self, lambda: f"HttpAnswer(status={self.status})")
 
 
 class TokenTransport:
@@ -119,8 +120,9 @@ class TokenTransport:
             self._kerberos_auth, self._mutual_auth_error = _kerberos_auth_factory(kerberos_hostname)
 
     def __repr__(self) -> str:
-        return f"TokenTransport({self.token_url!r})"
+        return total_repr(self, lambda: f"TokenTransport({self.token_url!r})")
 
+    @secret_safe  # requests' and urllib3's frames hold the form, client secret included
     def post(self, fields: Mapping[str, str], secret: Secret | None) -> HttpAnswer:
         """POST ``fields`` and ``client_secret=secret`` (form-encoded) and read the answer, all
         within ``timeout``; raises a :class:`TokenEndpointError` subclass for anything that

@@ -21,6 +21,7 @@ import jwt
 
 from client_sdk.testing.kerberos_acceptor import KerberosAcceptor, KerberosRejected
 from providers.errors import IdentityError
+from providers.safe_errors import total_repr
 from providers.saml_assertion import (
     ASSERTION_NS,
     PROTOCOL_NS,
@@ -130,11 +131,14 @@ class IdentityChecker:
             self.verifiers[4] = self._saml_assertion
 
     def __repr__(self) -> str:
-        users = "none" if self._users is None else str(len(self._users))
-        jwt_state = "configured" if self._jwt_key is not None else "none"
-        kerberos = "" if self._kerberos is None else f", kerberos={self._kerberos!r}"
-        saml = "" if self._saml is None else f", saml={self._saml!r}"
-        return f"IdentityChecker(users={users}, jwt_key={jwt_state}{kerberos}{saml})"
+        def build() -> str:  # total (providers.safe_errors): it holds passwords and the key
+            users = "none" if self._users is None else str(len(self._users))
+            jwt_state = "configured" if self._jwt_key is not None else "none"
+            kerberos = "" if self._kerberos is None else f", kerberos={self._kerberos!r}"
+            saml = "" if self._saml is None else f", saml={self._saml!r}"
+            return f"IdentityChecker(users={users}, jwt_key={jwt_state}{kerberos}{saml})"
+
+        return total_repr(self, build)
 
     def verify(self, identity_type: int, primary: bytes, secondary: bytes) -> Verdict:
         verifier = self.verifiers.get(identity_type)

@@ -34,6 +34,7 @@ from collections import OrderedDict
 from typing import Any
 
 from providers.kerberos_framing import AP_REP, AP_REQ, FramingError, frame, unframe
+from providers.safe_errors import total_repr
 
 __all__ = ["KerberosAcceptor", "KerberosRejected", "ReplayCache", "authenticator_digest"]
 
@@ -253,8 +254,11 @@ class KerberosAcceptor:
             ) from None
 
     def __repr__(self) -> str:
-        service = self.service or "any principal in the keytab"
-        return f"KerberosAcceptor({self.keytab!r}, {service})"
+        def build() -> str:  # total (providers.safe_errors): it holds the keytab's credentials
+            service = self.service or "any principal in the keytab"
+            return f"KerberosAcceptor({self.keytab!r}, {service})"
+
+        return total_repr(self, build)
 
     def accept(self, token: bytes) -> tuple[str, bytes]:
         """Verify ``token``; returns (initiator principal, reply in the request's form, ``b""``

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from providers.safe_errors import total_repr
+
 __all__ = ["KerberosRealm", "kerberos_tools_missing", "throwaway_realm"]
 
 _PROGRAMS = ("krb5kdc", "kdb5_util", "kadmin.local", "kinit", "klist")
@@ -55,6 +57,10 @@ class KerberosRealm:
     account_keytab: str
     env: Mapping[str, str]
     _k5: Any
+
+    def __repr__(self) -> str:
+        # Not the dataclass's: that one shows user_password. Total (providers.safe_errors).
+        return total_repr(self, lambda: f"KerberosRealm({self.name!r}, user={self.user!r})")
 
     @property
     def service_principal(self) -> str:

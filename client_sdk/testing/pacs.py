@@ -41,6 +41,7 @@ from client_sdk.testing.matching import QueryError
 from client_sdk.testing.records import AssociationRecord, LiveRecord, RecordBook, ResponseSent
 from client_sdk.testing.shutdown import end_associations
 from client_sdk.testing.storage import DatasetStore, UnsafeFileName
+from providers.safe_errors import total_repr
 
 __all__ = ["EmbeddedPacs"]
 
@@ -162,11 +163,14 @@ class EmbeddedPacs:
         self._handshakes: BoundedHandshakes | None = None
 
     def __repr__(self) -> str:
-        state = "running" if self._server is not None else "stopped"
-        return (
-            f"EmbeddedPacs({self.ae_title!r} on {self.host}:{self.port}, {state}, "
-            f"mode={self.response_mode!r}, {self._checker!r})"
-        )
+        def build() -> str:  # total (providers.safe_errors): it holds the users' passwords
+            state = "running" if self._server is not None else "stopped"
+            return (
+                f"EmbeddedPacs({self.ae_title!r} on {self.host}:{self.port}, {state}, "
+                f"mode={self.response_mode!r}, {self._checker!r})"
+            )
+
+        return total_repr(self, build)
 
     # Lifecycle -------------------------------------------------------------------------------
 
