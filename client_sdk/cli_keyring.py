@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from client_sdk.cli_report import Reporter
 from client_sdk.config import Config, KeyringEntry
 from client_sdk.errors import ConfigError
-from providers import CredentialError, KeyringEntryMissing, Secret
+from providers import CredentialError, CredentialUnavailable, KeyringEntryMissing, Secret
 from providers.keyring_access import backend_name, default_backend, describe_backend_error
 
 if TYPE_CHECKING:
@@ -78,7 +78,13 @@ def keyring_command(config: Config, args: argparse.Namespace, report: Reporter) 
             raise CredentialError(f"{what} is empty: set it again with: {command}")
         report.message(f"present: {what}", present=True, **fields)
     else:
-        _present(backend, entry, name, command)
+        try:
+            _present(backend, entry, name, command)
+        except KeyringEntryMissing:
+            raise CredentialUnavailable(
+                f"nothing to delete: there is no {what}. Check the peer name, or list what "
+                f"the peer's identity reads with: dicom-identity config show PEER"
+            ) from None
         try:
             backend.delete_password(entry.service, entry.username)
         except Exception as exc:  # a backend may raise anything (locked, read-only)

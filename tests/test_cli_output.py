@@ -317,6 +317,9 @@ def test_keyring_check_and_delete(pacs: EmbeddedPacs, tmp_path: Path, env: dict[
     assert deleted.returncode == 0 and deleted.stdout.startswith("deleted the password")
     again = run_cli("keyring", "check", "archive", *config, env=env, cwd=tmp_path)
     assert again.returncode == 4
+    twice = run_cli("keyring", "delete", "archive", *config, env=env, cwd=tmp_path)
+    assert twice.returncode == 4
+    assert "nothing to delete" in one_error_line(twice, "CredentialUnavailable")
     echo = run_cli("echo", "archive", *config, env=env, cwd=tmp_path)
     assert echo.returncode == 4
     for result in (present, as_json, deleted, again, echo):

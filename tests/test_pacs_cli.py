@@ -362,12 +362,12 @@ def test_a_study_stored_twice_is_retrieved_and_moved_once(
         key = ("-k", f"StudyInstanceUID={study}")
         moved = run_cli("move", *peer, *key, "--destination", "DEST", env=env, cwd=tmp_path)
         assert moved.returncode == 0, moved.stderr
-        assert re.search(r"\b20 completed, 0 failed", moved.stdout), moved.stdout
+        assert re.search(r"\bcompleted=20 failed=0\b", moved.stdout), moved.stdout
 
         got = tmp_path / "got"
         fetched = run_cli("get", *peer, *key, "--output", str(got), env=env, cwd=tmp_path)
         assert fetched.returncode == 0, fetched.stderr
-        assert re.search(r"\b20 completed, 0 failed", fetched.stdout), fetched.stdout
+        assert re.search(r"\bcompleted=20 failed=0\b", fetched.stdout), fetched.stdout
         assert len(list(got.rglob("*.dcm"))) == 20
 
         images = ("--level", "IMAGE", *key, "-k", "SOPInstanceUID=")
