@@ -25,7 +25,7 @@ from pynetdicom import AE
 from rounds import Row, interleaved, round_rows, run_alone, sdk_round
 
 from client_sdk import Client, Peer
-from client_sdk.sop import VERIFICATION
+from client_sdk._sop import VERIFICATION
 
 NAME = "1 identity per association"
 BASELINE = "raw pynetdicom, no identity"

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:  # run as a script: import this checkout's package
     sys.path.insert(0, str(ROOT))
 
 from client_sdk import Client  # noqa: E402
-from client_sdk.sop import VERIFICATION  # noqa: E402
+from client_sdk._sop import VERIFICATION  # noqa: E402
 
 
 def parser(description: str | None) -> argparse.ArgumentParser:

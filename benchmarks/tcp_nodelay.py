@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pynetdicom import AE, VerificationPresentationContexts
 from rounds import interleaved, medians_ms, options, sdk_round
 
-from client_sdk import Client, Peer, Timeouts, TlsConfig, connection
+from client_sdk import Client, Peer, Timeouts, TlsConfig
+from client_sdk._pynetdicom import requestor as connection
 from client_sdk.testing import EmbeddedPacs
 from tests.tls_certs import make_certificates
 

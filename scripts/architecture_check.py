@@ -338,12 +338,10 @@ def _module_uses(module: Module, names: Names, root: Path) -> list[Use]:
             uses += _attribute_uses(node, path, names, pynetdicom_classes, module.tree)
         elif isinstance(node, ast.Call) and _is_getattr_like(node):
             text = node.args[1]
-            if isinstance(text, ast.Constant) and isinstance(text.value, str):
-                if text.value in names.private:
-                    uses.append(Use(path, node.lineno, text.value, "private attribute by name"))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value.startswith("pynetdicom._"):
-                uses.append(Use(path, node.lineno, node.value, "private logger or module name"))
+            if isinstance(text, ast.Constant) and text.value in names.private:
+                uses.append(Use(path, node.lineno, text.value, "private attribute by name"))
+        elif isinstance(node, ast.Constant) and str(node.value).startswith("pynetdicom._"):
+            uses.append(Use(path, node.lineno, node.value, "private logger or module name"))
     return uses
 
 
@@ -364,9 +362,9 @@ def _attribute_uses(
     owner = node.value
     on_self = isinstance(owner, ast.Name) and owner.id in ("self", "cls")
     stored = isinstance(node.ctx, ast.Store)
-    if _private(node.attr) and node.attr in names.private:
-        if not on_self or _enclosing_class(tree, node) in pynetdicom_classes:
-            return [Use(path, node.lineno, node.attr, "private attribute")]
+    ours = on_self and _enclosing_class(tree, node) not in pynetdicom_classes
+    if _private(node.attr) and node.attr in names.private and not ours:
+        return [Use(path, node.lineno, node.attr, "private attribute")]
     if node.attr in INTERNAL_ATTRIBUTES and not on_self:
         return [Use(path, node.lineno, node.attr, "internal object")]
     if stored and node.attr in ASSIGNED_INTERNAL_ATTRIBUTES and not on_self:
@@ -413,8 +411,7 @@ def main(argv: list[str]) -> int:
             print(f"    {name}:{edge.line} imports {edge.target}{how}")
     where = sorted({str(use.path) for use in uses})
     print(
-        f"== pynetdicom internals outside {SEAM_PACKAGE} ({len(uses)} uses in {len(where)} "
-        "modules)"
+        f"== pynetdicom internals outside {SEAM_PACKAGE} ({len(uses)} uses in {len(where)} modules)"
     )
     for use in uses:
         print(f"  {use.path}:{use.line}: {use.name} ({use.why})")

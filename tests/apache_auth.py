@@ -66,7 +66,7 @@ class BasicAuth:
 @dataclass(frozen=True)
 class NegotiateAuth:
     """mod_auth_gssapi accepting Kerberos for ``HTTP/<service_host>@<realm>`` (a KerberosRealm
-    from client_sdk.testing.kerberos_realm, e.g. the ``kerberos_realm`` fixture)."""
+    from client_sdk.testing._kerberos_realm, e.g. the ``kerberos_realm`` fixture)."""
 
     realm: Any
     service_host: str = "localhost"

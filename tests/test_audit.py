@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Timeouts
-from client_sdk.audit import (
+from client_sdk._audit import (
     AUDIT_LOGGER,
     DEFAULT_AUDIT_SINK,
     AuditEvent,
@@ -30,8 +30,8 @@ from client_sdk.audit import (
     audit_message_line,
     outcome_for,
 )
-from client_sdk.config import InvalidConfig, Overrides, load_config
-from client_sdk.errors import (
+from client_sdk._config import InvalidConfig, Overrides, load_config
+from client_sdk._errors import (
     AuthenticationRejected,
     InsecureTransport,
     PeerUnreachable,

@@ -48,9 +48,9 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from client_sdk import Client, Peer, Policy, Timeouts
-from client_sdk.association import user_information_budget
-from client_sdk.config import InvalidConfig, load_config
-from client_sdk.errors import ConfigError, IdentityTooLarge
+from client_sdk._association.flow import user_information_budget
+from client_sdk._config import InvalidConfig, load_config
+from client_sdk._errors import ConfigError, IdentityTooLarge
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialError,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.datasets import ct_dataset
+from client_sdk.testing._datasets import ct_dataset
 from tests.conftest import poll, require_program
 from tests.installed_cli import cli_command, run_cli
 from tests.processes import background_command, listening
@@ -436,7 +436,7 @@ def test_thread_end_hook(
 ) -> None:
     import logging
 
-    from client_sdk import cli_logging
+    from client_sdk._cli import stderr as cli_logging
 
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)
     root = logging.getLogger()

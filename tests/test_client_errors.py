@@ -13,8 +13,8 @@ import pytest
 from pynetdicom import AE, evt
 
 from client_sdk import Client, Decision, Peer, Policy, Timeouts
-from client_sdk.association import user_information_budget
-from client_sdk.errors import (
+from client_sdk._association.flow import user_information_budget
+from client_sdk._errors import (
     AssociationAborted,
     AssociationRejected,
     AuthenticationRejected,
@@ -25,7 +25,7 @@ from client_sdk.errors import (
     PeerUnreachable,
 )
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.datasets import ct_dataset
+from client_sdk.testing._datasets import ct_dataset
 from providers import (
     IdentityError,
     IdentityExchange,
@@ -405,7 +405,7 @@ NOT_ERRORS = {"ResponseAdvice"}
 
 
 def test_every_error_is_an_identity_error() -> None:
-    from client_sdk import errors
+    from client_sdk import _errors as errors
 
     defined = {
         name: value

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from client_sdk import Client, MissingResponse, Peer, TlsConfig
-from client_sdk.config import (
+from client_sdk._config import (
     SETTINGS,
     ChainIdentity,
     Config,
@@ -27,7 +27,7 @@ from client_sdk.config import (
     load_config,
     peer_from_address,
 )
-from client_sdk.errors import ConfigError
+from client_sdk._errors import ConfigError
 from providers import (
     IdentityType,
     JwtFileProvider,

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from client_sdk.config import (
+from client_sdk._config import (
     InvalidConfig,
     Overrides,
     SamlFileIdentity,
     TokenEndpointIdentity,
     load_config,
 )
-from client_sdk.errors import ConfigError
+from client_sdk._errors import ConfigError
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, SamlFileProvider, TokenEndpointProvider
 from tests.test_saml_file import ISSUER, NAME_ID, make_assertion, write_file

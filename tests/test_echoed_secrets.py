@@ -31,7 +31,7 @@ from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts
-from client_sdk.errors import ServerResponseMissing
+from client_sdk._errors import ServerResponseMissing
 from providers import (
     IdentityExchange,
     IdentityRequest,

@@ -22,9 +22,9 @@ from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 from client_sdk.testing import EmbeddedPacs, ResponseMode
-from client_sdk.testing.contexts import VERIFICATION
-from client_sdk.testing.identity_check import IdentityChecker
-from client_sdk.testing.kerberos_acceptor import (
+from client_sdk.testing._contexts import VERIFICATION
+from client_sdk.testing._identity_check import IdentityChecker
+from client_sdk.testing._kerberos_acceptor import (
     KerberosAcceptor,
     KerberosRejected,
     ReplayCache,

@@ -23,7 +23,7 @@ from pynetdicom import AE, evt
 from pynetdicom.events import Event
 
 from client_sdk import Client, Peer, Policy, Timeouts, TlsConfig
-from client_sdk.errors import (
+from client_sdk._errors import (
     AssociationAborted,
     AuthenticationRejected,
     ResponseAdvice,

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Session, Timeouts
-from client_sdk.errors import (
+from client_sdk._association.peer_faults import abort_text
+from client_sdk._errors import (
     AssociationAborted,
     AssociationRejected,
     AuthenticationRejected,
@@ -28,9 +29,8 @@ from client_sdk.errors import (
     PeerProtocolError,
     PeerUnreachable,
 )
-from client_sdk.pdu_check import MalformedPdu, check_associate_ac, rejection_text
-from client_sdk.peer_faults import abort_text
-from client_sdk.testing.datasets import ct_dataset
+from client_sdk._wire.pdu_check import MalformedPdu, check_associate_ac, rejection_text
+from client_sdk.testing._datasets import ct_dataset
 from providers import (
     IdentityError,
     IdentityType,

@@ -31,10 +31,10 @@ from pydicom import Dataset
 from pydicom.uid import generate_uid
 
 from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Timeouts
-from client_sdk.errors import DimseFailure, ServerResponseMissing
-from client_sdk.sop import STUDY_ROOT_FIND, VERIFICATION
+from client_sdk._errors import DimseFailure, ServerResponseMissing
+from client_sdk._sop import STUDY_ROOT_FIND, VERIFICATION
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.datasets import ct_dataset
+from client_sdk.testing._datasets import ct_dataset
 from providers import (
     IdentityExchange,
     IdentityProvider,

@@ -22,10 +22,10 @@ from pydicom import Dataset
 from pydicom.uid import generate_uid
 
 from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts
-from client_sdk.errors import ServerResponseMissing
-from client_sdk.outcome import Decision
+from client_sdk._errors import ServerResponseMissing
+from client_sdk._outcome import Decision
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.datasets import ct_dataset
+from client_sdk.testing._datasets import ct_dataset
 from providers import IdentityProvider, JwtFileProvider, PasswordProvider, UsernameProvider
 from tests.conftest import AUDIENCE, free_port, make_jwt, require_program, write_token
 from tests.orthanc_peer import OrthancPeer

@@ -35,8 +35,8 @@ from pathlib import Path
 import pytest
 
 from client_sdk import Client, Peer, Timeouts, TlsConfig
-from client_sdk.errors import AssociationAborted
-from client_sdk.outcome import Decision
+from client_sdk._errors import AssociationAborted
+from client_sdk._outcome import Decision
 from client_sdk.testing import EmbeddedPacs
 from providers import JwtFileProvider, PasswordProvider, ResponseStatus, UsernameProvider
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, require_program, write_token

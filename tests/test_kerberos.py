@@ -16,7 +16,7 @@ import pytest
 from pynetdicom import AE
 
 from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Timeouts
-from client_sdk.errors import AuthenticationRejected, ServerResponseMissing
+from client_sdk._errors import AuthenticationRejected, ServerResponseMissing
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialError,

@@ -25,11 +25,11 @@ from pynetdicom import AE, evt
 from pynetdicom.pdu import P_DATA_TF
 
 from client_sdk import Client, Peer, Timeouts
-from client_sdk.errors import AssociationAborted, AuthenticationRejected, DimseFailure
-from client_sdk.sop import VERIFICATION
+from client_sdk._errors import AssociationAborted, AuthenticationRejected, DimseFailure
+from client_sdk._sop import VERIFICATION
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.datasets import ct_dataset
-from client_sdk.testing.kerberos_realm import (
+from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing._kerberos_realm import (
     KerberosRealm,
     kerberos_tools_missing,
     throwaway_realm,

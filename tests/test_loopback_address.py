@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from client_sdk import Client, Peer, Policy
-from client_sdk.connection import Timeouts, _RecordingSocket
-from client_sdk.errors import AssociationAborted, InsecureTransport
+from client_sdk._errors import AssociationAborted, InsecureTransport
+from client_sdk._pynetdicom.requestor import Timeouts, _RecordingSocket
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, JwtFileProvider, PasswordProvider, Target
 from providers.base import is_loopback_address

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from client_sdk import Client, Decision, IdentityOutcome, MissingResponse, Peer, Policy, Timeouts
-from client_sdk.errors import ServerResponseMissing
+from client_sdk._errors import ServerResponseMissing
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     IdentityProvider,

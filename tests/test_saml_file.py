@@ -15,9 +15,9 @@ import pytest
 from pynetdicom import debug_logger
 
 from client_sdk import Client, Peer
-from client_sdk.errors import AuthenticationRejected, IdentityTooLarge, InsecureTransport
+from client_sdk._errors import AuthenticationRejected, IdentityTooLarge, InsecureTransport
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.identity_check import SamlChecker
+from client_sdk.testing._identity_check import SamlChecker
 from providers import (
     CredentialError,
     CredentialExpired,

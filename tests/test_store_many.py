@@ -16,12 +16,12 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
 from client_sdk import Client, Peer, Timeouts
-from client_sdk.association import MAX_CONTEXTS, _contexts
-from client_sdk.bulk import DEFAULT_STORAGE_CLASSES, MAX_LOST_IN_A_ROW, StoreResult
-from client_sdk.errors import AssociationAborted, AuthenticationRejected, DimseFailure
-from client_sdk.reactor_race import return_stolen_responses
+from client_sdk._association.flow import MAX_CONTEXTS, _contexts
+from client_sdk._errors import AssociationAborted, AuthenticationRejected, DimseFailure
+from client_sdk._operations.bulk import DEFAULT_STORAGE_CLASSES, MAX_LOST_IN_A_ROW, StoreResult
+from client_sdk._pynetdicom.reactor_race import return_stolen_responses
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.datasets import CT_IMAGE_STORAGE, ct_dataset
+from client_sdk.testing._datasets import CT_IMAGE_STORAGE, ct_dataset
 from providers import IdentityExchange, PasswordProvider, Target, UsernameProvider
 from tests.conftest import USERS
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from client_sdk import Client, Decision, Peer, Session, Timeouts, TlsConfig, load_config
-from client_sdk.cli import exit_code
-from client_sdk.client import TlsConfig as TlsConfigFromClient
-from client_sdk.errors import (
+from client_sdk._association.tls_failures import probe_tls
+from client_sdk._cli.app import exit_code
+from client_sdk._client import TlsConfig as TlsConfigFromClient
+from client_sdk._errors import (
     AssociationAborted,
     ClientCertificateRejected,
     ClientCertificateRequired,
@@ -37,7 +38,6 @@ from client_sdk.errors import (
     UntrustedCertificate,
 )
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.tls_failures import probe_tls
 from providers import JwtFileProvider, PasswordProvider
 from tests.conftest import poll
 from tests.tls_certs import CertificateFiles, make_certificates

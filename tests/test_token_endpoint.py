@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from client_sdk import Client, Peer
-from client_sdk.errors import InsecureTransport
+from client_sdk._errors import InsecureTransport
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialUnavailable,

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from client_sdk import Client, Decision, IdentityOutcome, MissingResponse, Peer, Policy, Timeouts
-from client_sdk.audit import AuditEvent
-from client_sdk.errors import ServerResponseMissing
+from client_sdk._audit import AuditEvent
+from client_sdk._errors import ServerResponseMissing
+from client_sdk._pynetdicom.testing_acse import ResponseMode
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.acse import ResponseMode
 from providers import (
     IdentityProvider,
     JwtFileProvider,

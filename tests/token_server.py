@@ -116,7 +116,7 @@ class TokenServer:
         self.kerberos_reply: KerberosReply = "valid"
         self._acceptor: Any = None
         if kerberos_keytab is not None:
-            from client_sdk.testing.kerberos_acceptor import KerberosAcceptor
+            from client_sdk.testing._kerberos_acceptor import KerberosAcceptor
 
             self._acceptor = KerberosAcceptor(kerberos_keytab, kerberos_service)
         self._lock = threading.Lock()
@@ -190,7 +190,7 @@ class TokenServer:
         return {"access_token": token, "token_type": "Bearer", "expires_in": int(self.lifetime)}
 
     def accept_kerberos(self, token: bytes) -> tuple[str, bytes]:
-        from client_sdk.testing.kerberos_acceptor import KerberosRejected
+        from client_sdk.testing._kerberos_acceptor import KerberosRejected
 
         try:
             result: tuple[str, bytes] = self._acceptor.accept(token)

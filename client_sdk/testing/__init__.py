@@ -6,8 +6,8 @@ and records each association as an ``AssociationRecord``. Fixtures live in
 ``client_sdk.testing.pytest_plugin``; ``python -m client_sdk.testing`` runs it from a shell.
 """
 
-from client_sdk.testing.acse import ResponseMode
-from client_sdk.testing.pacs import EmbeddedPacs
-from client_sdk.testing.records import AssociationRecord
+from client_sdk._pynetdicom.testing_acse import ResponseMode
+from client_sdk.testing._pacs import EmbeddedPacs
+from client_sdk.testing._records import AssociationRecord
 
 __all__ = ["AssociationRecord", "EmbeddedPacs", "ResponseMode"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from client_sdk.testing.pacs import EmbeddedPacs
+from client_sdk.testing._pacs import EmbeddedPacs
 
 __all__ = ["embedded_pacs", "embedded_pacs_factory"]
 

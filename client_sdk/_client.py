@@ -1,0 +1,226 @@
+"""The client: a peer, an identity, a policy, and bounded timeouts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydicom import Dataset
+
+from client_sdk._association.flow import open_session
+from client_sdk._audit.sinks import DEFAULT_AUDIT_SINK, AuditSink, reports_failures
+from client_sdk._operations.session import RetrieveResult, Session, StoreInput, load_dataset
+from client_sdk._policy import Policy
+from client_sdk._pynetdicom.requestor import Timeouts
+from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
+from client_sdk._tls import TlsConfig
+from providers import IdentityProvider, Target
+from providers.misplaced_secret import refuse_misplaced_secret
+from providers.safe_errors import total_repr
+
+if TYPE_CHECKING:
+    from client_sdk._config import Config
+    from client_sdk._operations.bulk import StoreManyReport, StoreProgress
+
+__all__ = ["Client", "Peer", "TlsConfig"]
+
+DEFAULT_CALLING_AE_TITLE = "DICOM_IDENTITY"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A DICOM application entity to associate with."""
+
+    host: str
+    port: int
+    ae_title: str
+    tls: TlsConfig | None = None
+
+    def __post_init__(self) -> None:
+        # alice:pw@pacs: refused with the password masked, before it can reach any message.
+        refuse_misplaced_secret(self.host, "Peer host", address=True)
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise ValueError(f"Peer port must be 1-65535: {self.port!r}")
+        if not self.ae_title or len(self.ae_title) > 16:
+            raise ValueError(f"Peer AE title must be 1-16 characters: {self.ae_title!r}")
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+def _checked_audit_required(required: object, audit: AuditSink | None) -> bool:
+    if not isinstance(required, bool):
+        raise TypeError(f"audit_required must be True or False: {required!r}")
+    if required and (audit is None or not reports_failures(audit)):
+        raise ValueError(
+            f"audit_required=True needs an audit sink that reports a failed write, such as "
+            f"XmlFileAuditSink(path); {audit!r} cannot (logging handlers report their own errors "
+            "and go on)"
+        )
+    return required
+
+
+class Client:
+    """Opens associations to one peer carrying one identity, under one policy.
+
+    Thread-safe: every association gets its own pynetdicom AE and its own identity exchange.
+    """
+
+    def __init__(
+        self,
+        peer: Peer,
+        *,
+        identity: IdentityProvider | None = None,
+        policy: Policy | None = None,
+        calling_ae_title: str = DEFAULT_CALLING_AE_TITLE,
+        timeouts: Timeouts | None = None,
+        audit: AuditSink | None = DEFAULT_AUDIT_SINK,
+        audit_required: bool = False,
+    ) -> None:
+        if identity is not None and not isinstance(identity, IdentityProvider):
+            raise TypeError(f"identity must have a negotiate(target) method: {identity!r}")
+        if audit is not None and not isinstance(audit, AuditSink):
+            raise TypeError(f"audit must have a record(event) method, or be None: {audit!r}")
+        self.peer = peer
+        self.identity = identity
+        self.policy = policy if policy is not None else Policy()
+        self.calling_ae_title = calling_ae_title
+        self.timeouts = timeouts if timeouts is not None else Timeouts()
+        # One audit event per association attempt (client_sdk/audit); None records nothing.
+        self.audit = audit
+        # Required: no association goes on without its event on record (AuditUnavailable).
+        self.audit_required = _checked_audit_required(audit_required, audit)
+
+    @classmethod
+    def from_config(cls, peer: str, config: Config | None = None) -> Client:
+        """A client for ``peer`` of the configuration (loaded from its usual place when None)."""
+        from client_sdk._config import client_from_config
+
+        return client_from_config(peer, config)
+
+    @property
+    def target(self) -> Target:
+        return Target(
+            host=self.peer.host,
+            port=self.peer.port,
+            called_ae_title=self.peer.ae_title,
+            calling_ae_title=self.calling_ae_title,
+            tls=self.peer.tls is not None,
+        )
+
+    def associate(
+        self,
+        *,
+        sop_classes: Iterable[str] | None = None,
+        transfer_syntaxes: Iterable[str] = (),
+        retrieve: bool = False,
+    ) -> Session:
+        """Open an association; use it as ``with client.associate() as session:``.
+
+        ``sop_classes`` limits the presentation contexts proposed (default: Verification, Study
+        Root C-FIND and C-MOVE, and the common storage classes); ``transfer_syntaxes`` are
+        proposed for each, in contexts of their own: always for a compressed syntax, and for an
+        uncompressed one as many as fit in 128 (so that a dataset goes in the syntax it was read
+        in when the peer accepts it, rather than re-encoded).
+
+        ``retrieve=True`` makes the association fit for ``session.get()`` (C-GET): it also
+        proposes Study Root C-GET and, for as many storage SOP classes as fit in the 128 contexts,
+        the SCP role (SCP/SCU role selection), and takes the C-STORE sub-operations the peer sends
+        back. C-MOVE needs none of this: the peer sends to the move destination.
+        """
+        return open_session(self, sop_classes, transfer_syntaxes, retrieve=retrieve)
+
+    def echo(self) -> int:
+        """Associate, C-ECHO, release. Returns the DIMSE status (0x0000)."""
+        with self.associate(sop_classes=[VERIFICATION]) as session:
+            return session.echo()
+
+    def store(self, *items: StoreInput) -> list[int]:
+        """Associate, C-STORE each dataset or file, release. Returns the statuses."""
+        datasets = [load_dataset(item) for item in items]
+        sop_classes = {str(ds.SOPClassUID) for ds in datasets}
+        metas = [getattr(ds, "file_meta", None) for ds in datasets]
+        syntaxes = {str(m.TransferSyntaxUID) for m in metas if m and "TransferSyntaxUID" in m}
+        with self.associate(sop_classes=sop_classes, transfer_syntaxes=syntaxes) as session:
+            return [session.store(ds) for ds in datasets]
+
+    def find(self, query: Dataset | Mapping[str, Any], *, level: str = "STUDY") -> list[Dataset]:
+        """Associate, Study Root C-FIND, release. Returns the matching identifiers."""
+        with self.associate(sop_classes=[STUDY_ROOT_FIND]) as session:
+            return session.find(query, level=level)
+
+    def get(
+        self,
+        query: Dataset | Mapping[str, Any],
+        *,
+        level: str = "STUDY",
+        output_dir: str | os.PathLike[str] | None = None,
+    ) -> RetrieveResult:
+        """Associate, Study Root C-GET, release. See :meth:`Session.get`."""
+        with self.associate(sop_classes=[STUDY_ROOT_GET], retrieve=True) as session:
+            return session.get(query, level=level, output_dir=output_dir)
+
+    def move(
+        self, query: Dataset | Mapping[str, Any], *, destination: str, level: str = "STUDY"
+    ) -> RetrieveResult:
+        """Associate, Study Root C-MOVE to AE title ``destination``, release. See
+        :meth:`Session.move`."""
+        # The FIND context too: some archives (dcmqrscp --require-find) refuse MOVE without it.
+        with self.associate(sop_classes=[STUDY_ROOT_FIND, STUDY_ROOT_MOVE]) as session:
+            return session.move(query, destination=destination, level=level)
+
+    def __repr__(self) -> str:
+        # Total (providers.safe_errors): a reporter that shows locals may meet a half-built one.
+        return total_repr(
+            self,
+            lambda: f"Client(peer={self.peer}, identity={self.identity!r}, policy={self.policy!r})",
+        )
+
+    def store_many(
+        self,
+        items: Iterable[StoreInput],
+        *,
+        workers: int = 1,
+        progress: StoreProgress | None = None,
+        sop_classes: Iterable[str] | None = None,
+        transfer_syntaxes: Iterable[str] = (),
+    ) -> StoreManyReport:
+        """C-STORE every dataset or file of ``items`` over up to ``workers`` associations.
+
+        Each association carries one identity exchange. ``items`` is consumed lazily (a
+        generator works; at most ``workers`` datasets are in memory). ``progress`` is called
+        with each input's :class:`~client_sdk.bulk.StoreResult` as soon as it is done, one call
+        at a time, from a worker thread. Returns every result in input order, and the
+        associations used.
+
+        Proposed: ``sop_classes`` (default: the common storage classes, since lazy input is not
+        scanned first) with pynetdicom's uncompressed transfer syntaxes, plus one context per
+        extra ``transfer_syntaxes`` entry (for compressed files; then name the few
+        ``sop_classes`` too, as at most 128 contexts fit). The uncompressed syntaxes of the first
+        inputs (one per worker) also get contexts of their own, for their SOP classes first, so
+        that files like them are sent as they were read instead of re-encoded.
+
+        Each file is read and checked completely before it is sent (``dicom_file_check``):
+        one that is unreadable, truncated, broken or whose SOP UIDs disagree with its meta
+        header gets an ``InvalidDicomFile`` in its result, and the run goes on; so does a file
+        with no accepted presentation context or that the peer refuses. An association lost
+        mid-way fails the file in flight (not resent) and the worker opens a new one; three lost
+        in a row stop the run. Failing to open an association (authentication rejected, a
+        credential error, the peer unreachable) stops the run at once and raises that error
+        after the other workers have released theirs; it is never retried. Ctrl-C lets the
+        files in flight finish (a second one aborts them) and raises KeyboardInterrupt. Every
+        input taken gets one result, passed to ``progress``: ``result`` is ``"stored"``,
+        ``"failed"`` or ``"not-sent"`` (taken, then the run stopped before sending it).
+        """
+        from client_sdk._operations.bulk import store_many
+
+        return store_many(
+            self,
+            items,
+            workers=workers,
+            progress=progress,
+            sop_classes=sop_classes,
+            transfer_syntaxes=transfer_syntaxes,
+        )

@@ -1,0 +1,131 @@
+"""SDK objects from a configuration: providers, policy, timeouts, client.
+
+Nothing here reads a credential: providers fetch theirs at each association.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from client_sdk._client import Client, Peer
+from client_sdk._config.audit import build_audit
+from client_sdk._config.schema import (
+    ChainIdentity,
+    IdentityConfig,
+    JwtFileIdentity,
+    KerberosIdentity,
+    KeyringPasswordIdentity,
+    PolicyConfig,
+    TokenEndpointIdentity,
+    TokenFileIdentity,
+    UsernameIdentity,
+)
+from client_sdk._config.settings import SOURCE_ARGUMENT, Resolved
+from client_sdk._policy import MissingResponse, Policy
+from client_sdk._pynetdicom.requestor import Timeouts
+from providers import (
+    IdentityProvider,
+    IdentityType,
+    JwtFileProvider,
+    KerberosProvider,
+    KeyringPasswordProvider,
+    ProviderChain,
+    SamlFileProvider,
+    TokenEndpointProvider,
+    UsernameProvider,
+)
+
+__all__ = ["build_client", "build_identity", "build_policy", "build_timeouts"]
+
+IDENTITY_TYPE_BY_LABEL = {t.label: t for t in IdentityType}
+
+
+def build_identity(name: str, identities: Mapping[str, IdentityConfig]) -> IdentityProvider:
+    """The provider of identity ``name`` (a chain builds its members, in order)."""
+    identity = identities[name]
+    if isinstance(identity, UsernameIdentity):
+        return UsernameProvider(identity.username, positive_response=identity.positive_response)
+    if isinstance(identity, KeyringPasswordIdentity):
+        return KeyringPasswordProvider(
+            identity.service, identity.username, positive_response=identity.positive_response
+        )
+    if isinstance(identity, TokenFileIdentity):
+        rotating = JwtFileProvider if isinstance(identity, JwtFileIdentity) else SamlFileProvider
+        return rotating(
+            identity.path,
+            audience=identity.audience,
+            leeway=identity.leeway,
+            positive_response=identity.positive_response,
+        )
+    if isinstance(identity, KerberosIdentity):
+        return KerberosProvider(
+            service=identity.service,
+            hostname=identity.hostname,
+            principal=identity.principal,
+            ccache=identity.ccache,
+            keytab=identity.keytab,
+            mutual_auth=identity.mutual_auth,
+            token_format=identity.token_format,
+            positive_response=identity.positive_response,
+        )
+    if isinstance(identity, TokenEndpointIdentity):
+        return TokenEndpointProvider(
+            identity.token_url,
+            client_id=identity.client_id,
+            client_secret_keyring=identity.client_secret_keyring,
+            scope=identity.scope,
+            audience=identity.audience,
+            auth=identity.auth,
+            ca_file=identity.ca_file,
+            kerberos_hostname=identity.kerberos_hostname,
+            positive_response=identity.positive_response,
+            timeout=identity.timeout,
+            proxy=identity.proxy,
+        )
+    if isinstance(identity, ChainIdentity):
+        return ProviderChain(build_identity(member, identities) for member in identity.identities)
+    raise TypeError(f"not an identity configuration: {identity!r}")
+
+
+def build_policy(resolved: Mapping[str, Resolved], policies: Mapping[str, PolicyConfig]) -> Policy:
+    name = resolved["policy"].value
+    per_type = policies[name].per_type if name is not None else {}
+    return Policy(
+        missing_response=MissingResponse(resolved["policy.missing_response"].value),
+        per_type={
+            IDENTITY_TYPE_BY_LABEL[label]: MissingResponse(rule) for label, rule in per_type.items()
+        },
+        allow_insecure_transport=resolved["policy.allow_insecure_transport"].value,
+        echo_is_missing=resolved["policy.echo_is_missing"].value,
+    )
+
+
+def build_timeouts(resolved: Mapping[str, Resolved]) -> Timeouts:
+    return Timeouts(
+        connect=resolved["timeouts.connect"].value,
+        acse=resolved["timeouts.acse"].value,
+        dimse=resolved["timeouts.dimse"].value,
+        network=resolved["timeouts.network"].value,
+    )
+
+
+def build_client(
+    peer: Peer,
+    resolved: Mapping[str, Resolved],
+    identities: Mapping[str, IdentityConfig],
+    policies: Mapping[str, PolicyConfig],
+) -> Client:
+    identity = resolved["identity"]
+    if identity.source == SOURCE_ARGUMENT or identity.value is None:
+        provider = identity.value
+    else:
+        provider = build_identity(identity.value, identities)
+    return Client(
+        peer,
+        identity=provider,
+        policy=build_policy(resolved, policies),
+        calling_ae_title=resolved["calling_ae_title"].value,
+        timeouts=build_timeouts(resolved),
+        audit=build_audit(resolved),
+        audit_required=resolved["audit.required"].value,
+    )

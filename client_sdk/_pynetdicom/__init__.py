@@ -1,0 +1,1 @@
+"""The one seam to pynetdicom's internals (filled in below)."""
