@@ -3,11 +3,13 @@
 :func:`find_leaks` is the search every secret test uses (the end-to-end matrix is
 ``tests/test_secret_matrix.py``). It looks for a secret raw, as UTF-8 bytes in hex (lower and
 upper case, with and without spaces), in base64 (standard and URL-safe, at each of the three
-alignments a secret can have inside a longer base64 text), URL-encoded (``%XX`` and form
-encoding), as a Python bytes ``repr`` (and, for a secret given as text, as its ``str`` repr: how a
-password with lone surrogates shows in a traceback's locals), in the text with all whitespace
-removed, and in pynetdicom's hex-dump layout: the hex digits at the end
-of each line (after any log prefix) joined across lines, so a secret split over two dump lines is
+alignments a secret can have inside a longer base64 text), URL-encoded (``%XX`` in either case,
+form encoding, and a path's, which leaves ``/``), with JSON and ``ascii()`` escapes (how
+``--json`` output shows text that is not ASCII), as a Python bytes ``repr`` (and, for a secret
+given as text, as its ``str`` repr: how a password with lone surrogates shows in a traceback's
+locals), in the text with all whitespace removed, and in pynetdicom's hex-dump layout: the hex
+digits at the end of each line (after any log prefix) joined across lines, so a secret split
+over two dump lines is
 found. The first tests here prove the search finds every one of those forms.
 
 The redaction tests feed the filters real pynetdicom output (``debug_data`` on real encoded
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import os
 import re
@@ -41,7 +44,7 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.utils import pretty_bytes
 
-from client_sdk.redaction import (
+from client_sdk._pynetdicom.log_redaction import (
     carries_user_identity,
     install_pynetdicom_redaction,
     redacting,
@@ -76,9 +79,16 @@ def secret_forms(secret: bytes) -> dict[str, str]:
         "latin-1": secret.decode("latin-1"),
         "url-encoded": urllib.parse.quote(secret, safe=""),
         "form-encoded": urllib.parse.quote_plus(secret, safe=""),
+        "url-encoded path": urllib.parse.quote(secret),  # "/" left as it is
     }
+    for name in ("url-encoded", "form-encoded", "url-encoded path"):  # %xx in lower case too
+        forms[f"{name}, lower case"] = re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), forms[name])
     with contextlib.suppress(UnicodeDecodeError):
-        forms["raw"] = secret.decode("utf-8")
+        text = secret.decode("utf-8")
+        forms["raw"] = text
+        # How JSON output (--json, a report file) and ascii() show a text that is not ASCII.
+        forms["JSON escapes"] = json.dumps(text)[1:-1]
+        forms["ascii escapes"] = ascii(text)[1:-1]
     for name, core in _b64_cores(secret, base64.b64encode):
         forms[name] = core
     for name, core in _b64_cores(secret, base64.urlsafe_b64encode):

@@ -35,11 +35,10 @@ file, Kerberos (the real MIT KDC; GSS-API and bare AP-REQ tokens), plus one Prov
 * "untrusted-tls" (TLS only): the credential was fetched, then the handshake fails
   (PeerUnreachable): every provider.
 
-That is 37 cases. The CLI (``python -m client_sdk --debug`` in a subprocess, ``debug_data`` bound
-too) runs echo and store with a keyring password and a JWT file, accepted and rejected, plain and
-TLS: 8 runs, pairwise covering (credential, outcome, command, TLS). Its PACS runs in this process,
-where no secret of the CLI is registered: only the PDU rule of the redaction keeps the received
-identity out of the PACS's own hex dump.
+That is 37 cases. The command line, with ``debug_data`` bound too, is in
+``tests/test_secret_matrix_cli.py``; the token endpoint, SAML, and what peers say in
+``tests/test_secret_matrix_web.py`` and ``tests/test_secret_matrix_peers.py``. Every error a case
+raises is kept, and formatted with its frames' locals by the last test of the web module.
 
 Two clients with different identities in two threads at once: each PACS record holds only its own
 client's user, each client's outcomes, exceptions and log records name only its own user, and no
@@ -49,12 +48,8 @@ secret of either appears anywhere.
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -62,17 +57,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import pynetdicom
 import pytest
-from pynetdicom import AE, evt
-from pynetdicom._handlers import debug_data
 
 from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts, TlsConfig
-from client_sdk.errors import DimseFailure
-from client_sdk.sop import VERIFICATION
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing.acse import ResponseMode
-from client_sdk.testing.datasets import ct_dataset
+from client_sdk._errors import DimseFailure
+from client_sdk.testing import EmbeddedPacs, ResponseMode
+from client_sdk.testing._contexts import VERIFICATION
 from providers import (
     IdentityExchange,
     JwtFileProvider,
@@ -83,11 +73,13 @@ from providers import (
     Target,
 )
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.secret_matrix_support import ErrorKeeper, Gathered
 from tests.test_secret_leaks import find_leaks, planted
 from tests.tls_certs import CertificateFiles, make_certificates
 from tests.wire import read_pdu
 
-ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
+
 PASSWORD = "Tr0ub4dor&3-matrix-canary"
 KEYRING_PASSWORD = "pässwörd-ü-matrix-canary"  # not ASCII: its UTF-8 bytes are searched for
 WRONG_PASSWORD = "wr0ng-matrix-canary-pw"
@@ -174,39 +166,7 @@ def expected_result(case: Case) -> str:
 # --- debug output on, everywhere ------------------------------------------------------------
 
 
-def _with_hex_dumps(original: Callable[..., Any]) -> Callable[..., Any]:
-    def bound(self: AE, *args: Any, **kwargs: Any) -> Any:
-        handlers = list(kwargs.pop("evt_handlers", None) or [])
-        handlers += [(evt.EVT_DATA_SENT, debug_data), (evt.EVT_DATA_RECV, debug_data)]
-        return original(self, *args, evt_handlers=handlers, **kwargs)
-
-    return bound
-
-
-@pytest.fixture(scope="module")
-def hex_dumps() -> Iterator[None]:
-    """pynetdicom's ``debug_data`` on every PDU of every association of this module, both ends."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(AE, "associate", _with_hex_dumps(AE.associate))
-        mp.setattr(AE, "start_server", _with_hex_dumps(AE.start_server))
-        yield
-
-
-@pytest.fixture
-def debug_everything(
-    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-) -> Iterator[pytest.LogCaptureFixture]:
-    """``debug_logger()`` (to the captured stderr), pyspnego and every other logger at DEBUG."""
-    pynetdicom_logger = logging.getLogger("pynetdicom")
-    spnego_logger = logging.getLogger("spnego")
-    before = (pynetdicom_logger.level, list(pynetdicom_logger.handlers), spnego_logger.level)
-    pynetdicom.debug_logger()
-    spnego_logger.setLevel(logging.DEBUG)
-    with caplog.at_level(logging.DEBUG):
-        yield caplog
-    pynetdicom_logger.setLevel(before[0])
-    pynetdicom_logger.handlers = before[1]
-    spnego_logger.setLevel(before[2])
+# hex_dumps and debug_everything: tests/secret_matrix_support.py, shared by the matrix modules.
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +324,9 @@ def make_provider(
 # --- the matrix -----------------------------------------------------------------------------
 
 
-def _run_path(case: Case, client: Client, tmp_path: Path, seen: list[str]) -> str:
+def _run_path(
+    case: Case, client: Client, tmp_path: Path, seen: Gathered, keeper: ErrorKeeper
+) -> str:
     """Open the association and walk the case's path; returns what happened."""
     try:
         with client.associate(sop_classes=[VERIFICATION]) as session:
@@ -384,6 +346,7 @@ def _run_path(case: Case, client: Client, tmp_path: Path, seen: list[str]) -> st
     except Exception as exc:  # every error path is part of what is searched
         seen += [repr(exc), str(exc), *map(str, exc.args)]
         seen.append("".join(traceback.format_exception(exc)))
+        keeper.keep(exc)  # formatted with its frames' locals by test_secret_matrix_web
         return type(exc).__name__
 
 
@@ -398,10 +361,12 @@ def test_no_secret_anywhere(
     tmp_path: Path,
     file_keyring: Any,
     request: pytest.FixtureRequest,
+    keep_errors: ErrorKeeper,
 ) -> None:
     run = make_provider(case, tmp_path, file_keyring, request)
     rule = MissingResponse.ABORT if case.path == "missing-response" else MissingResponse.WARN
-    seen: list[str] = []
+    seen = Gathered()
+    keep_errors.expect_error = not expected_result(case).startswith("ok:")
     pacs: EmbeddedPacs | None = None
     if case.path == "aborted":
         with AbortingPeer(certs.server_context() if case.tls else None) as peer:
@@ -411,7 +376,7 @@ def test_no_secret_anywhere(
                 policy=Policy(missing_response=rule),
                 timeouts=FAST,
             )
-            result = _run_path(case, client, tmp_path, seen)
+            result = _run_path(case, client, tmp_path, seen, keep_errors)
         assert len(peer.received) == 1 and peer.received[0][0] == 0x01  # the RQ went out
     else:
         keytab = None
@@ -428,7 +393,7 @@ def test_no_secret_anywhere(
             policy=Policy(missing_response=rule),
             timeouts=FAST,
         )
-        result = _run_path(case, client, tmp_path, seen)
+        result = _run_path(case, client, tmp_path, seen, keep_errors)
         seen.append(repr(pacs))
         if case.path == "untrusted-tls":
             assert pacs.records == []  # the handshake failed: no A-ASSOCIATE-RQ was sent
@@ -444,6 +409,7 @@ def test_no_secret_anywhere(
     assert result == expected_result(case)
     tokens = run.recording.tokens if run.recording is not None else []
     secrets = run.secrets + [part for token in tokens for part in token_secrets(token)]
+    keep_errors.secrets += secrets
     assert secrets, "the case has no secret to look for"
     # The control: the search finds each secret in each form it looks for.
     for secret in secrets:
@@ -459,122 +425,6 @@ def test_no_secret_anywhere(
     assert IDENTITY_DUMP_WITHHELD in logs
     if case.provider in ("password", "keyring", "chain"):
         assert "Password: [redacted]" in logs
-
-
-# --- the command line -----------------------------------------------------------------------
-
-# ``python -m client_sdk`` with pynetdicom's debug_logger() and debug_data bound to every
-# association, as a user chasing a problem might run it.
-BOOTSTRAP = """
-import runpy, sys
-import pynetdicom
-from pynetdicom import AE, evt
-from pynetdicom._handlers import debug_data
-
-_associate = AE.associate
-
-def associate(self, *args, **kwargs):
-    handlers = list(kwargs.pop("evt_handlers", None) or [])
-    handlers += [(evt.EVT_DATA_SENT, debug_data), (evt.EVT_DATA_RECV, debug_data)]
-    return _associate(self, *args, evt_handlers=handlers, **kwargs)
-
-AE.associate = associate
-pynetdicom.debug_logger()
-sys.argv[0] = "dicom-identity"
-runpy.run_module("client_sdk", run_name="__main__", alter_sys=True)
-"""
-
-CLI_CASES = [
-    # (credential, outcome, command, TLS): every pair of values appears together.
-    ("keyring", "accepted", "echo", False),
-    ("keyring", "accepted", "store", True),
-    ("keyring", "rejected", "echo", True),
-    ("keyring", "rejected", "store", False),
-    ("jwt", "accepted", "echo", True),
-    ("jwt", "accepted", "store", False),
-    ("jwt", "rejected", "echo", False),
-    ("jwt", "rejected", "store", True),
-]
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: a file keyring in tmp holding a good and a wrong password."""
-    from keyrings.alt.file import PlaintextKeyring
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    env.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "data" / "python_keyring" / "keyring_pass.cfg")
-    backend.set_password("embedded-pacs", "alice", PASSWORD)
-    backend.set_password("embedded-pacs-wrong", "alice", WRONG_PASSWORD)
-    return env
-
-
-@pytest.mark.parametrize(
-    ("credential", "outcome", "command", "tls"), CLI_CASES, ids=lambda v: str(v).lower()
-)
-def test_cli_debug_prints_no_secret(
-    capfd: pytest.CaptureFixture[str],
-    debug_everything: pytest.LogCaptureFixture,
-    pacs_pool: PacsPool,
-    certs: CertificateFiles,
-    cli_env: dict[str, str],
-    tmp_path: Path,
-    credential: str,
-    outcome: str,
-    command: str,
-    tls: bool,
-) -> None:
-    pacs = pacs_pool("standard", tls)
-    pacs.clear()
-    args = ["--debug", command, f"{pacs.host}:{pacs.port}", "--ae-title", pacs.ae_title]
-    args.append("--pos-response")
-    if credential == "keyring":
-        service = "embedded-pacs" if outcome == "accepted" else "embedded-pacs-wrong"
-        args += ["--user", "alice", "--keyring-service", service]
-        secrets = [PASSWORD.encode(), WRONG_PASSWORD.encode()]
-    else:
-        token = make_jwt(key=JWT_KEY if outcome == "accepted" else OTHER_KEY, sub="cli-user")
-        args += ["--jwt-file", str(write_token(tmp_path / "cli.jwt", token))]
-        secrets = jwt_secrets(token)
-    if tls:
-        args += ["--ca-file", str(certs.ca_file), "--server-hostname", certs.hostname]
-    if command == "store":
-        path = tmp_path / "ct.dcm"
-        ct_dataset(patient_id="LEAK-1").save_as(path, enforce_file_format=True)
-        args.append(str(path))
-    result = subprocess.run(
-        [sys.executable, "-c", BOOTSTRAP, *args],
-        cwd=ROOT,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    pacs.wait_for_records(1, ended=True, timeout=15)
-    here = capfd.readouterr()
-    assert result.returncode == (0 if outcome == "accepted" else 6), result.stderr[-3000:]
-    # The CLI's own output, and the in-process PACS's (it received the identity).
-    for where, text in (
-        ("CLI stdout", result.stdout),
-        ("CLI stderr", result.stderr),
-        ("PACS logs", debug_everything.text + here.out + here.err),
-    ):
-        assert find_leaks(text, secrets) == [], where
-        assert IDENTITY_DUMP_WITHHELD in text or where == "CLI stdout"
-    assert "END ENCODED PDU" in result.stderr  # debug_data ran in the CLI
-    if credential == "keyring":
-        assert "Password: [redacted]" in result.stderr
-    if outcome == "rejected":
-        assert "Traceback" in result.stderr  # --debug shows the traceback, without a secret
 
 
 # --- two clients, two threads -----------------------------------------------------------------
@@ -595,6 +445,7 @@ def test_two_clients_in_two_threads_never_see_each_other(
     certs: CertificateFiles,
     tmp_path: Path,
     bob_rejected: bool,
+    keep_errors: ErrorKeeper,
 ) -> None:
     """Alice (a password) and Bob (a JWT, or a wrong one) at once, each from its own thread, with
     every debug output on: each side's outcomes, exceptions and log records carry only its own
@@ -619,6 +470,8 @@ def test_two_clients_in_two_threads_never_see_each_other(
         ),
     }
     secrets = {"alice": [PASSWORD.encode()], "bob@example.org": jwt_secrets(bob_token)}
+    keep_errors.secrets += secrets["alice"] + secrets["bob@example.org"]
+    keep_errors.expect_error = bob_rejected
     results = {name: ThreadResults([], [], []) for name in clients}
     rounds = 10
     start = threading.Barrier(len(clients))
@@ -636,6 +489,7 @@ def test_two_clients_in_two_threads_never_see_each_other(
                 except Exception as exc:
                     mine.outcomes.append(type(exc).__name__)
                     mine.texts += [str(exc), "".join(traceback.format_exception(exc))]
+                    keep_errors.keep(exc)
         except BaseException as exc:
             mine.errors.append(exc)
 
