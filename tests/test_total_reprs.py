@@ -51,7 +51,10 @@ from providers import (
     jwt_file,
     saml_file,
 )
+from providers.basic_auth import HttpBasicAuth, _OneRetry
+from providers.bearer_auth import HttpBearerAuth, ProviderTokens, TokenEndpointTokens, _OneRefresh
 from providers.kerberos import KerberosExchange
+from providers.negotiate_auth import HttpNegotiateAuth, _Exchange
 from providers.rotating_file import RotatingFile, _Cached
 from providers.saml_file import SamlExchange
 from providers.token_answer import IssuedToken, _Answer
@@ -82,6 +85,14 @@ HOLDERS: list[type] = [
     _Answer,
     _Token,
     IssuedToken,
+    HttpBasicAuth,  # issue 18: HTTP auth from the same credential sources
+    _OneRetry,
+    HttpBearerAuth,
+    ProviderTokens,
+    TokenEndpointTokens,
+    _OneRefresh,
+    HttpNegotiateAuth,
+    _Exchange,
     Client,
     Session,
     AuditAttempt,
@@ -102,6 +113,9 @@ NAMES_ONLY = {  # the package and the class name: modules move, the classes stay
     "providers.ResponseCheck",
     "providers.IdentityProvider",  # the protocol
     "providers._TokenLogFilter",  # rewrites log records, keeps nothing
+    "providers.TokenSource",  # the protocol
+    "providers.CredentialGuard",  # the origin a credential may go to
+    "providers.Challenge",  # a server's WWW-Authenticate challenge
     "client_sdk.AuditEvent",  # the principal, never a secret
     "client_sdk.Peer",
     "client_sdk.KeyringEntry",  # service and user of the entry
