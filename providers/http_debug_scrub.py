@@ -39,8 +39,9 @@ HTTP_LOGGERS = (
     "urllib3.util.retry",
 )
 # A header value runs to the end of the line; in a bytes repr the line ends at "\r\n" (shown as
-# a backslash) or at the closing quote.
-_AUTHORIZATION = re.compile(r"(?i)\b((?:proxy-)?authorization:[ \t]*)([^\\\r\n'\"]*)")
+# a backslash) or at the closing quote. No word boundary before the name: in a repr the name
+# follows the "n" of an escaped "\r\n".
+_AUTHORIZATION = re.compile(r"(?i)((?:proxy-)?authorization:[ \t]*)([^\\\r\n'\"]*)")
 # A token after a scheme that carries one (a Negotiate reply, a Bearer token in some text).
 _SCHEME_TOKEN = re.compile(r"(?i)\b(negotiate|kerberos|ntlm|bearer)([ \t]+)[A-Za-z0-9+/._~-]{8,}=*")
 _JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,3}")

@@ -41,8 +41,13 @@ def peer_certificate(response: Any) -> bytes | None:
     """The DER certificate of the TLS connection a ``requests`` response came over, read before
     its body (the connection goes back to the pool once the body is read); None over plain
     HTTP or when the connection is gone."""
-    connection = getattr(getattr(response, "raw", None), "connection", None)
-    sock = getattr(connection, "sock", None)
+    raw = getattr(response, "raw", None)  # urllib3's response
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is None:
+        # An answer that closes its connection: http.client handed the socket over to the
+        # response (what requests-kerberos reads as well).
+        stream = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
+        sock = getattr(stream, "_sock", None)
     getpeercert = getattr(sock, "getpeercert", None)
     if getpeercert is None:
         return None

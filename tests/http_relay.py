@@ -6,7 +6,8 @@ One request per connection: the relay makes both heads say ``Connection: close``
 is the rest of its connection and the client opens a new one for the next request. ``rewrite``
 gets each answer's head (status line and headers, up to the blank line) and its number (0, 1,
 ...) and returns the head to pass on. ``tls``: the client side speaks TLS with that server
-context (the relay then presents its own certificate, as a man in the middle would).
+context (the relay then presents its own certificate, as a man in the middle would); it may be
+changed between requests (a server that renews its certificate).
 
 Every socket has a timeout; ``__exit__`` closes every socket and joins every thread.
 """
@@ -76,7 +77,7 @@ class HttpRelay:
     ) -> None:
         self._target = ("127.0.0.1", port)
         self.rewrite: Rewrite = rewrite or (lambda head, index: head)
-        self._tls = tls
+        self.tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.05)
         self.port = int(self._listener.getsockname()[1])
@@ -88,7 +89,7 @@ class HttpRelay:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def heads(self) -> list[bytes]:
@@ -135,8 +136,8 @@ class HttpRelay:
 
     def _serve(self, client: socket.socket) -> None:
         try:
-            if self._tls is not None:
-                client = self._keep(self._tls.wrap_socket(client, server_side=True))
+            if self.tls is not None:
+                client = self._keep(self.tls.wrap_socket(client, server_side=True))
             server = self._keep(socket.create_connection(self._target, timeout=_TIMEOUT))
             head, rest = _read_head(client)
             server.sendall(_close_after(head) + rest)
