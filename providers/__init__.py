@@ -15,6 +15,8 @@ from providers.base import (
     ResponseStatus,
     Target,
 )
+from providers.basic_auth import HttpBasicAuth
+from providers.bearer_auth import HttpBearerAuth
 from providers.chain import ProviderChain
 from providers.errors import (
     CredentialError,
@@ -25,10 +27,19 @@ from providers.errors import (
     MutualAuthenticationFailed,
     NoCredentials,
 )
+from providers.http_auth import http_auth
+from providers.http_auth_errors import (
+    HttpAuthError,
+    HttpAuthUnsupported,
+    HttpAuthWrongOrigin,
+    HttpMutualAuthenticationFailed,
+    InsecureHttpAuth,
+)
 from providers.jwt_file import JwtFileProvider
 from providers.kerberos import KerberosProvider, KerberosUnavailable
 from providers.keyring_access import KeyringEntryMissing
 from providers.keyring_password import KeyringPasswordProvider
+from providers.negotiate_auth import HttpNegotiateAuth
 from providers.password import PasswordProvider
 from providers.saml_assertion import InvalidSamlAssertion, UnsafeXml
 from providers.saml_file import SamlFileProvider
@@ -50,11 +61,19 @@ __all__ = [
     "CredentialError",
     "CredentialExpired",
     "CredentialUnavailable",
+    "HttpAuthError",
+    "HttpAuthUnsupported",
+    "HttpAuthWrongOrigin",
+    "HttpBasicAuth",
+    "HttpBearerAuth",
+    "HttpMutualAuthenticationFailed",
+    "HttpNegotiateAuth",
     "IdentityError",
     "IdentityExchange",
     "IdentityProvider",
     "IdentityRequest",
     "IdentityType",
+    "InsecureHttpAuth",
     "InsecureTokenEndpoint",
     "InvalidIdentity",
     "InvalidSamlAssertion",
@@ -80,4 +99,5 @@ __all__ = [
     "TokenRequestRejected",
     "UnsafeXml",
     "UsernameProvider",
+    "http_auth",
 ]

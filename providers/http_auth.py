@@ -24,6 +24,7 @@ from providers.chain import ProviderChain
 from providers.http_auth_errors import HttpAuthUnsupported
 from providers.http_origin import Origin
 from providers.kerberos import KerberosProvider, MutualAuth
+from providers.negotiate_auth import HttpNegotiateAuth
 from providers.token_endpoint import TokenEndpointProvider
 
 __all__ = ["http_auth"]
@@ -59,8 +60,6 @@ def http_auth(
     ``ValueError`` for a URL that is not http(s) with a host."""
     origin = Origin.of(url)
     if isinstance(provider, KerberosProvider):
-        from providers.negotiate_auth import HttpNegotiateAuth
-
         return HttpNegotiateAuth(
             provider,
             url=url,
