@@ -89,6 +89,7 @@ class HttpNegotiateAuth(requests.auth.AuthBase):
             ),
         )
 
+    @secret_safe  # the header holds the token
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         self.guard.check(str(request.url))
         exchange = _Exchange(self)
@@ -159,6 +160,7 @@ class _Exchange:
         self._sent = "Negotiate " + base64.b64encode(token).decode("ascii")
         return self._sent
 
+    @secret_safe  # its frames hold the tokens sent and received
     def handle(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:
         with self._lock:
             handled, self._handled = self._handled, True

@@ -192,6 +192,8 @@ def test_negotiate(
         relay.rewrite = lambda head, index: flip_negotiate_token(head)
         assert seen.request(auth, url) is None  # mutual authentication failed
         seen.secrets += [t for head in relay.heads if (t := negotiate_token(head))]
+        # and the tampered token as the client got it (held by the frames of the failure)
+        seen.secrets.append(negotiate_token(flip_negotiate_token(relay.heads[-1])) or b"")
     assert len(seen.secrets) >= 6  # two tokens sent (header, credential), two received
     assert any(HttpMutualAuthenticationFailed.__name__ in text for text in seen.texts)
     out = seen.search(capfd, debug_everything)
