@@ -24,8 +24,7 @@ import peers
 from pynetdicom import AE
 from rounds import Row, interleaved, round_rows, run_alone, sdk_round
 
-from client_sdk import Client, Peer
-from client_sdk._sop import VERIFICATION
+from client_sdk import VERIFICATION, Client, Peer
 
 NAME = "1 identity per association"
 BASELINE = "raw pynetdicom, no identity"

@@ -35,7 +35,7 @@ import peers
 from rounds import Row, ratio_rows, run_alone
 
 from client_sdk import Client, Peer
-from client_sdk.testing._datasets import CT_IMAGE_STORAGE, ct_dataset
+from client_sdk.testing import CT_IMAGE_STORAGE, ct_dataset
 
 STORESCU = "storescu, 1 association"
 PROCESSES = "sdk, 2 processes x 1 association"

@@ -64,7 +64,7 @@ def identities(folder: Path) -> Identities:
 @contextlib.contextmanager
 def kerberos() -> Iterator[tuple[Any, str]]:
     """A throwaway realm (with the environment pointed at it) and "", or (None, why not)."""
-    from client_sdk.testing._kerberos_realm import kerberos_tools_missing, throwaway_realm
+    from client_sdk.testing import kerberos_tools_missing, throwaway_realm
 
     why = kerberos_tools_missing()
     if why:

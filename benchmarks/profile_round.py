@@ -25,7 +25,7 @@ from pyinstrument import Profiler
 from rounds import sdk_round
 
 from client_sdk import Client, Peer
-from client_sdk.testing._datasets import CT_IMAGE_STORAGE
+from client_sdk.testing import CT_IMAGE_STORAGE
 from providers import IdentityProvider
 
 

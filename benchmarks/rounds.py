@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: import this checkout's packages
     sys.path.insert(0, str(ROOT))
 
-from client_sdk import Client  # noqa: E402
-from client_sdk._sop import VERIFICATION  # noqa: E402
+from client_sdk import VERIFICATION, Client  # noqa: E402
 
 
 def parser(description: str | None) -> argparse.ArgumentParser:

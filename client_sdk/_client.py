@@ -4,50 +4,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydicom import Dataset
 
 from client_sdk._association.flow import open_session
 from client_sdk._audit.sinks import DEFAULT_AUDIT_SINK, AuditSink, reports_failures
-from client_sdk._operations.session import RetrieveResult, Session, StoreInput, load_dataset
+from client_sdk._client_settings import ClientSettings
+from client_sdk._config.client_class import register_client_class
+from client_sdk._config.load import load_config
+from client_sdk._config.model import Config
+from client_sdk._operations.bulk import store_many
+from client_sdk._operations.bulk_results import StoreManyReport, StoreProgress
+from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
+from client_sdk._operations.retrieve import RetrieveResult
+from client_sdk._operations.session import Session
+from client_sdk._peer import DEFAULT_CALLING_AE_TITLE, Peer
 from client_sdk._policy import Policy
-from client_sdk._pynetdicom.requestor import Timeouts
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
-from client_sdk._tls import TlsConfig
+from client_sdk._timeouts import Timeouts
 from providers import IdentityProvider, Target
-from providers.misplaced_secret import refuse_misplaced_secret
 from providers.safe_errors import total_repr
-
-if TYPE_CHECKING:
-    from client_sdk._config import Config
-    from client_sdk._operations.bulk import StoreManyReport, StoreProgress
-
-__all__ = ["Client", "Peer", "TlsConfig"]
-
-DEFAULT_CALLING_AE_TITLE = "DICOM_IDENTITY"
-
-
-@dataclass(frozen=True)
-class Peer:
-    """A DICOM application entity to associate with."""
-
-    host: str
-    port: int
-    ae_title: str
-    tls: TlsConfig | None = None
-
-    def __post_init__(self) -> None:
-        # alice:pw@pacs: refused with the password masked, before it can reach any message.
-        refuse_misplaced_secret(self.host, "Peer host", address=True)
-        if not isinstance(self.port, int) or not 0 < self.port < 65536:
-            raise ValueError(f"Peer port must be 1-65535: {self.port!r}")
-        if not self.ae_title or len(self.ae_title) > 16:
-            raise ValueError(f"Peer AE title must be 1-16 characters: {self.ae_title!r}")
-
-    def __str__(self) -> str:
-        return f"{self.ae_title}@{self.host}:{self.port}"
 
 
 def _checked_audit_required(required: object, audit: AuditSink | None) -> bool:
@@ -96,19 +73,36 @@ class Client:
     @classmethod
     def from_config(cls, peer: str, config: Config | None = None) -> Client:
         """A client for ``peer`` of the configuration (loaded from its usual place when None)."""
-        from client_sdk._config import client_from_config
+        return (config if config is not None else load_config()).client(peer)
 
-        return client_from_config(peer, config)
+    @classmethod
+    def from_settings(cls, settings: ClientSettings) -> Client:
+        return cls(
+            settings.peer,
+            identity=settings.identity,
+            policy=settings.policy,
+            calling_ae_title=settings.calling_ae_title,
+            timeouts=settings.timeouts,
+            audit=settings.audit,
+            audit_required=settings.audit_required,
+        )
+
+    @property
+    def settings(self) -> ClientSettings:
+        """What this client is made of now (its attributes may be changed between associations)."""
+        return ClientSettings(
+            self.peer,
+            identity=self.identity,
+            policy=self.policy,
+            calling_ae_title=self.calling_ae_title,
+            timeouts=self.timeouts,
+            audit=self.audit,
+            audit_required=self.audit_required,
+        )
 
     @property
     def target(self) -> Target:
-        return Target(
-            host=self.peer.host,
-            port=self.peer.port,
-            called_ae_title=self.peer.ae_title,
-            calling_ae_title=self.calling_ae_title,
-            tls=self.peer.tls is not None,
-        )
+        return self.settings.target
 
     def associate(
         self,
@@ -130,7 +124,7 @@ class Client:
         the SCP role (SCP/SCU role selection), and takes the C-STORE sub-operations the peer sends
         back. C-MOVE needs none of this: the peer sends to the move destination.
         """
-        return open_session(self, sop_classes, transfer_syntaxes, retrieve=retrieve)
+        return open_session(self.settings, sop_classes, transfer_syntaxes, retrieve=retrieve)
 
     def echo(self) -> int:
         """Associate, C-ECHO, release. Returns the DIMSE status (0x0000)."""
@@ -214,8 +208,6 @@ class Client:
         input taken gets one result, passed to ``progress``: ``result`` is ``"stored"``,
         ``"failed"`` or ``"not-sent"`` (taken, then the run stopped before sending it).
         """
-        from client_sdk._operations.bulk import store_many
-
         return store_many(
             self,
             items,
@@ -224,3 +216,6 @@ class Client:
             sop_classes=sop_classes,
             transfer_syntaxes=transfer_syntaxes,
         )
+
+
+register_client_class(Client.from_settings)  # what Config.client() makes

@@ -1,4 +1,4 @@
-"""Errors raised by the client. Every one derives from ``providers.IdentityError``."""
+"""Errors raised by the client. Every one derives from :data:`DicomIdentityError`."""
 
 from __future__ import annotations
 
@@ -8,35 +8,14 @@ from typing import Any
 from providers.base import IdentityType
 from providers.errors import IdentityError
 
-__all__ = [
-    "AssociationAborted",
-    "AssociationRejected",
-    "AuditUnavailable",
-    "AuthenticationRejected",
-    "ClientCertificateRejected",
-    "ClientCertificateRequired",
-    "ConfigError",
-    "DimseFailure",
-    "HostnameMismatch",
-    "IdentityTooLarge",
-    "InsecureTransport",
-    "InvalidDicomFile",
-    "NotAuthorized",
-    "PeerProtocolError",
-    "PeerUnreachable",
-    "PlainToTlsPort",
-    "ResponseAdvice",
-    "ServerResponseMissing",
-    "TlsConfigError",
-    "TlsHandshakeFailed",
-    "TlsHandshakeTimeout",
-    "TlsToPlainPort",
-    "TlsVersionMismatch",
-    "UntrustedCertificate",
-]
+# The root of every error the SDK raises, client_sdk's and providers' alike (a DIMSE failure and
+# a TLS failure are no identity errors, hence the name). ``IdentityError`` is the same class
+# under its 0.4 name, kept. The class is defined in ``providers.errors`` (providers never
+# imports client_sdk), where it still carries its old ``__name__``.
+DicomIdentityError = IdentityError
 
 
-class PeerUnreachable(IdentityError):
+class PeerUnreachable(DicomIdentityError):
     """No TCP (or TLS) connection to the peer: refused, timed out, or one of the TLS failures
     below (each its own subclass)."""
 
@@ -87,7 +66,7 @@ class PlainToTlsPort(PeerUnreachable):
     or answered with a TLS alert)."""
 
 
-class AssociationRejected(IdentityError):
+class AssociationRejected(DicomIdentityError):
     """The peer sent an A-ASSOCIATE-RJ; ``result``, ``source`` and ``reason`` are the raw codes."""
 
     def __init__(self, message: str, *, result: int, source: int, reason: int) -> None:
@@ -108,7 +87,7 @@ class AuthenticationRejected(AssociationRejected):
     """
 
 
-class AssociationAborted(IdentityError):
+class AssociationAborted(DicomIdentityError):
     """The peer (or the network) aborted the association."""
 
 
@@ -150,7 +129,7 @@ def never_answers(identity_type: IdentityType) -> str:
     return f"{label} identities (DCMTK and Orthanc never answer any type)"
 
 
-class ServerResponseMissing(IdentityError):
+class ServerResponseMissing(DicomIdentityError):
     """A positive response was requested and none came back (or only our own token, echoed).
 
     ``fact`` is what happened, without advice; ``advice`` (None when raised without one) what
@@ -163,15 +142,15 @@ class ServerResponseMissing(IdentityError):
         self.advice = advice
 
 
-class InsecureTransport(IdentityError):
+class InsecureTransport(DicomIdentityError):
     """A bearer credential would have crossed plain TCP to a non-loopback host; nothing was sent."""
 
 
-class IdentityTooLarge(IdentityError):
+class IdentityTooLarge(DicomIdentityError):
     """The identity does not fit the 16-bit lengths of the A-ASSOCIATE-RQ; nothing was sent."""
 
 
-class DimseFailure(IdentityError):
+class DimseFailure(DicomIdentityError):
     """A DIMSE operation ended with a failure status (or no response at all)."""
 
     def __init__(self, message: str, *, status: int | None) -> None:
@@ -184,7 +163,7 @@ class NotAuthorized(DimseFailure):
 
 
 class InvalidDicomFile(DimseFailure):
-    """A file failed the check before sending (``client_sdk.dicom_file_check``): unreadable, not
+    """A file failed the check before sending (``Session.store`` and the rest): unreadable, not
     DICOM Part 10, truncated or broken, or its SOP UIDs missing or not those of its meta header.
     Nothing of it was sent. ``check`` names the check that failed; ``path`` the file."""
 
@@ -194,7 +173,7 @@ class InvalidDicomFile(DimseFailure):
         self.check = check
 
 
-class ConfigError(IdentityError):
+class ConfigError(DicomIdentityError):
     """The configuration is invalid."""
 
 
@@ -212,7 +191,7 @@ class PeerProtocolError(AssociationAborted):
     """
 
 
-class AuditUnavailable(IdentityError):
+class AuditUnavailable(DicomIdentityError):
     """The audit trail is required (``Client(audit_required=True)``, ``[audit] required``,
     ``--audit-required``) and its sink cannot record the association: checked before anything
     is fetched or sent, and when the event is written once the association is established (then

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 from providers import IdentityType, ResponseStatus
 
-__all__ = ["Decision", "IdentityOutcome"]
-
 
 class Decision(enum.Enum):
     """What the client did after the A-ASSOCIATE-AC."""

@@ -30,8 +30,6 @@ from pydicom.sequence import Sequence
 from providers import IdentityExchange, Secret
 from providers.scrub import REDACTED, SecretForms, server_text
 
-__all__ = ["MAX_VALUES", "VR_LENGTHS", "PeerText", "SecretsGiven", "fields", "shown"]
-
 # PS3.5 Table 6.2-1, in characters. PN: three component groups of 64 and their two "=".
 VR_LENGTHS = {
     "AE": 16,

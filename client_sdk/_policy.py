@@ -12,8 +12,6 @@ from client_sdk._outcome import Decision, IdentityOutcome
 from providers import IdentityType, ResponseStatus, Target
 from providers.base import is_loopback_address
 
-__all__ = ["MissingResponse", "Policy", "Rule"]
-
 _REPLAY = "anyone on the path could capture and replay it."
 _TRANSPORT_FIX = (
     "Configure TLS for the peer (Peer(..., tls=TlsConfig(ca_file=...))), or set "

@@ -15,10 +15,8 @@ import threading
 from dataclasses import dataclass
 from typing import NoReturn, cast
 
+from client_sdk._association.trace import make_traceable
 from client_sdk._errors import TlsConfigError
-from client_sdk._pynetdicom.requestor import make_traceable
-
-__all__ = ["MINIMUM_TLS_VERSION", "TlsConfig"]
 
 log = logging.getLogger(__name__)
 

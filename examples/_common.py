@@ -93,7 +93,7 @@ def client(args: argparse.Namespace, where: Target, identity: IdentityProvider) 
 
 def report(session: Session, operation: str, status: int) -> None:
     """One line per association: identity type, principal, response, decision, DIMSE status."""
-    o = session.identity
+    o = session.outcome
     response = o.status.value  # the README's "What came back" word
     if o.response_length:
         response += f" ({o.response_length} bytes)"

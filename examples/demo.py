@@ -14,7 +14,7 @@ import echo_username
 import find_jwt_file
 import store_keyring_password
 
-from client_sdk.testing._kerberos_realm import kerberos_tools_missing
+from client_sdk.testing import kerberos_tools_missing
 
 EXAMPLES = [
     ("type 1, username", echo_username.main),

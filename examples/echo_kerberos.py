@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import _common
 
-from client_sdk.testing._kerberos_realm import throwaway_realm
+from client_sdk.testing import throwaway_realm
 from providers import KerberosProvider
 
 

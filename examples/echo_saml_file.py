@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with _common.client(args, where, identity).associate() as session:
             _common.report(session, "C-ECHO", session.echo())
-            print(f"  {session.identity.detail}")
+            print(f"  {session.outcome.detail}")
     return 0
 
 

@@ -17,7 +17,7 @@ import _common
 import jwt
 
 from client_sdk import Client, Peer
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import ct_dataset
 from providers import JwtFileProvider, PasswordProvider
 
 

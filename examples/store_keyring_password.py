@@ -12,7 +12,7 @@ from pathlib import Path
 
 import _common
 
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import ct_dataset
 from providers import KeyringPasswordProvider
 
 SERVICE = "dicom-identity-demo"

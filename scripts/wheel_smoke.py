@@ -33,7 +33,6 @@ PACKAGES = ("client_sdk", "providers")
 # alone, as a user would. Each is still imported: only a ModuleNotFoundError for exactly this
 # dependency is accepted.
 NEEDS_TEST_EXTRA = {
-    "client_sdk.testing.datasets": "numpy",  # generated CT images for tests and benchmarks
     "client_sdk.testing.pytest_plugin": "pytest",  # loaded by pytest through its pytest11 entry
 }
 LISTENING = re.compile(r"listening on (?P<host>[0-9.]+):(?P<port>\d+) as (?P<ae_title>\S+)")

@@ -107,7 +107,7 @@ def restore_keyring() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def kerberos_realm() -> Iterator[Any]:
     """A real MIT KDC on 127.0.0.1 (k5test), with the environment pointing Kerberos at it."""
-    from client_sdk.testing._kerberos_realm import kerberos_tools_missing, throwaway_realm
+    from client_sdk.testing import kerberos_tools_missing, throwaway_realm
 
     why = kerberos_tools_missing()
     if why:

@@ -18,8 +18,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from client_sdk import Client, Session
-from client_sdk.testing._contexts import VERIFICATION
+from client_sdk import VERIFICATION, Client, Session
 from tests.test_secret_leaks import find_leaks, planted
 
 Secrets = list[bytes | str]
@@ -109,7 +108,7 @@ def walk(
     (docs/security.md, "Data a peer returns is the caller's")."""
     try:
         with client.associate(sop_classes=list(sop_classes)) as session:
-            outcome = session.identity
+            outcome = session.outcome
             seen += [repr(session), str(session), repr(outcome), outcome.summary()]
             for end in (session.association.requestor, session.association.acceptor):
                 seen += [str(end.primitive), str(end.user_identity)]

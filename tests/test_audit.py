@@ -16,27 +16,31 @@ from typing import Any
 
 import pytest
 
-from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Timeouts
-from client_sdk._audit import (
-    AUDIT_LOGGER,
-    DEFAULT_AUDIT_SINK,
+from client_sdk import (
     AuditEvent,
     AuditSinks,
     AuditSource,
     AuditWriteError,
-    EventOutcome,
-    LoggingAuditSink,
-    XmlFileAuditSink,
-    audit_message_line,
-    outcome_for,
-)
-from client_sdk._config import InvalidConfig, Overrides, load_config
-from client_sdk._errors import (
     AuthenticationRejected,
+    Client,
+    Decision,
+    EventOutcome,
     InsecureTransport,
+    InvalidConfig,
+    LoggingAuditSink,
+    MissingResponse,
+    Overrides,
+    Peer,
     PeerUnreachable,
+    Policy,
     ServerResponseMissing,
+    Timeouts,
+    XmlFileAuditSink,
+    load_config,
 )
+from client_sdk._audit.event import outcome_for
+from client_sdk._audit.sinks import AUDIT_LOGGER, DEFAULT_AUDIT_SINK
+from client_sdk._audit.xml import audit_message_line
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialUnavailable,
@@ -232,7 +236,7 @@ def test_kerberos_names_the_client_principal_and_never_the_ticket(
         provider = KerberosProvider(hostname="localhost")
         client = client_for(pacs, provider, xml_sink(audit_file))
         with client.associate() as session:
-            outcome = session.identity
+            outcome = session.outcome
             assert session.echo() == 0
         sent = pacs.wait_for_records(1)[0]
     assert sent.verified is True

@@ -29,12 +29,20 @@ import pytest
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from client_sdk import Client, Peer, Timeouts
-from client_sdk._audit import AuditSinks, LoggingAuditSink, XmlFileAuditSink
+from client_sdk import (
+    AuditSinks,
+    AuditUnavailable,
+    Client,
+    InvalidConfig,
+    LoggingAuditSink,
+    Overrides,
+    Peer,
+    Timeouts,
+    XmlFileAuditSink,
+    load_config,
+)
 from client_sdk._audit.sinks import MIN_ROOM
-from client_sdk._cli.app import EXIT_CODES
-from client_sdk._config import InvalidConfig, Overrides, load_config
-from client_sdk._errors import AuditUnavailable
+from client_sdk._cli.exit_codes import EXIT_CODES
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityExchange, PasswordProvider, Target
 from tests.conftest import poll

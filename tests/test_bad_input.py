@@ -47,10 +47,17 @@ import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 
-from client_sdk import Client, Peer, Policy, Timeouts
-from client_sdk._association.flow import user_information_budget
-from client_sdk._config import InvalidConfig, load_config
-from client_sdk._errors import ConfigError, IdentityTooLarge
+from client_sdk import (
+    Client,
+    ConfigError,
+    IdentityTooLarge,
+    InvalidConfig,
+    Peer,
+    Policy,
+    Timeouts,
+    load_config,
+)
+from client_sdk._association.contexts import user_information_budget
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialError,
@@ -592,7 +599,7 @@ def _associate_and_check_bare_token(pacs: EmbeddedPacs, path: Path, token: str) 
     )
     with client.associate() as session:
         assert session.echo() == 0
-        assert session.identity.echoed  # what came back is what the request held
+        assert session.outcome.echoed  # what came back is what the request held
     (record,) = pacs.wait_for_records(1, ended=True, timeout=10)
     assert (record.identity_type, record.verified, record.principal) == (
         5,

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import IdentityType, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY
 from tests.installed_cli import cli_command, run_cli
@@ -231,9 +230,8 @@ def test_exit_code_usage(env: dict[str, str]) -> None:
 
 def test_exit_code_table() -> None:
     # Pure logic: the most specific class wins; anything outside the table is 1.
-    from client_sdk._audit import AuditWriteError
-    from client_sdk._cli.app import EXIT_OTHER, exit_code
-    from client_sdk._errors import AssociationRejected, AuthenticationRejected
+    from client_sdk import AssociationRejected, AuditWriteError, AuthenticationRejected
+    from client_sdk._cli.exit_codes import EXIT_OTHER, exit_code
     from providers import CredentialExpired, IdentityError
 
     assert exit_code(AuthenticationRejected("x", result=1, source=1, reason=1)) == 6
@@ -551,7 +549,7 @@ def test_example_config_is_valid(env: dict[str, str]) -> None:
 
 def test_example_config_shows_every_identity_source() -> None:
     from client_sdk import load_config
-    from client_sdk._config import SamlFileIdentity, TokenEndpointIdentity
+    from client_sdk._config.schema import SamlFileIdentity, TokenEndpointIdentity
 
     config = load_config(ROOT / "examples" / "config.toml", environ={})
     kinds = {identity.type_name for identity in config.identities.values()}
@@ -763,8 +761,8 @@ def test_token_endpoint_flag_errors(
 def test_token_auth_kerberos_from_flags() -> None:
     # Pure logic: which provider the flags build (the Kerberos exchange itself is tested against
     # the real KDC in tests/test_token_endpoint.py).
-    from client_sdk._cli.app import build_parser
     from client_sdk._cli.identity import identity_from_flags
+    from client_sdk._cli.parser import build_parser
 
     argv = f"echo peer --token-url https://idp.example/token --client-id {CLIENT_ID}"
     args = build_parser().parse_args(

@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from tests.conftest import poll, require_program
 from tests.installed_cli import cli_command, run_cli
 from tests.processes import background_command, listening

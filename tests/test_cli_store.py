@@ -20,8 +20,7 @@ from typing import IO, Any
 import pytest
 from pydicom import dcmread
 
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from tests.dcmtk_peers import DcmtkPeers
 from tests.installed_cli import cli_command, run_cli
 from tests.processes import background, listening

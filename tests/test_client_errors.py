@@ -12,20 +12,23 @@ from typing import Any
 import pytest
 from pynetdicom import AE, evt
 
-from client_sdk import Client, Decision, Peer, Policy, Timeouts
-from client_sdk._association.flow import user_information_budget
-from client_sdk._errors import (
+from client_sdk import (
     AssociationAborted,
     AssociationRejected,
     AuthenticationRejected,
+    Client,
+    Decision,
     DimseFailure,
     IdentityTooLarge,
     InsecureTransport,
     NotAuthorized,
+    Peer,
     PeerUnreachable,
+    Policy,
+    Timeouts,
 )
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk._association.contexts import user_information_budget
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import (
     IdentityError,
     IdentityExchange,
@@ -337,7 +340,7 @@ def test_store_a_missing_file(pacs: EmbeddedPacs, tmp_path: Path) -> None:
 
 def test_no_identity_at_all(pacs: EmbeddedPacs) -> None:
     with client_for(pacs).associate() as session:
-        assert session.identity.decision is Decision.NO_IDENTITY
+        assert session.outcome.decision is Decision.NO_IDENTITY
         assert session.echo() == 0
     (record,) = pacs.wait_for_records(1, ended=True, timeout=10)
     assert record.identity_type is None
@@ -399,7 +402,7 @@ def test_dimse_not_authorized(refusing_scp: Peer) -> None:
     assert failure.value.status == 0xA700
 
 
-# What client_sdk.errors exports besides errors, on purpose: ResponseAdvice is the data a
+# What client_sdk._errors defines besides errors, on purpose: ResponseAdvice is the data a
 # ServerResponseMissing carries (its ``advice``), exported so a caller can read and compare it.
 NOT_ERRORS = {"ResponseAdvice"}
 
@@ -413,12 +416,16 @@ def test_every_error_is_an_identity_error() -> None:
         if isinstance(value, type) and value.__module__ == errors.__name__
     }
     exceptions = {name for name, cls in defined.items() if issubclass(cls, BaseException)}
-    assert exceptions, "no exception class found in client_sdk.errors"
+    assert exceptions, "no exception class found in client_sdk._errors"
     for name in exceptions:
         assert issubclass(defined[name], IdentityError), name
-    # Every error class is exported, and every other export is a deliberate one.
-    assert exceptions <= set(errors.__all__), exceptions - set(errors.__all__)
-    assert set(errors.__all__) - exceptions == NOT_ERRORS
+    # Every error class is exported by client_sdk, and every other class there is a deliberate one.
+    import client_sdk
+
+    exported = set(client_sdk.__all__)
+    assert exceptions <= exported, exceptions - exported
+    assert set(defined) - exceptions == NOT_ERRORS
+    assert exported >= NOT_ERRORS
 
 
 def test_store_proposes_the_dataset_transfer_syntax(pacs: EmbeddedPacs) -> None:
@@ -496,7 +503,7 @@ def test_two_clients_in_two_threads_keep_their_own_identity(pacs: EmbeddedPacs) 
             start.wait(10)
             for _ in range(15):
                 with client.associate(sop_classes=["1.2.840.10008.1.1"]) as session:
-                    assert session.identity.principal == getattr(client.identity, "username", None)
+                    assert session.outcome.principal == getattr(client.identity, "username", None)
                     session.echo()
         except BaseException as exc:
             errors.append(exc)

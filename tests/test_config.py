@@ -10,24 +10,28 @@ from typing import Any
 
 import pytest
 
-from client_sdk import Client, MissingResponse, Peer, TlsConfig
-from client_sdk._config import (
-    SETTINGS,
-    ChainIdentity,
+from client_sdk import (
+    Client,
     Config,
+    ConfigError,
     InvalidConfig,
+    MissingResponse,
+    Overrides,
+    Peer,
+    Setting,
+    TlsConfig,
+    load_config,
+)
+from client_sdk._config.address import peer_from_address
+from client_sdk._config.load import client_from_config, default_config_path
+from client_sdk._config.schema import (
+    ChainIdentity,
     JwtFileIdentity,
     KerberosIdentity,
     KeyringPasswordIdentity,
-    Overrides,
-    Setting,
     UsernameIdentity,
-    client_from_config,
-    default_config_path,
-    load_config,
-    peer_from_address,
 )
-from client_sdk._errors import ConfigError
+from client_sdk._config.settings import SETTINGS
 from providers import (
     IdentityType,
     JwtFileProvider,

@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
-from client_sdk._config import (
-    InvalidConfig,
-    Overrides,
-    SamlFileIdentity,
-    TokenEndpointIdentity,
-    load_config,
-)
-from client_sdk._errors import ConfigError
+from client_sdk import ConfigError, InvalidConfig, Overrides, load_config
+from client_sdk._config.schema import SamlFileIdentity, TokenEndpointIdentity
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, SamlFileProvider, TokenEndpointProvider
 from tests.test_saml_file import ISSUER, NAME_ID, make_assertion, write_file
@@ -292,8 +286,8 @@ def test_saml_file_identity_from_the_file_to_the_pacs(
         """,
     )
     with load_config(path, environ={}).client("local").associate() as session:
-        assert session.identity.identity_type is IdentityType.SAML
-        assert session.identity.principal == NAME_ID
+        assert session.outcome.identity_type is IdentityType.SAML
+        assert session.outcome.principal == NAME_ID
         session.echo()
     assert pacs.wait_for_records(1)[0].verified is True
 
@@ -329,6 +323,6 @@ def test_token_endpoint_identity_from_the_file_to_the_pacs(
         client = load_config(path, environ={}).client("local")
         for _ in range(2):
             with client.associate() as session:
-                assert session.identity.principal == "dicom-scu"
+                assert session.outcome.principal == "dicom-scu"
         assert len(server.requests) == 1
     assert [r.verified for r in pacs.wait_for_records(2)] == [True, True]

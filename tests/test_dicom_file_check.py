@@ -18,11 +18,9 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from client_sdk import Client, Peer
-from client_sdk._errors import DimseFailure, InvalidDicomFile
+from client_sdk import Client, DimseFailure, InvalidDicomFile, Peer
 from client_sdk._operations.dicom_file_check import read_checked
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import UsernameProvider
 
 

@@ -30,8 +30,7 @@ from pynetdicom import AE, build_context
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
-from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts
-from client_sdk._errors import ServerResponseMissing
+from client_sdk import Client, MissingResponse, Peer, Policy, ServerResponseMissing, Timeouts
 from providers import (
     IdentityExchange,
     IdentityRequest,
@@ -134,8 +133,8 @@ def test_an_echo_let_through_by_the_policy_is_still_wiped(
     with TextPeer(answer=_answer_with(kind, ECHOES["plus one byte"])) as peer:
         client, secret = _client(peer, kind, tmp_path, missing=MissingResponse.WARN)
         with client.associate(sop_classes=[VERIFICATION]) as session:
-            assert session.identity.status is ResponseStatus.ECHOED
-            assert session.identity.decision.value == "warn"
+            assert session.outcome.status is ResponseStatus.ECHOED
+            assert session.outcome.decision.value == "warn"
             assert session.echo() == 0x0000
             answer = session.association.acceptor.user_identity
             assert answer is not None and answer.server_response == b"[wiped]"

@@ -22,9 +22,8 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
-from client_sdk.testing import AssociationRecord, EmbeddedPacs, ResponseMode
-from client_sdk.testing._contexts import STUDY_ROOT_FIND, VERIFICATION
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk import STUDY_ROOT_FIND, VERIFICATION
+from client_sdk.testing import AssociationRecord, EmbeddedPacs, ResponseMode, ct_dataset
 from tests.conftest import poll
 from tests.processes import background, listening
 from tests.raw_pynetdicom import rejection

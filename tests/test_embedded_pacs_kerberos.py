@@ -21,8 +21,8 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
+from client_sdk import VERIFICATION
 from client_sdk.testing import EmbeddedPacs, ResponseMode
-from client_sdk.testing._contexts import VERIFICATION
 from client_sdk.testing._identity_check import IdentityChecker
 from client_sdk.testing._kerberos_acceptor import (
     KerberosAcceptor,

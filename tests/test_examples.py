@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from client_sdk.testing._kerberos_realm import kerberos_tools_missing
+from client_sdk.testing import kerberos_tools_missing
 from tests.processes import background, listening
 
 ROOT = Path(__file__).resolve().parent.parent

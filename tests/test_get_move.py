@@ -13,12 +13,9 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
-from client_sdk import Client, Peer, Timeouts
-from client_sdk._errors import DimseFailure
-from client_sdk._operations.session import RetrieveResult
-from client_sdk.testing import AssociationRecord, EmbeddedPacs
+from client_sdk import Client, DimseFailure, Peer, RetrieveResult, Timeouts
+from client_sdk.testing import AssociationRecord, EmbeddedPacs, ct_dataset
 from client_sdk.testing.__main__ import _parser
-from client_sdk.testing._datasets import ct_dataset
 from providers import UsernameProvider
 
 TIMEOUTS = Timeouts(connect=5, acse=5, dimse=10, network=10)

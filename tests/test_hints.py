@@ -22,12 +22,16 @@ import pytest
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 
-from client_sdk import Client, Peer, Policy, Timeouts, TlsConfig
-from client_sdk._errors import (
+from client_sdk import (
     AssociationAborted,
     AuthenticationRejected,
+    Client,
+    Peer,
+    Policy,
     ResponseAdvice,
     ServerResponseMissing,
+    Timeouts,
+    TlsConfig,
 )
 from client_sdk.testing import EmbeddedPacs
 from providers import (

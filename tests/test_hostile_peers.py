@@ -19,18 +19,24 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Session, Timeouts
-from client_sdk._association.peer_faults import abort_text
-from client_sdk._errors import (
+from client_sdk import (
     AssociationAborted,
     AssociationRejected,
     AuthenticationRejected,
+    Client,
+    Decision,
     DimseFailure,
+    MissingResponse,
+    Peer,
     PeerProtocolError,
     PeerUnreachable,
+    Policy,
+    Session,
+    Timeouts,
 )
-from client_sdk._wire.pdu_check import MalformedPdu, check_associate_ac, rejection_text
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk._wire.items import MalformedPdu
+from client_sdk._wire.pdu_check import abort_text, check_associate_ac, rejection_text
+from client_sdk.testing import ct_dataset
 from providers import (
     IdentityError,
     IdentityType,
@@ -335,7 +341,7 @@ def test_a_legacy_58h_answer_is_accepted_as_dcmtk_does(response: bytes) -> None:
     provider = UsernameProvider("alice", positive_response=True)
     with ScriptedPeer(script) as peer, client(peer, provider).associate() as session:
         assert session.echo() == 0
-        outcome = session.identity
+        outcome = session.outcome
     assert outcome.status is (ResponseStatus.UNVERIFIED if response else ResponseStatus.EMPTY)
     assert outcome.response_length == len(response)
     assert outcome.decision is Decision.CONFIRMED
@@ -348,7 +354,7 @@ def test_an_unsolicited_answer_is_ignored() -> None:
     with ScriptedPeer(script) as peer:
         with client(peer, UsernameProvider("alice")).associate() as session:
             assert session.echo() == 0
-            outcome = session.identity
+            outcome = session.outcome
         assert not peer.rq.response_requested
     assert outcome.decision is Decision.NOT_REQUESTED
     assert outcome.response_received and outcome.response_length == len(b"unasked")
@@ -359,7 +365,7 @@ def test_an_answer_to_no_identity_at_all_is_ignored() -> None:
     with ScriptedPeer(script) as peer:
         with Client(Peer("127.0.0.1", peer.port, "HOSTILE"), timeouts=FAST).associate() as s:
             assert s.echo() == 0
-            assert s.identity.decision is Decision.NO_IDENTITY
+            assert s.outcome.decision is Decision.NO_IDENTITY
         assert peer.rq.identity_type is None
 
 

@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from client_sdk._cli.app import build_parser
+from client_sdk import ConfigError, load_config
 from client_sdk._cli.configured_identity import FIELDS_BY_FLAG, identity_for_configured_peer
-from client_sdk._config import load_config
+from client_sdk._cli.parser import build_parser
 from client_sdk._config.schema import IDENTITY_TYPES
-from client_sdk._errors import ConfigError
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     JwtFileProvider,

@@ -30,11 +30,19 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
-from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Timeouts
-from client_sdk._errors import DimseFailure, ServerResponseMissing
-from client_sdk._sop import STUDY_ROOT_FIND, VERIFICATION
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk import (
+    STUDY_ROOT_FIND,
+    VERIFICATION,
+    Client,
+    Decision,
+    DimseFailure,
+    MissingResponse,
+    Peer,
+    Policy,
+    ServerResponseMissing,
+    Timeouts,
+)
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import (
     IdentityExchange,
     IdentityProvider,
@@ -203,7 +211,7 @@ def test_storescp_shows_each_identity_as_sent(
 
     with client(scp, provider, WARN).associate(sop_classes=[VERIFICATION]) as session:
         assert session.echo() == 0x0000
-        outcome = session.identity
+        outcome = session.outcome
     scp.wait_for(r"^I: Association Release$")
 
     expected = Decision.WARN if case.positive else Decision.NOT_REQUESTED
@@ -416,7 +424,7 @@ def test_dcmqrscp_find_with_jwt(archive: Archive, tmp_path: Path) -> None:
     token = make_jwt()
     identity = JwtFileProvider(write_token(tmp_path / "token.jwt", token), positive_response=True)
     with client(qr, identity, WARN).associate(sop_classes=[STUDY_ROOT_FIND]) as session:
-        assert session.identity.decision is Decision.WARN
+        assert session.outcome.decision is Decision.WARN
         studies = session.find({"StudyInstanceUID": "", "PatientID": "TEST-0001"}, level="STUDY")
         images = session.find(
             {

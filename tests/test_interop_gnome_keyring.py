@@ -66,7 +66,7 @@ with EmbeddedPacs(users={user: password}) as pacs:
     )
     echo_status = client.echo()
     with client.associate() as session:
-        outcome = session.identity
+        outcome = session.outcome
         session_status = session.echo()
     records = pacs.wait_for_records(2)
 

@@ -21,11 +21,16 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
-from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts
-from client_sdk._errors import ServerResponseMissing
-from client_sdk._outcome import Decision
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk import (
+    Client,
+    Decision,
+    MissingResponse,
+    Peer,
+    Policy,
+    ServerResponseMissing,
+    Timeouts,
+)
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import IdentityProvider, JwtFileProvider, PasswordProvider, UsernameProvider
 from tests.conftest import AUDIENCE, free_port, make_jwt, require_program, write_token
 from tests.orthanc_peer import OrthancPeer
@@ -157,8 +162,8 @@ def test_orthanc_store_find_get_move_with_warn_policy(
 
     with peer_log(orthanc, destination):
         with client.associate() as session:
-            assert session.identity.decision is Decision.WARN
-            assert not session.identity.response_received
+            assert session.outcome.decision is Decision.WARN
+            assert not session.outcome.response_received
             statuses = [session.store(ds) for ds in sent]
         assert statuses == [0, 0, 0]
 

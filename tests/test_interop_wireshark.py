@@ -34,9 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from client_sdk import Client, Peer, Timeouts, TlsConfig
-from client_sdk._errors import AssociationAborted
-from client_sdk._outcome import Decision
+from client_sdk import AssociationAborted, Client, Decision, Peer, Timeouts, TlsConfig
 from client_sdk.testing import EmbeddedPacs
 from providers import JwtFileProvider, PasswordProvider, ResponseStatus, UsernameProvider
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, require_program, write_token
@@ -243,8 +241,8 @@ def test_tls_hides_the_username_and_password_on_the_wire(
         )
         with client.associate() as session:
             # A zero-length 59H item came back: confirmed, not "verified" (only Kerberos can be).
-            assert session.identity.decision is Decision.CONFIRMED
-            assert session.identity.status is ResponseStatus.EMPTY
+            assert session.outcome.decision is Decision.CONFIRMED
+            assert session.outcome.status is ResponseStatus.EMPTY
             assert session.echo() == 0
         (record,) = pacs.wait_for_records(1)
         cap.stop()

@@ -15,8 +15,16 @@ from typing import Any
 import pytest
 from pynetdicom import AE
 
-from client_sdk import Client, Decision, MissingResponse, Peer, Policy, Timeouts
-from client_sdk._errors import AuthenticationRejected, ServerResponseMissing
+from client_sdk import (
+    AuthenticationRejected,
+    Client,
+    Decision,
+    MissingResponse,
+    Peer,
+    Policy,
+    ServerResponseMissing,
+    Timeouts,
+)
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialError,
@@ -67,7 +75,7 @@ def test_mutual_authentication_verified(kdc: Any, pacs_factory: Any, token_forma
     pacs = pacs_factory()
     provider = KerberosProvider(hostname="localhost", token_format=token_format)
     with client(pacs, provider).associate() as session:
-        outcome = session.identity
+        outcome = session.outcome
         assert session.echo() == 0
     assert outcome.identity_type is IdentityType.KERBEROS
     assert outcome.status is ResponseStatus.VERIFIED
@@ -104,8 +112,8 @@ def test_client_keytab_without_any_ticket_cache(
     )
     pacs = pacs_factory()
     with client(pacs, provider).associate() as session:
-        assert session.identity.status is ResponseStatus.VERIFIED
-        assert session.identity.principal == kdc.account
+        assert session.outcome.status is ResponseStatus.VERIFIED
+        assert session.outcome.principal == kdc.account
     assert pacs.wait_for_records(1, timeout=10)[0].principal == kdc.account
     assert not (tmp_path / "no-such-cache").exists()
 
@@ -267,7 +275,7 @@ def test_optional_mutual_auth_leaves_a_silent_peer_to_the_policy(
     with client(
         pacs, provider, policy=Policy(missing_response=MissingResponse.WARN)
     ).associate() as s:
-        assert s.identity.decision is Decision.WARN
+        assert s.outcome.decision is Decision.WARN
     with pytest.raises(ServerResponseMissing):
         client(pacs, provider).echo()  # the default policy: abort
 
@@ -276,21 +284,21 @@ def test_optional_mutual_auth_still_verifies(kdc: Any, pacs_factory: Any) -> Non
     pacs = pacs_factory()
     provider = KerberosProvider(hostname="localhost", mutual_auth="optional")
     with client(pacs, provider).associate() as session:
-        assert session.identity.status is ResponseStatus.VERIFIED
+        assert session.outcome.status is ResponseStatus.VERIFIED
 
 
 def test_disabled_mutual_auth_records_without_verifying(kdc: Any, pacs_factory: Any) -> None:
     pacs = pacs_factory()
     provider = KerberosProvider(hostname="localhost", mutual_auth="disabled")
     with client(pacs, provider).associate() as session:
-        assert session.identity.status is ResponseStatus.EMPTY  # no AP-REP without mutual auth
-        assert session.identity.decision is Decision.CONFIRMED
+        assert session.outcome.status is ResponseStatus.EMPTY  # no AP-REP without mutual auth
+        assert session.outcome.decision is Decision.CONFIRMED
 
 
 def test_stock_pynetdicom_acceptor_answers_kerberos(kdc: Any, pacs_factory: Any) -> None:
     pacs = pacs_factory("pynetdicom")
     with client(pacs, KerberosProvider(hostname="localhost")).associate() as session:
-        assert session.identity.status is ResponseStatus.VERIFIED
+        assert session.outcome.status is ResponseStatus.VERIFIED
 
 
 def test_wrong_service_key_at_the_pacs_is_rejected(kdc: Any, tmp_path: Path) -> None:

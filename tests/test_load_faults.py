@@ -24,13 +24,19 @@ import pytest
 from pynetdicom import AE, evt
 from pynetdicom.pdu import P_DATA_TF
 
-from client_sdk import Client, Peer, Timeouts
-from client_sdk._errors import AssociationAborted, AuthenticationRejected, DimseFailure
-from client_sdk._sop import VERIFICATION
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
-from client_sdk.testing._kerberos_realm import (
+from client_sdk import (
+    VERIFICATION,
+    AssociationAborted,
+    AuthenticationRejected,
+    Client,
+    DimseFailure,
+    Peer,
+    Timeouts,
+)
+from client_sdk.testing import (
+    EmbeddedPacs,
     KerberosRealm,
+    ct_dataset,
     kerberos_tools_missing,
     throwaway_realm,
 )
@@ -182,7 +188,7 @@ def test_eight_threads_fifty_associations_each(
                 start.wait(30)
                 for _ in range(PER_THREAD):
                     with clients[index].associate(sop_classes=[VERIFICATION]) as session:
-                        assert session.identity.principal == f"user{index}"
+                        assert session.outcome.principal == f"user{index}"
                         status = session.echo()
                     with lock:
                         statuses.append(status)
@@ -470,7 +476,7 @@ def test_token_file_rotated_while_associations_run(write: str, tmp_path: Path) -
                 before = rotation.current
                 try:
                     with client.associate(sop_classes=[VERIFICATION]) as session:
-                        sent = _generation(session.identity.principal)
+                        sent = _generation(session.outcome.principal)
                         session.echo()
                 except IdentityError as exc:
                     with lock:
@@ -522,7 +528,7 @@ def test_token_file_rotated_while_associations_run(write: str, tmp_path: Path) -
         assert stale == [], "associations carried a token that was not in the file then"
 
         with client.associate(sop_classes=[VERIFICATION]) as session:
-            assert session.identity.principal == f"rotation-{ROTATIONS:02d}"
+            assert session.outcome.principal == f"rotation-{ROTATIONS:02d}"
             assert session.echo() == 0
 
         records = pacs.wait_for_records(len(done) + 1, ended=True, timeout=30)

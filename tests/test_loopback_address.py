@@ -21,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from client_sdk import Client, Peer, Policy
-from client_sdk._errors import AssociationAborted, InsecureTransport
-from client_sdk._pynetdicom.requestor import Timeouts, _RecordingSocket
+from client_sdk import AssociationAborted, Client, InsecureTransport, Peer, Policy, Timeouts
+from client_sdk._association.trace import RecordingSocket
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, JwtFileProvider, PasswordProvider, Target
 from providers.base import is_loopback_address
@@ -163,7 +162,7 @@ def localhost_dot_resolves_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 def connected_address_is_remote(monkeypatch: pytest.MonkeyPatch) -> None:
     """The connection is real (to 127.0.0.1), but its peer address reads as a remote one: what
     a client sees when DNS sent ``localhost.`` elsewhere."""
-    monkeypatch.setattr(_RecordingSocket, "getpeername", lambda self: (REMOTE, 104))
+    monkeypatch.setattr(RecordingSocket, "getpeername", lambda self: (REMOTE, 104))
 
 
 @pytest.mark.usefixtures("localhost_dot_resolves_to_loopback", "connected_address_is_remote")

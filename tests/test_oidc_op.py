@@ -19,8 +19,8 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
+from client_sdk import VERIFICATION
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._contexts import VERIFICATION
 from tests.conftest import AUDIENCE, free_port, poll
 from tests.oidc_browser import DeviceCodeRejected, LoginRejected
 from tests.oidc_fixtures import (

@@ -83,7 +83,7 @@ def wheel_problems(wheel: Path, project: Path) -> list[str]:
     problems = [f"{name} is not in the wheel" for name in sorted(wanted - names)]
     if (
         entry_points.get("console_scripts", "dicom-identity", fallback=None)
-        != "client_sdk.cli:main"
+        != "client_sdk._cli:main"
     ):
         problems.append("no dicom-identity console script")
     plugin = entry_points.get("pytest11", "dicom_identity", fallback=None)
@@ -103,7 +103,7 @@ def test_the_wheel_ships_every_module_and_passes_twine_check(tmp_path: Path) -> 
     wheel = build(project)
     assert wheel_problems(wheel, project) == []
     with zipfile.ZipFile(wheel) as archive:
-        assert "client_sdk/audit/__init__.py" in archive.namelist()  # 0.4.1 lacked it
+        assert "client_sdk/_audit/__init__.py" in archive.namelist()  # 0.4.1 lacked audit/
     sdist = next(wheel.parent.glob("*.tar.gz"))
     twine = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", str(sdist), str(wheel)],
@@ -125,5 +125,5 @@ def test_the_check_catches_a_package_left_out_of_the_hand_list(tmp_path: Path) -
     pyproject.write_text(text.replace(DISCOVERY, hand_list + "]\n"))
     problems = wheel_problems(build(project), project)
     left_out = module_files(project) - module_files(project, HAND_LIST_041)
-    assert "client_sdk/audit/__init__.py" in left_out
+    assert "client_sdk/_audit/__init__.py" in left_out
     assert problems == [f"{name} is not in the wheel" for name in sorted(left_out)]

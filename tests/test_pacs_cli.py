@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 from pydicom.uid import generate_uid
 
-from client_sdk import Client, Peer, Timeouts
-from client_sdk._errors import AssociationRejected
-from client_sdk.testing import EmbeddedPacs
+from client_sdk import AssociationRejected, Client, Peer, Timeouts
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from client_sdk.testing.__main__ import _parser
-from client_sdk.testing._datasets import ct_dataset
 from providers import PasswordProvider
 from tests.conftest import require_program
 from tests.installed_cli import cli_command, run_cli

@@ -26,12 +26,12 @@ from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
-from client_sdk import Client, Peer, Timeouts
-from client_sdk._errors import DimseFailure
-from client_sdk._peer_text import VR_LENGTHS, PeerText, shown
+from client_sdk import Client, DimseFailure, Peer, Timeouts
+from client_sdk._config.effective import shown
+from client_sdk._peer_text import VR_LENGTHS, PeerText
 from client_sdk._pynetdicom.log_redaction import redacting
+from client_sdk.testing import ct_dataset
 from client_sdk.testing._contexts import move_contexts
-from client_sdk.testing._datasets import ct_dataset
 from providers import JwtFileProvider, PasswordProvider, Secret
 from tests.conftest import AUDIENCE, make_jwt, write_token
 from tests.installed_cli import run_cli

@@ -13,8 +13,16 @@ from typing import Any
 
 import pytest
 
-from client_sdk import Client, Decision, IdentityOutcome, MissingResponse, Peer, Policy, Timeouts
-from client_sdk._errors import ServerResponseMissing
+from client_sdk import (
+    Client,
+    Decision,
+    IdentityOutcome,
+    MissingResponse,
+    Peer,
+    Policy,
+    ServerResponseMissing,
+    Timeouts,
+)
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     IdentityProvider,
@@ -107,7 +115,7 @@ def test_policy_cell(
         else:
             with client.associate() as session:
                 assert session.echo() == 0x0000
-                outcome = session.identity
+                outcome = session.outcome
 
     (record,) = pacs.wait_for_records(1, ended=True, timeout=10)
     assert record.identity_type == int(kind)
@@ -164,7 +172,7 @@ def test_per_type_override_and_default_is_abort(
         policy=policy,
         timeouts=FAST,
     ).associate() as session:
-        assert session.identity.decision is Decision.WARN
+        assert session.outcome.decision is Decision.WARN
     with pytest.raises(ServerResponseMissing):
         Client(
             peer, identity=provider_for(IdentityType.JWT, tmp_path), policy=policy, timeouts=FAST
@@ -183,8 +191,8 @@ def test_echo_can_count_as_a_response(
         timeouts=FAST,
     )
     with client.associate() as session:
-        assert session.identity.echoed is True
-        assert session.identity.decision is Decision.CONFIRMED
+        assert session.outcome.echoed is True
+        assert session.outcome.decision is Decision.CONFIRMED
 
 
 def test_no_response_requested_needs_no_policy(pacs_by_mode: dict[str, EmbeddedPacs]) -> None:
@@ -193,7 +201,7 @@ def test_no_response_requested_needs_no_policy(pacs_by_mode: dict[str, EmbeddedP
         Peer(pacs.host, pacs.port, pacs.ae_title), identity=UsernameProvider("alice"), timeouts=FAST
     )
     with client.associate() as session:
-        assert session.identity.decision is Decision.NOT_REQUESTED
+        assert session.outcome.decision is Decision.NOT_REQUESTED
 
 
 def test_a_broken_policy_callable_fails_closed(pacs_by_mode: dict[str, EmbeddedPacs]) -> None:

@@ -20,11 +20,8 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
 
-from client_sdk import Client, Peer, Timeouts
-from client_sdk._errors import ConfigError
-from client_sdk._operations.query_keys import QueryKeyError, parse_query_keys
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk import Client, ConfigError, Peer, QueryKeyError, Timeouts, parse_query_keys
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import UsernameProvider
 from tests.conftest import require_program
 from tests.installed_cli import run_cli
@@ -199,7 +196,7 @@ def test_refused_forms_name_the_key_and_the_fix(keys: list[str], fragments: list
 
 
 def test_a_refusal_is_a_config_error_exit_3() -> None:
-    from client_sdk._cli.app import exit_code
+    from client_sdk._cli.exit_codes import exit_code
 
     with pytest.raises(ConfigError) as raised:
         parse_query_keys(["PatientId=1"])
@@ -217,12 +214,12 @@ def test_a_long_key_is_cut_in_the_message() -> None:
 
 
 def test_the_mapping_api_refuses_a_key_that_is_not_a_keyword() -> None:
-    from client_sdk._operations.session import _identifier
+    from client_sdk._operations.identifier import query_identifier
 
     with pytest.raises(ValueError, match="'PatientId' is not a DICOM keyword; did you mean"):
-        _identifier({"PatientId": "NOBODY"}, "STUDY")
+        query_identifier({"PatientId": "NOBODY"}, "STUDY")
     with pytest.raises(ValueError, match="parse_query_keys"):
-        _identifier({"0010,0020": "NOBODY"}, "STUDY")
+        query_identifier({"0010,0020": "NOBODY"}, "STUDY")
 
 
 # --- the installed command line against the embedded PACS ----------------------------------------

@@ -14,8 +14,7 @@ import defusedxml.ElementTree
 import pytest
 from pynetdicom import debug_logger
 
-from client_sdk import Client, Peer
-from client_sdk._errors import AuthenticationRejected, IdentityTooLarge, InsecureTransport
+from client_sdk import AuthenticationRejected, Client, IdentityTooLarge, InsecureTransport, Peer
 from client_sdk.testing import EmbeddedPacs
 from client_sdk.testing._identity_check import SamlChecker
 from providers import (
@@ -135,7 +134,7 @@ def test_assertion_reaches_the_pacs_and_its_response_is_recorded_not_verified(
     path = write_file(tmp_path / "assertion.xml", make_assertion(assertion_id=assertion_id))
     provider = Recording(SamlFileProvider(path, audience=AUDIENCE, positive_response=True))
     with client_for(saml_pacs, provider).associate() as session:
-        outcome = session.identity
+        outcome = session.outcome
         session.echo()
     assert outcome.identity_type is IdentityType.SAML
     assert outcome.principal == NAME_ID
@@ -161,8 +160,8 @@ def test_without_a_positive_response_request_nothing_comes_back(
 ) -> None:
     path = write_file(tmp_path / "assertion.xml", make_assertion())
     with client_for(saml_pacs, SamlFileProvider(path)).associate() as session:
-        assert session.identity.status is ResponseStatus.NOT_REQUESTED
-        assert not session.identity.response_requested
+        assert session.outcome.status is ResponseStatus.NOT_REQUESTED
+        assert not session.outcome.response_requested
     assert saml_pacs.wait_for_records(1)[0].response_sent == "none"
 
 

@@ -44,11 +44,8 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.utils import pretty_bytes
 
-from client_sdk._pynetdicom.log_redaction import (
-    carries_user_identity,
-    install_pynetdicom_redaction,
-    redacting,
-)
+from client_sdk._pynetdicom.log_redaction import install_pynetdicom_redaction, redacting
+from client_sdk._wire.items import carries_user_identity
 
 # --- the leak search ------------------------------------------------------------------------
 

@@ -59,10 +59,17 @@ from typing import Any, cast
 
 import pytest
 
-from client_sdk import Client, MissingResponse, Peer, Policy, Timeouts, TlsConfig
-from client_sdk._errors import DimseFailure
+from client_sdk import (
+    VERIFICATION,
+    Client,
+    DimseFailure,
+    MissingResponse,
+    Peer,
+    Policy,
+    Timeouts,
+    TlsConfig,
+)
 from client_sdk.testing import EmbeddedPacs, ResponseMode
-from client_sdk.testing._contexts import VERIFICATION
 from providers import (
     IdentityExchange,
     JwtFileProvider,
@@ -330,7 +337,7 @@ def _run_path(
     """Open the association and walk the case's path; returns what happened."""
     try:
         with client.associate(sop_classes=[VERIFICATION]) as session:
-            outcome = session.identity
+            outcome = session.outcome
             seen += [repr(session), str(session), repr(outcome), str(outcome), outcome.summary()]
             # What pynetdicom keeps of the negotiation, on the association the Session exposes.
             for end in (session.association.requestor, session.association.acceptor):
@@ -483,8 +490,8 @@ def test_two_clients_in_two_threads_never_see_each_other(
             for _ in range(rounds):
                 try:
                     with clients[name].associate(sop_classes=[VERIFICATION]) as session:
-                        mine.outcomes.append(session.identity.principal)
-                        mine.texts += [repr(session), session.identity.summary()]
+                        mine.outcomes.append(session.outcome.principal)
+                        mine.texts += [repr(session), session.outcome.summary()]
                         session.echo()
                 except Exception as exc:
                     mine.outcomes.append(type(exc).__name__)

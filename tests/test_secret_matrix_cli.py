@@ -39,8 +39,7 @@ from typing import Any
 import pytest
 from pydicom import Dataset
 
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
 from tests.installed_cli import cli_command, run_cli
 from tests.secret_matrix_support import assert_search_finds

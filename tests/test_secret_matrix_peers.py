@@ -30,10 +30,8 @@ from typing import Any, cast
 import pytest
 from pydicom import Dataset
 
-from client_sdk import Client, Peer, Session, Timeouts, TlsConfig
-from client_sdk.testing import EmbeddedPacs, ResponseMode
-from client_sdk.testing._contexts import STUDY_ROOT_FIND, VERIFICATION
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk import STUDY_ROOT_FIND, VERIFICATION, Client, Peer, Session, Timeouts, TlsConfig
+from client_sdk.testing import EmbeddedPacs, ResponseMode, ct_dataset
 from providers import IdentityProvider, JwtFileProvider, PasswordProvider, SamlFileProvider
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
 from tests.secret_matrix_support import ErrorKeeper, Gathered, assert_search_finds, echo, walk

@@ -15,13 +15,19 @@ from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 
-from client_sdk import Client, Peer, Timeouts
-from client_sdk._association.flow import MAX_CONTEXTS, _contexts
-from client_sdk._errors import AssociationAborted, AuthenticationRejected, DimseFailure
-from client_sdk._operations.bulk import DEFAULT_STORAGE_CLASSES, MAX_LOST_IN_A_ROW, StoreResult
+from client_sdk import (
+    AssociationAborted,
+    AuthenticationRejected,
+    Client,
+    DimseFailure,
+    Peer,
+    StoreResult,
+    Timeouts,
+)
+from client_sdk._association.contexts import MAX_CONTEXTS, proposed_contexts
+from client_sdk._operations.bulk import DEFAULT_STORAGE_CLASSES, MAX_LOST_IN_A_ROW
 from client_sdk._pynetdicom.reactor_race import return_stolen_responses
-from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._datasets import CT_IMAGE_STORAGE, ct_dataset
+from client_sdk.testing import CT_IMAGE_STORAGE, EmbeddedPacs, ct_dataset
 from providers import IdentityExchange, PasswordProvider, Target, UsernameProvider
 from tests.conftest import USERS
 
@@ -88,7 +94,7 @@ def test_many_files_each_with_its_status(pacs: EmbeddedPacs, tmp_path: Path, wor
     assert all(rec.ended == "released" for rec in records)
     assert sum(rec.dimse.count("C-STORE") for rec in records) == 24
     assert sum(use.files for use in report.associations) == 24
-    assert all(use.identity.principal == "alice" for use in report.associations)
+    assert all(use.outcome.principal == "alice" for use in report.associations)
 
 
 def test_files_go_in_their_own_transfer_syntax(pacs: EmbeddedPacs, tmp_path: Path) -> None:
@@ -117,14 +123,14 @@ def test_files_go_in_their_own_transfer_syntax(pacs: EmbeddedPacs, tmp_path: Pat
 def test_exact_syntax_contexts_fill_only_the_room_left() -> None:
     # Default classes (123 contexts): the exact-syntax contexts are an optimisation, so
     # they are cut to the 128 that fit; a compressed syntax is required, so it still raises.
-    contexts, _ = _contexts(None, [ExplicitVRLittleEndian])
+    contexts, _ = proposed_contexts(None, [ExplicitVRLittleEndian])
     assert len(contexts) == MAX_CONTEXTS
     exact = [cx for cx in contexts if cx.transfer_syntax == [ExplicitVRLittleEndian]]
     assert 0 < len(exact) < len(DEFAULT_STORAGE_CLASSES)
     with pytest.raises(ValueError, match="at most 128 presentation contexts"):
-        _contexts(None, [JPEGBaseline8Bit])
+        proposed_contexts(None, [JPEGBaseline8Bit])
 
-    contexts, _ = _contexts([CT_IMAGE_STORAGE], [ExplicitVRLittleEndian, JPEGBaseline8Bit])
+    contexts, _ = proposed_contexts([CT_IMAGE_STORAGE], [ExplicitVRLittleEndian, JPEGBaseline8Bit])
     assert [cx.transfer_syntax for cx in contexts] == [
         DEFAULT_TRANSFER_SYNTAXES,
         [JPEGBaseline8Bit],

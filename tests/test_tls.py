@@ -18,25 +18,30 @@ from pathlib import Path
 
 import pytest
 
-from client_sdk import Client, Decision, Peer, Session, Timeouts, TlsConfig, load_config
-from client_sdk._association.tls_failures import probe_tls
-from client_sdk._cli.app import exit_code
-from client_sdk._client import TlsConfig as TlsConfigFromClient
-from client_sdk._errors import (
+from client_sdk import (
     AssociationAborted,
+    Client,
     ClientCertificateRejected,
     ClientCertificateRequired,
     ConfigError,
+    Decision,
     HostnameMismatch,
+    Peer,
     PeerUnreachable,
     PlainToTlsPort,
+    Session,
+    Timeouts,
+    TlsConfig,
     TlsConfigError,
     TlsHandshakeFailed,
     TlsHandshakeTimeout,
     TlsToPlainPort,
     TlsVersionMismatch,
     UntrustedCertificate,
+    load_config,
 )
+from client_sdk._association.tls_failures import probe_tls
+from client_sdk._cli.exit_codes import exit_code
 from client_sdk.testing import EmbeddedPacs
 from providers import JwtFileProvider, PasswordProvider
 from tests.conftest import poll
@@ -132,7 +137,7 @@ def failure(pacs: EmbeddedPacs, tls: TlsConfig | None, timeouts: Timeouts = FAST
 def test_verified_tls_with_nodelay(tls_pacs: EmbeddedPacs, certs: CertificateFiles) -> None:
     with client(tls_pacs, verified(certs)).associate() as session:
         assert session.echo() == 0
-        assert session.identity.decision is Decision.CONFIRMED
+        assert session.outcome.decision is Decision.CONFIRMED
         sock = tls_socket(session)
         assert sock.version() in ("TLSv1.2", "TLSv1.3")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
@@ -146,11 +151,6 @@ def test_plain_sockets_have_nodelay_too() -> None:
         sock = session.association.dul.socket
         assert sock is not None and sock.socket is not None
         assert sock.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-
-
-def test_tls_config_keeps_its_old_import_paths() -> None:
-    assert TlsConfigFromClient is TlsConfig
-    assert TlsConfig.__module__ == "client_sdk.tls"
 
 
 def test_one_context_for_every_association(tls_pacs: EmbeddedPacs, certs: CertificateFiles) -> None:

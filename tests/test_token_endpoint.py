@@ -16,8 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from client_sdk import Client, Peer
-from client_sdk._errors import InsecureTransport
+from client_sdk import Client, InsecureTransport, Peer
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialUnavailable,
@@ -92,9 +91,9 @@ def test_token_reaches_the_pacs_and_is_fetched_once_for_several_associations(
     client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider)
     for _ in range(3):
         with client.associate() as session:
-            assert session.identity.identity_type is IdentityType.JWT
-            assert session.identity.principal == CLIENT_ID
-            assert CLIENT_ID in session.identity.source and server.url in session.identity.source
+            assert session.outcome.identity_type is IdentityType.JWT
+            assert session.outcome.principal == CLIENT_ID
+            assert CLIENT_ID in session.outcome.source and server.url in session.outcome.source
             session.echo()
     records = pacs.wait_for_records(3)
     assert [(r.identity_type, r.principal, r.verified) for r in records] == [
@@ -571,7 +570,7 @@ def test_kerberos_authenticated_token_to_the_pacs(
         client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider)
         for _ in range(2):
             with client.associate() as session:
-                assert session.identity.principal == kerberos_realm.user
+                assert session.outcome.principal == kerberos_realm.user
         first, second = server.requests  # the 401 challenge, then the authenticated request
     assert (first.negotiate, second.negotiate) == (False, True)
     assert second.kerberos_principal == kerberos_realm.user

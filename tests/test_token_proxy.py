@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from client_sdk._config import InvalidConfig, load_config
+from client_sdk import InvalidConfig, load_config
 from providers import Target, TokenEndpointProvider, TokenEndpointUnreachable
 from tests.conftest import free_port
 from tests.http_proxy import RecordingProxy

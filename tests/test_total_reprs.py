@@ -28,14 +28,12 @@ import pytest
 
 import client_sdk
 import providers
+from client_sdk import Client, Session
 from client_sdk._audit.attempt import AuditAttempt
-from client_sdk._client import Client
-from client_sdk._operations.session import Session
 from client_sdk._peer_text import PeerText
+from client_sdk.testing import EmbeddedPacs, KerberosRealm
 from client_sdk.testing._identity_check import IdentityChecker
 from client_sdk.testing._kerberos_acceptor import KerberosAcceptor
-from client_sdk.testing._kerberos_realm import KerberosRealm
-from client_sdk.testing._pacs import EmbeddedPacs
 from providers import (
     IdentityExchange,
     IdentityRequest,

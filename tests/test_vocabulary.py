@@ -18,11 +18,18 @@ from typing import Any
 
 import pytest
 
-from client_sdk import Client, Decision, IdentityOutcome, MissingResponse, Peer, Policy, Timeouts
-from client_sdk._audit import AuditEvent
-from client_sdk._errors import ServerResponseMissing
-from client_sdk._pynetdicom.testing_acse import ResponseMode
-from client_sdk.testing import EmbeddedPacs
+from client_sdk import (
+    AuditEvent,
+    Client,
+    Decision,
+    IdentityOutcome,
+    MissingResponse,
+    Peer,
+    Policy,
+    ServerResponseMissing,
+    Timeouts,
+)
+from client_sdk.testing import EmbeddedPacs, ResponseMode
 from providers import (
     IdentityProvider,
     JwtFileProvider,
@@ -195,7 +202,7 @@ def python_api(pacs: EmbeddedPacs, provider: IdentityProvider | None, seen: Seen
     client = Client(peer, identity=provider, timeouts=FAST, audit=sink)
     try:
         with client.associate() as session:
-            outcome = session.identity
+            outcome = session.outcome
             assert session.echo() == 0
     except ServerResponseMissing:
         (event,) = sink.events

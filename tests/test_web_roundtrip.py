@@ -15,7 +15,7 @@ from pydicom.uid import CTImageStorage
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet  # type: ignore[attr-defined]
 
-from client_sdk.testing._datasets import ct_dataset
+from client_sdk.testing import ct_dataset
 from tests.orthanc_peer import OrthancPeer
 from tests.web_helpers import (
     HTTP_TIMEOUT,

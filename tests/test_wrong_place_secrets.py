@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from client_sdk import Client, Peer
-from client_sdk._config import InvalidConfig, load_config
+from client_sdk import Client, InvalidConfig, Peer, load_config
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     InvalidIdentity,

@@ -21,8 +21,8 @@ from pydicom import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.events import Event
 
+from client_sdk import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from client_sdk._pynetdicom.testing_acse import ConformantACSE
-from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 
 AE_TITLE = "TEXT_PEER"
 USER = "alice"

@@ -12,8 +12,6 @@ from client_sdk._errors import AssociationRejected, AuthenticationRejected
 from client_sdk._wire.pdu_check import is_defined_rejection, rejection_text
 from providers import IdentityExchange, Target
 
-__all__ = ["identity_may_be_why", "probe_note", "rejected"]
-
 _TRANSIENT = 2  # A-ASSOCIATE-RJ result 2: rejected-transient
 
 

@@ -6,76 +6,49 @@ middle of a PDU, or sent bytes that do not decode. Worse, a PDU that decodes but
 primitive (rejection or abort codes it does not know, a legacy 58H item) raises in its state
 machine, kills its thread and leaves the caller waiting for the full ACSE timeout.
 
-``PeerFaults`` hooks one association (from its ``EVT_CONN_OPEN`` handler, so before the
-A-ASSOCIATE-RQ is sent): every PDU read is checked strictly and converted once as a trial, so a
-bad one fails where pynetdicom handles decode errors (it sends an A-ABORT and reports the abort at
-once). What went wrong is kept here for the error message. The hooks replace four methods on
-this association's own objects, all pynetdicom 3.0.x internals (pinned below 3.1):
-
-- ``DULServiceProvider._decode_pdu``: strict checks, the trial conversion, the record;
-- ``AssociationSocket.recv``: a connection closed or stalled in the middle of a PDU;
-- ``StateMachine.do_action``: wake a DIMSE wait when pynetdicom aborts (AA-8), drop a local
-  request that races that abort instead of raising in pynetdicom's thread;
-- ``DIMSEServiceProvider.receive_primitive``: a command set pynetdicom cannot read aborts.
-
-Nothing process-wide changes.
+``PeerFaults`` follows one association from its ``EVT_CONN_OPEN`` handler, so before the
+A-ASSOCIATE-RQ is sent: every PDU read is checked strictly (``client_sdk._wire.pdu_check``), and
+what went wrong is kept here for the error message. How it reaches pynetdicom's reads, decoding
+and state machine is the seam's business (``client_sdk._pynetdicom.fault_hooks``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 from collections.abc import Callable
 from typing import Any
 
 from pynetdicom import evt
 from pynetdicom.association import Association
-from pynetdicom.fsm import TRANSITION_TABLE
 
+from client_sdk._pynetdicom.fault_hooks import (
+    Decode,
+    connection_over,
+    hook_association,
+    stop_association,
+)
+from client_sdk._wire.constants import (
+    A_ABORT,
+    A_ASSOCIATE_AC,
+    A_ASSOCIATE_RJ,
+    A_ASSOCIATE_RQ,
+    PDU_HEADER,
+    PDU_NAMES,
+)
+from client_sdk._wire.items import MalformedPdu
 from client_sdk._wire.pdu_check import (
-    MalformedPdu,
+    abort_text,
     check_associate_ac,
     is_defined_rejection,
+    pdu_name,
     rejection_codes,
 )
 
-__all__ = ["PeerFaults", "abort_text"]
+# Its 0.4 name: logging configurations may name it.
+log = logging.getLogger("client_sdk.peer_faults")
 
-log = logging.getLogger(__name__)
-
-PDU_NAMES = {
-    0x01: "A-ASSOCIATE-RQ",
-    0x02: "A-ASSOCIATE-AC",
-    0x03: "A-ASSOCIATE-RJ",
-    0x04: "P-DATA-TF",
-    0x05: "A-RELEASE-RQ",
-    0x06: "A-RELEASE-RP",
-    0x07: "A-ABORT",
-}
-_ABORT_SOURCES = {0: "service-user", 1: "reserved", 2: "service-provider"}
-_ABORT_REASONS = {
-    0: "reason not specified",
-    1: "unrecognized PDU",
-    2: "unexpected PDU",
-    4: "unrecognized PDU parameter",
-    5: "unexpected PDU parameter",
-    6: "invalid PDU parameter value",
-}
-_HEADER = 6
-
-
-def pdu_name(kind: int) -> str:
-    """The PDU's name with its article: "an A-ASSOCIATE-AC", "a P-DATA-TF"."""
-    name = PDU_NAMES.get(kind, f"PDU of unknown type {kind:02X}H")
-    return f"{'an' if name.startswith('A-') else 'a'} {name}"
-
-
-def abort_text(source: int, reason: int) -> str:
-    """``"A-ABORT (source 2, service-provider: unexpected PDU)"``."""
-    who = _ABORT_SOURCES.get(source, "undefined")
-    why = _ABORT_REASONS.get(reason, "undefined reason") if source == 2 else ""
-    return f"A-ABORT (source {source}, {who}{': ' + why if why else ''})"
+_TLS_RECORD_START = (0x15, 0x16)  # a TLS alert or handshake record, version 3.x next
+_ASSOCIATE_ANSWERS = (A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ABORT)
 
 
 def _exception_name(exc: Exception) -> str:
@@ -84,7 +57,8 @@ def _exception_name(exc: Exception) -> str:
 
 
 class PeerFaults:
-    """Recorder for one association; pass :meth:`handlers` to ``AE.associate``."""
+    """Recorder for one association; pass :meth:`handlers` to ``AE.associate`` and
+    :meth:`read` to the AE's socket (``SdkAE(reader=...)``)."""
 
     def __init__(self) -> None:
         self.association: Association | None = None
@@ -95,36 +69,19 @@ class PeerFaults:
         self.legacy_identity_item = False
         self.tls_answer = False  # a TLS record where a PDU was expected: we spoke plain to TLS
         self.peer_closed = False  # the connection closed between two PDUs (no fault by itself)
-        self.received: list[int] = []  # types of the PDUs that arrived whole
+        self.pdu_types: list[int] = []  # types of the PDUs that arrived whole, in order
         self._pending: tuple[int, int] | None = None  # (type, length) of the PDU being read
 
     def handlers(self) -> list[tuple[evt.EventType, Callable[..., Any]]]:
         return [(evt.EVT_CONN_OPEN, self._on_open)]
 
     def close(self, timeout: float = 2.0, *, force: bool = False) -> None:
-        """Once the association is over: stop its reactor and close its socket. pynetdicom stops
-        the reactor of a failed negotiation at once, also while it waits for the peer to close
-        the connection after aborting on a bad PDU (Sta13), and then nobody closes the socket.
+        """Once the association is over: stop its reactor and close its socket.
         ``force``: a peer fault ended it, even if pynetdicom still calls it established."""
         assoc = self.association
         if assoc is None or (assoc.is_established and not force):
             return
-        dul = assoc.dul
-        sock = dul.socket
-        if dul.is_alive():
-            dul.kill_dul()
-            raw = sock.socket if sock is not None else None
-            if raw is not None:
-                # Wake a reactor blocked reading what is left of a bad PDU; it then sees the
-                # connection closed (which it handles) and its kill flag.
-                with contextlib.suppress(OSError):
-                    raw.shutdown(socket.SHUT_RDWR)
-            dul.join(timeout)
-        if sock is not None and sock.socket is not None:
-            sock.close()
-        if assoc.is_established:
-            assoc.is_aborted = True
-            assoc.kill()  # its reactor thread; returns at once now that the DUL has stopped
+        stop_association(assoc, timeout)
 
     def stalled(self) -> str | None:
         """The PDU the peer announced and never finished sending, if the wait for it ended
@@ -133,7 +90,7 @@ class PeerFaults:
             return None
         kind, length = self._pending
         return (
-            f"sent the header of {pdu_name(kind)} announcing {length + _HEADER} bytes, then "
+            f"sent the header of {pdu_name(kind)} announcing {length + PDU_HEADER} bytes, then "
             "stalled before its end"
         )
 
@@ -143,7 +100,7 @@ class PeerFaults:
         if self.describe() is not None or self.stalled() is not None:
             return True
         assoc = self.association
-        return assoc is not None and assoc.dul.state_machine.current_state in ("Sta1", "Sta13")
+        return assoc is not None and connection_over(assoc)
 
     def describe(self) -> str | None:
         """What the peer did wrong, in words, or None when nothing was recorded."""
@@ -166,62 +123,30 @@ class PeerFaults:
             self.malformed = what
 
     def _on_open(self, event: evt.Event) -> None:
-        assoc = event.assoc
-        self.association = assoc
-        dul = assoc.dul
-        decode = dul._decode_pdu
-        dul._decode_pdu = lambda stream: self._decode(decode, stream)  # type: ignore[method-assign,assignment]
-        machine = dul.state_machine
-        do_action = machine.do_action
+        self.association = event.assoc
+        hook_association(event.assoc, self)
 
-        def act(event: str) -> None:
-            if (event, machine.current_state) not in TRANSITION_TABLE:
-                # Our own request (an A-ABORT, say) racing the peer's fault: pynetdicom already
-                # aborted (Sta13) and would raise here, killing its thread. Nothing to add.
-                log.debug("dropped %s in %s", event, machine.current_state)
-                return
-            do_action(event)
-            if machine.current_state == "Sta13" and event != "Evt15":
-                # Not our own A-ABORT (Evt15): pynetdicom aborted on a PDU it did not expect or
-                # could not decode (AA-8), and leaves a C-ECHO/C-STORE waiting for its
-                # response until the DIMSE timeout: wake it now.
-                if self.received:
-                    self._fault(f"sent {pdu_name(self.received[-1])} where none was expected")
-                assoc.dimse.msg_queue.put((None, None))
+    # What the seam calls -------------------------------------------------------------------
 
-        machine.do_action = act  # type: ignore[method-assign]
-        dimse = assoc.dimse
-        receive = dimse.receive_primitive
+    def provider_aborted(self) -> None:
+        if self.pdu_types:
+            self._fault(f"sent {pdu_name(self.pdu_types[-1])} where none was expected")
 
-        def received(primitive: Any) -> None:
-            # pynetdicom assembles DIMSE messages in its state machine, where a command set it
-            # cannot read (no Command Field, say) kills its thread. Treat it as it treats a PDU
-            # it cannot decode: Evt19, so it aborts (AA-8).
-            try:
-                receive(primitive)
-            except Exception as exc:
-                self._fault(
-                    f"sent a DIMSE message that does not decode ({_exception_name(exc)} in "
-                    "pynetdicom)"
-                )
-                dul.event_queue.put("Evt19")
+    def undecodable_dimse(self, exc: Exception) -> None:
+        self._fault(
+            f"sent a DIMSE message that does not decode ({_exception_name(exc)} in pynetdicom)"
+        )
 
-        dimse.receive_primitive = received  # type: ignore[method-assign]
-        sock = dul.socket
-        if sock is not None:
-            recv = sock.recv
-            sock.recv = lambda nbytes: self._recv(recv, nbytes)  # type: ignore[method-assign,assignment]
-
-    def _recv(self, recv: Callable[[int], bytearray], nbytes: int) -> bytearray:
+    def read(self, recv: Callable[[int], bytearray], nbytes: int) -> bytearray:
         # pynetdicom reads a PDU as recv(6) for the header, then recv(length) for the body,
         # each looping until it has them all or the connection closed.
         data = recv(nbytes)
         pending = self._pending
         if pending is None:
-            if len(data) == _HEADER:
+            if len(data) == PDU_HEADER:
                 kind, length = data[0], int.from_bytes(data[2:6], "big")
                 self._pending = (kind, length) if kind in PDU_NAMES and length else None
-                if kind in (0x15, 0x16) and data[1] == 0x03:
+                if kind in _TLS_RECORD_START and data[1] == 0x03:
                     self.tls_answer = True
                     self._fault(
                         "answered with TLS (a TLS record, not a PDU): it is a TLS port, so "
@@ -242,32 +167,30 @@ class PeerFaults:
             if len(data) < length:
                 self._fault(
                     f"closed the connection in the middle of {pdu_name(kind)} "
-                    f"({len(data) + _HEADER} of {length + _HEADER} bytes)",
+                    f"({len(data) + PDU_HEADER} of {length + PDU_HEADER} bytes)",
                     cut=True,
                 )
         return data
 
-    def _decode(self, decode: Callable[[bytearray], Any], stream: bytearray) -> Any:
+    def decode(self, decode: Decode, stream: bytearray) -> Any:
         raw = bytes(stream)
         kind = raw[0]
         try:
-            if kind == 0x02:
+            if kind == A_ASSOCIATE_AC:
                 checked = check_associate_ac(raw)
                 self.legacy_identity_item = checked.legacy_identity_item
                 stream = bytearray(checked.pdu)
-            elif kind == 0x03:
+            elif kind == A_ASSOCIATE_RJ:
                 self.rejection = rejection_codes(raw)
                 if not is_defined_rejection(self.rejection):
                     raise MalformedPdu("undefined rejection codes")
-            elif kind == 0x07 and len(raw) >= 10 and self.describe() is None:
+            elif kind == A_ABORT and len(raw) >= 10 and self.describe() is None:
                 self.abort = (raw[8], raw[9])
-            pdu, event = decode(stream)
-            if kind != 0x04:
-                # pynetdicom converts it later in its state machine, where an error kills its
-                # thread and the caller waits out the ACSE timeout; here it aborts at once.
-                pdu.to_primitive()
+            decoded = decode(stream)
         except Exception as exc:
-            if (kind == 0x03 and not self.received) or (kind == 0x07 and self.abort is not None):
+            if (kind == A_ASSOCIATE_RJ and not self.pdu_types) or (
+                kind == A_ABORT and self.abort is not None
+            ):
                 pass  # reported as the rejection or abort it is, with its raw codes
             elif isinstance(exc, MalformedPdu):
                 self._fault(f"sent {pdu_name(kind)} that is malformed: {exc}")
@@ -277,9 +200,9 @@ class PeerFaults:
                     f"({_exception_name(exc)} in pynetdicom)"
                 )
             raise
-        if not self.received and kind not in (0x02, 0x03, 0x07):
+        if not self.pdu_types and kind not in _ASSOCIATE_ANSWERS:
             self._fault(f"sent {pdu_name(kind)} instead of an A-ASSOCIATE response")
-        elif self.received and kind in (0x01, 0x02, 0x03):
+        elif self.pdu_types and kind in (A_ASSOCIATE_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ):
             self._fault(f"sent {pdu_name(kind)} on an established association")
-        self.received.append(kind)  # pynetdicom aborts on an unexpected one
-        return pdu, event
+        self.pdu_types.append(kind)  # pynetdicom aborts on an unexpected one
+        return decoded

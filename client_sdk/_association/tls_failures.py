@@ -16,6 +16,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from client_sdk._association.trace import ConnectionTrace
 from client_sdk._errors import (
     ClientCertificateRejected,
     ClientCertificateRequired,
@@ -28,11 +29,9 @@ from client_sdk._errors import (
     TlsVersionMismatch,
     UntrustedCertificate,
 )
-from client_sdk._pynetdicom.requestor import ConnectionTrace, Timeouts
+from client_sdk._timeouts import Timeouts
 from client_sdk._tls import TlsConfig
 from providers import Target
-
-__all__ = ["TlsProbe", "probe_tls", "transport_failure"]
 
 # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 _NAME_MISMATCH = {62, 64}
@@ -137,7 +136,7 @@ def _plain_to_tls(
         "The port expects TLS: configure TLS for this peer (TlsConfig, [peers.NAME.tls], --tls "
         "or --ca-file), or use its plain DICOM port"
     )
-    received = trace.received
+    received = trace.first_bytes
     if len(received) >= 2 and received[0] in _TLS_RECORD_TYPES and received[1] == 3:
         return PlainToTlsPort(
             f"{target} answered our plain A-ASSOCIATE-RQ with a TLS record "
@@ -225,7 +224,7 @@ def _after_handshake(
     # Under TLS 1.3 the client's handshake ends before the server has checked the client
     # certificate: a refusal arrives as an alert (or just a closed connection) at the first
     # read, where the A-ASSOCIATE-AC was expected.
-    if trace.received:
+    if trace.first_bytes:
         return None  # the peer answered with DICOM: not a TLS failure
     error = trace.read_error
     reason = error.reason if isinstance(error, ssl.SSLError) else None

@@ -6,38 +6,44 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from client_sdk._audit.event import AuditEvent, outcome_for
-from client_sdk._audit.sinks import audit_unavailable, check_audit_sink
+from client_sdk._audit.sinks import AuditSink, audit_unavailable, check_audit_sink
 from client_sdk._errors import AssociationRejected, AuditUnavailable
 from client_sdk._outcome import Decision, IdentityOutcome
-from providers import IdentityExchange, IdentityType, ResponseStatus
+from providers import IdentityExchange, IdentityProvider, IdentityType, ResponseStatus, Target
 
-if TYPE_CHECKING:
-    from client_sdk._client import Client
-
-__all__ = ["AuditAttempt"]
-
-log = logging.getLogger(__name__)
+# Its 0.4 name, which docs/audit.md gives: logging configurations name it.
+log = logging.getLogger("client_sdk.audit.attempt")
 
 
 class AuditAttempt:
     """Filled in by the association flow as it goes (``exchange`` once the provider gave one,
     ``outcome`` once the policy decided), then :meth:`succeeded` or :meth:`failed` hands one
     :class:`AuditEvent` to the client's sink. A sink that fails is logged, never raised, unless
-    the client requires its audit trail (``audit_required``): see :meth:`check_sink`."""
+    the client requires its audit trail (``required``): see :meth:`check_sink`. ``target`` is
+    where the attempt goes, ``provider`` the client's identity provider (None: no identity)."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(
+        self,
+        sink: AuditSink | None,
+        *,
+        required: bool = False,
+        target: Target,
+        provider: IdentityProvider | None = None,
+    ) -> None:
+        self.sink = sink
+        self.required = required
+        self.target = target
+        self.provider = provider
         self.exchange: IdentityExchange | None = None
         self.outcome: IdentityOutcome | None = None
 
     def check_sink(self) -> None:
-        """With ``client.audit_required``: :class:`AuditUnavailable` unless the sink can take an
-        event now (``check_audit_sink``), before anything is fetched or sent."""
-        sink = getattr(self.client, "audit", None)
-        if sink is None or not getattr(self.client, "audit_required", False):
+        """With ``required``: :class:`AuditUnavailable` unless the sink can take an event now
+        (``check_audit_sink``), before anything is fetched or sent."""
+        sink = self.sink
+        if sink is None or not self.required:
             return
         try:
             check_audit_sink(sink)
@@ -48,7 +54,7 @@ class AuditAttempt:
         raise audit_unavailable(sink, failure, established=False)
 
     def succeeded(self, outcome: IdentityOutcome) -> None:
-        """Record the established association; with ``client.audit_required``, a sink that
+        """Record the established association; with ``required``, a sink that
         fails raises :class:`AuditUnavailable` (the caller then aborts the association)."""
         self.outcome = outcome
         self._record(None)
@@ -59,7 +65,7 @@ class AuditAttempt:
         self._record(error)
 
     def _record(self, error: BaseException | None) -> None:
-        sink = getattr(self.client, "audit", None)
+        sink = self.sink
         if sink is None:
             return
         failure: Exception | None = None
@@ -69,20 +75,20 @@ class AuditAttempt:
             failure = exc
         if failure is None:
             return
-        if error is None and getattr(self.client, "audit_required", False):
+        if error is None and self.required:
             # Required: an established association whose event is not on record fails closed.
             raise audit_unavailable(sink, failure, established=True)
         # Otherwise the audit trail never breaks an association.
         log.error(
             "audit: %r could not record the attempt to %s (%s: %s); the association goes on",
             sink,
-            self.client.target,
+            self.target,
             type(failure).__name__,
             failure,
         )
 
     def event(self, error: BaseException | None) -> AuditEvent:
-        target = self.client.target
+        target = self.target
         principal, identity_type, source, response = self._identity()
         decision = self.outcome.decision if self.outcome is not None else None
         return AuditEvent(
@@ -121,7 +127,7 @@ class AuditAttempt:
                 response = ResponseStatus.NOT_REQUESTED.value
             return request.principal, request.identity_type.label, request.source, response
         # Nothing negotiated (a credential error, an insecure transport): what the provider claims.
-        provider = self.client.identity
+        provider = self.provider
         if provider is None:
             return "", "none", "", ResponseStatus.NO_IDENTITY.value
         declared = getattr(provider, "identity_type", None)

@@ -26,8 +26,6 @@ from datetime import datetime
 
 from client_sdk._outcome import Decision
 
-__all__ = ["AuditEvent", "EventOutcome", "outcome_for"]
-
 
 class EventOutcome(enum.IntEnum):
     """EventOutcomeIndicator (PS3.15 A.5.1)."""

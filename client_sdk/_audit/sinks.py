@@ -16,19 +16,6 @@ from client_sdk._audit.xml import AuditSource, audit_message_line
 from client_sdk._errors import AuditUnavailable
 from providers.errors import IdentityError
 
-__all__ = [
-    "AUDIT_LOGGER",
-    "DEFAULT_AUDIT_SINK",
-    "AuditSink",
-    "AuditSinks",
-    "AuditWriteError",
-    "LoggingAuditSink",
-    "XmlFileAuditSink",
-    "audit_unavailable",
-    "check_audit_sink",
-    "reports_failures",
-]
-
 AUDIT_LOGGER = "dicom_identity.audit"
 _FILE_MODE = 0o640  # the audit forwarder's group may read it; nobody else
 # Less room than this and no audit message fits: the smallest line is about 1040 bytes.

@@ -37,8 +37,6 @@ from dataclasses import dataclass, field
 
 from client_sdk._audit.event import AuditEvent, is_ip_address
 
-__all__ = ["UNKNOWN_USER", "AuditSource", "audit_message", "audit_message_line"]
-
 UNKNOWN_USER = "(unknown)"  # UserID of a person claimed but not named (a JWT without "sub")
 
 EVENT_ID = ("110114", "DCM", "User Authentication")

@@ -11,8 +11,6 @@ import re
 
 from client_sdk._errors import ResponseAdvice, ServerResponseMissing, never_answers
 
-__all__ = ["error_text", "response_advice"]
-
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _POLICY_TABLE = "[policies.NAME] (the peer's policy)"
 

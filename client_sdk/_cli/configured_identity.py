@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from client_sdk._cli.identity import identity_from_flags, keyring_entry
-from client_sdk._config import Config
 from client_sdk._config.build import build_identity
+from client_sdk._config.model import Config
 from client_sdk._config.schema import (
     ChainIdentity,
     IdentityConfig,
@@ -37,8 +37,6 @@ from client_sdk._config.schema import (
 )
 from client_sdk._errors import ConfigError
 from providers import IdentityProvider
-
-__all__ = ["FIELDS_BY_FLAG", "identity_for_configured_peer"]
 
 # The flags that change a configured identity, by its type: flag -> the field it sets.
 FIELDS_BY_FLAG: Mapping[type[IdentityConfig], Mapping[str, str]] = {

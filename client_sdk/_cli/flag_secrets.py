@@ -15,8 +15,6 @@ import argparse
 from client_sdk._errors import ConfigError
 from providers.misplaced_secret import refuse_misplaced_secret
 
-__all__ = ["refuse_secrets_in_flags"]
-
 # argparse dests that are positional arguments, as the usage line names them.
 _POSITIONALS = {"peer": "the peer argument", "paths": "the PATH argument"}
 _KEYS = "key"  # -k KEY=VALUE

@@ -23,8 +23,6 @@ from providers import (
 )
 from providers.token_endpoint import TokenEndpointAuth
 
-__all__ = ["add_identity_options", "identity_from_flags", "keyring_entry"]
-
 _TOKEN_AUTHS: tuple[TokenEndpointAuth, ...] = get_args(TokenEndpointAuth)
 # Flags that only mean something with --token-url (argparse dest -> flag).
 _TOKEN_FLAGS = {

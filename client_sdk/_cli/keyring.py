@@ -19,15 +19,13 @@ import sys
 from typing import TYPE_CHECKING
 
 from client_sdk._cli.report import Reporter
-from client_sdk._config import Config, KeyringEntry
+from client_sdk._config.model import Config, KeyringEntry
 from client_sdk._errors import ConfigError
 from providers import CredentialError, CredentialUnavailable, KeyringEntryMissing, Secret
 from providers.keyring_access import backend_name, default_backend, describe_backend_error
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
-
-__all__ = ["add_keyring_commands", "in_cli_terms", "keyring_command"]
 
 _ACTIONS = {
     "set": "ask for the password or client secret (getpass; from a pipe, its first line) and "

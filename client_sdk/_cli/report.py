@@ -14,8 +14,6 @@ from client_sdk._cli.advice import error_text
 from client_sdk._outcome import IdentityOutcome
 from providers.scrub import printable_line
 
-__all__ = ["Reporter", "dataset_fields"]
-
 
 def dataset_fields(ds: Dataset, secrets: peer_text.SecretsGiven = ()) -> dict[str, str]:
     """Top-level keywords and values of an identifier, as text (for find results). The values

@@ -21,8 +21,6 @@ import sys
 import threading
 from typing import TextIO
 
-__all__ = ["configure_stderr"]
-
 _SDK_LOGGERS = ("client_sdk", "providers")
 _DEBUG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 

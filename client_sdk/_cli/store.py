@@ -24,9 +24,7 @@ from client_sdk._cli.report import Reporter
 from client_sdk._cli.store_report import ReportWriter, absolute, read_stored
 from client_sdk._client import Client
 from client_sdk._errors import ConfigError, DimseFailure
-from client_sdk._operations.bulk import AssociationUse, StoreOutcome, StoreResult
-
-__all__ = ["StorePlan", "StoreSummary", "collect_files", "plan_store", "store_files"]
+from client_sdk._operations.bulk_results import AssociationUse, StoreOutcome, StoreResult
 
 
 def collect_files(paths: Iterable[str], *, recursive: bool) -> list[Path]:
@@ -272,5 +270,5 @@ def store_files(
         if writer is not None:
             writer.close()
     for use in uses:
-        reporter.association(use.identity, "C-STORE", use.last_status, files=use.files)
+        reporter.association(use.outcome, "C-STORE", use.last_status, files=use.files)
     return summary

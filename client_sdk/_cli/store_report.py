@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from client_sdk._errors import ConfigError
-from client_sdk._operations.bulk import StoreOutcome
-
-__all__ = ["RESULTS", "ReportWriter", "read_stored"]
+from client_sdk._operations.bulk_results import StoreOutcome
 
 RESULTS: tuple[StoreOutcome, ...] = ("stored", "failed", "not-sent")
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 
-from client_sdk._client import Peer, TlsConfig
 from client_sdk._config import values as v
 from client_sdk._config.problems import InvalidConfig, Problems
+from client_sdk._peer import Peer
+from client_sdk._tls import TlsConfig
 from providers.misplaced_secret import refuse_misplaced_secret
-
-__all__ = ["peer_from_address"]
 
 _FORM = "expected HOST:PORT, with an IPv6 address in brackets ([::1]:104)"
 

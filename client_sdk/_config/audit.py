@@ -22,18 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client_sdk._audit import (
-    AuditSink,
-    AuditSinks,
-    AuditSource,
-    LoggingAuditSink,
-    XmlFileAuditSink,
-)
+from client_sdk._audit.sinks import AuditSink, AuditSinks, LoggingAuditSink, XmlFileAuditSink
+from client_sdk._audit.xml import AuditSource
 from client_sdk._config import values as v
 from client_sdk._config.problems import InvalidConfig
 from client_sdk._config.settings import Resolved
-
-__all__ = ["AUDIT_KEYS", "AuditConfig", "audit_config", "build_audit"]
 
 AUDIT_KEYS: Mapping[str, v.Check] = {
     "file": v.text,

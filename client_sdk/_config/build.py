@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from client_sdk._client import Client, Peer
+from client_sdk._client_settings import ClientSettings
 from client_sdk._config.audit import build_audit
 from client_sdk._config.schema import (
     ChainIdentity,
@@ -21,8 +21,9 @@ from client_sdk._config.schema import (
     UsernameIdentity,
 )
 from client_sdk._config.settings import SOURCE_ARGUMENT, Resolved
+from client_sdk._peer import Peer
 from client_sdk._policy import MissingResponse, Policy
-from client_sdk._pynetdicom.requestor import Timeouts
+from client_sdk._timeouts import Timeouts
 from providers import (
     IdentityProvider,
     IdentityType,
@@ -34,8 +35,6 @@ from providers import (
     TokenEndpointProvider,
     UsernameProvider,
 )
-
-__all__ = ["build_client", "build_identity", "build_policy", "build_timeouts"]
 
 IDENTITY_TYPE_BY_LABEL = {t.label: t for t in IdentityType}
 
@@ -109,18 +108,18 @@ def build_timeouts(resolved: Mapping[str, Resolved]) -> Timeouts:
     )
 
 
-def build_client(
+def build_settings(
     peer: Peer,
     resolved: Mapping[str, Resolved],
     identities: Mapping[str, IdentityConfig],
     policies: Mapping[str, PolicyConfig],
-) -> Client:
+) -> ClientSettings:
     identity = resolved["identity"]
     if identity.source == SOURCE_ARGUMENT or identity.value is None:
         provider = identity.value
     else:
         provider = build_identity(identity.value, identities)
-    return Client(
+    return ClientSettings(
         peer,
         identity=provider,
         policy=build_policy(resolved, policies),

@@ -6,14 +6,12 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from client_sdk._client import TlsConfig
 from client_sdk._config.schema import ChainIdentity, PeerConfig, identity_keys
 from client_sdk._config.settings import SETTINGS, SOURCE_ARGUMENT, SOURCE_DEFAULT, Resolved, Setting
+from client_sdk._tls import TlsConfig
 
 if TYPE_CHECKING:
     from client_sdk._config.model import Config
-
-__all__ = ["effective_settings", "shown"]
 
 _PEER_KEYS = ("host", "port", "ae_title")
 _TLS_KEYS = ("ca_file", "cert_file", "key_file", "server_hostname")

@@ -8,25 +8,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from client_sdk._client import Client
 from client_sdk._config.model import Config
 from client_sdk._config.parse import parse_document
 from client_sdk._config.problems import InvalidConfig, Problems
 from client_sdk._config.settings import SOURCE_ARGUMENT, SOURCE_DEFAULT, read_environment
 
-__all__ = [
-    "APP_NAME",
-    "CONFIG_ENV",
-    "ConfigLocation",
-    "client_from_config",
-    "default_config_path",
-    "load_config",
-    "locate_config",
-]
+if TYPE_CHECKING:
+    from client_sdk._client import Client
 
 APP_NAME = "dicom-identity"
 CONFIG_ENV = "DICOM_IDENTITY_CONFIG"

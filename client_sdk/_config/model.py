@@ -6,12 +6,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from client_sdk._client import Client
+from client_sdk._client_settings import ClientSettings
 from client_sdk._config.address import peer_from_address
 from client_sdk._config.audit import AuditConfig
-from client_sdk._config.build import build_client
+from client_sdk._config.build import build_settings
+from client_sdk._config.client_class import make_client
 from client_sdk._config.effective import effective_settings
 from client_sdk._config.problems import InvalidConfig
 from client_sdk._config.schema import (
@@ -27,7 +28,8 @@ from client_sdk._config.settings import SOURCE_DEFAULT, Overrides, Resolved, Set
 from client_sdk._config.values import dotted, show
 from providers.misplaced_secret import masked
 
-__all__ = ["Config", "KeyringEntry"]
+if TYPE_CHECKING:
+    from client_sdk._client import Client
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,13 @@ class Config:
 
     def client(self, peer: str, *, overrides: Overrides | None = None) -> Client:
         """A client for the configured ``peer``. Its providers read nothing until it associates."""
+        return make_client(self.client_settings(peer, overrides=overrides))
+
+    def client_settings(self, peer: str, *, overrides: Overrides | None = None) -> ClientSettings:
+        """What :meth:`client` makes a client of."""
         config = self._peer_config(peer)
         resolved = self._resolve(peer, overrides)
-        return build_client(
+        return build_settings(
             config.to_peer(resolved["tls"].value), resolved, self.identities, self.policies
         )
 
@@ -74,7 +80,7 @@ class Config:
         identity and TLS come from ``overrides`` only."""
         resolved = self._resolve(None, overrides)
         peer = peer_from_address(address, ae_title=ae_title, tls=resolved["tls"].value)
-        return build_client(peer, resolved, self.identities, self.policies)
+        return make_client(build_settings(peer, resolved, self.identities, self.policies))
 
     def effective(self, peer: str, *, overrides: Overrides | None = None) -> list[Setting]:
         """Every effective setting of ``peer`` and where it comes from."""

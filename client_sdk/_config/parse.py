@@ -13,7 +13,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from client_sdk._client import TlsConfig
 from client_sdk._config.audit import AUDIT_KEYS, AuditConfig, audit_config
 from client_sdk._config.problems import Problems
 from client_sdk._config.references import check_chain_cycles, check_references
@@ -38,9 +37,8 @@ from client_sdk._config.schema import (
 )
 from client_sdk._config.secret_keys import without_secrets
 from client_sdk._config.values import Invalid, dotted, show
+from client_sdk._tls import TlsConfig
 from providers.token_errors import InsecureTokenEndpoint, check_proxy_url, check_token_url
-
-__all__ = ["ParsedFile", "check_table", "parse_document"]
 
 _TLS_FILES = ("ca_file", "cert_file", "key_file")
 Values = dict[str, Any]

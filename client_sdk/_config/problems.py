@@ -6,8 +6,6 @@ from collections.abc import Iterable
 
 from client_sdk._errors import ConfigError
 
-__all__ = ["InvalidConfig", "Problems"]
-
 
 class InvalidConfig(ConfigError):
     """A :class:`ConfigError` whose ``errors`` lists every problem found, one line each."""

@@ -9,8 +9,6 @@ from typing import Any
 from client_sdk._config.problems import Problems
 from client_sdk._config.values import dotted, show
 
-__all__ = ["check_chain_cycles", "check_references"]
-
 
 def check_references(
     defaults: Mapping[str, Any],

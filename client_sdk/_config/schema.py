@@ -13,41 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, get_args
 
-from client_sdk._client import Peer, TlsConfig
 from client_sdk._config import values as v
+from client_sdk._peer import Peer
 from client_sdk._policy import MissingResponse
-from client_sdk._pynetdicom.requestor import Timeouts
+from client_sdk._timeouts import Timeouts
+from client_sdk._tls import TlsConfig
 from providers import IdentityType
 from providers.kerberos import MutualAuth, TokenFormat
 from providers.token_endpoint import DEFAULT_TIMEOUT, TokenEndpointAuth
-
-__all__ = [
-    "DEFAULTS_KEYS",
-    "IDENTITY_KEY_CHECKS",
-    "IDENTITY_TYPES",
-    "MISSING_RESPONSES",
-    "PEER_KEYS",
-    "PEER_REQUIRED_KEYS",
-    "POLICY_KEYS",
-    "REQUIRED",
-    "TABLES",
-    "TIMEOUT_KEYS",
-    "TLS_KEYS",
-    "ChainIdentity",
-    "DefaultsConfig",
-    "IdentityConfig",
-    "JwtFileIdentity",
-    "KerberosIdentity",
-    "KeyringPasswordIdentity",
-    "PeerConfig",
-    "PolicyConfig",
-    "SamlFileIdentity",
-    "Schema",
-    "TokenEndpointIdentity",
-    "TokenFileIdentity",
-    "UsernameIdentity",
-    "identity_keys",
-]
 
 # A table's keys: a check for a value, or the schema of a sub-table.
 Schema = Mapping[str, "v.Check | Schema"]

@@ -13,8 +13,6 @@ from typing import Any
 from client_sdk._config.problems import Problems
 from client_sdk._config.values import dotted
 
-__all__ = ["NO_SECRETS_HINT", "WITHHELD", "is_secret_key", "looks_like_a_token", "without_secrets"]
-
 WITHHELD = "(withheld: it looked like a token)"
 
 NO_SECRETS_HINT = (

@@ -7,12 +7,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from client_sdk._client import DEFAULT_CALLING_AE_TITLE, TlsConfig
 from client_sdk._config import values as v
 from client_sdk._config.problems import InvalidConfig, Problems
 from client_sdk._config.schema import MISSING_RESPONSES
+from client_sdk._peer import DEFAULT_CALLING_AE_TITLE
 from client_sdk._policy import MissingResponse, Policy
-from client_sdk._pynetdicom.requestor import Timeouts
+from client_sdk._timeouts import Timeouts
+from client_sdk._tls import TlsConfig
 from providers import IdentityProvider
 from providers.misplaced_secret import (
     WHERE_SECRETS_GO,
@@ -20,19 +21,6 @@ from providers.misplaced_secret import (
     is_secret_name,
     refusal,
 )
-
-__all__ = [
-    "SETTINGS",
-    "SOURCE_ARGUMENT",
-    "SOURCE_DEFAULT",
-    "FileLookup",
-    "LayeredSetting",
-    "Overrides",
-    "Resolved",
-    "Setting",
-    "read_environment",
-    "resolve",
-]
 
 SOURCE_ARGUMENT = "argument"
 ENVIRONMENT_PREFIX = "DICOM_IDENTITY_"

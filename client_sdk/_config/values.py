@@ -11,27 +11,6 @@ from typing import Any
 
 from providers.misplaced_secret import refuse_misplaced_secret
 
-__all__ = [
-    "AE_TITLE_LENGTH",
-    "Check",
-    "Invalid",
-    "ae_title",
-    "dotted",
-    "flag",
-    "flag_from_text",
-    "host",
-    "keyring_entry",
-    "leeway",
-    "names",
-    "number_from_text",
-    "one_of",
-    "port",
-    "seconds",
-    "show",
-    "text",
-    "username",
-]
-
 AE_TITLE_LENGTH = 16
 _SHOWN_LENGTH = 40
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")

@@ -35,10 +35,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Protocol
 
 from pydicom import Dataset
 from pydicom.errors import InvalidDicomError
@@ -46,25 +45,19 @@ from pydicom.filereader import read_file_meta_info
 from pynetdicom import DEFAULT_TRANSFER_SYNTAXES, StoragePresentationContexts
 
 from client_sdk._errors import AssociationAborted, DimseFailure
-from client_sdk._operations.session import Session, StoreInput, load_dataset
-from client_sdk._outcome import IdentityOutcome
+from client_sdk._operations.bulk_results import (
+    AssociationUse,
+    StoreManyReport,
+    StoreProgress,
+    StoreResult,
+)
+from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
+from client_sdk._operations.session import Session
+from client_sdk._pynetdicom.fault_hooks import wake_dimse_wait
 from providers.errors import IdentityError
 
-if TYPE_CHECKING:
-    from client_sdk._client import Client
-
-__all__ = [
-    "DEFAULT_STORAGE_CLASSES",
-    "MAX_LOST_IN_A_ROW",
-    "AssociationUse",
-    "StoreManyReport",
-    "StoreOutcome",
-    "StoreProgress",
-    "StoreResult",
-    "store_many",
-]
-
-log = logging.getLogger(__name__)
+# Its 0.4 name: logging configurations may name it.
+log = logging.getLogger("client_sdk.bulk")
 
 # The storage SOP classes pynetdicom knows (about 120): proposed when the caller names none, since
 # lazy input cannot be scanned first. Each with pynetdicom's uncompressed transfer syntaxes.
@@ -74,79 +67,19 @@ DEFAULT_STORAGE_CLASSES: tuple[str, ...] = tuple(
 MAX_LOST_IN_A_ROW = 3
 
 
-StoreOutcome = Literal["stored", "failed", "not-sent"]
-
-
-@dataclass(frozen=True)
-class StoreResult:
-    """What became of one input.
-
-    ``index`` is its position in the input; ``path`` is set for a file; ``sop_instance_uid``
-    once the dataset was read; ``status`` is the DIMSE status when the peer answered (success,
-    warning or failure), else None; ``error`` is the typed error when the input was not stored
-    (``InvalidDicomFile``, ``DimseFailure``, ``NotAuthorized``, ``AssociationAborted``), else
-    None. ``not_sent``: the run stopped after this input was taken and before it was sent
-    (``error`` is then what stopped the run, when known).
-    """
-
-    index: int
-    path: Path | None
-    sop_instance_uid: str | None
-    status: int | None
-    error: IdentityError | None = field(default=None, compare=False)
-    not_sent: bool = False
+class Associates(Protocol):
+    """What ``store_many`` needs of a client: where it associates, and an association."""
 
     @property
-    def result(self) -> StoreOutcome:
-        """``"stored"``, ``"failed"`` or ``"not-sent"``: the words of the CLI and its reports."""
-        if self.not_sent:
-            return "not-sent"
-        return "stored" if self.error is None else "failed"
+    def peer(self) -> object: ...
 
-    @property
-    def stored(self) -> bool:
-        return self.result == "stored"
-
-    @property
-    def name(self) -> str:
-        """The file's path, or the dataset's SOP Instance UID: what to show for this input."""
-        if self.path is not None:
-            return str(self.path)
-        return self.sop_instance_uid or f"input #{self.index}"
-
-
-@dataclass(frozen=True)
-class AssociationUse:
-    """One association of the pool, once it ended: its identity outcome and what went over it."""
-
-    identity: IdentityOutcome
-    files: int
-    last_status: int | None
-
-
-@dataclass(frozen=True)
-class StoreManyReport:
-    """Every input's result, in input order, and the associations used."""
-
-    results: list[StoreResult]
-    associations: list[AssociationUse]
-
-    @property
-    def stored(self) -> int:
-        return sum(1 for result in self.results if result.stored)
-
-    @property
-    def failed(self) -> list[StoreResult]:
-        """The inputs not stored: failed ones (and not-sent ones, which a report returned by
-        ``store_many`` never holds: a stopped run raises)."""
-        return [result for result in self.results if not result.stored]
-
-
-StoreProgress = Callable[[StoreResult], None]
+    def associate(
+        self, *, sop_classes: Iterable[str] | None = ..., transfer_syntaxes: Iterable[str] = ...
+    ) -> Session: ...
 
 
 def store_many(
-    client: Client,
+    client: Associates,
     items: Iterable[StoreInput],
     *,
     workers: int = 1,
@@ -173,7 +106,7 @@ class _Run:
 
     def __init__(
         self,
-        client: Client,
+        client: Associates,
         items: Iterator[StoreInput],
         progress: StoreProgress | None,
         sop_classes: tuple[str, ...],
@@ -262,8 +195,8 @@ class _Run:
         for session in sessions:
             session.abort()
             # pynetdicom leaves a C-STORE waiting for its response until the DIMSE timeout
-            # after an A-ABORT from another thread; wake it (as peer_faults does).
-            session.association.dimse.msg_queue.put((None, None))
+            # after an A-ABORT from another thread; wake it (as the peer-fault hooks do).
+            wake_dimse_wait(session.association)
 
     def _take(self) -> tuple[int, StoreInput] | None:
         if self.stop.is_set():
@@ -368,7 +301,7 @@ class _Run:
     def _ended(self, session: Session, files: int, last: int | None) -> None:
         with self._result_lock:
             self._open.discard(session)
-            self._associations.append(AssociationUse(session.identity, files, last))
+            self._associations.append(AssociationUse(session.outcome, files, last))
 
 
 def _first_inputs(items: Iterable[StoreInput]) -> tuple[list[str], tuple[str, ...]]:
@@ -421,7 +354,7 @@ def _store_one(
             ) from None
         sent = True
         # The Session's own status check: the same errors and messages as Session.store.
-        status = session._check("C-STORE", rsp)
+        status = session.check_status("C-STORE", rsp)
     except (DimseFailure, AssociationAborted) as error:
         answered = error.status if isinstance(error, DimseFailure) else None
         return StoreResult(index, path, uid, answered, error), sent and answered is None

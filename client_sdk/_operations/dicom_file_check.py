@@ -35,7 +35,8 @@ from pydicom.uid import UID
 from client_sdk._errors import InvalidDicomFile
 from client_sdk._operations.dicom_structure import Read, StructureError, walk_elements
 
-__all__ = ["read_checked"]
+# What C-STORE takes: a dataset, or the path of a DICOM file.
+StoreInput = Dataset | str | os.PathLike[str]
 
 PREAMBLE = 128
 META_START = PREAMBLE + 4
@@ -208,3 +209,12 @@ def _check_sop_uids(path: Path, dataset: Dataset, media_class: str, media_instan
             f"a {UID(sop_class).name} has no Pixel Data (7FE0,0010): the file was probably cut "
             "just before it",
         )
+
+
+def load_dataset(item: StoreInput) -> Dataset:
+    """A dataset as given, or read from a DICOM file and checked completely (truncated, broken
+    or inconsistent files raise :class:`~client_sdk.InvalidDicomFile`, a
+    ``DimseFailure``; see this module): nothing of such a file is sent."""
+    if isinstance(item, Dataset):
+        return item
+    return read_checked(item)

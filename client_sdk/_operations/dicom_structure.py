@@ -14,8 +14,6 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Read", "StructureError", "walk_elements"]
-
 UNDEFINED = 0xFFFFFFFF
 ITEM = 0xFFFEE000
 ITEM_END = 0xFFFEE00D

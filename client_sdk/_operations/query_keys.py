@@ -40,8 +40,6 @@ from pydicom.tag import BaseTag, Tag
 from client_sdk._errors import ConfigError
 from client_sdk._operations.query_values import check_value
 
-__all__ = ["QueryKeyError", "closest_keyword", "parse_query_keys", "tag_name"]
-
 
 class QueryKeyError(ConfigError):
     """A query key that cannot be sent as given (unknown name, bad path, value unfit for its VR)."""

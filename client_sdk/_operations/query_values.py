@@ -14,8 +14,6 @@ from typing import Any
 from pydicom import config
 from pydicom.valuerep import validate_value
 
-__all__ = ["WILDCARD_VRS", "check_value"]
-
 WILDCARD_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UR", "UT"})
 """The VRs whose query values may hold ``*`` and ``?`` (PS3.4 C.2.2.2.4)."""
 

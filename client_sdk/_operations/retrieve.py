@@ -1,4 +1,5 @@
-"""The requestor's side of C-GET: taking the C-STORE sub-operations the peer sends back.
+"""The requestor's side of C-GET: taking the C-STORE sub-operations the peer sends back; and
+what a C-GET or C-MOVE returns.
 
 pynetdicom calls the ``EVT_C_STORE`` handler bound on the requestor's association for every
 sub-operation (from the thread that iterates ``send_c_get``). A :class:`Receiver` lives as long as
@@ -15,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -24,9 +26,8 @@ from pynetdicom.events import Event
 
 from client_sdk._peer_text import PeerText
 
-__all__ = ["Batch", "Receiver", "UnsafeFileName", "write_instance"]
-
-log = logging.getLogger(__name__)
+# Its 0.4 name: logging configurations may name it.
+log = logging.getLogger("client_sdk.retrieve")
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _SUCCESS = 0x0000
@@ -134,3 +135,25 @@ class Receiver:
             log.warning("refused a C-STORE request that arrived outside a C-GET")
             return _CANNOT_UNDERSTAND
         return batch.take(event)
+
+
+@dataclass(frozen=True)
+class RetrieveResult:
+    """The outcome of a C-GET or C-MOVE that did not fail.
+
+    ``status`` is the final DIMSE status (0x0000, or a warning such as 0xB000 when some
+    sub-operations failed); ``completed``, ``failed`` and ``warning`` are the peer's final counts
+    of C-STORE sub-operations; ``failed_instances`` the SOP Instance UIDs it listed as failed.
+    C-GET only: ``datasets`` holds the received datasets (each with ``file_meta``) when no
+    ``output_dir`` was given, else ``paths`` the written files (the datasets are not kept, so a
+    large study does not have to fit in memory). Both are empty for C-MOVE: the instances went
+    to the destination.
+    """
+
+    status: int
+    completed: int
+    failed: int
+    warning: int
+    failed_instances: tuple[str, ...] = ()
+    datasets: tuple[Dataset, ...] = field(default=(), repr=False)
+    paths: tuple[Path, ...] = field(default=(), repr=False)

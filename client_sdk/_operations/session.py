@@ -6,71 +6,38 @@ import dataclasses
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 from pydicom import Dataset
-from pydicom.datadict import tag_for_keyword
-from pydicom.multival import MultiValue
 from pynetdicom.association import Association
 
+from client_sdk._association.lost import why_lost
 from client_sdk._association.peer_faults import PeerFaults
-from client_sdk._errors import AssociationAborted, DimseFailure, NotAuthorized, PeerProtocolError
-from client_sdk._operations.dicom_file_check import read_checked
-from client_sdk._operations.retrieve import Receiver
+from client_sdk._errors import AssociationAborted, DimseFailure
+from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
+from client_sdk._operations.identifier import query_identifier
+from client_sdk._operations.retrieve import Receiver, RetrieveResult
+from client_sdk._operations.statuses import (
+    MOVE_DESTINATION_UNKNOWN,
+    PENDING,
+    WARNINGS,
+    count,
+    failure,
+    goes_on,
+)
 from client_sdk._outcome import IdentityOutcome
 from client_sdk._peer_text import PeerText, shown
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 from providers.safe_errors import secret_safe, total_repr
 
-__all__ = ["RetrieveResult", "Session", "StoreInput", "load_dataset"]
+# Its 0.4 name: logging configurations may name it.
+log = logging.getLogger("client_sdk.session")
 
-log = logging.getLogger(__name__)
-
-StoreInput = Dataset | str | os.PathLike[str]
-
-SUCCESS = 0x0000
-NOT_AUTHORIZED = 0x0124
-MOVE_DESTINATION_UNKNOWN = 0xA801
-_PENDING = (0xFF00, 0xFF01)
-_WARNING_STATUSES = (0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007)
-_QUERY_LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
-_SHOWN_TAGS = 4  # offending elements named in a message
 _T = TypeVar("_T")
-
-
-def load_dataset(item: StoreInput) -> Dataset:
-    """A dataset as given, or read from a DICOM file and checked completely (truncated, broken
-    or inconsistent files raise :class:`~client_sdk.errors.InvalidDicomFile`, a
-    ``DimseFailure``; see :mod:`client_sdk.dicom_file_check`): nothing of such a file is sent."""
-    if isinstance(item, Dataset):
-        return item
-    return read_checked(item)
-
-
-@dataclass(frozen=True)
-class RetrieveResult:
-    """The outcome of a C-GET or C-MOVE that did not fail.
-
-    ``status`` is the final DIMSE status (0x0000, or a warning such as 0xB000 when some
-    sub-operations failed); ``completed``, ``failed`` and ``warning`` are the peer's final counts
-    of C-STORE sub-operations; ``failed_instances`` the SOP Instance UIDs it listed as failed.
-    C-GET only: ``datasets`` holds the received datasets (each with ``file_meta``) when no
-    ``output_dir`` was given, else ``paths`` the written files (the datasets are not kept, so a
-    large study does not have to fit in memory). Both are empty for C-MOVE: the instances went
-    to the destination.
-    """
-
-    status: int
-    completed: int
-    failed: int
-    warning: int
-    failed_instances: tuple[str, ...] = ()
-    datasets: tuple[Dataset, ...] = field(default=(), repr=False)
-    paths: tuple[Path, ...] = field(default=(), repr=False)
 
 
 class Session:
@@ -79,7 +46,7 @@ class Session:
     def __init__(
         self,
         association: Association,
-        identity: IdentityOutcome,
+        outcome: IdentityOutcome,
         peer: str,
         receiver: Receiver | None = None,
         *,
@@ -87,7 +54,7 @@ class Session:
         peer_text: PeerText | None = None,
     ) -> None:
         self.association = association
-        self.identity = identity
+        self.outcome = outcome  # what happened to the identity (client.identity: the provider)
         self.peer = peer
         # What the peer says (error comments, identifiers, UIDs) is shown only through this:
         # scrubbed of this association's secrets, one line, cut to its VR's length.
@@ -170,7 +137,7 @@ class Session:
         """C-ECHO. Returns the status (0x0000) or raises."""
         self._require_open("C-ECHO")
         rsp = self._send("C-ECHO", self.association.send_c_echo)
-        return self._check("C-ECHO", rsp)
+        return self.check_status("C-ECHO", rsp)
 
     @secret_safe
     def store(self, item: StoreInput) -> int:
@@ -186,20 +153,20 @@ class Session:
                 "associating (associate(sop_classes=[...]))",
                 status=None,
             ) from None
-        return self._check("C-STORE", rsp)
+        return self.check_status("C-STORE", rsp)
 
     @secret_safe  # nor the matches it sent before failing
     def find(self, query: Dataset | Mapping[str, Any], *, level: str = "STUDY") -> list[Dataset]:
         """Study Root C-FIND at ``level``; returns every matching identifier."""
         self._require_open("C-FIND")
-        identifier = _identifier(query, level)
+        identifier = query_identifier(query, level)
         matches: list[Dataset] = []
         responses = self._send(
             "C-FIND", lambda: self.association.send_c_find(identifier, STUDY_ROOT_FIND)
         )
         for status, found in self._guarded("C-FIND", responses):
-            code = self._check("C-FIND", (status, found), final=False)
-            if code in _PENDING:
+            code = self.check_status("C-FIND", (status, found))
+            if code in PENDING:
                 if found is not None:
                     matches.append(found)
                 continue
@@ -235,7 +202,7 @@ class Session:
                 "storage SOP class, so it cannot send instances back. Use move() instead",
                 status=None,
             )
-        identifier = _identifier(query, level)
+        identifier = query_identifier(query, level)
         directory = None if output_dir is None else Path(output_dir)
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
@@ -270,7 +237,7 @@ class Session:
             raise ValueError(
                 f"move destination must be an AE title of 1-16 characters: {destination!r}"
             )
-        identifier = _identifier(query, level)
+        identifier = query_identifier(query, level)
         try:
             responses = self._send(
                 "C-MOVE",
@@ -295,7 +262,7 @@ class Session:
         """Follow C-GET/C-MOVE responses to the final one; its status and counts, or raise."""
         for status_ds, identifier in self._guarded(operation, responses):
             status = int(status_ds.Status) if "Status" in status_ds else None
-            if status in _PENDING:
+            if status in PENDING:
                 log.debug(
                     "%s at %s: %s sub-operations remaining",
                     operation,
@@ -303,8 +270,8 @@ class Session:
                     status_ds.get("NumberOfRemainingSuboperations", "?"),
                 )
                 continue
-            completed = _count(status_ds, "NumberOfCompletedSuboperations")
-            failed = _count(status_ds, "NumberOfFailedSuboperations")
+            completed = count(status_ds, "NumberOfCompletedSuboperations")
+            failed = count(status_ds, "NumberOfFailedSuboperations")
             if status == MOVE_DESTINATION_UNKNOWN and destination is not None:
                 raise DimseFailure(
                     f"{operation} at {self.peer} failed (0xA801): move destination {destination!r} "
@@ -317,7 +284,7 @@ class Session:
                 extra += f"; here: {local_errors[0]}"
                 if len(local_errors) > 1:
                     extra += f" (and {len(local_errors) - 1} more)"
-            code = self._check(operation, (status_ds, identifier), extra=extra)
+            code = self.check_status(operation, (status_ds, identifier), extra=extra)
             listed = identifier.get("FailedSOPInstanceUIDList", []) if identifier else []
             if isinstance(listed, str):
                 listed = [listed] if listed else []
@@ -326,7 +293,7 @@ class Session:
                 status=code,
                 completed=completed,
                 failed=failed,
-                warning=_count(status_ds, "NumberOfWarningSuboperations"),
+                warning=count(status_ds, "NumberOfWarningSuboperations"),
                 failed_instances=tuple(shown(uid, "UI", forms) for uid in listed),
             )
         raise DimseFailure(
@@ -369,140 +336,59 @@ class Session:
                 return
             yield item
 
-    def _lost(self, operation: str, *, before: bool = False) -> AssociationAborted | DimseFailure:
-        """Why ``operation`` got no response: the peer aborted, broke the protocol, hung up, or
-        said nothing within the DIMSE timeout (pynetdicom then aborts)."""
-        when = "before" if before else "during"
-        unknown = (
-            ""
-            if before or operation == "C-ECHO"
-            else f" Whether the {operation} took effect on the peer is unknown: check there "
-            "before repeating it."
-        )
-        faults = self._faults
-        if faults.malformed is not None:
-            return PeerProtocolError(
-                f"{self.peer} {faults.malformed} {when} the {operation}; the association was "
-                "aborted. The peer's DICOM implementation is at fault: report it to its vendor."
-                + unknown
-            )
-        what = faults.describe()
-        if what is not None:
-            return AssociationAborted(
-                f"{self.peer} {what} {when} the {operation}, ending the association. Check the "
-                "peer's log, then open a new association." + unknown
-            )
-        stalled = faults.stalled()
-        if stalled is not None:
-            return AssociationAborted(
-                f"{self.peer} {stalled} {when} the {operation}; the association was aborted. "
-                "The peer or the network is stuck: check the peer's log, then open a new "
-                "association." + unknown
-            )
-        timeout = self.association.dimse_timeout
-        waited = time.monotonic() - self._waiting_since
-        if timeout is not None and waited >= timeout:
-            return DimseFailure(
-                f"{operation} to {self.peer}: no response within the DIMSE timeout "
-                f"({timeout:g} s), so the association was aborted. The peer may be overloaded: "
-                "retry later or raise Timeouts(dimse=...)." + unknown,
-                status=None,
-            )
-        if getattr(self.association, "_sent_abort", False):
-            # pynetdicom aborts when a response decodes but does not fit the request.
-            return PeerProtocolError(
-                f"{self.peer} answered the {operation} with a response that is not valid for "
-                "it; the association was aborted. The peer's DICOM implementation is at fault: "
-                "report it to its vendor." + unknown
-            )
-        return AssociationAborted(
-            f"{self.peer} closed the connection {when} the {operation} without an A-ABORT. "
-            "Check the peer's log, then open a new association." + unknown
-        )
-
-    def _check(
+    def check_status(
         self,
         operation: str,
         rsp: tuple[Dataset | None, Dataset | None] | Dataset | None,
         *,
-        final: bool = True,
         extra: str = "",
     ) -> int:
+        """The status of a response when it goes on (success, warning, pending); else raise:
+        the failure, or why no response came (``bulk`` checks its C-STOREs with this too)."""
         status_ds = rsp[0] if isinstance(rsp, tuple) else rsp
         if status_ds is None or "Status" not in status_ds:
             raise self._lost(operation)
         status = int(status_ds.Status)
-        if status not in _PENDING:
+        if status not in PENDING:
             self._completed += 1
-        if status == SUCCESS or status in _WARNING_STATUSES or status in _PENDING:
-            if status in _WARNING_STATUSES:
+        if goes_on(status):
+            if status in WARNINGS:
                 log.warning("%s to %s: warning status 0x%04X", operation, self.peer, status)
             return status
-        detail = _peer_detail(status_ds, self.peer_text) + extra
-        if status == NOT_AUTHORIZED:
-            raise NotAuthorized(
-                f"{operation} to {self.peer} refused: not authorized (0x0124){detail}. "
-                f"The identity {self.identity.principal or self.identity.type_label!r} was "
-                "accepted for the association but lacks the right for this operation",
-                status=status,
-            )
-        raise DimseFailure(
-            f"{operation} to {self.peer} failed with status 0x{status:04X}{detail}",
-            status=status,
+        raise failure(
+            operation,
+            status,
+            status_ds,
+            peer=self.peer,
+            outcome=self.outcome,
+            peer_text=self.peer_text,
+            extra=extra,
         )
+
+    def _lost(self, operation: str, *, before: bool = False) -> AssociationAborted | DimseFailure:
+        return why_lost(
+            operation,
+            peer=self.peer,
+            faults=self._faults,
+            association=self.association,
+            waited=time.monotonic() - self._waiting_since,
+            before=before,
+        )
+
+    @property
+    def identity(self) -> IdentityOutcome:
+        """Deprecated (0.5, goes in 0.6): :attr:`outcome`. (``client.identity`` is the provider.)"""
+        warnings.warn(
+            "Session.identity is deprecated since dicom-identity 0.5 and goes in 0.6: use "
+            "Session.outcome (the identity outcome; Client.identity is the provider)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.outcome
 
     def __repr__(self) -> str:
         def build() -> str:  # total (providers.safe_errors): reporters repr half-built objects
             state = "open" if self.is_open else "closed"
-            return f"Session(peer={self.peer}, {state}, identity={self.identity.summary()!r})"
+            return f"Session(peer={self.peer}, {state}, identity={self.outcome.summary()!r})"
 
         return total_repr(self, build)
-
-
-def _peer_detail(status: Dataset, peer_text: PeerText) -> str:
-    """The Error Comment and Offending Element of a failure status, as shown: the comment is
-    the peer's text (client_sdk.peer_text), the elements are numbers formatted here."""
-    comment = peer_text.shown(status.get("ErrorComment", ""), "LO").strip()
-    offending = status.get("OffendingElement")
-    tags = offending if isinstance(offending, list | tuple | MultiValue) else [offending]
-    named = [f"({int(t) >> 16:04X},{int(t) & 0xFFFF:04X})" for t in tags if isinstance(t, int)]
-    if named:
-        more = f" and {len(named) - _SHOWN_TAGS} more" if len(named) > _SHOWN_TAGS else ""
-        comment += f"{'; ' if comment else ''}offending element {', '.join(named[:_SHOWN_TAGS])}"
-        comment += more
-    return f" ({comment})" if comment else ""
-
-
-def _count(status: Dataset, keyword: str) -> int:
-    value = status.get(keyword)
-    return int(value) if isinstance(value, int) else 0
-
-
-def _identifier(query: Dataset | Mapping[str, Any], level: str) -> Dataset:
-    level = level.upper()
-    if level not in _QUERY_LEVELS:
-        raise ValueError(f"query level must be one of {', '.join(_QUERY_LEVELS)}: {level!r}")
-    identifier = _as_dataset(query)
-    identifier.QueryRetrieveLevel = level
-    return identifier
-
-
-def _as_dataset(query: Dataset | Mapping[str, Any]) -> Dataset:
-    if isinstance(query, Dataset):
-        return Dataset(query)  # a shallow copy: the caller's query is not modified
-    from client_sdk._operations.query_keys import closest_keyword
-
-    ds = Dataset()
-    for keyword, value in query.items():
-        if tag_for_keyword(keyword) is None:  # setattr would keep it as an attribute, unsent
-            guess = closest_keyword(keyword)
-            hint = f"did you mean {guess}? " if guess else ""
-            raise ValueError(
-                f"query key {keyword!r} is not a DICOM keyword; {hint}For tags, sequences or "
-                "DCMTK's -k forms pass a Dataset (client_sdk.query_keys.parse_query_keys)"
-            )
-        try:
-            setattr(ds, keyword, value)
-        except (AttributeError, ValueError, TypeError) as exc:
-            raise ValueError(f"query key {keyword!r}: {exc}") from None
-    return ds

@@ -15,9 +15,6 @@ that, in every process that installed them (a client, the embedded PACS, or both
    of each secret in every form :mod:`providers.scrub` knows (raw, URL-encoded, hex, base64,
    ``repr``), and every hex-dump-looking line is dropped whole (a secret may straddle two lines).
 
-And one wipe of what pynetdicom keeps (:func:`wipe_identity_answer`): a peer's answer that held
-one of our secrets is removed from the association object.
-
 The filters sit on the loggers that create the records: a filter on the parent ``pynetdicom``
 logger would not see records propagated from ``pynetdicom._handlers``.
 """
@@ -29,21 +26,13 @@ import re
 import threading
 
 import pynetdicom  # noqa: F401  (its modules create their loggers on import)
-from pynetdicom.association import Association
-from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
-from providers.scrub import REDACTED, any_in_flight, remove_in_flight
-from providers.scrub import in_flight as redacting
+from client_sdk._wire.constants import A_ASSOCIATE_AC, A_ASSOCIATE_RQ, PDU_NAMES
+from client_sdk._wire.items import carries_user_identity
+from providers.scrub import REDACTED, any_in_flight, in_flight, remove_in_flight
 
-__all__ = [
-    "REDACTED",
-    "SecretScrubber",
-    "carries_user_identity",
-    "install_pynetdicom_redaction",
-    "redacting",
-    "scrub",
-    "wipe_identity_answer",
-]
+# While an association is negotiated: the secrets this scrubber removes (providers.scrub).
+redacting = in_flight
 
 _PASSWORD_LINE = re.compile(r"^(\s*Password:\s*)\[.*\]\s*$", re.DOTALL)
 # A line of pynetdicom's ``debug_data`` PDU hex dump (25 bytes a line): a secret may straddle two.
@@ -56,10 +45,7 @@ _DUMP_START = "DEBUG - ENCODED PDU"
 _DUMP_END = "END ENCODED PDU"
 
 _WITHHELD_WHY = "it may carry a user identity"
-_A_ASSOCIATE = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC"}
-_FIXED_FIELDS = 68  # protocol version, reserved, called/calling AE titles, reserved (PS3.8 9.3.2)
-_USER_INFORMATION = 0x50
-_USER_IDENTITY = (0x58, 0x59)  # the RQ and AC sub-items (PS3.7 D.3.3.7)
+_A_ASSOCIATE = {kind: PDU_NAMES[kind] for kind in (A_ASSOCIATE_RQ, A_ASSOCIATE_AC)}
 
 _lock = threading.Lock()
 _installed = False
@@ -71,37 +57,6 @@ def scrub(text: str) -> str:
     if any_in_flight() and _HEX_DUMP_LINE.match(text):
         return HEX_DUMP_REDACTED
     return remove_in_flight(text)
-
-
-def carries_user_identity(pdu: bytes) -> bool:
-    """Whether an encoded PDU may hold a user identity item (58H or 59H).
-
-    Only an A-ASSOCIATE-RQ or -AC can; for those, anything that does not parse cleanly counts as
-    carrying one (fail closed: a truncated or hostile PDU is not dumped)."""
-    if not pdu or pdu[0] not in _A_ASSOCIATE:
-        return False
-    end = 6 + int.from_bytes(pdu[2:6], "big")
-    if len(pdu) < 6 + _FIXED_FIELDS or end != len(pdu):
-        return True
-    pos = 6 + _FIXED_FIELDS
-    while pos < end:
-        if pos + 4 > end:
-            return True
-        stop = pos + 4 + int.from_bytes(pdu[pos + 2 : pos + 4], "big")
-        if stop > end:
-            return True
-        if pdu[pos] == _USER_INFORMATION and _sub_items_carry_identity(pdu, pos + 4, stop):
-            return True
-        pos = stop
-    return False
-
-
-def _sub_items_carry_identity(pdu: bytes, pos: int, end: int) -> bool:
-    while pos < end:
-        if pos + 4 > end or pdu[pos] in _USER_IDENTITY:
-            return True
-        pos += 4 + int.from_bytes(pdu[pos + 2 : pos + 4], "big")
-    return pos != end
 
 
 class _PendingDump(threading.local):
@@ -193,22 +148,3 @@ def install_pynetdicom_redaction() -> None:
             if _scrubber not in logger.filters:
                 logger.addFilter(_scrubber)
         _installed = True
-
-
-WIPED = b"[wiped]"
-
-
-def wipe_identity_answer(assoc: Association) -> None:
-    """Replace the server response of the peer's user identity item (59H) on ``assoc``.
-
-    pynetdicom keeps the A-ASSOCIATE-AC primitive for the association's life
-    (``assoc.acceptor.primitive``, public); its ``user_information`` list holds the one
-    ``UserIdentityNegotiation`` that ``assoc.acceptor.user_identity`` returns and whose ``str()``
-    prints the response. The PDU it was decoded from is not kept (``dul._recv_pdu`` is emptied
-    when the state machine turns it into this primitive: ``tests/test_echoed_secrets.py`` walks
-    the association to prove that nothing else holds a copy)."""
-    primitive = assoc.acceptor.primitive
-    items = primitive.user_information if primitive is not None else []
-    for item in items:
-        if isinstance(item, UserIdentityNegotiation) and item.server_response is not None:
-            item.server_response = WIPED

@@ -21,8 +21,6 @@ from typing import Any
 
 from pynetdicom.association import Association
 
-__all__ = ["return_stolen_responses"]
-
 log = logging.getLogger(__name__)
 
 

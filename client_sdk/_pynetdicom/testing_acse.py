@@ -13,76 +13,31 @@ It also verifies the identity of a request it is about to reject for its called 
 :class:`ConformantACSE` rejects an unknown called AE title first, with (1, 1, 7), and fixes the two
 above, for one association. The embedded PACS installs it from an ``EVT_CONN_OPEN`` handler, which
 the server fires before the association thread starts (``pynetdicom/transport.py`` lines
-711-723). The response modes choose what the server sends back.
+711-723), through :func:`use_conformant_acse`. The response modes
+(``client_sdk.testing._response_modes``) choose what the server sends back.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal, cast, get_args
+from typing import TYPE_CHECKING, cast
 
 from pynetdicom import evt
 from pynetdicom.acse import ACSE
 from pynetdicom.pdu_primitives import A_ASSOCIATE, UserIdentityNegotiation
 
+from client_sdk._wire.constants import (
+    CALLED_AE_TITLE_REJECTION,
+    CONFORMANT_IDENTITY_REJECTION,
+    STOCK_IDENTITY_REJECTION,
+)
+
 if TYPE_CHECKING:
     from pynetdicom.association import Association
 
-__all__ = [
-    "CALLED_AE_TITLE_REJECTION",
-    "CONFORMANT_REJECTION",
-    "RESPONSE_MODES",
-    "STOCK_REJECTION",
-    "ConformantACSE",
-    "ResponseMode",
-    "rejection_for",
-    "server_response",
-]
 
-LOGGER = logging.getLogger(__name__)
-
-ResponseMode = Literal["standard", "silent", "echo", "pynetdicom"]
-RESPONSE_MODES: tuple[ResponseMode, ...] = get_args(ResponseMode)
-
-CONFORMANT_REJECTION = (0x01, 0x02, 0x01)
-"""Rejected-permanent, ACSE service provider, no reason given (PS3.7 D.3.3.7.3)."""
-STOCK_REJECTION = (0x02, 0x02, 0x01)
-"""What stock pynetdicom sends for a failed identity (acse.py:349-352)."""
-CALLED_AE_TITLE_REJECTION = (0x01, 0x01, 0x07)
-"""Rejected-permanent, ACSE service user, called AE title not recognised (PS3.8 9.3.4)."""
-
-
-def rejection_for(mode: ResponseMode) -> tuple[int, int, int]:
-    """The A-ASSOCIATE-RJ triple used for an identity failure in ``mode``."""
-    return STOCK_REJECTION if mode == "pynetdicom" else CONFORMANT_REJECTION
-
-
-def server_response(
-    mode: ResponseMode, identity_type: int, primary: bytes, reply: bytes | None = None
-) -> bytes | None:
-    """The server response for a verified identity (``None``: no 59H item), before the
-    "was a positive response requested" check. ``reply`` is the verifier's own answer (type 3:
-    the AP-REP, ``b""`` when the initiator asked for no mutual authentication).
-
-    * ``standard``: the verifier's reply if it has one (type 3, PS3.15 B.6), else a zero-length
-      response for types 1, 2 and 5 (type 4 would carry the SAML response; not supported yet);
-    * ``silent``: never a response (DCMTK, Orthanc);
-    * ``echo``: zero-length for types 1 and 2, the requestor's own primary field for types 3-5
-      (dcm4che's default acceptor): a Kerberos client must fail mutual authentication on it;
-    * ``pynetdicom``: the reply (else ``b""``) handed to stock pynetdicom, which drops it for
-      types 1 and 2.
-    """
-    if mode == "silent":
-        return None
-    if mode == "pynetdicom":
-        return b"" if reply is None else reply
-    if identity_type in (1, 2):
-        return b""
-    if mode == "echo":
-        return primary
-    if reply is not None:
-        return reply
-    return b"" if identity_type == 5 else None
+# Its 0.4 name: logging configurations may name it.
+LOGGER = logging.getLogger("client_sdk.testing.acse")
 
 
 class ConformantACSE(ACSE):
@@ -92,14 +47,14 @@ class ConformantACSE(ACSE):
     drops it for types 1 and 2). ``rejection``: the triple sent when the identity fails or, with
     ``require_identity``, when none was offered; any other rejection is left alone. With the AE's
     ``require_called_aet``, a request for another called AE title is rejected with
-    :data:`CALLED_AE_TITLE_REJECTION` before its identity is looked at.
+    ``CALLED_AE_TITLE_REJECTION`` before its identity is looked at.
     """
 
     def __init__(
         self,
         assoc: Association,
         *,
-        rejection: tuple[int, int, int] = CONFORMANT_REJECTION,
+        rejection: tuple[int, int, int] = CONFORMANT_IDENTITY_REJECTION,
         respond_to_all_types: bool = True,
         require_identity: bool = False,
     ) -> None:
@@ -171,6 +126,22 @@ class ConformantACSE(ACSE):
         return True, item
 
     def send_reject(self, result: int, source: int, diagnostic: int) -> None:
-        if self._identity_failed and (result, source, diagnostic) == STOCK_REJECTION:
+        if self._identity_failed and (result, source, diagnostic) == STOCK_IDENTITY_REJECTION:
             result, source, diagnostic = self._rejection
         super().send_reject(result, source, diagnostic)
+
+
+def use_conformant_acse(
+    assoc: Association,
+    *,
+    rejection: tuple[int, int, int] = CONFORMANT_IDENTITY_REJECTION,
+    respond_to_all_types: bool = True,
+    require_identity: bool = False,
+) -> None:
+    """Give the acceptor ``assoc`` a :class:`ConformantACSE` (from its ``EVT_CONN_OPEN``)."""
+    assoc.acse = ConformantACSE(
+        assoc,
+        rejection=rejection,
+        respond_to_all_types=respond_to_all_types,
+        require_identity=require_identity,
+    )

@@ -16,8 +16,6 @@ import threading
 
 from pynetdicom.transport import ThreadedAssociationServer
 
-__all__ = ["BoundedHandshakes"]
-
 
 class BoundedHandshakes:
     """Installs itself as ``server.get_request``; ``timeout`` bounds each TLS handshake (s)."""

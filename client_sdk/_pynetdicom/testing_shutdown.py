@@ -14,8 +14,6 @@ from collections.abc import Iterable
 
 from pynetdicom.association import Association
 
-__all__ = ["end_associations"]
-
 LOGGER = logging.getLogger(__name__)
 
 # Before Sta3 no A-ASSOCIATE-RQ has been received (Sta1: the DUL has not seen the connection yet).

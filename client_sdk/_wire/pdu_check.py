@@ -1,4 +1,5 @@
-"""Strict checks of the A-ASSOCIATE-AC/RJ a peer sends, before pynetdicom decodes them.
+"""Strict checks of the A-ASSOCIATE-AC/RJ a peer sends, before pynetdicom decodes them, and the
+words for PDUs, aborts and rejections.
 
 pynetdicom ignores the server response length of the user identity item (59H) and keeps whatever
 follows it, takes the first of two such items, fails to decode the legacy 58H item that DCMTK
@@ -9,59 +10,27 @@ and turn a legacy 58H item into the 59H item it means, as DCMTK's requestor does
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = [
-    "AcceptCheck",
-    "MalformedPdu",
-    "check_associate_ac",
-    "is_defined_rejection",
-    "rejection_codes",
-    "rejection_text",
-]
-
-AC_FIXED = 68  # protocol version, reserved, called/calling AE titles, reserved (PS3.8 9.3.3)
-PDU_HEADER = 6
-ITEM_HEADER = 4
-
-_ITEM_NAMES = {
-    0x10: "Application Context",
-    0x21: "Presentation Context",
-    0x40: "Transfer Syntax",
-    0x50: "User Information",
-    0x51: "Maximum Length",
-    0x52: "Implementation Class UID",
-    0x53: "Asynchronous Operations Window",
-    0x54: "SCP/SCU Role Selection",
-    0x55: "Implementation Version Name",
-    0x56: "SOP Class Extended Negotiation",
-    0x57: "SOP Class Common Extended Negotiation",
-    0x58: "User Identity (legacy 58H)",
-    0x59: "User Identity",
-}
-
-# PS3.8 Table 9-21, in pynetdicom's wording (which messages and users already know).
-RESULTS = {1: "Rejected Permanent", 2: "Rejected Transient"}
-SOURCES = {
-    1: "Service User",
-    2: "Service Provider (ACSE)",
-    3: "Service Provider (Presentation)",
-}
-REASONS = {
-    1: {
-        1: "No reason given",
-        2: "Application context name not supported",
-        3: "Calling AE title not recognised",
-        7: "Called AE title not recognised",
-    },
-    2: {1: "No reason given", 2: "Protocol version not supported"},
-    3: {1: "Temporary congestion", 2: "Local limit exceeded"},
-}
-
-
-class MalformedPdu(ValueError):
-    """The peer's bytes break PS3.8/PS3.7; the message says where (and never holds the bytes)."""
+from client_sdk._wire.constants import (
+    ABORT_REASONS,
+    ABORT_SOURCES,
+    ASSOCIATE_FIXED,
+    ITEM_HEADER,
+    MAXIMUM_LENGTH,
+    PDU_HEADER,
+    PDU_NAMES,
+    PRESENTATION_CONTEXT_AC,
+    REJECTION_REASONS,
+    REJECTION_RESULTS,
+    REJECTION_SOURCES,
+    TRANSFER_SYNTAX,
+    USER_IDENTITY_AC,
+    USER_IDENTITY_ITEMS,
+    USER_IDENTITY_RQ,
+    USER_INFORMATION,
+)
+from client_sdk._wire.items import MalformedPdu, item_name, walk_items
 
 
 @dataclass(frozen=True)
@@ -73,53 +42,46 @@ class AcceptCheck:
     legacy_identity_item: bool
 
 
-def _name(kind: int) -> str:
-    return f"{_ITEM_NAMES.get(kind, 'unknown')} item ({kind:02X}H)"
+def pdu_name(kind: int) -> str:
+    """The PDU's name with its article: "an A-ASSOCIATE-AC", "a P-DATA-TF"."""
+    name = PDU_NAMES.get(kind, f"PDU of unknown type {kind:02X}H")
+    return f"{'an' if name.startswith('A-') else 'a'} {name}"
 
 
-def _items(data: bytes, start: int, end: int, where: str) -> Iterator[tuple[int, int, int]]:
-    """(item type, body start, body end) of each item between ``start`` and ``end``."""
-    pos = start
-    while pos < end:
-        if end - pos < ITEM_HEADER:
-            raise MalformedPdu(f"{end - pos} stray byte(s) at the end of {where}")
-        kind = data[pos]
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        room = end - pos - ITEM_HEADER
-        if length > room:
-            raise MalformedPdu(
-                f"the {_name(kind)} declares {length} bytes but only {room} remain in {where}"
-            )
-        yield kind, pos + ITEM_HEADER, pos + ITEM_HEADER + length
-        pos += ITEM_HEADER + length
+def abort_text(source: int, reason: int) -> str:
+    """``"A-ABORT (source 2, service-provider: unexpected PDU)"``."""
+    who = ABORT_SOURCES.get(source, "undefined")
+    why = ABORT_REASONS.get(reason, "undefined reason") if source == 2 else ""
+    return f"A-ABORT (source {source}, {who}{': ' + why if why else ''})"
 
 
 def check_associate_ac(pdu: bytes) -> AcceptCheck:
     """Walk the items of an A-ASSOCIATE-AC; raise :class:`MalformedPdu` on any length that does
     not fit, on two user identity items, or on one whose server response length disagrees with
     its item length (PS3.7 D.3.3.7: item length = 2 + server response length)."""
-    if len(pdu) < PDU_HEADER + AC_FIXED:
+    if len(pdu) < PDU_HEADER + ASSOCIATE_FIXED:
         raise MalformedPdu(
             f"the A-ASSOCIATE-AC is {len(pdu)} bytes, shorter than its fixed fields "
-            f"({PDU_HEADER + AC_FIXED} bytes)"
+            f"({PDU_HEADER + ASSOCIATE_FIXED} bytes)"
         )
     out = bytearray(pdu)
     found = 0
     legacy = False
     user_information = 0
-    for kind, start, end in _items(pdu, PDU_HEADER + AC_FIXED, len(pdu), "the A-ASSOCIATE-AC"):
-        if kind == 0x21:
+    first = PDU_HEADER + ASSOCIATE_FIXED
+    for kind, start, end in walk_items(pdu, first, len(pdu), "the A-ASSOCIATE-AC"):
+        if kind == PRESENTATION_CONTEXT_AC:
             _check_context_result(pdu, start, end)
-        if kind != 0x50:
+        if kind != USER_INFORMATION:
             continue
         user_information += 1
         max_length = False
-        for sub, s_start, s_end in _items(pdu, start, end, "the User Information item (50H)"):
-            if sub == 0x51:
+        for sub, s_start, s_end in walk_items(pdu, start, end, "the User Information item (50H)"):
+            if sub == MAXIMUM_LENGTH:
                 if s_end - s_start != 4:
-                    raise MalformedPdu(f"the {_name(sub)} holds {s_end - s_start} bytes, not 4")
+                    raise MalformedPdu(f"the {item_name(sub)} holds {s_end - s_start} bytes, not 4")
                 max_length = True
-            if sub not in (0x58, 0x59):
+            if sub not in USER_IDENTITY_ITEMS:
                 continue
             found += 1
             if found > 1:
@@ -130,18 +92,18 @@ def check_associate_ac(pdu: bytes) -> AcceptCheck:
             room = s_end - s_start
             if room < 2:
                 raise MalformedPdu(
-                    f"the {_name(sub)} is {room} byte(s) long, too short for its 2-byte "
+                    f"the {item_name(sub)} is {room} byte(s) long, too short for its 2-byte "
                     "server response length"
                 )
             declared = int.from_bytes(pdu[s_start : s_start + 2], "big")
             if declared != room - 2:
                 where = "past the end of the item" if declared > room - 2 else "short of its end"
                 raise MalformedPdu(
-                    f"the {_name(sub)} declares a {declared}-byte server response but holds "
+                    f"the {item_name(sub)} declares a {declared}-byte server response but holds "
                     f"{room - 2} bytes ({where})"
                 )
-            if sub == 0x58:
-                out[s_start - ITEM_HEADER] = 0x59
+            if sub == USER_IDENTITY_RQ:
+                out[s_start - ITEM_HEADER] = USER_IDENTITY_AC
                 legacy = True
         if not max_length:
             # PS3.8 D.1: mandatory; pynetdicom fails on the first P-DATA without it.
@@ -154,12 +116,15 @@ def check_associate_ac(pdu: bytes) -> AcceptCheck:
 def _check_context_result(pdu: bytes, start: int, end: int) -> None:
     """A Presentation Context item (21H) of an AC: ID, reserved, result, reserved, then the
     transfer syntax sub-item, which an acceptance (result 0) must have (PS3.8 9.3.3.2)."""
+    name = item_name(PRESENTATION_CONTEXT_AC)
     if end - start < 4:
-        raise MalformedPdu(f"a {_name(0x21)} is {end - start} bytes, too short for its fields")
+        raise MalformedPdu(f"a {name} is {end - start} bytes, too short for its fields")
     context_id, result = pdu[start], pdu[start + 2]
-    where = f"the {_name(0x21)} of context {context_id}"
+    where = f"the {name} of context {context_id}"
     syntaxes = [
-        s_end - s_start for sub, s_start, s_end in _items(pdu, start + 4, end, where) if sub == 0x40
+        s_end - s_start
+        for sub, s_start, s_end in walk_items(pdu, start + 4, end, where)
+        if sub == TRANSFER_SYNTAX
     ]
     if result == 0 and (len(syntaxes) != 1 or not syntaxes[0]):
         raise MalformedPdu(
@@ -177,14 +142,17 @@ def rejection_codes(pdu: bytes) -> tuple[int, int, int]:
 
 def is_defined_rejection(triple: tuple[int, int, int]) -> bool:
     result, source, reason = triple
-    return result in RESULTS and reason in REASONS.get(source, {})
+    return result in REJECTION_RESULTS and reason in REJECTION_REASONS.get(source, {})
 
 
 def rejection_text(triple: tuple[int, int, int]) -> str:
     """``"(result 1, source 2, reason 1: Rejected Permanent, ...)"``; undefined codes say so."""
     result, source, reason = triple
     if is_defined_rejection(triple):
-        words = f"{RESULTS[result]}, {SOURCES[source]}, {REASONS[source][reason]}"
+        words = (
+            f"{REJECTION_RESULTS[result]}, {REJECTION_SOURCES[source]}, "
+            f"{REJECTION_REASONS[source][reason]}"
+        )
     else:
         words = "codes not defined by PS3.8 Table 9-21"
     return f"(result {result}, source {source}, reason {reason}: {words})"

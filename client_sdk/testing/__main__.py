@@ -17,7 +17,6 @@ from types import FrameType
 from typing import get_args
 
 from client_sdk._errors import ConfigError
-from client_sdk._pynetdicom.testing_acse import ResponseMode
 from client_sdk.testing._command_files import (
     check_keytab,
     load_jwt_key,
@@ -26,6 +25,7 @@ from client_sdk.testing._command_files import (
 )
 from client_sdk.testing._pacs import EmbeddedPacs
 from client_sdk.testing._records import AssociationRecord
+from client_sdk.testing._response_modes import ResponseMode
 
 DEFAULT_PROG = "python -m client_sdk.testing"
 EXIT_CONFIG = 3  # as dicom-identity's "configuration or command-line error"

@@ -17,8 +17,6 @@ from typing import NoReturn
 
 from client_sdk._errors import ConfigError
 
-__all__ = ["check_keytab", "load_jwt_key", "load_users", "server_tls_context", "warn_if_shared"]
-
 _MAX_BYTES = 1 << 20  # every one of these files is small; a larger one is the wrong file
 _KEYTAB_VERSIONS = (b"\x05\x01", b"\x05\x02")  # the first two bytes of an MIT krb5 keytab
 

@@ -1,17 +1,8 @@
-"""The presentation contexts the embedded PACS accepts (and proposes to C-MOVE destinations), and a
-cheap per-association copy of them.
-
-pynetdicom deep-copies the server's context list for every association it accepts
-(``pynetdicom/transport.py`` line 765). For every storage SOP class with every transfer syntax that
-costs about 70 ms per association on a small machine; :class:`SharedContexts` makes the copy a
-shallow one (the acceptor only reads its contexts), which costs under 2 ms.
-"""
+"""The presentation contexts the embedded PACS accepts (and proposes to C-MOVE destinations)."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
-from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
@@ -23,35 +14,9 @@ from pynetdicom import (
 )
 from pynetdicom.presentation import PresentationContext
 
-__all__ = [
-    "MAX_CONTEXTS",
-    "STUDY_ROOT_FIND",
-    "STUDY_ROOT_GET",
-    "STUDY_ROOT_MOVE",
-    "VERIFICATION",
-    "SharedContexts",
-    "move_contexts",
-    "supported_contexts",
-]
-
-# pynetdicom.sop_class creates its names at import time, so type checkers cannot see them.
-VERIFICATION = UID("1.2.840.10008.1.1")
-STUDY_ROOT_FIND = UID("1.2.840.10008.5.1.4.1.2.2.1")
-STUDY_ROOT_MOVE = UID("1.2.840.10008.5.1.4.1.2.2.2")
-STUDY_ROOT_GET = UID("1.2.840.10008.5.1.4.1.2.2.3")
-MAX_CONTEXTS = 128
-
-
-class SharedContexts(list[PresentationContext]):
-    """A context list whose ``deepcopy`` copies each context but shares the (immutable) UIDs."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> list[PresentationContext]:
-        copies = []
-        for context in self:
-            duplicate = copy.copy(context)
-            duplicate._transfer_syntax = list(context._transfer_syntax)
-            copies.append(duplicate)
-        return copies
+from client_sdk._association.contexts import MAX_CONTEXTS
+from client_sdk._pynetdicom.testing_contexts import SharedContexts
+from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 
 
 def supported_contexts() -> SharedContexts:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import datetime
 
-import numpy as np
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-__all__ = ["CT_IMAGE_STORAGE", "ct_dataset"]
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -26,6 +23,8 @@ def ct_dataset(
     seed: int = 0,
 ) -> Dataset:
     """A small CT image with file meta, ready for C-STORE or ``save_as``."""
+    import numpy as np  # a test extra: importing client_sdk.testing must not need it
+
     ds = Dataset()
     ds.SOPClassUID = CT_IMAGE_STORAGE
     ds.SOPInstanceUID = generate_uid()

@@ -30,8 +30,6 @@ from providers.saml_assertion import (
     parse_assertion,
 )
 
-__all__ = ["IdentityChecker", "SamlChecker", "Verdict", "Verifier"]
-
 
 @dataclass(frozen=True)
 class Verdict:

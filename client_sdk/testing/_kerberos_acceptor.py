@@ -36,8 +36,6 @@ from typing import Any
 from providers.kerberos_framing import AP_REP, AP_REQ, FramingError, frame, unframe
 from providers.safe_errors import total_repr
 
-__all__ = ["KerberosAcceptor", "KerberosRejected", "ReplayCache", "authenticator_digest"]
-
 INSTALL_HINT = "pip install 'dicom-identity[kerberos]'"
 
 # How long a presented authenticator is remembered. The acceptor takes an authenticator whose time

@@ -18,8 +18,6 @@ from typing import Any
 
 from providers.safe_errors import total_repr
 
-__all__ = ["KerberosRealm", "kerberos_tools_missing", "throwaway_realm"]
-
 _PROGRAMS = ("krb5kdc", "kdb5_util", "kadmin.local", "kinit", "klist")
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 

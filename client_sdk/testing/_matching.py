@@ -22,8 +22,6 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
-__all__ = ["LEVEL_KEYS", "QueryError", "find", "query_level", "select"]
-
 LEVEL_KEYS: dict[str, str] = {
     "PATIENT": "PatientID",
     "STUDY": "StudyInstanceUID",

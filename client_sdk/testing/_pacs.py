@@ -11,53 +11,36 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import ssl
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, cast
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
-from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
-from pynetdicom.pdu import A_ABORT_RQ, A_RELEASE_RQ
-from pynetdicom.presentation import PresentationContext
-from pynetdicom.transport import ThreadedAssociationServer
 
 from client_sdk._pynetdicom.log_redaction import install_pynetdicom_redaction
-from client_sdk._pynetdicom.testing_acse import (
-    CALLED_AE_TITLE_REJECTION,
+from client_sdk._pynetdicom.testing_acse import use_conformant_acse
+from client_sdk._pynetdicom.testing_handshake import BoundedHandshakes
+from client_sdk._pynetdicom.testing_server import Server, pdu_type, set_nodelay
+from client_sdk._pynetdicom.testing_shutdown import end_associations
+from client_sdk._wire.constants import A_ABORT, A_RELEASE_RQ, CALLED_AE_TITLE_REJECTION
+from client_sdk.testing._contexts import supported_contexts
+from client_sdk.testing._identity_check import IdentityChecker
+from client_sdk.testing._pacs_services import PacsServices
+from client_sdk.testing._records import AssociationRecord, LiveRecord, RecordBook, ResponseSent
+from client_sdk.testing._response_modes import (
     RESPONSE_MODES,
-    ConformantACSE,
     ResponseMode,
     rejection_for,
     server_response,
 )
-from client_sdk._pynetdicom.testing_handshake import BoundedHandshakes
-from client_sdk._pynetdicom.testing_shutdown import end_associations
-from client_sdk.testing._contexts import move_contexts, supported_contexts
-from client_sdk.testing._identity_check import IdentityChecker
-from client_sdk.testing._matching import QueryError
-from client_sdk.testing._records import AssociationRecord, LiveRecord, RecordBook, ResponseSent
-from client_sdk.testing._storage import DatasetStore, UnsafeFileName
+from client_sdk.testing._storage import DatasetStore
 from providers.safe_errors import total_repr
 
-__all__ = ["EmbeddedPacs"]
-
-LOGGER = logging.getLogger(__name__)
-
-# DIMSE statuses (PS3.4 Annex B and C)
-_SUCCESS = 0x0000
-_PENDING = 0xFF00
-_CANCEL = 0xFE00
-_OUT_OF_RESOURCES = 0xA700
-_IDENTIFIER_MISMATCH = 0xA900
-_CANNOT_UNDERSTAND = 0xC000
-
-# What pynetdicom's EVT_C_GET / EVT_C_MOVE handlers yield (see ``_on_get`` and ``_on_move``).
-_Destination = tuple[str | None, int | None] | tuple[str, int, dict[str, list[PresentationContext]]]
-_RetrieveYield = int | _Destination | tuple[int | Dataset, Dataset | None]
+# Its 0.4 name: logging configurations may name it.
+LOGGER = logging.getLogger("client_sdk.testing.pacs")
 
 
 def _ae_title(value: object) -> str:
@@ -158,8 +141,11 @@ class EmbeddedPacs:
         )
         self._store = DatasetStore(storage_dir)
         self._book = RecordBook(on_association_end)
+        self._services = PacsServices(
+            self._store, self._book, lambda title: self.move_destinations.get(title)
+        )
         self._ae: AE | None = None
-        self._server: ThreadedAssociationServer | None = None
+        self._server: Server | None = None
         self._handshakes: BoundedHandshakes | None = None
 
     def __repr__(self) -> str:
@@ -271,28 +257,25 @@ class EmbeddedPacs:
             (evt.EVT_RELEASED, self._on_released),
             (evt.EVT_ABORTED, self._on_aborted),
             (evt.EVT_CONN_CLOSE, self._on_conn_close),
-            (evt.EVT_C_ECHO, self._on_echo),
-            (evt.EVT_C_STORE, self._on_store),
-            (evt.EVT_C_FIND, self._on_find),
-            (evt.EVT_C_GET, self._on_get),
-            (evt.EVT_C_MOVE, self._on_move),
+            (evt.EVT_C_ECHO, self._services.on_echo),
+            (evt.EVT_C_STORE, self._services.on_store),
+            (evt.EVT_C_FIND, self._services.on_find),
+            (evt.EVT_C_GET, self._services.on_get),
+            (evt.EVT_C_MOVE, self._services.on_move),
         ]
 
     def _on_conn_open(self, event: Event) -> None:
         assoc = event.assoc
         if self.response_mode != "pynetdicom":
-            assoc.acse = ConformantACSE(assoc, require_identity=self.require_identity)
+            use_conformant_acse(assoc, require_identity=self.require_identity)
         elif self.require_identity:
-            assoc.acse = ConformantACSE(
+            use_conformant_acse(
                 assoc,
                 rejection=rejection_for("pynetdicom"),
                 respond_to_all_types=False,
                 require_identity=True,
             )
-        association_socket = assoc.dul.socket
-        raw = association_socket.socket if association_socket is not None else None
-        if raw is not None:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(assoc)
 
     def _on_requested(self, event: Event) -> None:
         requestor = event.assoc.requestor
@@ -369,9 +352,10 @@ class EmbeddedPacs:
         self._book.end(event.assoc, "rejected")
 
     def _on_pdu_recv(self, event: Event) -> None:
-        if isinstance(event.pdu, A_ABORT_RQ):
+        kind = pdu_type(event.pdu)
+        if kind == A_ABORT:
             self._book.update(event.assoc, _mark_abort_pdu)
-        elif isinstance(event.pdu, A_RELEASE_RQ):
+        elif kind == A_RELEASE_RQ:
             self._book.update(event.assoc, _mark_release_request)
 
     def _on_released(self, event: Event) -> None:
@@ -384,87 +368,13 @@ class EmbeddedPacs:
     def _on_conn_close(self, event: Event) -> None:
         self._book.end(event.assoc, "closed", forget=True)
 
-    def _dimse(self, event: Event, name: str) -> None:
-        def note(record: LiveRecord) -> None:
-            record.dimse.append(name)
 
-        self._book.update(event.assoc, note)
+def _mark_abort_pdu(record: LiveRecord) -> None:
+    record.abort_pdu_received = True
 
-    def _on_echo(self, event: Event) -> int:
-        self._dimse(event, "C-ECHO")
-        return _SUCCESS
 
-    def _on_store(self, event: Event) -> int:
-        self._dimse(event, "C-STORE")
-        dataset = event.dataset
-        dataset.file_meta = event.file_meta
-        encoded = event.encoded_dataset() if self._store.directory is not None else None
-        # The dataset's own UID names the instance; the request's, if the dataset has none.
-        request = cast(C_STORE, event.request)
-        uid = str(dataset.get("SOPInstanceUID") or request.AffectedSOPInstanceUID or "")
-        try:
-            self._store.add(dataset, encoded, instance_uid=uid)
-        except UnsafeFileName as exc:
-            LOGGER.warning("C-STORE refused: %s", exc)
-            return _CANNOT_UNDERSTAND
-        except OSError as exc:
-            LOGGER.error("C-STORE could not write to %s: %s", self._store.directory, exc)
-            return _OUT_OF_RESOURCES
-        return _SUCCESS
-
-    def _on_find(self, event: Event) -> Iterator[tuple[int, Dataset | None]]:
-        self._dimse(event, "C-FIND")
-        try:
-            matches = self._store.find(event.identifier)
-        except QueryError as exc:
-            LOGGER.warning("C-FIND refused: %s", exc)
-            yield _IDENTIFIER_MISMATCH, None
-            return
-        for match in matches:
-            if event.is_cancelled:
-                yield _CANCEL, None
-                return
-            yield _PENDING, match
-        yield _SUCCESS, None
-
-    def _on_get(self, event: Event) -> Iterator[_RetrieveYield]:
-        # pynetdicom's protocol: the number of sub-operations, then (status, dataset) pairs; each
-        # Pending dataset is sent as a C-STORE request over this association.
-        self._dimse(event, "C-GET")
-        try:
-            instances = self._store.select(event.identifier)
-        except QueryError as exc:
-            LOGGER.warning("C-GET refused: %s", exc)
-            yield 1  # a count of 0 would make pynetdicom answer Success at once
-            yield _failure(_IDENTIFIER_MISMATCH, str(exc)), None
-            return
-        yield len(instances)
-        yield from _pending(event, instances)
-
-    def _on_move(self, event: Event) -> Iterator[_RetrieveYield]:
-        # pynetdicom's protocol: (host, port[, associate() kwargs]) or (None, None) for an unknown
-        # destination, then the number of sub-operations, then (status, dataset) pairs; pynetdicom
-        # associates with the destination (if there is anything to send) and C-STOREs each one.
-        self._dimse(event, "C-MOVE")
-        title = str(event.move_destination or "").strip()
-        address = self.move_destinations.get(title)
-        if address is None:
-            LOGGER.info("C-MOVE refused: move destination %r unknown", title)
-            yield None, None
-            return
-        try:
-            instances = self._store.select(event.identifier)
-        except QueryError as exc:
-            LOGGER.warning("C-MOVE refused: %s", exc)
-            # pynetdicom asks for the destination before a failure can be sent, and associates
-            # with it (Verification only; nothing is stored) before the failure goes out.
-            yield (*address, {"contexts": move_contexts([])})
-            yield 1
-            yield _failure(_IDENTIFIER_MISMATCH, str(exc)), None
-            return
-        yield (*address, {"contexts": move_contexts(instances)})
-        yield len(instances)
-        yield from _pending(event, instances)
+def _mark_release_request(record: LiveRecord) -> None:
+    record.release_requested = True
 
 
 def _destinations(destinations: Mapping[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
@@ -477,26 +387,3 @@ def _destinations(destinations: Mapping[str, tuple[str, int]]) -> dict[str, tupl
             raise ValueError(f"move destination {name!r}: port must be 1-65535, not {port!r}")
         checked[name] = (str(host), port)
     return checked
-
-
-def _failure(status: int, comment: str) -> Dataset:
-    response = Dataset()
-    response.Status = status
-    response.ErrorComment = comment[:64]
-    return response
-
-
-def _pending(event: Event, instances: list[Dataset]) -> Iterator[tuple[int, Dataset | None]]:
-    for instance in instances:
-        if event.is_cancelled:
-            yield _CANCEL, None
-            return
-        yield _PENDING, instance
-
-
-def _mark_abort_pdu(record: LiveRecord) -> None:
-    record.abort_pdu_received = True
-
-
-def _mark_release_request(record: LiveRecord) -> None:
-    record.release_requested = True

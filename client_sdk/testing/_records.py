@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-__all__ = ["AssociationRecord", "EndState", "LiveRecord", "RecordBook", "ResponseSent"]
-
 EndState = Literal["open", "released", "aborted", "closed", "rejected"]
 ResponseSent = Literal["none", "empty", "echo", "reply"]
 

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from client_sdk._operations.retrieve import UnsafeFileName, write_instance
+from client_sdk._operations.retrieve import write_instance
 from client_sdk.testing._matching import find, select
-
-__all__ = ["DatasetStore", "UnsafeFileName"]
 
 
 class DatasetStore:

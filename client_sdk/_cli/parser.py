@@ -1,0 +1,176 @@
+"""The command line's arguments: the commands, their options, and the options every command
+accepts before or after its name."""
+
+from __future__ import annotations
+
+import argparse
+
+from client_sdk._cli.exit_codes import EXIT_CODES, EXIT_OTHER
+from client_sdk._cli.identity import add_identity_options
+from client_sdk._cli.keyring import add_keyring_commands
+from client_sdk._policy import MissingResponse
+
+
+def exit_code_help() -> str:
+    seen: dict[int, str] = {0: "success", EXIT_OTHER: "any other error", 2: "usage error"}
+    for _, code, text in EXIT_CODES:
+        seen.setdefault(code, text)
+    return "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in sorted(seen.items()))
+
+
+def _association_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("peer and identity (override the configuration; never a secret)")
+    g.add_argument("peer", help="a configured peer name, or HOST:PORT with --ae-title")
+    g.add_argument("--ae-title", help="called AE title (for HOST:PORT)")
+    g.add_argument("--calling-ae-title")
+    add_identity_options(g)
+    g.add_argument("--pos-response", action="store_true", help="ask the peer to confirm")
+    g.add_argument("--on-missing-response", choices=[m.value for m in MissingResponse])
+    g.add_argument("--allow-insecure-transport", action="store_true", default=None)
+    t = p.add_argument_group("TLS")
+    t.add_argument("--tls", action="store_true", help="TLS with the system's CA store")
+    t.add_argument("--ca-file")
+    t.add_argument("--cert-file")
+    t.add_argument("--key-file")
+    t.add_argument("--server-hostname")
+    a = p.add_argument_group("audit")
+    a.add_argument(
+        "--audit-file",
+        metavar="PATH",
+        help="append a DICOM audit message (PS3.15 XML, one per line) for each association; "
+        "overrides [audit] file",
+    )
+    a.add_argument(
+        "--audit-required",
+        action="store_true",
+        default=None,
+        help="refuse an association whose audit event cannot be written (exit 10): checked "
+        "before anything is sent, and the association aborted before any operation if the "
+        "write fails; needs an audit file. Overrides [audit] required",
+    )
+    w = p.add_argument_group("timeouts (seconds)")
+    for name in ("connect", "acse", "dimse", "network"):
+        w.add_argument(f"--{name}-timeout", type=float, metavar="S")
+
+
+def _query_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-k",
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="query key, as DCMTK's -k: a keyword (PatientID=123), a tag (0010,0020=123) or a "
+        "sequence path (ReferencedStudySequence[0].ReferencedSOPInstanceUID=); an empty value "
+        "asks for the attribute; date ranges StudyDate=20240101-20241231; * and ? only in text",
+    )
+    p.add_argument("--level", default="STUDY", choices=["PATIENT", "STUDY", "SERIES", "IMAGE"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicom-identity",
+        description="DICOM associations that carry a user identity (PS3.7 D.3.3.7).",
+        epilog=exit_code_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from importlib.metadata import PackageNotFoundError, version  # already loaded by keyring
+
+    try:
+        installed = version("dicom-identity")
+    except PackageNotFoundError:  # a source tree on sys.path that was never pip-installed
+        installed = "(not installed)"
+    # argparse's version action prints and exits while parsing, before the COMMAND check.
+    parser.add_argument(
+        "-V",
+        "--version",
+        action="version",
+        version=f"dicom-identity {installed}",
+        help="print the installed version (dicom-identity X.Y.Z) and exit",
+    )
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("echo", help="C-ECHO")
+    _association_options(p)
+    p = sub.add_parser("store", help="C-STORE files and folders")
+    _association_options(p)
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--recursive", "-r", action="store_true")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="parallel associations (default 1); more help when the peer is slow to answer, "
+        "not when this machine's CPU is the limit (they share one Python interpreter lock)",
+    )
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write one JSON line per file (path, result: stored/failed/not-sent, status, "
+        "reason, sop_instance_uid) as results come",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="a --report of an earlier run of the same command: send only the files it does "
+        "not show as stored",
+    )
+    p = sub.add_parser("find", help="Study Root C-FIND")
+    _association_options(p)
+    _query_options(p)
+    p = sub.add_parser("get", help="Study Root C-GET into a folder")
+    _association_options(p)
+    _query_options(p)
+    p.add_argument("--output", required=True, metavar="DIR")
+    p = sub.add_parser("move", help="Study Root C-MOVE to another AE")
+    _association_options(p)
+    _query_options(p)
+    p.add_argument("--destination", required=True, metavar="AE")
+
+    config = sub.add_parser("config", help="check or show the configuration")
+    csub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    csub.add_parser("check", help="validate; print each peer's effective settings and sources")
+    show = csub.add_parser("show", help="a peer's effective settings and where each comes from")
+    show.add_argument("peer")
+    add_keyring_commands(sub)
+    pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
+    pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)
+    _global_options_everywhere(sub)
+    return parser
+
+
+def _global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """--config, --json and --debug, accepted before the command and after it. A subcommand's
+    copy (``suppress``) sets nothing unless given: argparse copies a subparser's defaults over
+    the namespace, which would undo ``dicom-identity --json echo archive``."""
+    g = p.add_argument_group("global options (before or after the command)")
+    g.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS if suppress else None,
+        help="configuration file (default: $DICOM_IDENTITY_CONFIG, then the user's config folder)",
+    )
+    g.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="one JSON object per line on stdout",
+    )
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="DEBUG logs and tracebacks on stderr (secrets stay redacted); without it, "
+        "stderr has the error's one line and the SDK's warnings only",
+    )
+
+
+def _global_options_everywhere(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, p in sub.choices.items():
+        if name == "pacs":  # everything after "pacs" is the embedded PACS's own
+            continue
+        _global_options(p, suppress=True)
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _global_options_everywhere(action)
