@@ -7,7 +7,8 @@ is the rest of its connection and the client opens a new one for the next reques
 gets each answer's head (status line and headers, up to the blank line) and its number (0, 1,
 ...) and returns the head to pass on. ``tls``: the client side speaks TLS with that server
 context (the relay then presents its own certificate, as a man in the middle would); it may be
-changed between requests (a server that renews its certificate).
+changed between requests (a server that renews its certificate). Over TLS a request body must
+have a Content-Length (an SSL socket is read whole before the answer is written to it).
 
 Every socket has a timeout; ``__exit__`` closes every socket and joins every thread.
 """
@@ -140,8 +141,13 @@ class HttpRelay:
                 client = self._keep(self.tls.wrap_socket(client, server_side=True))
             server = self._keep(socket.create_connection(self._target, timeout=_TIMEOUT))
             head, rest = _read_head(client)
-            server.sendall(_close_after(head) + rest)
-            self._start(_pump, client, server)
+            if self.tls is not None:
+                # An SSL socket must not be read and written by two threads at once: the body
+                # (by its Content-Length) is read here, and nothing is pumped that way after.
+                server.sendall(_close_after(head) + _whole_body(client, head, rest))
+            else:
+                server.sendall(_close_after(head) + rest)
+                self._start(_pump, client, server)
             head, rest = _read_head(server)
             with self._lock:
                 index = len(self._heads)
@@ -164,6 +170,18 @@ def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
     return head + b"\r\n\r\n", rest
+
+
+def _whole_body(sock: socket.socket, head: bytes, rest: bytes) -> bytes:
+    """The request body after ``head``, of the length its Content-Length says (0 if none)."""
+    match = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head)
+    length = int(match.group(1)) if match else 0
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ValueError("the body ended early")
+        rest += chunk
+    return rest
 
 
 def _close_after(head: bytes) -> bytes:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from providers import (
     CredentialUnavailable,
     JwtFileProvider,
+    KerberosProvider,
     KeyringPasswordProvider,
     PasswordProvider,
     ProviderChain,
@@ -32,7 +33,7 @@ from providers import (
 )
 from providers.http_auth import http_auth
 from providers.http_auth_errors import HttpAuthUnsupported, HttpAuthWrongOrigin, InsecureHttpAuth
-from tests.conftest import write_token
+from tests.conftest import poll, write_token
 from tests.http_auth_helpers import lines_for, logged, new_mark, qido
 from tests.web_helpers import HTTP_TIMEOUT, PASSWORD, make_token, session
 from tests.web_servers import ApacheProxy
@@ -210,3 +211,63 @@ def test_saml_is_refused_saying_why(tmp_path: Path) -> None:
 def test_sources_without_an_http_scheme_are_refused(provider: Any, says: str) -> None:
     with pytest.raises(HttpAuthUnsupported, match=says):
         http_auth(provider, url="https://pacs.example.org/dicom-web")
+
+
+# --- with dicomweb-client ------------------------------------------------------------------------
+
+
+def logged_since(proxy: ApacheProxy, mark: int, count: int) -> list[str]:
+    """The DICOMweb lines after the first ``mark`` lines, once ``count`` are there."""
+
+    def since() -> list[str]:
+        return [line for line in proxy.access_log()[mark:] if " /dicom-web/" in line]
+
+    poll(lambda: len(since()) >= count, timeout=5, what=f"{count} lines")
+    return since()
+
+
+@pytest.mark.parametrize("scheme", ["basic", "bearer", "negotiate"])
+def test_dicomweb_client_stores_finds_and_retrieves_through_each_auth_object(
+    scheme: str,
+    request: pytest.FixtureRequest,
+    keyring_provider: KeyringPasswordProvider,
+    signing_key: rsa.RSAPrivateKey,
+    tmp_path: Path,
+) -> None:
+    """dicomweb-client (the ecosystem's DICOMweb client) takes the auth object on its session:
+    STOW-RS, QIDO-RS and WADO-RS, each request authenticated (and with Negotiate, each reply
+    verified; the STOW body goes once, with the token)."""
+    from dicomweb_client import DICOMwebClient
+
+    from client_sdk.testing import ct_dataset
+
+    if scheme == "basic":
+        proxy: ApacheProxy = request.getfixturevalue("basic_proxy")
+        auth = http_auth(keyring_provider, url=proxy.url)
+    elif scheme == "bearer":
+        proxy = request.getfixturevalue("bearer_proxy")
+        token = write_token(tmp_path / "token.jwt", make_token(signing_key))
+        auth = http_auth(JwtFileProvider(token), url=proxy.url)
+    else:
+        request.getfixturevalue("kerberos_ticket")
+        proxy = request.getfixturevalue("negotiate_proxy")
+        auth = http_auth(KerberosProvider(), url=proxy.url, hostname="localhost")
+    sent = ct_dataset(patient_id=f"HTTP-AUTH-{scheme}", seed=len(scheme))
+    sent.preamble = b"\0" * 128  # else no "DICM", and Orthanc cannot serve it by WADO
+    mark = len(proxy.access_log())
+    with session(auth) as s:
+        client = DICOMwebClient(proxy.url, session=s, timeout=HTTP_TIMEOUT)
+        stored = client.store_instances([sent])
+        assert not stored.get("FailedSOPSequence"), (stored, proxy.describe())
+        found = client.search_for_studies(
+            search_filters={"StudyInstanceUID": sent.StudyInstanceUID}
+        )
+        assert len(found) == 1
+        got = client.retrieve_instance(
+            sent.StudyInstanceUID, sent.SeriesInstanceUID, sent.SOPInstanceUID
+        )
+    assert got.SOPInstanceUID == sent.SOPInstanceUID and got.PixelData == sent.PixelData
+    # Three requests, each answered at once (no 401 first): the STOW body went once.
+    requests_made = [line for line in logged_since(proxy, mark, 3) if "/ready" not in line]
+    assert [line.split('"')[1].split()[0] for line in requests_made] == ["POST", "GET", "GET"]
+    assert all(line.startswith("200 ") and not line.startswith("200 - ") for line in requests_made)
