@@ -4,8 +4,8 @@
 pynetdicom sets TCP_NODELAY on no socket, so small PDUs and the last TLS handshake flight wait
 for the peer's delayed ACK (Nagle + delayed ACK, about 40 ms). The SDK sets TCP_NODELAY on its
 sockets, and TCP_QUICKACK before each read so that a peer without TCP_NODELAY does not wait for
-our ACK either. Compared, through the private switches ``client_sdk.connection._TCP_NODELAY`` and
-``_TCP_QUICKACK`` that exist for this script only:
+our ACK either. Compared, through the private switches ``_TCP_NODELAY`` and ``_TCP_QUICKACK`` of
+``client_sdk._pynetdicom.requestor`` that exist for this script only:
 
 - "SDK": both on (the SDK as shipped);
 - "NODELAY only": TCP_QUICKACK off;

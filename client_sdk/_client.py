@@ -65,7 +65,7 @@ class Client:
         self.policy = policy if policy is not None else Policy()
         self.calling_ae_title = calling_ae_title
         self.timeouts = timeouts if timeouts is not None else Timeouts()
-        # One audit event per association attempt (client_sdk/audit); None records nothing.
+        # One audit event per association attempt (client_sdk/_audit); None records nothing.
         self.audit = audit
         # Required: no association goes on without its event on record (AuditUnavailable).
         self.audit_required = _checked_audit_required(audit_required, audit)
@@ -185,7 +185,7 @@ class Client:
 
         Each association carries one identity exchange. ``items`` is consumed lazily (a
         generator works; at most ``workers`` datasets are in memory). ``progress`` is called
-        with each input's :class:`~client_sdk.bulk.StoreResult` as soon as it is done, one call
+        with each input's :class:`~client_sdk.StoreResult` as soon as it is done, one call
         at a time, from a worker thread. Returns every result in input order, and the
         associations used.
 

@@ -95,7 +95,7 @@ class AssociationAborted(DicomIdentityError):
 class ResponseAdvice:
     """What would let an association without its requested response go on, as data: the
     Python API words it in :meth:`in_python`, the command line in its own terms (flags and
-    configuration keys, ``client_sdk.cli_advice``)."""
+    configuration keys, ``client_sdk._cli.advice``)."""
 
     identity_type: IdentityType
     echoed: bool = False  # only our own token came back

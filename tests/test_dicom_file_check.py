@@ -1,5 +1,5 @@
-"""The check every file passes before it is sent (client_sdk.dicom_file_check), on real files
-written by pydicom and cut at every offset; and the Python API refusing what it refuses."""
+"""The check every file passes before it is sent (client_sdk._operations.dicom_file_check), on real
+files written by pydicom and cut at every offset; and the Python API refusing what it refuses."""
 
 from __future__ import annotations
 

@@ -450,7 +450,8 @@ def test_an_ac_accepting_no_context_then_an_a_abort() -> None:
 
 def test_the_peer_closes_without_a_word() -> None:
     # A close without a byte may mean a TLS port: the SDK settles it with one bare TLS handshake
-    # to the same port (client_sdk/tls_failures.py), bounded by the connect timeout plus 1 s.
+    # to the same port (client_sdk/_association/tls_failures.py), bounded by the connect timeout
+    # plus 1 s.
     with ScriptedPeer(lambda conn: None) as peer:
         error = raises(AssociationAborted, client(peer).echo, 1.0 + FAST.connect + 1.0)
     message = str(error)

@@ -6,7 +6,7 @@ and forged a second line that looked like a success (``C-ECHO: ... decision=conf
 status=0x0000``). The C-FIND identifiers the CLI prints, failed-instance UIDs and the errors of
 C-GET sub-operations went the same way.
 
-Now every such value goes through :func:`client_sdk.peer_text.shown`: the association's secrets
+Now every such value goes through :func:`client_sdk._peer_text.shown`: the association's secrets
 (and those in flight) removed in every encoding, one printable line, cut to its VR's length. The
 peer here is a real pynetdicom SCP (:class:`tests.text_peer.TextPeer`); the command line is the
 installed one, run from a folder outside the checkout.
@@ -27,8 +27,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
 from client_sdk import Client, DimseFailure, Peer, Timeouts
-from client_sdk._config.effective import shown
-from client_sdk._peer_text import VR_LENGTHS, PeerText
+from client_sdk._peer_text import VR_LENGTHS, PeerText, shown
 from client_sdk._pynetdicom.log_redaction import redacting
 from client_sdk.testing import ct_dataset
 from client_sdk.testing._contexts import move_contexts

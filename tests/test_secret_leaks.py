@@ -1,4 +1,4 @@
-"""The leak search, and the redaction rules of ``client_sdk.redaction``, one by one.
+"""The leak search, and the redaction rules of ``client_sdk._pynetdicom.log_redaction``, one by one.
 
 :func:`find_leaks` is the search every secret test uses (the end-to-end matrix is
 ``tests/test_secret_matrix.py``). It looks for a secret raw, as UTF-8 bytes in hex (lower and

@@ -334,7 +334,8 @@ def _race_association(message_id: int) -> tuple[Association, C_STORE]:
 
 def test_a_response_taken_by_the_reactor_goes_back_to_the_caller() -> None:
     """pynetdicom's reactor can take a DIMSE response meant for send_c_store() (a race in its
-    pause handshake; client_sdk/reactor_race.py): it must land back on the DIMSE queue."""
+    pause handshake; client_sdk/_pynetdicom/reactor_race.py): it must land back on the DIMSE
+    queue."""
     assoc, response = _race_association(1)
     assoc._reactor_checkpoint.clear()  # a send_*() is waiting for its response
     assoc._serve_request(response, 1)

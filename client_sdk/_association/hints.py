@@ -1,6 +1,6 @@
 """What to tell the user when an association attempt ends before it is accepted.
 
-The association flow (``client_sdk.association``) finds out what happened; this module words it
+The association flow (``client_sdk._association``) finds out what happened; this module words it
 so the advice fits the case: a rejection's class and what to do about its codes, and what the
 identity (or a diagnostic TLS handshake) may have to do with a peer that aborts or hangs up
 right after an identity-bearing A-ASSOCIATE-RQ.
@@ -9,10 +9,9 @@ right after an identity-bearing A-ASSOCIATE-RQ.
 from __future__ import annotations
 
 from client_sdk._errors import AssociationRejected, AuthenticationRejected
+from client_sdk._wire.constants import REJECTED_TRANSIENT
 from client_sdk._wire.pdu_check import is_defined_rejection, rejection_text
 from providers import IdentityExchange, Target
-
-_TRANSIENT = 2  # A-ASSOCIATE-RJ result 2: rejected-transient
 
 
 def rejected(
@@ -45,7 +44,7 @@ def rejected(
 
 
 def _authentication_advice(result: int) -> str:
-    if result != _TRANSIENT:
+    if result != REJECTED_TRANSIENT:
         return "Check the credential and that this user may use this peer"
     # PS3.7 D.3.3.7.3 rejects a credential permanently, (1, 2, 1); stock pynetdicom (3.0.4,
     # acse.py) sends (2, 2, 1) both for an identity its handler refuses and for a handler that
@@ -78,7 +77,7 @@ def _rejection_advice(triple: tuple[int, int, int], target: Target) -> str:
         (3, 1): "The peer is congested: retry later",
         (3, 2): "The peer is at its association limit: retry later or open fewer at once",
     }[(source, reason)]
-    if result == _TRANSIENT and source != 3:
+    if result == REJECTED_TRANSIENT and source != 3:
         advice += " (a transient rejection: a later retry may succeed)"
     return advice
 

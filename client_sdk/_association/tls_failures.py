@@ -1,12 +1,12 @@
 """What a failed association attempt says about TLS: the recorded evidence, to a typed error.
 
 pynetdicom reports every one of these as "aborted" plus log lines. The evidence is the
-:class:`~client_sdk.connection.ConnectionTrace` of the attempt: the connect or handshake error
-(OpenSSL's reason code, the certificate verification result), the first bytes the peer sent, a
-read that failed or found the connection closed. Where that is not conclusive (a peer that just
-closes the connection) one diagnostic TLS handshake to the same port settles it: does the port
-speak TLS, and does it ask for a client certificate? It carries no DICOM and no credential, is
-bounded by the connect timeout, and is made only after a failure.
+:class:`~client_sdk._association.trace.ConnectionTrace` of the attempt: the connect or handshake
+error (OpenSSL's reason code, the certificate verification result), the first bytes the peer
+sent, a read that failed or found the connection closed. Where that is not conclusive (a peer
+that just closes the connection) one diagnostic TLS handshake to the same port settles it: does
+the port speak TLS, and does it ask for a client certificate? It carries no DICOM and no
+credential, is bounded by the connect timeout, and is made only after a failure.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from client_sdk._errors import (
 )
 from client_sdk._timeouts import Timeouts
 from client_sdk._tls import TlsConfig
+from client_sdk._wire.constants import A_ABORT_PDU
 from providers import Target
 
 # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
@@ -62,7 +63,6 @@ _TLS_RECORD_TYPES = {_ALERT, _HANDSHAKE}  # a record header starts with one, the
 _CERTIFICATE_REQUEST = 13  # TLS handshake message type
 _PROBE_TIMEOUT = 5.0  # at most, and never longer than the connect timeout
 _GOODBYE_TIMEOUT = 1.0
-_A_ABORT = bytes.fromhex("07 00 00000004 00 00 00 00")  # A-ABORT PDU, source 0: service user
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def probe_tls(host: str, port: int, timeout: float) -> TlsProbe:
             # Leave the DICOM way: an A-ABORT ends the server's side at once (rather than at
             # its ARTIM timeout), then wait briefly for it to close the connection.
             tls.settimeout(min(timeout, _GOODBYE_TIMEOUT))
-            tls.sendall(_A_ABORT)
+            tls.sendall(A_ABORT_PDU)
             while tls.recv(4096):
                 pass
     except (OSError, ValueError):

@@ -17,7 +17,7 @@ from providers.scrub import printable_line
 
 def dataset_fields(ds: Dataset, secrets: peer_text.SecretsGiven = ()) -> dict[str, str]:
     """Top-level keywords and values of an identifier, as text (for find results). The values
-    are the peer's: each is shown through :func:`client_sdk.peer_text.shown` (scrubbed of
+    are the peer's: each is shown through :func:`client_sdk._peer_text.shown` (scrubbed of
     ``secrets``, the session's ``peer_text.scrubber()``; one printable line; cut to its VR's
     length)."""
     return peer_text.fields(ds, secrets)

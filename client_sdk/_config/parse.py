@@ -1,7 +1,7 @@
 """From the TOML document to the configuration's dataclasses, every problem collected.
 
 Three passes: each table's keys and values; then the names that tables refer to
-(:mod:`client_sdk.config.references`); then, when nothing was wrong, the dataclasses.
+(:mod:`client_sdk._config.references`); then, when nothing was wrong, the dataclasses.
 """
 
 from __future__ import annotations

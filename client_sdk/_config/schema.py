@@ -2,7 +2,7 @@
 
 Field names are the TOML keys and the keyword arguments of the SDK's constructors. Optional keys
 of peers, defaults and policies are ``None`` when the file does not set them (their effective
-value comes from the precedence table in :mod:`client_sdk.config.settings`); the keys of an
+value comes from the precedence table in :mod:`client_sdk._config.settings`); the keys of an
 identity carry the provider constructor's own defaults, and ``from_file`` says which the file set.
 """
 

@@ -161,7 +161,7 @@ SETTINGS: tuple[LayeredSetting, ...] = (
         "policy.echo_is_missing", None, None, ("policies.{policy}.echo_is_missing",),
         _POLICY.echo_is_missing, v.flag,
     ),
-    # [audit]: one table for every peer (client_sdk/config/audit.py).
+    # [audit]: one table for every peer (client_sdk/_config/audit.py).
     LayeredSetting("audit.file", "audit_file", None, ("audit.file",), None, v.text),
     LayeredSetting("audit.log", None, None, ("audit.log",), True, v.flag),
     LayeredSetting("audit.fsync", None, None, ("audit.fsync",), False, v.flag),

@@ -10,14 +10,14 @@
    Class UID and Media Storage SOP Instance UID present and not empty;
 4. ``truncated`` / ``structure``: every element of the dataset, at any depth, fits in the file,
    every undefined length reaches its delimiter, and the last element ends exactly at the end of
-   the file (:mod:`client_sdk.dicom_structure`; pydicom alone reads a cut file as a short one);
+   the file (``dicom_structure``; pydicom alone reads a cut file as a short one);
 5. ``parse``: pydicom reads the whole dataset (pixel data included) and stops at the end;
 6. ``sop-uids``: SOP Class UID and SOP Instance UID present, not empty, and equal to the meta
    header's Media Storage ones;
 7. ``pixel-data``: an image storage SOP class has its pixel data (a file cut exactly before its
    Pixel Data element has an intact structure: this is what shows it).
 
-Each failure is an :class:`~client_sdk.errors.InvalidDicomFile` (a ``DimseFailure``, exit code
+Each failure is an :class:`~client_sdk.InvalidDicomFile` (a ``DimseFailure``, exit code
 9) naming the file, the check and where it failed. DCMTK's storescu refuses such files too.
 """
 

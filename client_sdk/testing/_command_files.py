@@ -1,7 +1,7 @@
 """The files ``dicom-identity pacs`` reads: users, JWT key, keytab, TLS certificate, key and CA.
 
 Each is read and checked before the PACS starts; a missing, unreadable or malformed one raises
-:class:`~client_sdk.errors.ConfigError` naming the file, the option and what is wrong (with the
+:class:`~client_sdk.ConfigError` naming the file, the option and what is wrong (with the
 line and column for JSON), never quoting what the file holds (passwords, keys). Every error is
 raised ``from None``: a ``JSONDecodeError`` or ``UnicodeDecodeError`` carries the whole text.
 """
