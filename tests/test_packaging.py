@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("client_sdk", "providers")
 PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE", *PACKAGES)
 DISCOVERY = '[tool.setuptools.packages.find]\ninclude = ["client_sdk*", "providers*"]\n'
-# 0.4.1's hand list, as it shipped.
-HAND_LIST_041 = ["providers", "client_sdk", "client_sdk.config", "client_sdk.testing"]
+# 0.4.1's hand list, as it shipped (its config package under its 0.5 name, _config).
+HAND_LIST_041 = ["providers", "client_sdk", "client_sdk._config", "client_sdk.testing"]
 
 
 def copy_project(dest: Path) -> Path:
