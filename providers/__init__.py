@@ -40,6 +40,16 @@ from providers.kerberos import KerberosProvider, KerberosUnavailable
 from providers.keyring_access import KeyringEntryMissing
 from providers.keyring_password import KeyringPasswordProvider
 from providers.negotiate_auth import HttpNegotiateAuth
+from providers.oidc_errors import (
+    InvalidIdToken,
+    LoginDenied,
+    LoginExpired,
+    LoginRequired,
+    OidcDiscoveryError,
+    OidcLoginError,
+)
+from providers.oidc_login import LoginStatus, LogoutResult, OidcLoginProvider
+from providers.oidc_prompt import LoginPrompt
 from providers.password import PasswordProvider
 from providers.saml_assertion import InvalidSamlAssertion, UnsafeXml
 from providers.saml_file import SamlFileProvider
@@ -75,6 +85,7 @@ __all__ = [
     "IdentityType",
     "InsecureHttpAuth",
     "InsecureTokenEndpoint",
+    "InvalidIdToken",
     "InvalidIdentity",
     "InvalidSamlAssertion",
     "InvalidTokenResponse",
@@ -83,8 +94,17 @@ __all__ = [
     "KerberosUnavailable",
     "KeyringEntryMissing",
     "KeyringPasswordProvider",
+    "LoginDenied",
+    "LoginExpired",
+    "LoginPrompt",
+    "LoginRequired",
+    "LoginStatus",
+    "LogoutResult",
     "MutualAuthenticationFailed",
     "NoCredentials",
+    "OidcDiscoveryError",
+    "OidcLoginError",
+    "OidcLoginProvider",
     "PasswordProvider",
     "ProviderChain",
     "ResponseCheck",

@@ -30,7 +30,7 @@ from providers.secret import Secret
 from providers.token_errors import InvalidTokenResponse, TokenRequestRejected
 from providers.token_http import MAX_RESPONSE_BYTES, HttpAnswer
 
-__all__ = ["Hint", "IssuedToken", "iso_time", "read_answer"]
+__all__ = ["Hint", "IssuedToken", "ParsedAnswer", "iso_time", "read_answer", "read_object"]
 
 # (HTTP status, OAuth error code or None, whether the service offered Negotiate) -> advice
 Hint = Callable[[int, str | None, bool], str]
@@ -60,13 +60,14 @@ def read_answer(
     *,
     url: str,
     client_id: str,
-    client_secret: Secret | None,
+    sent: Iterable[Secret | None],
     audience: str | None,
     now: float,
     hint: Hint,
 ) -> IssuedToken:
     """The token of a 2xx answer; :class:`TokenRequestRejected` for a redirect or an HTTP
-    error, :class:`InvalidTokenResponse` for an answer that is not a usable token."""
+    error, :class:`InvalidTokenResponse` for an answer that is not a usable token. ``sent``:
+    the secrets of the request (client secret, assertion), scrubbed from any text shown."""
     where = f"the token endpoint {url}"
     if answer.too_large:
         raise InvalidTokenResponse(
@@ -74,7 +75,7 @@ def read_answer(
             "is the token endpoint"
         )
     parsed = _Answer(answer.body)
-    secrets = (client_secret, *answer.sent, *parsed.tokens())
+    secrets = (*sent, *answer.sent, *parsed.tokens())
     status = answer.status
     if 300 <= status < 400:
         raise TokenRequestRejected(
@@ -125,6 +126,41 @@ def read_answer(
     return IssuedToken(token, principal or client_id, expires_at, parsed.issued_at(now))
 
 
+@secret_safe  # the answer's JSON is in its frames
+def read_object(
+    answer: HttpAnswer,
+    *,
+    where: str,
+    sent: Iterable[Secret | None],
+    hint: Hint,
+) -> ParsedAnswer:
+    """The JSON object of a 2xx answer of another endpoint of the same service (discovery,
+    device authorization, revocation, JWKS: ``where`` names it); the same errors as
+    :func:`read_answer`."""
+    if answer.too_large:
+        raise InvalidTokenResponse(
+            f"{where} answered with more than {MAX_RESPONSE_BYTES} bytes; check the URL"
+        )
+    parsed = _Answer(answer.body)
+    secrets = (*sent, *answer.sent, *parsed.tokens())
+    status = answer.status
+    if 300 <= status < 400:
+        raise TokenRequestRejected(
+            f"{where} redirected (HTTP {status}{_phrase(status)}) to "
+            f"{_location(answer.headers.get('location'), secrets)}; a redirect is not followed",
+            status=status,
+            error=None,
+            error_description=None,
+        )
+    if status >= 400 or status < 200:
+        raise _rejected(answer, parsed, where, secrets, hint)
+    if parsed.kind != "object":
+        raise InvalidTokenResponse(
+            f"{where} answered with {parsed.kind} ({parsed.size} bytes); check the URL"
+        )
+    return parsed
+
+
 def _rejected(
     answer: HttpAnswer,
     parsed: _Answer,
@@ -150,7 +186,8 @@ def _rejected(
 
 
 class _Answer:
-    """The JSON of the answer and the claims of its token, out of sight of ``repr``."""
+    """The JSON of the answer and the claims of its token, out of sight of ``repr``.
+    (:data:`ParsedAnswer` is its public name.)"""
 
     __slots__ = ("_object", "claims", "kind", "size")
 
@@ -236,6 +273,9 @@ class _Answer:
         aud = self.claims.get("aud")
         values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         return [v if isinstance(v, str) else f"({type(v).__name__})" for v in values]
+
+
+ParsedAnswer = _Answer
 
 
 def _number(value: object, *, text: bool = False) -> float:

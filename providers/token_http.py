@@ -1,4 +1,4 @@
-"""The HTTP side of the token endpoint: one POST with verified TLS, optionally Kerberos.
+"""The HTTP side of the token endpoint: one POST (or GET) with verified TLS, optionally Kerberos.
 
 HTTPS is verified against ``ca_file`` or the system's trust store, never certifi's bundle (which
 requests uses by default and which knows no hospital's private CA). Nothing is taken from the
@@ -42,6 +42,7 @@ from providers.kerberos import EXTRA_HINT
 from providers.safe_errors import secret_safe, total_repr
 from providers.scrub import in_flight, install_log_scrubber, server_text
 from providers.secret import Secret
+from providers.token_client_auth import ClientCredentials
 from providers.token_errors import (
     InsecureTokenEndpoint,
     TokenEndpointError,
@@ -92,9 +93,10 @@ class HttpAnswer:
 
 
 class TokenTransport:
-    """POSTs to ``token_url``; ``kerberos=True`` authenticates with SPNEGO (mutual auth
-    required, as ``HTTP@kerberos_hostname`` or the URL's host); ``proxy`` (``http://host:port``,
-    HTTPS endpoints only) tunnels through that proxy."""
+    """POSTs to ``token_url`` (or GETs it); ``kerberos=True`` authenticates with SPNEGO (mutual
+    auth required, as ``HTTP@kerberos_hostname`` or the URL's host); ``proxy``
+    (``http://host:port``, HTTPS endpoints only) tunnels through that proxy. ``what`` names the
+    endpoint in messages ("the token endpoint", "the JWKS endpoint of ISSUER")."""
 
     def __init__(
         self,
@@ -106,8 +108,10 @@ class TokenTransport:
         kerberos: bool,
         kerberos_hostname: str | None,
         proxy: str | None = None,
+        what: str = "the token endpoint",
     ) -> None:
         self.token_url = token_url
+        self.what = what
         self.host = host
         self.timeout = timeout
         self.ca_file = ca_file
@@ -123,27 +127,48 @@ class TokenTransport:
         return total_repr(self, lambda: f"TokenTransport({self.token_url!r})")
 
     @secret_safe  # requests' and urllib3's frames hold the form, client secret included
-    def post(self, fields: Mapping[str, str], secret: Secret | None) -> HttpAnswer:
-        """POST ``fields`` and ``client_secret=secret`` (form-encoded) and read the answer, all
-        within ``timeout``; raises a :class:`TokenEndpointError` subclass for anything that
-        kept an answer from coming back."""
+    def post(
+        self, fields: Mapping[str, str], credentials: ClientCredentials | None = None
+    ) -> HttpAnswer:
+        """POST ``fields`` with the client's ``credentials`` (form fields, ``Authorization``)
+        and read the answer, all within ``timeout``; raises a :class:`TokenEndpointError`
+        subclass for anything that kept an answer from coming back."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if credentials is not None and credentials.authorization is not None:
+            headers["Authorization"] = credentials.authorization.reveal().decode("ascii")
+        sent = credentials.secrets if credentials is not None else ()
+        return self._send("POST", _form(fields, credentials), headers, sent)
+
+    @secret_safe
+    def get(self) -> HttpAnswer:
+        """GET the URL (a discovery document, a JWKS), with the same rules as :meth:`post`."""
+        return self._send("GET", None, {}, ())
+
+    def _send(
+        self,
+        method: str,
+        data: bytes | None,
+        headers: Mapping[str, str],
+        secrets: tuple[Secret, ...],
+    ) -> HttpAnswer:
         auth = self._kerberos_auth() if self._kerberos_auth is not None else None
         context = self._tls_context() if self.token_url.lower().startswith("https:") else None
-        with exchange_deadline(self.timeout) as deadline, in_flight([secret]):
+        with exchange_deadline(self.timeout) as deadline, in_flight(secrets):
             try:
                 with _Session() as session:
                     session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
                     session.mount("http://", DeadlineAdapter())
                     if context is not None:
                         session.mount("https://", _ContextAdapter(context))
-                    response = session.post(
+                    response = session.request(
+                        method,
                         self.token_url,
-                        data=_form(fields, secret),
+                        data=data,
                         auth=auth,
                         headers={
                             "Accept": "application/json",
                             "Accept-Encoding": "identity",  # no compressed answers asked for
-                            "Content-Type": "application/x-www-form-urlencoded",
+                            **headers,
                         },
                         timeout=(self.timeout, self.timeout),
                         verify=True,  # against the context: ca_file, or the system's trust store
@@ -161,7 +186,7 @@ class TokenTransport:
                             too_large=too_large,
                         )
             except Exception as exc:
-                failure = self._explain(exc, deadline, (secret, *_sent_credentials(exc)))
+                failure = self._explain(exc, deadline, (*secrets, *_sent_credentials(exc)))
                 if failure is None:
                     raise
         # Raised outside the handler: the requests exception (which holds the prepared request,
@@ -175,7 +200,7 @@ class TokenTransport:
             context = ssl.create_default_context(cafile=self.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise TokenEndpointError(
-                f"the CA file {self.ca_file} for the token endpoint {self.token_url} cannot be "
+                f"the CA file {self.ca_file} for {self.what} {self.token_url} cannot be "
                 f"loaded ({getattr(exc, 'strerror', None) or exc}); give a PEM file of the "
                 "CA certificates that sign the token service's certificate"
             ) from None
@@ -189,14 +214,14 @@ class TokenTransport:
         url = self.token_url
         if self._mutual_auth_error is not None and isinstance(exc, self._mutual_auth_error):
             return TokenEndpointNotAuthenticated(
-                f"the token endpoint {url} did not prove its identity (Kerberos mutual "
+                f"{self.what} {url} did not prove its identity (Kerberos mutual "
                 f"authentication failed for HTTP@{self.kerberos_hostname or self.host}): its "
                 "answer is not trusted. Check that the service is the real one and is "
                 "configured for Kerberos"
             )
         if isinstance(exc, PlainHttpOffLoopback):
             return InsecureTokenEndpoint(
-                f"refusing plain HTTP to the token endpoint {url}: {self.host!r} led to "
+                f"refusing plain HTTP to {self.what} {url}: {self.host!r} led to "
                 f"{exc.address}, not a loopback address, so the connection was closed and "
                 "nothing was sent (the client credentials would have crossed the network in "
                 "clear). Use https://, or a loopback address"
@@ -206,7 +231,7 @@ class TokenTransport:
         via = f" through the proxy {self.proxy}" if self.proxy else ""
         if deadline.passed:
             return TokenEndpointUnreachable(
-                f"the token endpoint {url}{via} did not complete its answer within the deadline "
+                f"{self.what} {url}{via} did not complete its answer within the deadline "
                 f"of {self.timeout:g} s (connect, headers and body); check the token service, "
                 "or raise timeout if it is only slow"
             )
@@ -214,27 +239,25 @@ class TokenTransport:
         cause = _reason(root, secrets)
         if isinstance(exc, requests.exceptions.ProxyError):
             return TokenEndpointUnreachable(
-                f"the proxy {self.proxy} did not open a tunnel to the token endpoint {url} "
+                f"the proxy {self.proxy} did not open a tunnel to {self.what} {url} "
                 f"({cause}); check the proxy setting and that the proxy allows CONNECT to it"
             )
         if isinstance(root, http.client.HTTPException):
             return TokenEndpointUnreachable(
-                f"the token endpoint {url}{via} sent an answer that is not valid HTTP ({cause}); "
-                "check that token_url is the token endpoint, and the token service"
+                f"{self.what} {url}{via} sent an answer that is not valid HTTP ({cause}); "
+                f"check that the URL is {self.what}, and the service"
             )
         if isinstance(exc, requests.exceptions.SSLError):
             return TokenEndpointUnreachable(
-                f"TLS with the token endpoint {url} failed ({cause}). "
+                f"TLS with {self.what} {url} failed ({cause}). "
                 "If the service uses a private CA, give ca_file=PATH (PEM)"
             )
         if isinstance(exc, requests.exceptions.ConnectionError):
             return TokenEndpointUnreachable(
-                f"cannot reach the token endpoint {url}{via} ({cause}); check "
+                f"cannot reach {self.what} {url}{via} ({cause}); check "
                 "the URL and that the token service is running"
             )
-        return TokenEndpointUnreachable(
-            f"the request to the token endpoint {url}{via} failed ({cause})"
-        )
+        return TokenEndpointUnreachable(f"the request to {self.what} {url}{via} failed ({cause})")
 
 
 # What a failed exchange raises: requests' errors, and what some paths of requests let through
@@ -255,11 +278,15 @@ class _Session(requests.Session):
         return None
 
 
-def _form(fields: Mapping[str, str], secret: Secret | None) -> bytes:
-    """The form body; the client secret is only ever in this value and requests' copy of it."""
+def _form(fields: Mapping[str, str], credentials: ClientCredentials | None) -> bytes:
+    """The form body; a client secret or assertion is only ever in this value and requests'
+    copy of it."""
     items = list(fields.items())
-    if secret is not None:
-        items.append(("client_secret", secret.reveal().decode("utf-8")))
+    if credentials is not None:
+        items += credentials.fields.items()
+        items += [
+            (name, value.reveal().decode("utf-8")) for name, value in credentials.secret_fields
+        ]
     return urlencode(items).encode("ascii")
 
 

@@ -53,9 +53,26 @@ from providers.basic_auth import HttpBasicAuth, _OneRetry
 from providers.bearer_auth import HttpBearerAuth, ProviderTokens, TokenEndpointTokens, _OneRefresh
 from providers.kerberos import KerberosExchange
 from providers.negotiate_auth import HttpNegotiateAuth, _Exchange
+from providers.oidc_browser_flow import BrowserFlow
+from providers.oidc_device_flow import DeviceFlow, FlowAnswer, _Started
+from providers.oidc_id_token import IdTokenVerifier
+from providers.oidc_login import OidcLoginProvider
+from providers.oidc_loopback import AuthorizationResponse, LoopbackListener, _Handler
+from providers.oidc_refresh_store import RefreshTokenStore
+from providers.oidc_server import OidcServer
+from providers.oidc_tokens import LoginTokens
 from providers.rotating_file import RotatingFile, _Cached
 from providers.saml_file import SamlExchange
 from providers.token_answer import IssuedToken, _Answer
+from providers.token_cache import TokenCache
+from providers.token_client_auth import (
+    ClientCredentials,
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    PublicClient,
+    _KeyringSecret,
+)
 from providers.token_endpoint import _Token
 from providers.token_http import HttpAnswer, TokenTransport
 
@@ -91,6 +108,25 @@ HOLDERS: list[type] = [
     _OneRefresh,
     HttpNegotiateAuth,
     _Exchange,
+    TokenCache,  # issue 17: client authentication and the OIDC login
+    ClientCredentials,
+    _KeyringSecret,
+    ClientSecretPost,
+    ClientSecretBasic,
+    PrivateKeyJwt,
+    PublicClient,
+    OidcLoginProvider,
+    OidcServer,
+    IdTokenVerifier,
+    DeviceFlow,
+    _Started,
+    FlowAnswer,
+    BrowserFlow,
+    LoopbackListener,
+    AuthorizationResponse,
+    _Handler,
+    RefreshTokenStore,
+    LoginTokens,
     Client,
     Session,
     AuditAttempt,
@@ -114,6 +150,12 @@ NAMES_ONLY = {  # the package and the class name: modules move, the classes stay
     "providers.TokenSource",  # the protocol
     "providers.CredentialGuard",  # the origin a credential may go to
     "providers.Challenge",  # a server's WWW-Authenticate challenge
+    "providers.ClientAuthentication",  # the protocol
+    "providers.IdToken",  # a verified ID token's claims about the person, not the token
+    "providers.LoginStatus",  # whoami: never a token
+    "providers.LogoutResult",
+    "providers.OidcEndpoints",  # the URLs of the discovery document
+    "providers.ProcessLock",  # the path of a lock file
     "client_sdk.AuditEvent",  # the principal, never a secret
     "client_sdk.Peer",
     "client_sdk.KeyringEntry",  # service and user of the entry
