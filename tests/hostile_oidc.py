@@ -82,6 +82,7 @@ class HostileOp:
             "expires_in": 60,
         }
         answer.update(self.device_answer)
+        self.issued.append(str(answer["device_code"]))
         return {k: v for k, v in answer.items() if v is not None}
 
     def tokens(self) -> dict[str, Any]:
@@ -97,6 +98,7 @@ class HostileOp:
         if self.nonce_sent is not None:
             claims["nonce"] = self.nonce_sent
         claims.update(self.id_claims)
+        claims = {k: v for k, v in claims.items() if v is not None}  # None: the claim is absent
         id_token = jwt.encode(claims, self.key, **sign)  # type: ignore[arg-type]
         refresh = "hostile-refresh-" + secrets.token_urlsafe(24)
         self.issued += [access, id_token, refresh]
@@ -113,18 +115,17 @@ class HostileOp:
         polls = [s for s in self.seen if s.path == "/token"]
         return self.polls[min(len(polls) - 1, len(self.polls) - 1)]
 
-    def open_browser(self, url: str, *, state: str | None = None) -> None:
+    def open_browser(self, url: str, *, state: str | None = None, **extra: str) -> int:
         """What a browser and the login would do: back to the redirect URI with a code (and
-        this login's state, or ``state``)."""
+        this login's state, or ``state``, and ``extra`` parameters); the listener's status."""
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
         self.nonce_sent = query.get("nonce")
+        params = {"code": "hostile-code", "state": state or query["state"], **extra}
         with requests.Session() as browser:
             browser.trust_env = False
-            browser.get(
-                query["redirect_uri"],
-                params={"code": "hostile-code", "state": state or query["state"]},
-                timeout=5,
-            ).close()
+            answer = browser.get(query["redirect_uri"], params=params, timeout=5)
+            answer.close()
+            return answer.status_code
 
 
 def _handler(op: HostileOp) -> type[BaseHTTPRequestHandler]:
