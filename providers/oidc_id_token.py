@@ -150,7 +150,9 @@ class IdTokenVerifier:
                 if len(keys) != 1:
                     return f"names no key id (kid), and the JWKS holds {len(keys)} keys"
                 key = keys[0]
-        except jwt.PyJWKClientError:
+        except jwt.PyJWKSetError:  # before PyJWTError: no usable key at all
+            return "cannot be verified: the issuer's JWKS holds no key this client can use"
+        except jwt.PyJWTError:  # PyJWKClientError: no key with this kid, even read again
             shown = server_text(str(kid), limit=60)
             return (
                 f"is signed with the key {shown!r}, which the issuer's JWKS does not hold (read "

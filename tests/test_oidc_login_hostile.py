@@ -159,6 +159,8 @@ def _other_key() -> rsa.RSAPrivateKey:
         ("device", {"kid": "unknown-kid"}, "which the issuer's JWKS does not hold"),
         ("device", {"key": "other"}, "signature that does not verify"),
         ("device", {"alg": "HS256"}, "is signed with 'HS256'"),
+        ("device", {"jwks": []}, "the issuer's JWKS holds no key this client can use"),
+        ("device", {"jwks": [{"kty": "RSA", "kid": "hostile-key-1"}]}, "holds no key this client"),
     ],
 )
 def test_an_id_token_that_does_not_verify(
@@ -170,6 +172,9 @@ def test_an_id_token_that_does_not_verify(
     claims: dict[str, Any],
     message: str,
 ) -> None:
+    if "jwks" in claims:
+        keys = claims.pop("jwks")
+        op.jwks = lambda: {"keys": keys}  # type: ignore[method-assign]
     special = {k: claims.pop(k) for k in ("kid", "key", "alg") if k in claims}
     op.id_claims = claims
     if special:

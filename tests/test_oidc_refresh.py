@@ -21,7 +21,14 @@ import pytest
 
 from client_sdk import Client, Peer
 from client_sdk.testing import EmbeddedPacs
-from providers import LoginRequired, OidcLoginProvider, Target
+from providers import (
+    CredentialError,
+    LoginRequired,
+    OidcLoginProvider,
+    Target,
+    TokenEndpointUnreachable,
+)
+from providers.oidc_refresh_lock import ProcessLock, default_lock_dir
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 from tests.oidc_login_helpers import Person, Witness, make_login
@@ -243,3 +250,36 @@ def test_a_new_signing_key_is_read_once(
         assert (record.principal, record.verified) == ("alice", True)
         witness.stored(provider, file_keyring)
     witness.assert_no_leaks()
+
+
+def test_the_lock_folder_is_private_and_the_wait_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    assert default_lock_dir() == tmp_path / "run" / "dicom-identity" / "locks"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")  # ssh, cron: no runtime folder; not /tmp then
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert default_lock_dir() == tmp_path / "cache" / "dicom-identity" / "locks"
+
+    lock = ProcessLock("issuer\0client", directory=tmp_path / "locks")
+    other = ProcessLock("issuer\0client", directory=tmp_path / "locks")
+    with lock.held(1, what="the test's login"):
+        assert lock.path.parent.stat().st_mode & 0o777 == 0o700
+        assert lock.path.stat().st_mode & 0o777 == 0o600
+        started = time.monotonic()
+        with (
+            pytest.raises(TokenEndpointUnreachable, match="held the test's login for more than"),
+            other.held(0.3, what="the test's login"),
+        ):
+            pass
+        assert 0.3 <= time.monotonic() - started < 1.5
+    with other.held(0.3, what="the test's login"):
+        pass  # free again
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with (
+        pytest.raises(CredentialError, match="only this user can write to"),
+        ProcessLock("k", directory=shared).held(1, what="x"),
+    ):
+        pass
