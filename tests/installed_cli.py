@@ -7,11 +7,13 @@ to the console script beside this interpreter (the development install).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def cli_command() -> list[str]:
@@ -43,3 +45,8 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def json_lines(out: str) -> list[dict[str, Any]]:
+    """Each non-empty line of a ``--json`` command's output, parsed."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -14,8 +14,8 @@ import pytest
 
 from providers import OidcLoginProvider, Secret
 from providers.oidc_prompt import LoginPrompt
+from tests.leak_search import find_leaks
 from tests.oidc_fixtures import RunningOidcProvider
-from tests.test_secret_leaks import find_leaks
 
 SCOPES = ("openid", "offline_access", "dicom")
 FAST_POLL = 0.05  # seconds between device-flow polls: the provider sends no interval

@@ -133,3 +133,14 @@ def jwks_kids(op: RunningOidcProvider) -> list[str]:
     with op.session() as s:
         keys = s.get(op.endpoint("jwks"), timeout=HTTP_TIMEOUT).json()["keys"]
     return [str(k["kid"]) for k in keys]
+
+
+def active(op: RunningOidcProvider, token: str) -> bool:
+    """Introspection (RFC 7662) by a confidential client: whether ``token`` is still valid."""
+    client = op.clients["basic"]
+    assert client.secret is not None
+    answer = post(
+        op, "introspection", {"token": token}, headers=form_basic(client.client_id, client.secret)
+    )
+    assert answer.status_code == 200, answer.text
+    return bool(answer.json()["active"])

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from client_sdk import VERIFICATION, Client, Session
-from tests.test_secret_leaks import find_leaks, planted
+from tests.leak_search import find_leaks, planted
 
 Secrets = list[bytes | str]
 

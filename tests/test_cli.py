@@ -14,14 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import IdentityType, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY
-from tests.installed_cli import cli_command, run_cli
+from tests.installed_cli import cli_command, json_lines, run_cli
 from tests.processes import background, listening
 from tests.token_server import TokenServer
 
@@ -102,10 +101,6 @@ def cli(
     cwd = Path(env["HOME"])
     assert not cwd.resolve().is_relative_to(ROOT), f"{cwd} is inside the checkout"
     return run_cli(*args, env=env, cwd=cwd, stdin=stdin, timeout=timeout)
-
-
-def json_lines(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def test_help_documents_exit_codes(env: dict[str, str]) -> None:
@@ -662,7 +657,7 @@ def seed_keyring(env: dict[str, str], service: str, user: str, secret: str) -> N
 
 
 def test_saml_file_flag(tmp_path: Path, env: dict[str, str]) -> None:
-    from tests.test_saml_file import ISSUER, MARKER, NAME_ID, make_assertion, write_file
+    from tests.saml_assertions import ISSUER, MARKER, NAME_ID, make_assertion, write_file
 
     fresh = write_file(tmp_path / "fresh.xml", make_assertion())
     stale = write_file(tmp_path / "stale.xml", make_assertion(now=time.time() - 3600))

@@ -15,7 +15,7 @@ from client_sdk import ConfigError, InvalidConfig, Overrides, load_config
 from client_sdk._config.schema import SamlFileIdentity, TokenEndpointIdentity
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, SamlFileProvider, TokenEndpointProvider
-from tests.test_saml_file import ISSUER, NAME_ID, make_assertion, write_file
+from tests.saml_assertions import ISSUER, NAME_ID, make_assertion, write_file
 from tests.token_server import TokenServer
 
 CLIENT_SECRET = "config-test-client-secret"

@@ -42,7 +42,7 @@ from providers import (
 )
 from tests.conftest import AUDIENCE, make_jwt, write_token
 from tests.installed_cli import run_cli
-from tests.test_secret_leaks import find_leaks
+from tests.leak_search import find_leaks
 from tests.text_peer import AE_TITLE, PASSCODE, PASSCODE_FLAGS, USER, TextPeer, cli_env
 
 FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)

@@ -37,7 +37,7 @@ from providers import (
     Target,
 )
 from tests.conftest import make_jwt
-from tests.test_saml_file import make_assertion
+from tests.saml_assertions import make_assertion
 
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 BOUND = 5.0  # seconds: each read is expected in milliseconds

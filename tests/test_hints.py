@@ -44,9 +44,8 @@ from providers import (
 )
 from tests.conftest import AUDIENCE, JWT_KEY, USERS, make_jwt, poll, write_token
 from tests.hostile_server import ScriptedPeer, a_abort, answer
-from tests.installed_cli import run_cli
-from tests.test_cli import json_lines
-from tests.test_tls import _tcp_server
+from tests.installed_cli import json_lines, run_cli
+from tests.tcp_server import tcp_server
 from tests.tls_certs import CertificateFiles, make_certificates
 
 FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
@@ -136,7 +135,7 @@ def tls_hang_up(certs: CertificateFiles) -> Iterator[tuple[int, list[int]]]:
             seen.append(1)
             tls.recv(65536)
 
-    with _tcp_server(handle) as (_host, port):
+    with tcp_server(handle) as (_host, port):
         yield port, seen
 
 

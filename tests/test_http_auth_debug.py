@@ -41,8 +41,8 @@ from providers.http_auth_errors import HttpMutualAuthenticationFailed
 from providers.http_debug_scrub import redact_http_credentials
 from tests.conftest import write_token
 from tests.http_relay import HttpRelay, flip_negotiate_token, negotiate_token
+from tests.leak_search import find_leaks, planted
 from tests.oidc_fixtures import RunningOidcProvider
-from tests.test_secret_leaks import find_leaks, planted
 from tests.web_helpers import HTTP_TIMEOUT, PASSWORD, make_token, rsa_key, session
 from tests.web_servers import ApacheProxy, BearerAuth, apache_proxy
 

@@ -15,7 +15,6 @@ connection to a real listener on 127.0.0.1: no byte ever leaves 127.0.0.1.
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,11 +26,11 @@ from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, JwtFileProvider, PasswordProvider, Target
 from providers.base import is_loopback_address
 from tests.conftest import JWT_KEY, make_jwt, poll, write_token
+from tests.loopback_listener import REMOTE, Listener
 
 USERS = {"alice": "loopback-only-passcode"}
 PASSCODE = USERS["alice"]
 FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
-REMOTE = "192.0.2.10"  # TEST-NET-1: never routed, never connected to
 
 
 # --- the decision, as pure logic -------------------------------------------------------------
@@ -102,39 +101,6 @@ def test_what_the_connected_address_does_not_change() -> None:
 
 
 # --- the same decision on a real connection ----------------------------------------------------
-
-
-class Listener:
-    """A TCP listener on 127.0.0.1 that records every byte each connection sends."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.port = self.sock.getsockname()[1]
-        self.received: list[bytes] = []
-        self.closed = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            try:
-                while chunk := conn.recv(65536):
-                    data += chunk
-            except OSError:
-                pass
-            self.received.append(data)
-        self.closed.set()
-
-    def close(self) -> None:
-        self.sock.close()
-        self.thread.join(10)
 
 
 @pytest.fixture

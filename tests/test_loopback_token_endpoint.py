@@ -26,8 +26,8 @@ from providers import InsecureTokenEndpoint, Target, TokenEndpointProvider
 from providers.http_deadline import _DeadlineSocket
 from providers.token_errors import TokenEndpointUnreachable, check_token_url
 from tests.conftest import JWT_KEY, poll
-from tests.test_loopback_address import REMOTE, Listener
-from tests.test_secret_leaks import find_leaks
+from tests.leak_search import find_leaks
+from tests.loopback_listener import REMOTE, Listener
 from tests.tls_certs import make_certificates
 from tests.token_server import TokenServer
 

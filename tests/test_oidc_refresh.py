@@ -32,9 +32,8 @@ from providers.oidc_refresh_lock import ProcessLock, default_lock_dir
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 from tests.oidc_login_helpers import Person, Witness, make_login
-from tests.oidc_requests import post
+from tests.oidc_requests import active, post
 from tests.processes import ROOT, Running
-from tests.test_oidc_login import active
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
 

@@ -34,7 +34,7 @@ from client_sdk.testing._contexts import move_contexts
 from providers import JwtFileProvider, PasswordProvider, Secret
 from tests.conftest import AUDIENCE, make_jwt, write_token
 from tests.installed_cli import run_cli
-from tests.test_secret_leaks import find_leaks, secret_forms
+from tests.leak_search import find_leaks, secret_forms
 from tests.text_peer import (
     AE_TITLE,
     FORGED,

@@ -41,7 +41,7 @@ from providers import (
     Target,
 )
 from tests.conftest import make_jwt, write_token
-from tests.test_saml_file import SAML_NS, make_assertion, write_file
+from tests.saml_assertions import SAML_NS, make_assertion, write_file
 
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 MAX_MESSAGE = 900

@@ -16,9 +16,7 @@ The serializers are attacked in ``tests/test_secret_serializers.py``, with the s
 from __future__ import annotations
 
 import base64
-import itertools
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,80 +34,31 @@ from providers import (
     ProviderChain,
     SamlFileProvider,
     Secret,
-    Target,
     UsernameProvider,
 )
 from providers.kerberos import KerberosExchange
 from providers.saml_file import SamlExchange
-from tests.conftest import make_jwt, write_token
-from tests.test_saml_file import make_assertion, write_file
-from tests.test_secret_leaks import find_leaks
+from tests.conftest import make_jwt
+from tests.leak_search import find_leaks
+from tests.secret_exposure import (
+    PASSWORD,
+    SAML_MARKER,
+    TARGET,
+    Call,
+    assertion_file,
+    chain,
+    exposure,
+    marked_assertion,
+    raised,
+    token_file,
+)
 
-TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 LONE_SURROGATE_PASSWORD = "pw-canary-lone-surrogate-7c1e\udcff"
 NOT_UTF8_PASSWORD = b"pw-canary-not-utf8-9a4f\xff"
-PASSWORD = "pw-canary-plain-5d2b"
-SAML_MARKER = "saml-canary-signature-value-3e8a"
 OUT_OF_RANGE = b"0001-01-01T01:00+02:00"
 
 
-class Call:
-    """``function(*args)``, called later. The test's own frames must hold no secret either (only
-    the SDK's are under test): a lambda's frame would show the values it closes over, this one
-    shows only ``self``, whose repr says nothing of the arguments."""
-
-    def __init__(self, function: Callable[..., object], *args: object, **kwargs: object) -> None:
-        self._function, self._args, self._kwargs = function, args, kwargs
-
-    def __call__(self) -> object:
-        return self._function(*self._args, **self._kwargs)
-
-    def __repr__(self) -> str:
-        return f"Call({getattr(self._function, '__qualname__', '?')})"
-
-
 # --- what a reporter sees of an error --------------------------------------------------------
-
-
-def chain(error: BaseException) -> Iterator[BaseException]:
-    """The error and every error linked to it, suppressed contexts included."""
-    pending, seen = [error], set()
-    while pending:
-        current = pending.pop()
-        if id(current) not in seen:
-            seen.add(id(current))
-            yield current
-            pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-
-
-def exposure(error: BaseException) -> str:
-    """Everything a reporter could show of ``error``: see the module docstring."""
-    parts = ["".join(traceback.format_exception(error))]
-    for linked in chain(error):
-        parts += [repr(linked), str(linked), repr(linked.args), repr(vars(linked))]
-        parts.append(repr(getattr(linked, "object", None)))
-        summary = traceback.TracebackException(
-            type(linked), linked, linked.__traceback__, capture_locals=True
-        )
-        parts.append("".join(summary.format()))
-    return "\n".join(parts)
-
-
-def outcome(make: Callable[[], object]) -> object:
-    """What ``make()`` returns, or the error it raises. The frame that catches an error is the
-    first of its traceback: this one holds nothing but ``make`` (the test's own frames, which
-    hold the secrets to search for, never are in it)."""
-    try:
-        return make()
-    except BaseException as error:
-        return error
-
-
-def raised(make: Callable[[], object]) -> BaseException:
-    """The error ``make()`` raises."""
-    error = outcome(make)
-    assert isinstance(error, BaseException), "nothing was raised"
-    return error
 
 
 def test_the_exposure_finds_a_planted_secret() -> None:
@@ -168,23 +117,6 @@ class _HostileKeyring:
 
 def _raise_quoting(password: str) -> object:
     raise RuntimeError(f"backend failed after reading {password}")
-
-
-_FILES = itertools.count()
-
-
-def token_file(tmp_path: Path, token: str) -> Path:
-    return write_token(tmp_path / f"token-{next(_FILES)}.jwt", token)
-
-
-def assertion_file(tmp_path: Path, data: bytes) -> Path:
-    return write_file(tmp_path / f"assertion-{next(_FILES)}.xml", data)
-
-
-def marked_assertion(**kwargs: Any) -> bytes:
-    return make_assertion(**kwargs).replace(
-        b"</saml:Issuer>", f"</saml:Issuer><!-- {SAML_MARKER} -->".encode()
-    )
 
 
 def error_paths(tmp_path: Path) -> dict[str, tuple[Call, list[str | bytes]]]:

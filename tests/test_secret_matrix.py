@@ -80,20 +80,23 @@ from providers import (
     Target,
 )
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.leak_search import find_leaks, planted
 from tests.secret_matrix_support import ErrorKeeper, Gathered
-from tests.test_secret_leaks import find_leaks, planted
+from tests.secret_matrix_values import (
+    IDENTITY_DUMP_WITHHELD,
+    OTHER_KEY,
+    PASSWORD,
+    WRONG_PASSWORD,
+    jwt_secrets,
+)
 from tests.tls_certs import CertificateFiles, make_certificates
 from tests.wire import read_pdu
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
 
-PASSWORD = "Tr0ub4dor&3-matrix-canary"
 KEYRING_PASSWORD = "pässwörd-ü-matrix-canary"  # not ASCII: its UTF-8 bytes are searched for
-WRONG_PASSWORD = "wr0ng-matrix-canary-pw"
-OTHER_KEY = "not-the-key-the-pacs-trusts-0123456789"
 FAST = Timeouts(connect=5, acse=5, dimse=5, network=5)
 A_ABORT = bytes.fromhex("07 00 00 00 00 04 00 00 02 00")  # source 2 (provider), reason 0
-IDENTITY_DUMP_WITHHELD = "withheld: it may carry a user identity"
 
 PROVIDERS = ("password", "keyring", "jwt", "kerberos")
 MODES = ("standard", "silent", "echo", "pynetdicom")
@@ -273,11 +276,6 @@ def token_secrets(token: bytes) -> list[bytes]:
     """A Kerberos token, and a slice of its encrypted middle: a partial dump leaks too."""
     middle = len(token) // 2
     return [token, token[middle : middle + 24]]
-
-
-def jwt_secrets(token: str) -> list[bytes]:
-    """The token, and its signature alone (with it, header and claims are easy to rebuild)."""
-    return [token.encode(), token.rsplit(".", 1)[1].encode()]
 
 
 class UserCodeFailed(Exception):

@@ -42,18 +42,18 @@ from pydicom import Dataset
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
 from tests.installed_cli import cli_command, run_cli
+from tests.leak_search import find_leaks
 from tests.secret_matrix_support import assert_search_finds
-from tests.test_secret_leaks import find_leaks
-from tests.test_secret_matrix import (
+from tests.secret_matrix_values import (
     IDENTITY_DUMP_WITHHELD,
     OTHER_KEY,
     PASSWORD,
     WRONG_PASSWORD,
     jwt_secrets,
 )
-from tests.test_token_hostile import CLIENT_ID, CLIENT_SECRET, ECHOES, SERVICE
 from tests.text_peer import AE_TITLE, FORGED, PASSCODE, USER, TextPeer, failure
 from tests.tls_certs import CertificateFiles, make_certificates
+from tests.token_echoes import CLIENT_ID, CLIENT_SECRET, ECHOES, SERVICE
 from tests.token_server import RawReply, TokenServer
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything

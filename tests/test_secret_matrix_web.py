@@ -36,6 +36,7 @@ from client_sdk import Client, Peer, Policy, Timeouts, TlsConfig
 from client_sdk.testing import EmbeddedPacs, ResponseMode
 from providers import CredentialError, Target, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY
+from tests.leak_search import find_leaks
 from tests.secret_matrix_support import (
     FINISHED,
     KEPT,
@@ -46,10 +47,9 @@ from tests.secret_matrix_support import (
     formatted_with_locals,
     walk,
 )
-from tests.test_secret_leaks import find_leaks
-from tests.test_secret_matrix import OTHER_KEY
-from tests.test_token_hostile import A_JWT, CLIENT_ID, CLIENT_SECRET, ECHOES, SERVICE
+from tests.secret_matrix_values import OTHER_KEY
 from tests.tls_certs import CertificateFiles, make_certificates
+from tests.token_echoes import A_JWT, CLIENT_ID, CLIENT_SECRET, ECHOES, SERVICE
 from tests.token_server import RawReply, TokenServer
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors

@@ -28,7 +28,8 @@ from providers import (
     Secret,
 )
 from tests.conftest import AUDIENCE, make_jwt
-from tests.test_secret_in_errors import (
+from tests.leak_search import find_leaks
+from tests.secret_exposure import (
     PASSWORD,
     SAML_MARKER,
     TARGET,
@@ -38,7 +39,6 @@ from tests.test_secret_in_errors import (
     outcome,
     token_file,
 )
-from tests.test_secret_leaks import find_leaks
 
 
 def holders(tmp_path: Path) -> dict[str, tuple[object, list[str | bytes]]]:

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from client_sdk._cli.exit_codes import exit_code
 from client_sdk.testing import EmbeddedPacs
 from providers import JwtFileProvider, PasswordProvider
 from tests.conftest import poll
+from tests.tcp_server import tcp_server
 from tests.tls_certs import CertificateFiles, make_certificates
 
 FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
@@ -461,7 +462,7 @@ def _dripping_server() -> contextlib.AbstractContextManager[tuple[str, int]]:
                     break
                 conn.sendall(b"\x02")
 
-    return _tcp_server(drip)
+    return tcp_server(drip)
 
 
 def _closing_server(reply: bytes = b"") -> contextlib.AbstractContextManager[tuple[str, int]]:
@@ -475,33 +476,4 @@ def _closing_server(reply: bytes = b"") -> contextlib.AbstractContextManager[tup
                 conn.recv(65536)
                 conn.sendall(reply)
 
-    return _tcp_server(answer)
-
-
-@contextlib.contextmanager
-def _tcp_server(
-    handle: Callable[[socket.socket, threading.Event], None],
-) -> Iterator[tuple[str, int]]:
-    """Accepts TCP connections on 127.0.0.1 in a thread of its own and hands each to ``handle``
-    (with the stop signal), closing it afterwards; stopped and joined (bounded) at the end."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                handle(conn, stop)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield "127.0.0.1", listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        listener.close()
+    return tcp_server(answer)

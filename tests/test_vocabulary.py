@@ -39,9 +39,8 @@ from providers import (
     UsernameProvider,
 )
 from tests.conftest import AUDIENCE, JWT_KEY, USERS, make_jwt, write_token
-from tests.installed_cli import run_cli
-from tests.test_cli import json_lines
-from tests.test_saml_file import ISSUER, make_assertion
+from tests.installed_cli import json_lines, run_cli
+from tests.saml_assertions import ISSUER, make_assertion
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
