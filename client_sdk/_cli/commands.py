@@ -18,6 +18,7 @@ from client_sdk._config.model import Config
 from client_sdk._config.settings import Overrides
 from client_sdk._errors import ConfigError
 from client_sdk._operations.retrieve import RetrieveResult
+from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from client_sdk._tls import TlsConfig
 from providers import IdentityProvider
 
@@ -75,7 +76,7 @@ def _query(keys: Sequence[str], level: str) -> Dataset:
 
 
 def _echo(config: Config, args: argparse.Namespace, report: Reporter) -> int:
-    with _client(config, args).associate(sop_classes=["1.2.840.10008.1.1"]) as session:
+    with _client(config, args).associate(sop_classes=[VERIFICATION]) as session:
         status = session.echo()
         report.association(session.outcome, "C-ECHO", status)
     return 0
@@ -104,8 +105,6 @@ def _store(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _find(config: Config, args: argparse.Namespace, report: Reporter) -> int:
-    from client_sdk._sop import STUDY_ROOT_FIND
-
     query = _query(args.key, args.level)
     with _client(config, args).associate(sop_classes=[STUDY_ROOT_FIND]) as session:
         matches = session.find(query, level=args.level)
@@ -117,8 +116,6 @@ def _find(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _get(config: Config, args: argparse.Namespace, report: Reporter) -> int:
-    from client_sdk._sop import STUDY_ROOT_GET
-
     query = _query(args.key, args.level)
     client = _client(config, args)
     # Client.get() is a one-shot that keeps the identity outcome to itself: the session has it.
@@ -131,8 +128,6 @@ def _get(config: Config, args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _move(config: Config, args: argparse.Namespace, report: Reporter) -> int:
-    from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_MOVE
-
     if not 0 < len(args.destination.strip()) <= 16:
         raise ConfigError(f"--destination {args.destination!r}: an AE title of 1-16 characters")
     query = _query(args.key, args.level)
