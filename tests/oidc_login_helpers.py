@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+import providers.oidc_browser_flow as browser_flow
+import providers.oidc_device_flow as device_flow
 from providers import OidcLoginProvider, Secret
 from providers.oidc_prompt import LoginPrompt
 from tests.leak_search import find_leaks
@@ -78,15 +80,35 @@ def make_login(
 
 
 class Witness:
-    """Every secret a test saw (tokens given out, refresh tokens stored) and every text the SDK
+    """Every secret a test saw (tokens given out, refresh tokens stored, and through spies on
+    the real functions each device code and PKCE verifier a flow made) and every text the SDK
     showed (errors with their frames' locals, logs at DEBUG, stdout and stderr)."""
 
-    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]):
+    def __init__(
+        self,
+        caplog: pytest.LogCaptureFixture,
+        capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ):
         self.caplog = caplog
         self.capfd = capfd
         self.secrets: list[str | bytes] = []
         self.texts: list[str] = []
         caplog.set_level(logging.DEBUG)
+        real_started, real_pair = device_flow._started, browser_flow.pkce_pair
+
+        def started(*args: Any, **kwargs: Any) -> Any:
+            answer = real_started(*args, **kwargs)
+            self.secret(answer.device_code)
+            return answer
+
+        def pair() -> tuple[Secret, str]:
+            verifier, challenge = real_pair()
+            self.secret(verifier)
+            return verifier, challenge
+
+        monkeypatch.setattr(device_flow, "_started", started)
+        monkeypatch.setattr(browser_flow, "pkce_pair", pair)
 
     def secret(self, value: Secret | str | bytes | None) -> None:
         if isinstance(value, Secret):

@@ -41,8 +41,12 @@ TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 
 
 @pytest.fixture
-def witness(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Witness:
-    return Witness(caplog, capfd)
+def witness(
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Witness:
+    return Witness(caplog, capfd, monkeypatch)
 
 
 class Clock:
@@ -130,6 +134,7 @@ def test_many_threads_refresh_once(
 ) -> None:
     op = oidc_provider
     logged_in(op, file_keyring, tmp_path, witness)
+    errors_before = op.log().count("grant.error")
     later = make_login(op, file_keyring, tmp_path)
     barrier = threading.Barrier(8)
     tokens: list[bytes] = []
@@ -150,6 +155,7 @@ def test_many_threads_refresh_once(
     assert errors == []
     assert len(tokens) == 8 and len(set(tokens)) == 1  # one token: one refresh at the server
     assert refreshes(witness.caplog.records) == 1
+    assert op.log().count("grant.error") == errors_before  # no refresh token sent twice
     witness.secret(tokens[0])
     stored = witness.stored(later, file_keyring)
     assert stored is not None and active(op, stored)

@@ -39,8 +39,12 @@ TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 
 
 @pytest.fixture
-def witness(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Witness:
-    return Witness(caplog, capfd)
+def witness(
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Witness:
+    return Witness(caplog, capfd, monkeypatch)
 
 
 @pytest.fixture
@@ -243,8 +247,8 @@ def test_key_files_that_cannot_sign(
         provider.negotiate(TARGET)
     assert str(path) in str(failed.value)
     witness.error(failed.value)
-    witness.secret("placeholder-never-shown")
-    witness.assert_no_leaks()
+    if content is not None:  # a missing file has no secret to search for
+        witness.assert_no_leaks()
 
 
 @pytest.mark.parametrize(
