@@ -34,6 +34,7 @@ from providers.secret import Secret
 __all__ = [
     "REDACTED",
     "SHOWN_LENGTH",
+    "InFlight",
     "SecretForms",
     "any_in_flight",
     "in_flight",
@@ -152,24 +153,43 @@ _active: dict[int, SecretForms] = {}
 _ids = itertools.count()
 
 
+class InFlight:
+    """One registration of secrets in flight, kept until :meth:`close` (idempotent, any
+    thread): ``client_sdk`` keeps an association's secrets registered for the association's
+    whole life, since a peer may send them back in any DIMSE message. Its ``repr`` shows
+    nothing of them."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, secrets: Iterable[SecretLike | None]) -> None:
+        forms = SecretForms(secrets)
+        with _lock:
+            self._key = next(_ids)
+            _active[self._key] = forms
+
+    def __repr__(self) -> str:
+        return "InFlight(...)"
+
+    def close(self) -> None:
+        with _lock:
+            _active.pop(self._key, None)
+
+
 @contextlib.contextmanager
 def in_flight(secrets: Iterable[SecretLike | None]) -> Iterator[None]:
     """While the block runs, :func:`server_text` and :func:`remove_in_flight` (in any thread)
     remove ``secrets`` too."""
-    forms = SecretForms(secrets)
-    with _lock:
-        key = next(_ids)
-        _active[key] = forms
+    registration = InFlight(secrets)
     try:
         yield
     finally:
-        with _lock:
-            del _active[key]
+        registration.close()
 
 
 def any_in_flight() -> bool:
+    """True while some registration holds a secret (an association without one holds none)."""
     with _lock:
-        return bool(_active)
+        return any(_active.values())
 
 
 def remove_in_flight(text: str) -> str:

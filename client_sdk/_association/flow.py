@@ -36,7 +36,7 @@ from client_sdk._client_settings import ClientSettings
 from client_sdk._errors import AuditUnavailable
 from client_sdk._operations.retrieve import Receiver
 from client_sdk._operations.session import Session
-from client_sdk._pynetdicom.log_redaction import install_pynetdicom_redaction, redacting
+from client_sdk._pynetdicom.log_redaction import ScrubbedSecrets, install_pynetdicom_redaction
 from client_sdk._pynetdicom.requestor import SdkAE
 from providers import IdentityExchange, IdentityType
 
@@ -116,7 +116,11 @@ def _open_session(
     handlers: list[Any] = [] if receiver is None else [(evt.EVT_C_STORE, receiver.handle_store)]
     handlers += faults.handlers()
     started = time.monotonic()
-    with redacting(secrets_of(exchange)):
+    # The association's secrets stay registered, scrubbed from every pynetdicom and pydicom
+    # record and PDU dump, until the Session releases or aborts it: a peer may quote them in any
+    # DIMSE message. Every way out without a Session drops them here.
+    scrubbed = ScrubbedSecrets(secrets_of(exchange))
+    try:
         ext_neg: list[Any] = [exchange.to_primitive()] if exchange is not None else []
         try:
             assoc = ae.associate(
@@ -135,17 +139,22 @@ def _open_session(
             # cannot apply raises here, with its reactor thread and socket still up.
             raise unusable_answer(settings, faults, exc) from None
         wipe_request(assoc)
-    if not assoc.is_established:
-        faults.close()
-        elapsed = time.monotonic() - started
-        error = not_established(assoc, faults, ae.trace, settings, exchange, elapsed)
-        request = exchange.request if exchange is not None else None
-        log.info(
-            "association peer=%s identity=%s principal=%r outcome=%s",
-            target,
-            request.identity_type.label if request is not None else "none",
-            request.principal if request is not None else "",
-            type(error).__name__,
-        )
-        raise error
-    return accepted_session(assoc, settings, exchange, receiver, attempt, faults)
+        if not assoc.is_established:
+            faults.close()
+            elapsed = time.monotonic() - started
+            error = not_established(assoc, faults, ae.trace, settings, exchange, elapsed)
+            request = exchange.request if exchange is not None else None
+            log.info(
+                "association peer=%s identity=%s principal=%r outcome=%s",
+                target,
+                request.identity_type.label if request is not None else "none",
+                request.principal if request is not None else "",
+                type(error).__name__,
+            )
+            raise error
+        session = accepted_session(assoc, settings, exchange, receiver, attempt, faults)
+    except BaseException:
+        scrubbed.close()
+        raise
+    session.keep_scrubbed(scrubbed)
+    return session

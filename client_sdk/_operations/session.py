@@ -7,6 +7,7 @@ import logging
 import os
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +34,7 @@ from client_sdk._outcome import IdentityOutcome
 from client_sdk._peer_text import PeerText, shown
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 from providers.safe_errors import secret_safe, total_repr
+from providers.scrub import InFlight
 
 # Its 0.4 name: logging configurations may name it.
 log = logging.getLogger("client_sdk.session")
@@ -64,6 +66,18 @@ class Session:
         self._completed = 0  # DIMSE operations that got their final response
         self._ended_here = False  # this side released or aborted the association
         self._waiting_since = time.monotonic()  # start of the current wait for a response
+        self._scrubbed: InFlight | None = None
+
+    def keep_scrubbed(self, secrets: InFlight) -> None:
+        """Hold the association's secrets registered for the log scrubber until this side
+        releases or aborts the association (or the Session is collected): a peer may quote
+        them in any DIMSE message, which pynetdicom logs and dumps."""
+        self._scrubbed = secrets
+        weakref.finalize(self, secrets.close)
+
+    def _stop_scrubbing(self) -> None:
+        if self._scrubbed is not None:
+            self._scrubbed.close()
 
     def __enter__(self) -> Session:
         return self
@@ -81,6 +95,7 @@ class Session:
                 self.abort()
         finally:
             self._faults.close()
+            self._stop_scrubbing()
 
     @property
     def is_open(self) -> bool:
@@ -89,6 +104,12 @@ class Session:
     def release(self) -> None:
         """Release the association; raises :class:`AssociationAborted` when the peer answers
         with an A-ABORT (or nothing) instead of an A-RELEASE-RP, or ended it before."""
+        try:
+            self._release()
+        finally:
+            self._stop_scrubbing()
+
+    def _release(self) -> None:
         if self._peer_ended():
             raise self._lost("A-RELEASE", before=True)
         if not self.association.is_established:
@@ -112,11 +133,14 @@ class Session:
         )
 
     def abort(self) -> None:
-        if self._peer_ended():
-            return
-        if self.association.is_established:
-            self._ended_here = True
-            self.association.abort()
+        try:
+            if self._peer_ended():
+                return
+            if self.association.is_established:
+                self._ended_here = True
+                self.association.abort()
+        finally:
+            self._stop_scrubbing()
 
     def _peer_ended(self) -> bool:
         """True (and everything closed) when a peer fault already ended the association.

@@ -1,19 +1,27 @@
-"""Keep secrets out of pynetdicom's logs.
+"""Keep secrets out of pynetdicom's logs (and pydicom's warnings).
 
 pynetdicom prints ``Password: [...]`` in its A-ASSOCIATE-RQ dump on ``pynetdicom._handlers``, and
-its opt-in ``debug_data`` handler hex-dumps whole PDUs, identity items included. Three layers stop
-that, in every process that installed them (a client, the embedded PACS, or both):
+its opt-in ``debug_data`` handler hex-dumps whole PDUs, identity items included. Once the
+association is established it logs each C-FIND identifier a peer sends (INFO) and dumps each
+P-DATA PDU, where a hostile peer may put our own passcode or token back; pydicom warns about a
+value that breaks its VR by quoting it. Three layers stop that, in every process that installed
+them (a client, the embedded PACS, or both):
 
 1. A line rule: any pynetdicom record that is a password line is rewritten, whoever sent it
    (this also covers the embedded PACS receiving a password from DCMTK's storescu).
 2. A PDU rule: the lines of a ``debug_data`` hex dump are held back until the dump ends; the dump
    of a PDU that carries a user identity item (58H in an A-ASSOCIATE-RQ, 59H in an -AC, where an
    echoing peer puts our own token) is replaced by one line, whoever sent or received it. Other
-   PDUs are dumped as they were. A dump that cannot be parsed is withheld (fail closed).
-3. A registry of the secrets in flight (:func:`providers.scrub.in_flight`, here ``redacting``):
-   while an association is being negotiated, every record of the pynetdicom loggers is scrubbed
-   of each secret in every form :mod:`providers.scrub` knows (raw, URL-encoded, hex, base64,
-   ``repr``), and every hex-dump-looking line is dropped whole (a secret may straddle two lines).
+   The dump of any PDU whose bytes hold a secret in flight in any form (a P-DATA-TF whose
+   identifier or Error Comment quotes our passcode) is replaced by one line too: in a dump a
+   secret spans lines and bytes are spaced, so no line-by-line scrub could find it. Other PDUs
+   are dumped as they were. A dump that cannot be parsed is withheld (fail closed).
+3. A registry of the secrets in flight (:func:`providers.scrub.InFlight`, here
+   ``ScrubbedSecrets``): from the A-ASSOCIATE-RQ until the association is released or aborted
+   (the Session holds the registration), every record of the pynetdicom and pydicom loggers (and
+   of ``py.warnings``, where Python warnings go once ``logging.captureWarnings`` is on) is
+   scrubbed of each secret in every form :mod:`providers.scrub` knows (raw, URL-encoded, hex,
+   base64, ``repr``), and a hex-dump-looking line outside a dump is dropped whole.
 
 The filters sit on the loggers that create the records: a filter on the parent ``pynetdicom``
 logger would not see records propagated from ``pynetdicom._handlers``.
@@ -29,9 +37,11 @@ import pynetdicom  # noqa: F401  (its modules create their loggers on import)
 
 from client_sdk._wire.constants import A_ASSOCIATE_AC, A_ASSOCIATE_RQ, PDU_NAMES
 from client_sdk._wire.items import carries_user_identity
-from providers.scrub import REDACTED, any_in_flight, in_flight, remove_in_flight
+from providers.scrub import REDACTED, InFlight, any_in_flight, in_flight, remove_in_flight
 
-# While an association is negotiated: the secrets this scrubber removes (providers.scrub).
+# For an association's whole life: the secrets this scrubber removes (providers.scrub).
+ScrubbedSecrets = InFlight
+# The same for the length of a block.
 redacting = in_flight
 
 _PASSWORD_LINE = re.compile(r"^(\s*Password:\s*)\[.*\]\s*$", re.DOTALL)
@@ -45,6 +55,9 @@ _DUMP_START = "DEBUG - ENCODED PDU"
 _DUMP_END = "END ENCODED PDU"
 
 _WITHHELD_WHY = "it may carry a user identity"
+_WITHHELD_SECRET = "it holds a secret of an association in flight"
+# pydicom warns on its logger (and with ``warnings``) quoting a value a peer sent.
+_OTHER_LOGGERS = ("pydicom", "py.warnings")
 _A_ASSOCIATE = {kind: PDU_NAMES[kind] for kind in (A_ASSOCIATE_RQ, A_ASSOCIATE_AC)}
 
 _lock = threading.Lock()
@@ -116,24 +129,40 @@ class SecretScrubber(logging.Filter):
             pdu = bytes.fromhex("".join("".join(r.getMessage().split()) for r in lines))
         except ValueError:
             pdu = b"\x01"  # cannot happen for lines the pattern matched; withheld if it does
-        if carries_user_identity(pdu):
-            kind = _A_ASSOCIATE.get(pdu[0], "PDU") if pdu else "PDU"
+        why = _WITHHELD_WHY if carries_user_identity(pdu) else None
+        if why is None and _holds_secret(pdu):
+            why = _WITHHELD_SECRET
+        if why is not None:
+            kind = (_A_ASSOCIATE if why == _WITHHELD_WHY else PDU_NAMES).get(
+                pdu[0] if pdu else -1, "PDU"
+            )
             notice = logging.makeLogRecord(closing.__dict__)
-            notice.msg = f" [hex dump of a {len(pdu)}-byte {kind} withheld: {_WITHHELD_WHY}]"
+            notice.msg = f" [hex dump of a {len(pdu)}-byte {kind} withheld: {why}]"
             notice.args, notice.exc_info, notice.exc_text = (), None, None
             lines = [notice]
         logger = logging.getLogger(closing.name)
+        self._clean(start, start.getMessage())
         for line in (start, *lines):
-            self._clean(line, line.getMessage())
+            # The hex lines of a dump found clean go as they are (scrub() would drop each).
             # Each record passed the logger's level check when it was made.
             logger.callHandlers(line)
+
+
+def _holds_secret(pdu: bytes) -> bool:
+    """Whether the PDU's bytes hold a secret in flight, in any form the scrubber knows (raw,
+    hex, base64, URL-encoded... as a peer may write it into a value)."""
+    if not any_in_flight():
+        return False
+    text = pdu.decode("latin-1")
+    return remove_in_flight(text) != text
 
 
 _scrubber = SecretScrubber()
 
 
 def install_pynetdicom_redaction() -> None:
-    """Put the scrubber on every pynetdicom logger (idempotent, thread-safe)."""
+    """Put the scrubber on every pynetdicom logger, pydicom's and ``py.warnings`` (idempotent,
+    thread-safe)."""
     global _installed
     with _lock:
         if _installed:
@@ -143,7 +172,7 @@ def install_pynetdicom_redaction() -> None:
             for name in list(logging.Logger.manager.loggerDict)
             if name == "pynetdicom" or name.startswith("pynetdicom.")
         ]
-        for name in {"pynetdicom", _DUMP_LOGGER, *names}:
+        for name in {"pynetdicom", _DUMP_LOGGER, *names, *_OTHER_LOGGERS}:
             logger = logging.getLogger(name)
             if _scrubber not in logger.filters:
                 logger.addFilter(_scrubber)
