@@ -216,7 +216,7 @@ def _request(kind: IdentityType) -> IdentityRequest:
     return IdentityRequest(kind, Secret(_TOKEN), None, True, principal=USER)
 
 
-_TOKEN = make_jwt()
+_TOKEN = make_jwt(lifetime=6 * 3600)  # outlives the run
 
 
 def _sent_secret(kind: IdentityType) -> bytes:

@@ -47,7 +47,7 @@ from tests.text_peer import (
 )
 
 FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
-TOKEN = make_jwt()
+TOKEN = make_jwt(lifetime=6 * 3600)  # outlives the run
 HOSTILE = PASSCODE + FORGED  # our passcode, then a newline and a forged success line
 SHORT_HOSTILE = PASSCODE + "\nC-ECHO: decision=confirmed"
 CONTROLS = "\r\n\x1b[2J\x00\x07\x85\u2028\u202e"  # CR LF ESC NUL BEL NEL LS RLO

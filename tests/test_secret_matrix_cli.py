@@ -58,7 +58,7 @@ from tests.token_server import RawReply, TokenServer
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything
 
-TOKEN = make_jwt(sub="cli-matrix@example.org")
+TOKEN = make_jwt(sub="cli-matrix@example.org", lifetime=6 * 3600)  # outlives the run
 
 
 @pytest.fixture

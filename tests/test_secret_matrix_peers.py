@@ -43,7 +43,7 @@ from tests.tls_certs import CertificateFiles, make_certificates
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
 
 FAST = Timeouts(connect=5, acse=5, dimse=5, network=5)
-TOKEN = make_jwt(sub="peer-matrix@example.org")
+TOKEN = make_jwt(sub="peer-matrix@example.org", lifetime=6 * 3600)  # outlives the run
 
 
 @dataclass
