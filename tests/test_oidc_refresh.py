@@ -234,7 +234,10 @@ def test_a_new_signing_key_is_read_once(
     with start_oidc_provider(tmp_path / "op") as op:
         clock = Clock()
         provider = logged_in(op, file_keyring, tmp_path, witness, clock=clock)
-        reads = lambda: witness.caplog.text.count("read the JWKS")  # noqa: E731
+
+        def reads() -> int:
+            return witness.caplog.text.count("read the JWKS")
+
         assert reads() == 1
         new_kid = op.rotate_keys()
         for expected_reads in (2, 2):  # the new kid once; then it is known

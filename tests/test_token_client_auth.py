@@ -143,7 +143,9 @@ def test_the_assertion_is_rfc_7523s(
     op = oidc_provider
     client = op.clients["private_key_jwt"]
     assert client.private_key_pem is not None
-    public = serialization.load_pem_private_key(client.private_key_pem, None).public_key()
+    private = serialization.load_pem_private_key(client.private_key_pem, None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    public = private.public_key()
     for _ in range(2):  # two fetches: two assertions, both accepted (a jti is used once)
         provider = provider_for(
             op, "private_key_jwt", file_keyring, tmp_path, client_key_id=client.key_id
@@ -152,7 +154,7 @@ def test_the_assertion_is_rfc_7523s(
     first, _ = assertions
     claims = [
         jwt.decode(a, public, algorithms=["RS256"], audience=op.endpoint("token"))
-        for a in assertions  # type: ignore[arg-type]
+        for a in assertions
     ]
     for body in claims:
         assert body["iss"] == body["sub"] == client.client_id
@@ -206,7 +208,8 @@ def test_a_wrong_key_or_kid_is_refused_with_advice(
     assert (error.status, error.error) == (401, "invalid_client")
     assert f"that the public key of {path}" in str(error) and "clock" in str(error)
     witness.error(error)
-    for value in (key, *assertions):
+    witness.secret(key)
+    for value in assertions:
         witness.secret(value)
     assert len(assertions) == 1
     witness.assert_no_leaks()
