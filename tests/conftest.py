@@ -13,7 +13,11 @@ import jwt
 import pytest
 
 from providers import Target
+from tests import hypothesis_profiles
 from tests.oidc_fixtures import oidc_provider  # noqa: F401  (a fixture, used by name)
+
+# Before any test module is imported: their example counts read the loaded profile.
+hypothesis_profiles.register()
 
 JWT_KEY = "test-hs256-key-known-to-the-embedded-pacs"
 AUDIENCE = "EMBEDDED_PACS"

@@ -65,6 +65,7 @@ from tests.hostile_server import (
     release_rp,
     user_information,
 )
+from tests.hypothesis_profiles import examples
 
 FAST = Timeouts(connect=2, acse=2, dimse=2, network=2)
 MARGIN = 3.0  # seconds on top of a timeout, for a loaded 2-core machine
@@ -728,13 +729,7 @@ def _then_behave(make: Answer) -> Callable[[PeerConnection], None]:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI:UserWarning")  # generated UIDs
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(max_examples=examples(25), suppress_health_check=[HealthCheck.too_slow])
 @given(make=hostile_answers)
 def test_generated_hostile_answers_end_in_typed_errors_and_leave_nothing(make: Answer) -> None:
     run_fuzz_example(
@@ -842,13 +837,7 @@ def test_rejection_and_abort_words() -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on generated elements
-@settings(
-    max_examples=100,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(max_examples=examples(20), suppress_health_check=[HealthCheck.too_slow])
 @given(reply=hostile_replies)
 def test_generated_hostile_dimse_responses_end_in_typed_errors_and_leave_nothing(
     reply: Reply,

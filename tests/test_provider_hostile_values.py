@@ -41,6 +41,7 @@ from providers import (
     Target,
 )
 from tests.conftest import make_jwt, write_token
+from tests.hypothesis_profiles import examples
 from tests.saml_assertions import SAML_NS, make_assertion, write_file
 
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
@@ -53,10 +54,7 @@ ADVICE = re.compile(
 )
 
 FUZZ = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
+    max_examples=examples(300),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

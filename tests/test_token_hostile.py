@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from providers import CredentialError, Target, TokenEndpointProvider, TokenEndpointUnreachable
 from providers.token_http import MAX_RESPONSE_BYTES
 from tests.conftest import free_port, poll
+from tests.hypothesis_profiles import examples
 from tests.installed_cli import run_cli
 from tests.token_echoes import A_JWT, CLIENT_ID, CLIENT_SECRET, ECHOES, JWT_KEY, SERVICE, T0, answer
 from tests.token_server import RawReply, Reply, TokenServer
@@ -524,8 +525,7 @@ def check_one_answer(
 
 
 @settings(
-    max_examples=150,
-    deadline=None,
+    max_examples=examples(50),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(hostile=hostile_answers())
@@ -541,8 +541,7 @@ def test_hostile_answers(
 
 
 @settings(
-    max_examples=4,
-    deadline=None,
+    max_examples=examples(4),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(hostile=hostile_answers(), pace=st.sampled_from([0.01, 0.03]))
