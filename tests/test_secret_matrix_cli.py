@@ -251,18 +251,38 @@ def test_echo_to_a_peer_that_answers_with_our_passcode(
 def test_find_matches_hold_no_passcode(
     env: dict[str, str], tmp_path: Path, pacs: EmbeddedPacs, token_server: TokenServer
 ) -> None:
-    # Without --debug: pynetdicom's own dump of the identifiers (at INFO) is routed nowhere;
-    # with it, that dump shows the matches as the peer sent them (docs/security.md).
+    # With --debug the CLI shows pynetdicom's own dump of each identifier (INFO) and pydicom's
+    # warning about a UID that is our passcode: scrubbed like the rest, for the association's
+    # whole life. The last run also hex-dumps every PDU (debug_data, installed interpreter).
     first, second = Dataset(), Dataset()
     first.QueryRetrieveLevel = second.QueryRetrieveLevel = "STUDY"
     first.PatientName, first.StudyInstanceUID = PASSCODE + FORGED, "1.2.3"
-    second.StudyDescription, second.StudyInstanceUID = inside_base64(PASSCODE), "1.2.4"
+    second.StudyDescription, second.StudyInstanceUID = inside_base64(PASSCODE), PASSCODE
     with TextPeer(find=lambda: iter([(0xFF00, first), (0xFF00, second)])) as peer:
         out = Outputs(env, tmp_path, write_config(tmp_path, peer.port, pacs, token_server.url))
-        for flags in ((), ("--json",)):
+        for flags in ((), ("--json",), ("--debug",), ("--json", "--debug")):
             args = (*flags, "find", "hostile", "-k", "PatientName=*", "-k", "StudyDescription=")
             result = out.run(f"find {' '.join(flags)}", *args, code=0)
             assert len(result.stdout.splitlines()) == 3  # the association, two matches
+        dumped = subprocess.run(
+            [installed_python(), "-c", BOOTSTRAP, "--config", str(out.config), *args[2:]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert dumped.returncode == 0, dumped.stderr[-3000:]
+    out.texts["find --debug with debug_data stdout"] = dumped.stdout
+    out.texts["find --debug with debug_data stderr"] = dumped.stderr
+    debug = out.texts["find --debug stderr"]
+    # Controls: the identifier lines and pydicom's warning were there to search.
+    assert "# 1 PatientName" in debug and "[redacted]" in debug, debug[-3000:]
+    assert "Invalid value for VR UI" in debug, debug[-3000:]
+    # A newline in a value forges no line of pynetdicom's dump either.
+    assert not [line for line in debug.splitlines() if line.startswith("C-ECHO:")], debug
+    assert "END ENCODED PDU" in dumped.stderr and "withheld: it holds a secret" in dumped.stderr
     out.file("audit file", tmp_path / "audit.xml")
     out.assert_no_secret([PASSCODE])
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,12 @@ def test_no_secret_anywhere(
     assert find_leaks("\n".join(peers.seen), keep_errors.secrets) == []
     if name != "saml-expired":  # the others reached a peer, with the dumps on
         assert "END ENCODED PDU" in debug_everything.text, "the hex dumps did not run"
+        # Control: the PDUs that hold no secret are still dumped, byte by byte.
+        records = debug_everything.records
+        assert any(_HEX_LINE.match(r.getMessage()) for r in records), "every dump withheld"
+    if name.startswith(("echo-error", "store-error", "find-values")):
+        # The P-DATA-TF that brings our secret back is withheld whole (the search proves it).
+        assert "P-DATA-TF withheld: it holds a secret" in debug_everything.text
+
+
+_HEX_LINE = re.compile(r"^\s*(?:[0-9a-f]{2}\s+)+[0-9a-f]{2}\s*$")

@@ -37,7 +37,14 @@ import pynetdicom  # noqa: F401  (its modules create their loggers on import)
 
 from client_sdk._wire.constants import A_ASSOCIATE_AC, A_ASSOCIATE_RQ, PDU_NAMES
 from client_sdk._wire.items import carries_user_identity
-from providers.scrub import REDACTED, InFlight, any_in_flight, in_flight, remove_in_flight
+from providers.scrub import (
+    REDACTED,
+    InFlight,
+    any_in_flight,
+    in_flight,
+    printable_line,
+    remove_in_flight,
+)
 
 # For an association's whole life: the secrets this scrubber removes (providers.scrub).
 ScrubbedSecrets = InFlight
@@ -98,6 +105,10 @@ class SecretScrubber(logging.Filter):
     def _clean(self, record: logging.LogRecord, message: str) -> None:
         cleaned = _PASSWORD_LINE.sub(rf"\1{REDACTED}", message)
         cleaned = scrub(cleaned)
+        if record.name.startswith("pynetdicom"):
+            # pynetdicom logs one line a record: a control character (a newline in a peer's
+            # value, forging a line of output) can only come from a peer.
+            cleaned = printable_line(cleaned)
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         if record.exc_info:
