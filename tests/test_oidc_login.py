@@ -30,7 +30,7 @@ from providers import (
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 from tests.oidc_login_helpers import Person, Witness, make_login
-from tests.oidc_requests import form_basic, post
+from tests.oidc_requests import active
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
 
@@ -49,17 +49,6 @@ def witness(
 def pacs_for(op: RunningOidcProvider, factory: Callable[..., EmbeddedPacs]) -> EmbeddedPacs:
     """The embedded PACS verifying the provider's access tokens with its current key."""
     return factory(jwt_key=op.public_key_pem(), jwt_audience=AUDIENCE, jwt_issuer=op.issuer)
-
-
-def active(op: RunningOidcProvider, token: str) -> bool:
-    """Introspection (RFC 7662) by a confidential client: whether ``token`` is still valid."""
-    client = op.clients["basic"]
-    assert client.secret is not None
-    answer = post(
-        op, "introspection", {"token": token}, headers=form_basic(client.client_id, client.secret)
-    )
-    assert answer.status_code == 200, answer.text
-    return bool(answer.json()["active"])
 
 
 def test_device_login_then_the_pacs_verifies_the_token(
