@@ -19,6 +19,8 @@ from pathlib import Path
 import association_overhead
 import bulk_store
 import credential_cost
+import default_association
+import http_auth_overhead
 import startup
 import tls_overhead
 from rounds import Row, machine, markdown, parser
@@ -29,6 +31,8 @@ BENCHMARKS: dict[str, tuple[str, Callable[..., list[Row]]]] = {
     "3": ("bulk store", bulk_store.run),
     "4": ("credential per call", credential_cost.run),
     "5": ("start-up", startup.run),
+    "6": ("HTTP authentication per association", http_auth_overhead.run),
+    "7": ("default association", default_association.run),
 }
 
 
@@ -40,7 +44,7 @@ def main() -> int:
     chosen = [key.strip() for key in args.only.split(",") if key.strip()]
     unknown = [key for key in chosen if key not in BENCHMARKS]
     if unknown:
-        p.error(f"--only: no benchmark {', '.join(unknown)} (1-5)")
+        p.error(f"--only: no benchmark {', '.join(unknown)} (1-7)")
     rows: list[Row] = []
     for key in chosen:
         title, run = BENCHMARKS[key]

@@ -3,6 +3,8 @@ items), and the room left for the identity item in the 16-bit User Information l
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterable, Sequence
 
 from pynetdicom import (
@@ -18,6 +20,7 @@ from pynetdicom.presentation import PresentationContext
 
 from client_sdk._errors import IdentityTooLarge
 from client_sdk._pynetdicom.encoding import role_item_length
+from client_sdk._pynetdicom.testing_contexts import SharedContexts
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from providers import IdentityExchange, Target
 from providers.base import ITEM_HEADER_LENGTH, MAX_ITEM_LENGTH
@@ -37,6 +40,25 @@ def user_information_budget(roles: Sequence[SCP_SCU_RoleSelectionNegotiation] = 
     return MAX_ITEM_LENGTH - used
 
 
+@functools.cache
+def _template(uid: str, syntaxes: tuple[str, ...]) -> PresentationContext:
+    """One validated context per SOP class and syntaxes, built once per process: build_context
+    checks every UID (about 1,860 UID constructions for the default 123 contexts)."""
+    return build_context(uid, list(syntaxes))
+
+
+def _context(uid: str, syntaxes: str | Sequence[str]) -> PresentationContext:
+    """A fresh context (pynetdicom sets its ID and result) sharing the template's UIDs."""
+    key = (syntaxes,) if isinstance(syntaxes, str) else tuple(syntaxes)
+    template = _template(uid, key)
+    context = copy.copy(template)
+    context._transfer_syntax = list(template._transfer_syntax)
+    return context
+
+
+_DEFAULT_SYNTAXES = tuple(str(ts) for ts in DEFAULT_TRANSFER_SYNTAXES)
+
+
 def proposed_contexts(
     sop_classes: Iterable[str] | None, transfer_syntaxes: Iterable[str] = (), retrieve: bool = False
 ) -> tuple[list[PresentationContext], list[SCP_SCU_RoleSelectionNegotiation]]:
@@ -52,8 +74,11 @@ def proposed_contexts(
     # dataset needs a context that offers only its own syntax.
     named = [str(ts) for ts in dict.fromkeys(transfer_syntaxes)]
     extra = [ts for ts in named if ts not in DEFAULT_TRANSFER_SYNTAXES]
-    contexts = [build_context(uid, DEFAULT_TRANSFER_SYNTAXES) for uid in uids]
-    contexts += [build_context(uid, ts) for uid in uids for ts in extra]
+    # SharedContexts: AE.associate deep-copies the list; the copy then shares the UIDs too.
+    contexts: list[PresentationContext] = SharedContexts(
+        _context(uid, _DEFAULT_SYNTAXES) for uid in uids
+    )
+    contexts += [_context(uid, ts) for uid in uids for ts in extra]
     if len(contexts) > MAX_CONTEXTS:
         raise ValueError(
             f"at most {MAX_CONTEXTS} presentation contexts per association, {len(contexts)} needed "
@@ -63,7 +88,7 @@ def proposed_contexts(
     # acceptors pick Implicit VR Little Endian from the default list, and a dataset read from an
     # Explicit VR file is then decoded and re-encoded element by element (about a fifth of the
     # client's CPU per CT image); with its own syntax accepted it goes as it was read.
-    exact = [build_context(uid, ts) for uid in uids for ts in named if ts not in extra]
+    exact = [_context(uid, ts) for uid in uids for ts in named if ts not in extra]
     contexts += exact[: MAX_CONTEXTS - len(contexts)]
     if not retrieve:
         return contexts, []
@@ -75,7 +100,7 @@ def proposed_contexts(
             break
         if uid not in uids:
             uids.append(uid)
-            contexts.append(build_context(uid, DEFAULT_TRANSFER_SYNTAXES))
+            contexts.append(_context(uid, _DEFAULT_SYNTAXES))
     roles = [
         build_role(uid, scu_role=True, scp_role=True) for uid in uids if uid not in _NOT_STORAGE
     ]
