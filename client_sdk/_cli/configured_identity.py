@@ -22,50 +22,21 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from client_sdk._cli.identity import identity_from_flags, keyring_entry
+from client_sdk._cli.identity import identity_from_flags
 from client_sdk._config.build import build_identity
 from client_sdk._config.model import Config
-from client_sdk._config.schema import (
-    ChainIdentity,
-    IdentityConfig,
-    JwtFileIdentity,
-    KerberosIdentity,
-    KeyringPasswordIdentity,
-    SamlFileIdentity,
-    TokenEndpointIdentity,
-    UsernameIdentity,
-)
+from client_sdk._config.schema import ChainIdentity, IdentityConfig
 from client_sdk._errors import ConfigError
+from client_sdk._identity_types.entry import FieldChange
+from client_sdk._identity_types.registry import OPTIONS, REGISTRY, entry_of
 from providers import IdentityProvider
 
-# The flags that change a configured identity, by its type: flag -> the field it sets.
-FIELDS_BY_FLAG: Mapping[type[IdentityConfig], Mapping[str, str]] = {
-    UsernameIdentity: {"--user": "username"},
-    KeyringPasswordIdentity: {"--user": "username", "--keyring-service": "service"},
-    JwtFileIdentity: {"--jwt-file": "path"},
-    SamlFileIdentity: {"--saml-file": "path"},
-    KerberosIdentity: {"--kerberos": "service"},  # SERVICE@HOST: service and hostname
-    TokenEndpointIdentity: {
-        "--token-url": "token_url",
-        "--client-id": "client_id",
-        "--client-secret-keyring": "client_secret_keyring",
-        "--scope": "scope",
-        "--token-auth": "auth",
-    },
-    ChainIdentity: {},
-}
-# argparse dest of each identity flag (--pos-response aside).
-_DESTS = {
-    "--user": "user",
-    "--keyring-service": "keyring_service",
-    "--jwt-file": "jwt_file",
-    "--saml-file": "saml_file",
-    "--kerberos": "kerberos",
-    "--token-url": "token_url",
-    "--client-id": "client_id",
-    "--client-secret-keyring": "client_secret_keyring",
-    "--scope": "scope",
-    "--token-auth": "token_auth",
+# argparse dest of each identity flag (--pos-response aside); what each changes on a configured
+# identity is its type's registry entry's flag_fields.
+_DESTS = {option.flag: option.dest for option in OPTIONS}
+# The flags that change a configured identity, by its type (read from the registry).
+FIELDS_BY_FLAG: Mapping[type[IdentityConfig], Mapping[str, FieldChange]] = {
+    entry.config: entry.flag_fields for entry in REGISTRY
 }
 
 
@@ -82,16 +53,14 @@ def identity_for_configured_peer(
     if not given and not args.pos_response:
         return None
     identity = config.identities[name]
-    fields = FIELDS_BY_FLAG[type(identity)]
+    fields = entry_of(identity).flag_fields
     for flag in given:
         if flag not in fields:
             raise ConfigError(_refusal(flag, peer, identity, config))
-    changes: dict[str, Any] = {fields[flag]: value for flag, value in given.items()}
-    if "--kerberos" in given:
-        changes.pop("service")
-        changes.update(_kerberos_changes(str(given["--kerberos"])))
-    if "--client-secret-keyring" in given:
-        changes["client_secret_keyring"] = keyring_entry(str(given["--client-secret-keyring"]))
+    changes: dict[str, Any] = {}
+    for flag, value in given.items():
+        change = fields[flag]
+        changes.update({change: value} if isinstance(change, str) else change(value))
     identities = dict(config.identities)
     if args.pos_response:
         _ask_for_response(name, identities)
@@ -104,26 +73,18 @@ def identity_for_configured_peer(
         ) from None
 
 
-def _kerberos_changes(value: str) -> dict[str, str]:
-    """``--kerberos SERVICE@HOST`` changes what it names; a bare ``--kerberos`` changes nothing."""
-    service, _, host = value.partition("@")
-    changes = {"service": service} if service else {}
-    if host:
-        changes["hostname"] = host
-    return changes
-
-
 def _ask_for_response(name: str, identities: dict[str, IdentityConfig]) -> None:
     identity = identities[name]
     if isinstance(identity, ChainIdentity):
         for member in identity.identities:
             _ask_for_response(member, identities)
     else:
-        identities[name] = dataclasses.replace(identity, positive_response=True)
+        ask: dict[str, Any] = {"positive_response": True}  # every type but the chain has it
+        identities[name] = dataclasses.replace(identity, **ask)
 
 
 def _refusal(flag: str, peer: str, identity: IdentityConfig, config: Config) -> str:
-    own = sorted(FIELDS_BY_FLAG[type(identity)])
+    own = sorted(entry_of(identity).flag_fields)
     may = f"only {', '.join(own)} and --pos-response" if own else "only --pos-response"
     return (
         f"{flag} cannot apply to peer {peer!r}: its identity {identity.name!r} in {config.where} "

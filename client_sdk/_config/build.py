@@ -9,81 +9,22 @@ from collections.abc import Mapping
 
 from client_sdk._client_settings import ClientSettings
 from client_sdk._config.audit import build_audit
-from client_sdk._config.schema import (
-    ChainIdentity,
-    IdentityConfig,
-    JwtFileIdentity,
-    KerberosIdentity,
-    KeyringPasswordIdentity,
-    PolicyConfig,
-    TokenEndpointIdentity,
-    TokenFileIdentity,
-    UsernameIdentity,
-)
+from client_sdk._config.schema import IdentityConfig, PolicyConfig
 from client_sdk._config.settings import SOURCE_ARGUMENT, Resolved
+from client_sdk._identity_types.registry import entry_of
 from client_sdk._peer import Peer
 from client_sdk._policy import MissingResponse, Policy
 from client_sdk._timeouts import Timeouts
-from providers import (
-    IdentityProvider,
-    IdentityType,
-    JwtFileProvider,
-    KerberosProvider,
-    KeyringPasswordProvider,
-    ProviderChain,
-    SamlFileProvider,
-    TokenEndpointProvider,
-    UsernameProvider,
-)
+from providers import IdentityProvider, IdentityType
 
 IDENTITY_TYPE_BY_LABEL = {t.label: t for t in IdentityType}
 
 
 def build_identity(name: str, identities: Mapping[str, IdentityConfig]) -> IdentityProvider:
-    """The provider of identity ``name`` (a chain builds its members, in order)."""
+    """The provider of identity ``name``, by its type's registry entry (a chain builds its
+    members, in order)."""
     identity = identities[name]
-    if isinstance(identity, UsernameIdentity):
-        return UsernameProvider(identity.username, positive_response=identity.positive_response)
-    if isinstance(identity, KeyringPasswordIdentity):
-        return KeyringPasswordProvider(
-            identity.service, identity.username, positive_response=identity.positive_response
-        )
-    if isinstance(identity, TokenFileIdentity):
-        rotating = JwtFileProvider if isinstance(identity, JwtFileIdentity) else SamlFileProvider
-        return rotating(
-            identity.path,
-            audience=identity.audience,
-            leeway=identity.leeway,
-            positive_response=identity.positive_response,
-        )
-    if isinstance(identity, KerberosIdentity):
-        return KerberosProvider(
-            service=identity.service,
-            hostname=identity.hostname,
-            principal=identity.principal,
-            ccache=identity.ccache,
-            keytab=identity.keytab,
-            mutual_auth=identity.mutual_auth,
-            token_format=identity.token_format,
-            positive_response=identity.positive_response,
-        )
-    if isinstance(identity, TokenEndpointIdentity):
-        return TokenEndpointProvider(
-            identity.token_url,
-            client_id=identity.client_id,
-            client_secret_keyring=identity.client_secret_keyring,
-            scope=identity.scope,
-            audience=identity.audience,
-            auth=identity.auth,
-            ca_file=identity.ca_file,
-            kerberos_hostname=identity.kerberos_hostname,
-            positive_response=identity.positive_response,
-            timeout=identity.timeout,
-            proxy=identity.proxy,
-        )
-    if isinstance(identity, ChainIdentity):
-        return ProviderChain(build_identity(member, identities) for member in identity.identities)
-    raise TypeError(f"not an identity configuration: {identity!r}")
+    return entry_of(identity).build(identity, lambda member: build_identity(member, identities))
 
 
 def build_policy(resolved: Mapping[str, Resolved], policies: Mapping[str, PolicyConfig]) -> Policy:

@@ -19,13 +19,12 @@ from client_sdk._config.schema import (
     ChainIdentity,
     DefaultsConfig,
     IdentityConfig,
-    KeyringPasswordIdentity,
     PeerConfig,
     PolicyConfig,
-    TokenEndpointIdentity,
 )
 from client_sdk._config.settings import SOURCE_DEFAULT, Overrides, Resolved, Setting, resolve
 from client_sdk._config.values import dotted, show
+from client_sdk._identity_types.registry import entry_of
 from providers.misplaced_secret import masked
 
 if TYPE_CHECKING:
@@ -150,11 +149,13 @@ class Config:
 
     def _first_keyring_entry(self, name: str, seen: set[str]) -> KeyringEntry | None:
         identity = self.identities.get(name)
-        if isinstance(identity, KeyringPasswordIdentity):
-            return KeyringEntry(identity.service, identity.username, "password", name)
-        if isinstance(identity, TokenEndpointIdentity) and identity.client_secret_keyring:
-            service, username = identity.client_secret_keyring
-            return KeyringEntry(service, username, "client secret", name)
+        if identity is None:
+            return None
+        secret_location = entry_of(identity).secret_location
+        location = secret_location(identity) if secret_location is not None else None
+        if location is not None:
+            service, username, what = location
+            return KeyringEntry(service, username, what, name)
         if isinstance(identity, ChainIdentity) and name not in seen:
             seen.add(name)
             for member in identity.identities:

@@ -18,7 +18,6 @@ from client_sdk._config.problems import Problems
 from client_sdk._config.references import check_chain_cycles, check_references
 from client_sdk._config.schema import (
     DEFAULTS_KEYS,
-    IDENTITY_KEY_CHECKS,
     IDENTITY_TYPES,
     PEER_KEYS,
     PEER_REQUIRED_KEYS,
@@ -27,18 +26,15 @@ from client_sdk._config.schema import (
     TABLES,
     DefaultsConfig,
     IdentityConfig,
-    KerberosIdentity,
     PeerConfig,
     PolicyConfig,
     Schema,
-    TokenEndpointIdentity,
-    TokenFileIdentity,
     identity_keys,
 )
 from client_sdk._config.secret_keys import without_secrets
 from client_sdk._config.values import Invalid, dotted, show
+from client_sdk._identity_types.registry import BY_CONFIG
 from client_sdk._tls import TlsConfig
-from providers.token_errors import InsecureTokenEndpoint, check_proxy_url, check_token_url
 
 _TLS_FILES = ("ca_file", "cert_file", "key_file")
 Values = dict[str, Any]
@@ -194,7 +190,8 @@ def _identity_values(name: str, table: Mapping[str, Any], problems: Problems) ->
         problems.add(type_key, f"must be one of {kinds}; got {show(table['type'])}")
         return None
     keys = identity_keys(kind)
-    schema = {key: IDENTITY_KEY_CHECKS[key] for key in keys}
+    entry = BY_CONFIG[kind]
+    schema = {key: entry.key_checks[key] for key in keys}
     values = check_table({k: v for k, v in table.items() if k != "type"}, schema, path, problems)
     required = [key for key, default in keys.items() if default is REQUIRED]
     for key in required:
@@ -204,59 +201,9 @@ def _identity_values(name: str, table: Mapping[str, Any], problems: Problems) ->
                 f"missing; a {kind.type_name} identity needs {' and '.join(required)}",
             )
     invalid = set(table) - set(values) - {"type"}
-    if kind is KerberosIdentity:
-        _check_kerberos(path, {**keys, **values}, invalid, problems)
-    if kind is TokenEndpointIdentity:
-        _check_token_endpoint(path, {**keys, **values}, invalid, problems)
+    if entry.cross_check is not None:
+        entry.cross_check(path, {**keys, **values}, invalid, problems)
     return kind, values
-
-
-def _check_kerberos(
-    path: tuple[str, ...], values: Values, invalid: set[str], problems: Problems
-) -> None:
-    """The constructor's own rules, checked here to be reported with the rest."""
-    if values["keytab"] is not None and values["ccache"] is not None:
-        problems.add(dotted((*path, "ccache")), "give a keytab or a ccache, not both")
-    if invalid & {"mutual_auth", "positive_response"}:
-        return  # already reported; a default in their place would only confuse
-    if values["mutual_auth"] == "required" and values["positive_response"] is False:
-        problems.add(
-            dotted((*path, "positive_response")),
-            'must be true with mutual_auth = "required" (the peer only sends its AP-REP when '
-            'asked); or set mutual_auth = "optional"',
-        )
-
-
-def _check_token_endpoint(
-    path: tuple[str, ...], values: Values, invalid: set[str], problems: Problems
-) -> None:
-    """The constructor's own rules, checked here to be reported with the rest."""
-    if "token_url" in values and values["token_url"] is not REQUIRED:
-        try:
-            check_token_url(values["token_url"])
-        except (ValueError, InsecureTokenEndpoint) as exc:
-            problems.add(dotted((*path, "token_url")), str(exc))
-        else:
-            if values.get("proxy") is not None and "proxy" not in invalid:
-                try:
-                    check_proxy_url(values["proxy"], values["token_url"])
-                except ValueError as exc:
-                    problems.add(dotted((*path, "proxy")), str(exc))
-    if invalid & {"auth", "client_secret_keyring"}:
-        return  # already reported
-    has_keyring = values["client_secret_keyring"] is not None
-    if values["auth"] == "client-secret" and not has_keyring:
-        problems.add(
-            dotted((*path, "client_secret_keyring")),
-            'missing; with auth = "client-secret" it names the keyring entry holding the client '
-            'secret, ["SERVICE", "USER"] (store it with: keyring set SERVICE USER); or set '
-            'auth = "kerberos"',
-        )
-    if values["auth"] == "kerberos" and has_keyring:
-        problems.add(
-            dotted((*path, "client_secret_keyring")),
-            'not used with auth = "kerberos" (no client secret is sent); remove it',
-        )
 
 
 def _identity(
@@ -264,14 +211,11 @@ def _identity(
 ) -> IdentityConfig:
     kind, values = kind_and_values
     given = frozenset(values)
-    if issubclass(kind, TokenFileIdentity):
-        values = {**values, "path": _resolve_path(values["path"], base_dir)}
-    if kind is TokenEndpointIdentity and "ca_file" in values:
-        values = {**values, "ca_file": _resolve_path(values["ca_file"], base_dir)}
-    if kind is KerberosIdentity:  # a keytab or ccache may also be "TYPE:residual"
-        for key in ("keytab", "ccache"):
-            if key in values and ":" not in values[key]:
-                values = {**values, key: _resolve_path(values[key], base_dir)}
+    entry = BY_CONFIG[kind]
+    for key in entry.path_keys:
+        # with residual_paths, "TYPE:residual" (a keytab or ccache) is no file path
+        if key in values and not (entry.residual_paths and ":" in values[key]):
+            values = {**values, key: _resolve_path(values[key], base_dir)}
     return kind(name=name, from_file=given, **values)
 
 

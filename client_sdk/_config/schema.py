@@ -1,5 +1,8 @@
 """What a configuration file holds, as frozen dataclasses, and the keys each table accepts.
 
+The identities' tables are declared by their types' entries in :mod:`client_sdk._identity_types`
+(their dataclasses are re-exported here).
+
 Field names are the TOML keys and the keyword arguments of the SDK's constructors. Optional keys
 of peers, defaults and policies are ``None`` when the file does not set them (their effective
 value comes from the precedence table in :mod:`client_sdk._config.settings`); the keys of an
@@ -11,16 +14,26 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, get_args
+from typing import Any
 
 from client_sdk._config import values as v
+from client_sdk._identity_types.chain import ChainIdentity as ChainIdentity
+from client_sdk._identity_types.entry import IdentityConfig as IdentityConfig
+from client_sdk._identity_types.kerberos import KerberosIdentity as KerberosIdentity
+from client_sdk._identity_types.keyring_password import (
+    KeyringPasswordIdentity as KeyringPasswordIdentity,
+)
+from client_sdk._identity_types.registry import BY_TYPE_NAME
+from client_sdk._identity_types.token_endpoint import TokenEndpointIdentity as TokenEndpointIdentity
+from client_sdk._identity_types.token_files import JwtFileIdentity as JwtFileIdentity
+from client_sdk._identity_types.token_files import SamlFileIdentity as SamlFileIdentity
+from client_sdk._identity_types.token_files import TokenFileIdentity as TokenFileIdentity
+from client_sdk._identity_types.username import UsernameIdentity as UsernameIdentity
 from client_sdk._peer import Peer
 from client_sdk._policy import MissingResponse
 from client_sdk._timeouts import Timeouts
 from client_sdk._tls import TlsConfig
 from providers import IdentityType
-from providers.kerberos import MutualAuth, TokenFormat
-from providers.token_endpoint import DEFAULT_TIMEOUT, TokenEndpointAuth
 
 # A table's keys: a check for a value, or the schema of a sub-table.
 Schema = Mapping[str, "v.Check | Schema"]
@@ -88,149 +101,8 @@ class PolicyConfig:
     per_type: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class UsernameIdentity:
-    """``type = "username"``: :class:`providers.UsernameProvider`."""
-
-    type_name: ClassVar[str] = "username"
-    name: str
-    username: str
-    positive_response: bool = False
-    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class KeyringPasswordIdentity:
-    """``type = "keyring-password"``: :class:`providers.KeyringPasswordProvider`."""
-
-    type_name: ClassVar[str] = "keyring-password"
-    name: str
-    service: str
-    username: str
-    positive_response: bool = False
-    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class TokenFileIdentity:
-    """What the identities read from a file an agent rotates have in common (a JWT, a SAML
-    assertion): the path (relative to the configuration file), the audience to check before
-    sending, the clock leeway."""
-
-    name: str
-    path: str
-    audience: str | None = None
-    leeway: float = 30
-    positive_response: bool = False
-    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class JwtFileIdentity(TokenFileIdentity):
-    """``type = "jwt-file"``: :class:`providers.JwtFileProvider`."""
-
-    type_name: ClassVar[str] = "jwt-file"
-
-
-@dataclass(frozen=True)
-class KerberosIdentity:
-    """``type = "kerberos"``: :class:`providers.KerberosProvider`."""
-
-    type_name: ClassVar[str] = "kerberos"
-    name: str
-    service: str = "dicom"
-    hostname: str | None = None
-    principal: str | None = None
-    ccache: str | None = None
-    keytab: str | None = None
-    mutual_auth: MutualAuth = "required"
-    token_format: TokenFormat = "gssapi"
-    positive_response: bool = True
-    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class SamlFileIdentity(TokenFileIdentity):
-    """``type = "saml-file"``: :class:`providers.SamlFileProvider`."""
-
-    type_name: ClassVar[str] = "saml-file"
-
-
-@dataclass(frozen=True)
-class TokenEndpointIdentity:
-    """``type = "token-endpoint"``: :class:`providers.TokenEndpointProvider`. The client secret
-    stays in the keyring: ``client_secret_keyring = ["SERVICE", "USER"]`` says where."""
-
-    type_name: ClassVar[str] = "token-endpoint"
-    name: str
-    token_url: str
-    client_id: str
-    client_secret_keyring: tuple[str, str] | None = None
-    scope: str | None = None
-    audience: str | None = None
-    auth: TokenEndpointAuth = "client-secret"
-    ca_file: str | None = None
-    kerberos_hostname: str | None = None
-    positive_response: bool = False
-    timeout: float = DEFAULT_TIMEOUT
-    proxy: str | None = None  # http://HOST:PORT, for an https:// token_url only
-    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ChainIdentity:
-    """``type = "chain"``: :class:`providers.ProviderChain` of other identities, in order."""
-
-    type_name: ClassVar[str] = "chain"
-    name: str
-    identities: tuple[str, ...]
-    from_file: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-
-IdentityConfig = (
-    UsernameIdentity
-    | KeyringPasswordIdentity
-    | JwtFileIdentity
-    | KerberosIdentity
-    | SamlFileIdentity
-    | TokenEndpointIdentity
-    | ChainIdentity
-)
 IDENTITY_TYPES: Mapping[str, type[IdentityConfig]] = {
-    cls.type_name: cls
-    for cls in (
-        UsernameIdentity,
-        KeyringPasswordIdentity,
-        JwtFileIdentity,
-        KerberosIdentity,
-        SamlFileIdentity,
-        TokenEndpointIdentity,
-        ChainIdentity,
-    )
-}
-IDENTITY_KEY_CHECKS: Mapping[str, v.Check] = {
-    "username": v.username,
-    "service": v.text,
-    "path": v.text,
-    "audience": v.text,
-    "leeway": v.leeway,
-    "hostname": v.text,
-    "principal": v.text,
-    "ccache": v.text,
-    "keytab": v.text,
-    "mutual_auth": v.one_of(*get_args(MutualAuth)),
-    "token_format": v.one_of(*get_args(TokenFormat)),
-    "positive_response": v.flag,
-    "identities": v.names,
-    "token_url": v.text,
-    "client_id": v.text,
-    "client_secret_keyring": v.keyring_entry,
-    "scope": v.text,
-    "auth": v.one_of(*get_args(TokenEndpointAuth)),
-    "ca_file": v.text,
-    "kerberos_hostname": v.text,
-    "timeout": v.seconds,
-    "proxy": v.text,
+    name: entry.config for name, entry in BY_TYPE_NAME.items()
 }
 REQUIRED = object()  # marks an identity key without a default
 _NOT_KEYS = ("name", "from_file")
