@@ -16,6 +16,16 @@ from providers import Target
 from tests import hypothesis_profiles
 from tests.oidc_fixtures import oidc_provider  # noqa: F401  (a fixture, used by name)
 
+# The shared fixtures, each in the module named for what it holds: the embedded PACS and a
+# client for it, the throwaway certificates, the installed command line's clean environment, the
+# loopback tests' listener.
+pytest_plugins = [
+    "tests.fixtures_pacs",
+    "tests.tls_certs",
+    "tests.installed_cli",
+    "tests.loopback_listener",
+]
+
 # Before any test module is imported: their example counts read the loaded profile.
 hypothesis_profiles.register()
 

@@ -3,6 +3,9 @@
 ``scripts/test`` installs the built wheel into a fresh virtual environment and sets
 ``DICOM_IDENTITY_CLI`` to that environment's ``dicom-identity``; run by hand, the tests fall back
 to the console script beside this interpreter (the development install).
+
+The ``env`` fixture (loaded by ``tests/conftest.py``) is the environment to run it in: a file
+keyring in tmp, no ``DICOM_IDENTITY_*`` variables, HOME and the XDG folders in tmp.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 
 def cli_command() -> list[str]:
@@ -50,3 +55,22 @@ def run_cli(
 def json_lines(out: str) -> list[dict[str, Any]]:
     """Each non-empty line of a ``--json`` command's output, parsed."""
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """This process's environment without ``DICOM_IDENTITY_*`` variables, with keyrings.alt's
+    plaintext file keyring and HOME, XDG_DATA_HOME and XDG_CONFIG_HOME under ``home``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
+    base.update(
+        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
+        XDG_DATA_HOME=str(home / "data"),
+        XDG_CONFIG_HOME=str(home / "config"),
+        HOME=str(home),
+    )
+    return base
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A clean environment for the installed command line (:func:`clean_env` in ``tmp_path``)."""
+    return clean_env(tmp_path)

@@ -1,10 +1,15 @@
-"""A TCP listener on 127.0.0.1 that records what each connection sends, and an address that is never
-contacted."""
+"""A TCP listener on 127.0.0.1 that records what each connection sends, an address that is never
+contacted, and the fixtures of the loopback tests (loaded by ``tests/conftest.py``): ``listener``
+and ``localhost_dot_resolves_to_loopback``."""
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 
 REMOTE = "192.0.2.10"  # TEST-NET-1: never routed, never connected to
 
@@ -40,3 +45,24 @@ class Listener:
     def close(self) -> None:
         self.sock.close()
         self.thread.join(10)
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    running = Listener()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def localhost_dot_resolves_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answer the lookup of ``localhost.`` with 127.0.0.1, as a sane DNS would (urllib3 resolves
+    through ``socket.getaddrinfo``)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host == "localhost." else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -34,7 +34,6 @@ from client_sdk import (
     PeerUnreachable,
     Policy,
     ServerResponseMissing,
-    Timeouts,
     XmlFileAuditSink,
     load_config,
 )
@@ -50,19 +49,14 @@ from providers import (
     PasswordProvider,
     UsernameProvider,
 )
-from tests.conftest import AUDIENCE, JWT_KEY, USERS, free_port, make_jwt, write_token
+from tests.conftest import USERS, free_port, make_jwt, write_token
+from tests.fixtures_pacs import client_for
 from tests.installed_cli import run_cli
+from tests.timeouts import LOCAL
 
-FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = USERS["alice"]
 WRONG_PASSWORD = "audit-canary-wrong-Pa55word"
-
-
-@pytest.fixture
-def pacs() -> Iterator[EmbeddedPacs]:
-    with EmbeddedPacs(users=USERS, jwt_key=JWT_KEY, jwt_audience=AUDIENCE) as server:
-        yield server
 
 
 @pytest.fixture
@@ -75,11 +69,6 @@ def silent_pacs() -> Iterator[EmbeddedPacs]:
 @pytest.fixture
 def audit_file(tmp_path: Path) -> Path:
     return tmp_path / "audit" / "dicom-audit.xml"
-
-
-def client_for(pacs: EmbeddedPacs, identity: Any, sink: Any, **kwargs: Any) -> Client:
-    peer = Peer(pacs.host, pacs.port, pacs.ae_title)
-    return Client(peer, identity=identity, audit=sink, timeouts=FAST, **kwargs)
 
 
 def xml_sink(path: Path) -> XmlFileAuditSink:
@@ -193,7 +182,7 @@ def check_structure(message: ET.Element, *, pacs: EmbeddedPacs, calling: str) ->
 
 def test_accepted_password_is_a_successful_login(pacs: EmbeddedPacs, audit_file: Path) -> None:
     provider = PasswordProvider("alice", PASSWORD, positive_response=True)
-    client = client_for(pacs, provider, xml_sink(audit_file), calling_ae_title="AUDIT_SCU")
+    client = client_for(pacs, provider, audit=xml_sink(audit_file), calling_ae_title="AUDIT_SCU")
     assert client.echo() == 0
     message = only_message(audit_file)
     seen = check_structure(message, pacs=pacs, calling="AUDIT_SCU")
@@ -216,7 +205,9 @@ def test_accepted_jwt_names_the_subject_and_never_the_token(
 ) -> None:
     token = make_jwt(sub="dr.house@example.org")
     path = write_token(tmp_path / "token.jwt", token)
-    client = client_for(pacs, JwtFileProvider(path, positive_response=True), xml_sink(audit_file))
+    client = client_for(
+        pacs, JwtFileProvider(path, positive_response=True), audit=xml_sink(audit_file)
+    )
     client.echo()
     seen = check_structure(only_message(audit_file), pacs=pacs, calling="DICOM_IDENTITY")
     assert seen["outcome"] == "0"
@@ -234,7 +225,7 @@ def test_kerberos_names_the_client_principal_and_never_the_ticket(
 
     with EmbeddedPacs(kerberos_keytab=kerberos_realm.pacs_keytab) as pacs:
         provider = KerberosProvider(hostname="localhost")
-        client = client_for(pacs, provider, xml_sink(audit_file))
+        client = client_for(pacs, provider, audit=xml_sink(audit_file))
         with client.associate() as session:
             outcome = session.outcome
             assert session.echo() == 0
@@ -254,7 +245,7 @@ def test_kerberos_names_the_client_principal_and_never_the_ticket(
 
 
 def test_no_identity_has_no_person_participant(pacs: EmbeddedPacs, audit_file: Path) -> None:
-    client_for(pacs, None, xml_sink(audit_file)).echo()
+    client_for(pacs, None, audit=xml_sink(audit_file)).echo()
     seen = check_structure(only_message(audit_file), pacs=pacs, calling="DICOM_IDENTITY")
     assert seen["outcome"] == "0" and seen["user"] is None
     assert seen["words"]["identity"] == "none" and seen["words"]["decision"] == "no-identity"
@@ -264,7 +255,7 @@ def test_no_identity_has_no_person_participant(pacs: EmbeddedPacs, audit_file: P
 
 
 def test_rejected_password_is_a_serious_failure(pacs: EmbeddedPacs, audit_file: Path) -> None:
-    client = client_for(pacs, PasswordProvider("alice", WRONG_PASSWORD), xml_sink(audit_file))
+    client = client_for(pacs, PasswordProvider("alice", WRONG_PASSWORD), audit=xml_sink(audit_file))
     with pytest.raises(AuthenticationRejected):
         client.echo()
     seen = check_structure(only_message(audit_file), pacs=pacs, calling="DICOM_IDENTITY")
@@ -289,7 +280,7 @@ def test_missing_response_follows_the_policy(
     silent_pacs: EmbeddedPacs, audit_file: Path, rule: MissingResponse, outcome: str, decision: str
 ) -> None:
     provider = PasswordProvider("alice", PASSWORD, positive_response=True)
-    client = client_for(silent_pacs, provider, xml_sink(audit_file), policy=Policy(rule))
+    client = client_for(silent_pacs, provider, audit=xml_sink(audit_file), policy=Policy(rule))
     if rule in (MissingResponse.ABORT, MissingResponse.RELEASE):
         with pytest.raises(ServerResponseMissing):
             client.echo()
@@ -309,7 +300,7 @@ def test_insecure_transport_is_refused_and_audited_before_anything_is_sent(
 ) -> None:
     peer = Peer("pacs.example.org", 2762, "REMOTE_PACS")
     provider = PasswordProvider("alice", PASSWORD)
-    client = Client(peer, identity=provider, audit=xml_sink(audit_file), timeouts=FAST)
+    client = Client(peer, identity=provider, audit=xml_sink(audit_file), timeouts=LOCAL)
     with pytest.raises(InsecureTransport):
         client.echo()
     assert no_outside_connections == []
@@ -329,7 +320,7 @@ def test_credential_unavailable_is_audited(
 ) -> None:
     provider = KeyringPasswordProvider("no-such-service", "alice", backend=file_keyring)
     with pytest.raises(CredentialUnavailable) as info:
-        client_for(pacs, provider, xml_sink(audit_file)).echo()
+        client_for(pacs, provider, audit=xml_sink(audit_file)).echo()
     seen = check_structure(only_message(audit_file), pacs=pacs, calling="DICOM_IDENTITY")
     assert seen["outcome"] == "8"
     assert seen["user"].get("UserID") == "alice"
@@ -347,7 +338,7 @@ def test_unreachable_peer_is_audited(audit_file: Path) -> None:
         Peer("127.0.0.1", port, "NOBODY"),
         identity=UsernameProvider("alice"),
         audit=xml_sink(audit_file),
-        timeouts=FAST,
+        timeouts=LOCAL,
     )
     with pytest.raises(PeerUnreachable):
         client.echo()
@@ -370,11 +361,11 @@ def test_logging_sink_is_the_default_and_carries_the_fields(
     client = Client(
         Peer(pacs.host, pacs.port, pacs.ae_title),
         identity=JwtFileProvider(path, positive_response=True),
-        timeouts=FAST,
+        timeouts=LOCAL,
     )
     assert client.audit is DEFAULT_AUDIT_SINK and isinstance(client.audit, LoggingAuditSink)
     client.echo()
-    wrong = client_for(pacs, PasswordProvider("alice", WRONG_PASSWORD), DEFAULT_AUDIT_SINK)
+    wrong = client_for(pacs, PasswordProvider("alice", WRONG_PASSWORD), audit=DEFAULT_AUDIT_SINK)
     with pytest.raises(AuthenticationRejected):
         wrong.echo()
     records = [r for r in caplog.records if r.name == AUDIT_LOGGER]
@@ -396,7 +387,7 @@ def test_logging_sink_is_the_default_and_carries_the_fields(
 
 def test_audit_none_records_nothing(pacs: EmbeddedPacs, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
-    client_for(pacs, UsernameProvider("alice"), None).echo()
+    client_for(pacs, UsernameProvider("alice"), audit=None).echo()
     assert [r for r in caplog.records if r.name == AUDIT_LOGGER] == []
 
 
@@ -414,7 +405,7 @@ def test_a_failing_sink_never_breaks_the_association(
     pacs: EmbeddedPacs, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.ERROR, logger="client_sdk.audit")
-    client = client_for(pacs, UsernameProvider("alice"), BrokenSink())
+    client = client_for(pacs, UsernameProvider("alice"), audit=BrokenSink())
     with client.associate() as session:
         assert session.echo() == 0
     assert BrokenSink.calls == 1
@@ -423,10 +414,10 @@ def test_a_failing_sink_never_breaks_the_association(
     folder.mkdir()
     sink = XmlFileAuditSink(folder / "audit.xml")
     folder.rmdir()
-    assert client_for(pacs, UsernameProvider("alice"), sink).echo() == 0
+    assert client_for(pacs, UsernameProvider("alice"), audit=sink).echo() == 0
     # The rejection still raises what it should, not the sink's error.
     with pytest.raises(AuthenticationRejected):
-        client_for(pacs, PasswordProvider("alice", WRONG_PASSWORD), BrokenSink()).echo()
+        client_for(pacs, PasswordProvider("alice", WRONG_PASSWORD), audit=BrokenSink()).echo()
     errors = [r.getMessage() for r in caplog.records if r.name.startswith("client_sdk.audit")]
     assert len(errors) == 3
     assert "the audit repository is down" in errors[0] and "association goes on" in errors[0]
@@ -472,7 +463,7 @@ def test_concurrent_writers_write_whole_lines(audit_file: Path) -> None:
 
 
 def test_concurrent_associations_one_line_each(pacs: EmbeddedPacs, audit_file: Path) -> None:
-    client = client_for(pacs, PasswordProvider("alice", PASSWORD), xml_sink(audit_file))
+    client = client_for(pacs, PasswordProvider("alice", PASSWORD), audit=xml_sink(audit_file))
     errors: list[BaseException] = []
 
     def echo() -> None:

@@ -37,7 +37,6 @@ from client_sdk import (
     LoggingAuditSink,
     Overrides,
     Peer,
-    Timeouts,
     XmlFileAuditSink,
     load_config,
 )
@@ -47,9 +46,9 @@ from client_sdk.testing import EmbeddedPacs
 from providers import IdentityExchange, PasswordProvider, Target
 from tests.conftest import poll
 from tests.installed_cli import cli_command, run_cli
+from tests.timeouts import LOCAL
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
 USERS = {"alice": "audit-required-Pa55word"}
 
 
@@ -60,19 +59,6 @@ USERS = {"alice": "audit-required-Pa55word"}
 def pacs() -> Iterator[EmbeddedPacs]:
     with EmbeddedPacs(users=USERS) as server:
         yield server
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: a file keyring in tmp, no DICOM_IDENTITY_* variables."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
 
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
@@ -199,7 +185,7 @@ def test_a_directory_in_place_of_the_file(tmp_path: Path, pacs: EmbeddedPacs) ->
         identity=provider,
         audit=XmlFileAuditSink(audit),
         audit_required=True,
-        timeouts=FAST,
+        timeouts=LOCAL,
     )
     audit.mkdir()  # after the client is built: a rotation gone wrong
     with pytest.raises(AuditUnavailable) as info:
@@ -291,7 +277,7 @@ def test_the_disk_fills_once_the_association_is_up(small_fs: Path) -> None:
             Peer("127.0.0.1", peer.port, "FILLING"),
             audit=XmlFileAuditSink(audit),
             audit_required=True,
-            timeouts=FAST,
+            timeouts=LOCAL,
         )
         with pytest.raises(AuditUnavailable) as info:
             client.echo()
@@ -362,7 +348,7 @@ def test_without_required_a_failed_write_only_logs(tmp_path: Path, pacs: Embedde
     audit = tmp_path / "audit.xml"
     audit.mkdir()
     client = Client(
-        Peer(pacs.host, pacs.port, pacs.ae_title), audit=XmlFileAuditSink(audit), timeouts=FAST
+        Peer(pacs.host, pacs.port, pacs.ae_title), audit=XmlFileAuditSink(audit), timeouts=LOCAL
     )
     # The default: the audit trail never breaks an association (the failure is logged).
     assert client.echo() == 0x0000

@@ -74,8 +74,8 @@ from providers import (
     UsernameProvider,
 )
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, poll, write_token
+from tests.timeouts import QUICK
 
-FAST = Timeouts(connect=2, acse=2, dimse=5, network=5)
 # A local refusal takes milliseconds; the bound is generous for a loaded machine, and far below
 # what reaching the peer would take (its ACSE timeout).
 LOCAL_BOUND = 1.5
@@ -128,7 +128,7 @@ def refused_locally(
 
     def associate() -> None:  # the provider may refuse when built, or when asked
         peer = Peer("127.0.0.1", silent_peer.port, "PACS")
-        Client(peer, identity=make_provider(), timeouts=FAST).echo()
+        Client(peer, identity=make_provider(), timeouts=QUICK).echo()
 
     started = time.monotonic()
     with pytest.raises(IdentityError) as info:
@@ -595,7 +595,7 @@ def _associate_and_check_bare_token(pacs: EmbeddedPacs, path: Path, token: str) 
         Peer(pacs.host, pacs.port, pacs.ae_title),
         identity=JwtFileProvider(path, audience=AUDIENCE, positive_response=True),
         policy=Policy(echo_is_missing=False),
-        timeouts=FAST,
+        timeouts=QUICK,
     )
     with client.associate() as session:
         assert session.echo() == 0

@@ -37,19 +37,6 @@ def pacs() -> Iterator[EmbeddedPacs]:
         yield p
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: a file keyring in tmp, no user config file."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
-
-
 def write_config(tmp_path: Path, pacs: EmbeddedPacs, extra: str = "") -> Path:
     path = tmp_path / "config.toml"
     path.write_text(

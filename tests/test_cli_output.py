@@ -55,11 +55,6 @@ def pacs() -> Iterator[EmbeddedPacs]:
         yield p
 
 
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("certs"))
-
-
 def write_config(tmp_path: Path, pacs: EmbeddedPacs) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(

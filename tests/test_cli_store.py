@@ -6,7 +6,6 @@ run; ``--resume`` sends exactly the rest."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -27,19 +26,6 @@ from tests.processes import background, listening
 
 PASSWORD = "store-cli-canary-Pa55word"
 RESULTS = {"stored", "failed", "not-sent"}
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: a file keyring in tmp, no user config file (as tests/test_cli.py)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
 
 
 @pytest.fixture

@@ -39,21 +39,9 @@ from providers import (
     Target,
     UsernameProvider,
 )
-from tests.conftest import AUDIENCE, JWT_KEY, USERS, make_jwt, write_token
-
-FAST = Timeouts(connect=2, acse=2, dimse=5, network=5)
-
-
-@pytest.fixture
-def pacs() -> Iterator[EmbeddedPacs]:
-    with EmbeddedPacs(users=USERS, jwt_key=JWT_KEY, jwt_audience=AUDIENCE) as server:
-        yield server
-
-
-def client_for(pacs: EmbeddedPacs, identity: Any = None, **kwargs: Any) -> Client:
-    kwargs.setdefault("timeouts", FAST)
-    return Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=identity, **kwargs)
-
+from tests.conftest import AUDIENCE, USERS, make_jwt, write_token
+from tests.fixtures_pacs import client_for
+from tests.timeouts import QUICK
 
 # --- Rejections -----------------------------------------------------------------------------
 
@@ -109,7 +97,7 @@ def test_other_rejections_are_decoded() -> None:
     try:
         peer = Peer("127.0.0.1", server.server_address[1], "NOT-STRICT")
         with pytest.raises(AssociationRejected) as info:
-            Client(peer, identity=UsernameProvider("alice"), timeouts=FAST).echo()
+            Client(peer, identity=UsernameProvider("alice"), timeouts=QUICK).echo()
         assert not isinstance(info.value, AuthenticationRejected)
         assert info.value.triple == (1, 1, 7)
         assert "Called AE title not recognised" in str(info.value)
@@ -128,11 +116,11 @@ def closed_port() -> int:
 
 
 def test_connection_refused() -> None:
-    client = Client(Peer("127.0.0.1", closed_port(), "NOBODY"), timeouts=FAST)
+    client = Client(Peer("127.0.0.1", closed_port(), "NOBODY"), timeouts=QUICK)
     started = time.monotonic()
     with pytest.raises(PeerUnreachable, match="connection refused"):
         client.echo()
-    assert time.monotonic() - started < FAST.connect
+    assert time.monotonic() - started < QUICK.connect
 
 
 def test_peer_that_accepts_tcp_and_never_answers() -> None:
@@ -190,7 +178,7 @@ def test_peer_sends_a_abort_during_negotiation() -> None:
 
     port, thread = _serve_once(handle)
     client = Client(
-        Peer("127.0.0.1", port, "ABORTER"), identity=UsernameProvider("alice"), timeouts=FAST
+        Peer("127.0.0.1", port, "ABORTER"), identity=UsernameProvider("alice"), timeouts=QUICK
     )
     with pytest.raises(AssociationAborted, match=r"sent an A-ABORT .* instead of answering"):
         client.echo()
@@ -201,7 +189,7 @@ def test_peer_sends_a_abort_during_negotiation() -> None:
 def test_peer_closes_the_socket_mid_negotiation() -> None:
     port, thread = _serve_once(lambda conn: conn.recv(10))
     client = Client(
-        Peer("127.0.0.1", port, "CLOSER"), identity=UsernameProvider("alice"), timeouts=FAST
+        Peer("127.0.0.1", port, "CLOSER"), identity=UsernameProvider("alice"), timeouts=QUICK
     )
     with pytest.raises(AssociationAborted):
         client.echo()
@@ -230,7 +218,7 @@ def test_passcode_over_plain_tcp_to_a_remote_host_is_refused(
 ) -> None:
     # 192.0.2.0/24 is TEST-NET-1 (never routed); and any connect outside loopback fails loudly.
     provider = CountingProvider(PasswordProvider("alice", "secret"))
-    client = Client(Peer("192.0.2.10", 104, "REMOTE"), identity=provider, timeouts=FAST)
+    client = Client(Peer("192.0.2.10", 104, "REMOTE"), identity=provider, timeouts=QUICK)
     with pytest.raises(InsecureTransport) as info:
         client.echo()
     assert "TLS" in str(info.value) and "allow_insecure_transport" in str(info.value)
@@ -391,7 +379,7 @@ def refusing_scp() -> Iterator[Peer]:
 
 
 def test_dimse_not_authorized(refusing_scp: Peer) -> None:
-    client = Client(refusing_scp, identity=UsernameProvider("alice"), timeouts=FAST)
+    client = Client(refusing_scp, identity=UsernameProvider("alice"), timeouts=QUICK)
     with pytest.raises(NotAuthorized, match="not authorized") as info:
         client.store(ct_dataset(patient_id="NOAUTH"))
     assert info.value.status == 0x0124
@@ -449,7 +437,7 @@ def test_peer_accepting_no_presentation_context_is_named() -> None:
         client = Client(
             Peer("127.0.0.1", server.server_address[1], "ECHO_ONLY"),
             identity=UsernameProvider("alice"),
-            timeouts=FAST,
+            timeouts=QUICK,
         )
         with pytest.raises(AssociationAborted) as info:
             client.find({"PatientID": "1"})

@@ -30,7 +30,7 @@ from pynetdicom import AE, build_context
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
-from client_sdk import Client, MissingResponse, Peer, Policy, ServerResponseMissing, Timeouts
+from client_sdk import Client, MissingResponse, Peer, Policy, ServerResponseMissing
 from providers import (
     IdentityExchange,
     IdentityRequest,
@@ -44,8 +44,8 @@ from tests.conftest import AUDIENCE, make_jwt, write_token
 from tests.installed_cli import run_cli
 from tests.leak_search import find_leaks
 from tests.text_peer import AE_TITLE, PASSCODE, PASSCODE_FLAGS, USER, TextPeer, cli_env
+from tests.timeouts import LOCAL
 
-FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
 VERIFICATION = "1.2.840.10008.1.1"
 
 Answer = Callable[[bytes], bytes]  # the secret we sent -> what the peer answers
@@ -250,7 +250,7 @@ def _client(
         Peer("127.0.0.1", peer.port, AE_TITLE),
         identity=identity,
         policy=Policy(missing_response=missing),
-        timeouts=FAST,
+        timeouts=LOCAL,
     )
     return client, secret.encode()
 

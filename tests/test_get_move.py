@@ -13,12 +13,12 @@ import pytest
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
-from client_sdk import Client, DimseFailure, Peer, RetrieveResult, Timeouts
+from client_sdk import Client, DimseFailure, Peer, RetrieveResult
 from client_sdk.testing import AssociationRecord, EmbeddedPacs, ct_dataset
 from client_sdk.testing.__main__ import _parser
 from providers import UsernameProvider
+from tests.timeouts import OPERATIONS
 
-TIMEOUTS = Timeouts(connect=5, acse=5, dimse=10, network=10)
 USERS = {"alice": "x"}
 
 
@@ -63,7 +63,7 @@ def client(pacs: EmbeddedPacs) -> Client:
     return Client(
         Peer(pacs.host, pacs.port, pacs.ae_title),
         identity=UsernameProvider("alice"),
-        timeouts=TIMEOUTS,
+        timeouts=OPERATIONS,
     )
 
 

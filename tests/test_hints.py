@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -30,7 +29,6 @@ from client_sdk import (
     Policy,
     ResponseAdvice,
     ServerResponseMissing,
-    Timeouts,
     TlsConfig,
 )
 from client_sdk.testing import EmbeddedPacs
@@ -46,30 +44,19 @@ from tests.conftest import AUDIENCE, JWT_KEY, USERS, make_jwt, poll, write_token
 from tests.hostile_server import ScriptedPeer, a_abort, answer
 from tests.installed_cli import json_lines, run_cli
 from tests.tcp_server import tcp_server
+from tests.timeouts import OPERATIONS
 from tests.tls_certs import CertificateFiles, make_certificates
 
-FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
 VERIFICATION = "1.2.840.10008.1.1"
 IDENTITY_HINT = "identity, which may be why: some peers drop an association whose identity item"
 PROBE_NOTE = "a second, short connection: that was a TLS probe by dicom-identity"
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """As tests/test_cli.py: a file keyring in tmp, no DICOM_IDENTITY_* variables, HOME in tmp."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
-
-
 def attempt(port: int, identity: IdentityProvider | None, tls: TlsConfig | None = None) -> Any:
     with pytest.raises(IdentityError) as info:
-        Client(Peer("127.0.0.1", port, "PEER", tls=tls), identity=identity, timeouts=FAST).echo()
+        Client(
+            Peer("127.0.0.1", port, "PEER", tls=tls), identity=identity, timeouts=OPERATIONS
+        ).echo()
     return info.value
 
 
@@ -208,7 +195,7 @@ def attempt_at(pacs: EmbeddedPacs, identity: IdentityProvider, policy: Policy | 
         Peer(pacs.host, pacs.port, pacs.ae_title),
         identity=identity,
         policy=policy or Policy(),
-        timeouts=FAST,
+        timeouts=OPERATIONS,
     )
     with pytest.raises(IdentityError) as info:
         client.echo()

@@ -66,8 +66,8 @@ from tests.hostile_server import (
     user_information,
 )
 from tests.hypothesis_profiles import examples
+from tests.timeouts import FUZZ_PEER, HOSTILE_PEER
 
-FAST = Timeouts(connect=2, acse=2, dimse=2, network=2)
 MARGIN = 3.0  # seconds on top of a timeout, for a loaded 2-core machine
 
 
@@ -85,7 +85,7 @@ def nothing_left_behind() -> Iterator[None]:
 
 
 def client(peer: ScriptedPeer, identity: Any = None, **kwargs: Any) -> Client:
-    kwargs.setdefault("timeouts", FAST)
+    kwargs.setdefault("timeouts", HOSTILE_PEER)
     if identity is None:
         identity = UsernameProvider("alice")
     return Client(Peer("127.0.0.1", peer.port, "HOSTILE"), identity=identity, **kwargs)
@@ -116,8 +116,8 @@ def test_connection_refused() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, not listening: the kernel refuses
-    c = Client(Peer("127.0.0.1", port, "NOBODY"), timeouts=FAST)
-    error = raises(PeerUnreachable, c.echo, FAST.connect)
+    c = Client(Peer("127.0.0.1", port, "NOBODY"), timeouts=HOSTILE_PEER)
+    error = raises(PeerUnreachable, c.echo, HOSTILE_PEER.connect)
     assert "connection refused" in str(error)
     assert "Check the host, the port and that the PACS is running" in str(error)
 
@@ -252,7 +252,7 @@ def test_without_an_identity_no_rejection_is_an_authentication_one(
     triple: tuple[int, int, int],
 ) -> None:
     with ScriptedPeer(answer(lambda rq: associate_rj(*triple))) as peer:
-        c = Client(Peer("127.0.0.1", peer.port, "HOSTILE"), timeouts=FAST)
+        c = Client(Peer("127.0.0.1", peer.port, "HOSTILE"), timeouts=HOSTILE_PEER)
         error = raises(AssociationRejected, c.echo, 1.0)
     assert error.triple == triple
 
@@ -364,7 +364,9 @@ def test_an_unsolicited_answer_is_ignored() -> None:
 def test_an_answer_to_no_identity_at_all_is_ignored() -> None:
     script = accept_then(echo_and_release, identity_ac(b"to-whom?"))
     with ScriptedPeer(script) as peer:
-        with Client(Peer("127.0.0.1", peer.port, "HOSTILE"), timeouts=FAST).associate() as s:
+        with Client(
+            Peer("127.0.0.1", peer.port, "HOSTILE"), timeouts=HOSTILE_PEER
+        ).associate() as s:
             assert s.echo() == 0
             assert s.outcome.decision is Decision.NO_IDENTITY
         assert peer.rq.identity_type is None
@@ -454,7 +456,7 @@ def test_the_peer_closes_without_a_word() -> None:
     # to the same port (client_sdk/_association/tls_failures.py), bounded by the connect timeout
     # plus 1 s.
     with ScriptedPeer(lambda conn: None) as peer:
-        error = raises(AssociationAborted, client(peer).echo, 1.0 + FAST.connect + 1.0)
+        error = raises(AssociationAborted, client(peer).echo, 1.0 + HOSTILE_PEER.connect + 1.0)
     message = str(error)
     assert "closed the connection without an A-ASSOCIATE response" in message
     assert "a second, short connection: that was a TLS probe by dicom-identity" in message
@@ -576,8 +578,7 @@ def test_a_session_kept_after_the_peer_left_says_so(monkeypatch: pytest.MonkeyPa
 
 # --- Generated hostile answers (hypothesis) ---------------------------------------------------
 
-FUZZ_TIMEOUTS = Timeouts(connect=1, acse=1, dimse=1, network=1)
-FUZZ_BOUND = FUZZ_TIMEOUTS.acse + FUZZ_TIMEOUTS.dimse + FUZZ_TIMEOUTS.network + MARGIN
+FUZZ_BOUND = FUZZ_PEER.acse + FUZZ_PEER.dimse + FUZZ_PEER.network + MARGIN
 
 Mutation = tuple[str, float, int, bytes]
 
@@ -738,7 +739,7 @@ def test_generated_hostile_answers_end_in_typed_errors_and_leave_nothing(make: A
             peer,
             UsernameProvider("alice", positive_response=True),
             policy=Policy(missing_response=MissingResponse.WARN),
-            timeouts=FUZZ_TIMEOUTS,
+            timeouts=FUZZ_PEER,
         ),
         valid_statuses=(0,),
     )
@@ -850,6 +851,6 @@ def test_generated_hostile_dimse_responses_end_in_typed_errors_and_leave_nothing
 
     run_fuzz_example(
         accept_then(script),
-        lambda peer: client(peer, timeouts=FUZZ_TIMEOUTS),
+        lambda peer: client(peer, timeouts=FUZZ_PEER),
         valid_statuses=(0, 1),
     )

@@ -8,7 +8,6 @@ cases a user meets run the installed command line against the embedded PACS.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,19 +234,6 @@ def test_a_peer_without_an_identity_takes_the_flags_whole(config: Any) -> None:
 def pacs() -> Iterator[EmbeddedPacs]:
     with EmbeddedPacs(users=PASSWORDS, jwt_key=JWT_KEY, jwt_audience=AUDIENCE) as p:
         yield p
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """As tests/test_cli.py: a file keyring in tmp, no DICOM_IDENTITY_* variables, HOME in tmp."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
 
 
 def site(tmp_path: Path, pacs: EmbeddedPacs) -> Path:

@@ -40,7 +40,6 @@ from client_sdk import (
     Peer,
     Policy,
     ServerResponseMissing,
-    Timeouts,
 )
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import (
@@ -61,11 +60,11 @@ from tests.dcmtk_peers import (
     files_in,
     requested_identity,
 )
+from tests.timeouts import THIRD_PARTY
 
 pytestmark = pytest.mark.interop
 
 HOST = "127.0.0.1"
-TIMEOUTS = Timeouts(connect=5, acse=10, dimse=10, network=10)
 WARN = Policy(missing_response=MissingResponse.WARN)
 DUMMY_PASSWORD = "dummy-pässwort"  # DCMTK logs it in clear: never a real one
 
@@ -125,7 +124,7 @@ class Recording:
 
 def client(peer: DcmtkProcess, identity: Any, policy: Policy | None = None) -> Client:
     return Client(
-        Peer(HOST, peer.port, peer.ae_title), identity=identity, policy=policy, timeouts=TIMEOUTS
+        Peer(HOST, peer.port, peer.ae_title), identity=identity, policy=policy, timeouts=THIRD_PARTY
     )
 
 

@@ -28,16 +28,15 @@ from client_sdk import (
     Peer,
     Policy,
     ServerResponseMissing,
-    Timeouts,
 )
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import IdentityProvider, JwtFileProvider, PasswordProvider, UsernameProvider
 from tests.conftest import AUDIENCE, free_port, make_jwt, require_program, write_token
 from tests.orthanc_peer import OrthancPeer
+from tests.timeouts import THIRD_PARTY
 
 pytestmark = pytest.mark.interop
 
-TIMEOUTS = Timeouts(connect=5, acse=10, dimse=20, network=20)
 DUMMY_PASSWORD = "dummy-orthanc-passcode"  # Orthanc checks nothing: any value is "accepted"
 ABORT_LINE = r"Association Aborted with AET DICOM_IDENTITY on IP 127\.0\.0\.1"
 AC_DUMP = r"(?s)=+ BEGIN A-ASSOCIATE-AC =+\n(.*?)=+ END A-ASSOCIATE-AC =+"
@@ -111,7 +110,7 @@ def test_orthanc_never_answers_so_the_default_policy_aborts(
     type_label: str,
 ) -> None:
     caplog.set_level(logging.INFO, logger="client_sdk")
-    client = Client(peer_of(orthanc), identity=make_provider(tmp_path), timeouts=TIMEOUTS)
+    client = Client(peer_of(orthanc), identity=make_provider(tmp_path), timeouts=THIRD_PARTY)
     before = orthanc.process.log_size()
     with peer_log(orthanc):
         with pytest.raises(ServerResponseMissing) as info:
@@ -150,7 +149,7 @@ def test_orthanc_store_find_get_move_with_warn_policy(
         peer_of(orthanc),
         identity=PasswordProvider("alice", DUMMY_PASSWORD, positive_response=True),
         policy=Policy(missing_response=MissingResponse.WARN),
-        timeouts=TIMEOUTS,
+        timeouts=THIRD_PARTY,
     )
     study, series = generate_uid(), generate_uid()
     sent: list[Dataset] = []

@@ -39,11 +39,11 @@ from client_sdk.testing import EmbeddedPacs
 from providers import JwtFileProvider, PasswordProvider, ResponseStatus, UsernameProvider
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, require_program, write_token
 from tests.orthanc_peer import LoggedProcess, LogTimeout, ProcessExited
+from tests.timeouts import LOCAL
 from tests.tls_certs import CertificateFiles, make_certificates
 
 pytestmark = pytest.mark.interop
 
-TIMEOUTS = Timeouts(connect=5, acse=5, dimse=5, network=5)
 FIELDS = "dicom.userinfo.user_identify"
 NO_PERMISSION = re.compile(
     r"permission to capture|Operation not permitted|couldn't run .*dumpcap", re.IGNORECASE
@@ -164,7 +164,7 @@ def test_dissector_reads_what_the_sdk_sent_for_types_1_2_5(
         cap = capture(pacs.port)
         peer = Peer(pacs.host, pacs.port, pacs.ae_title)
         for provider in providers:
-            assert Client(peer, identity=provider, timeouts=TIMEOUTS).echo() == 0
+            assert Client(peer, identity=provider, timeouts=LOCAL).echo() == 0
         records = pacs.wait_for_records(len(providers))
         cap.stop()
 
@@ -237,7 +237,7 @@ def test_tls_hides_the_username_and_password_on_the_wire(
         client = Client(
             Peer(pacs.host, pacs.port, pacs.ae_title, tls=config if tls else None),
             identity=PasswordProvider(username, password, positive_response=True),
-            timeouts=TIMEOUTS,
+            timeouts=LOCAL,
         )
         with client.associate() as session:
             # A zero-length 59H item came back: confirmed, not "verified" (only Kerberos can be).

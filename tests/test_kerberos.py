@@ -23,7 +23,6 @@ from client_sdk import (
     Peer,
     Policy,
     ServerResponseMissing,
-    Timeouts,
 )
 from client_sdk.testing import EmbeddedPacs
 from providers import (
@@ -36,9 +35,9 @@ from providers import (
     ResponseStatus,
     Target,
 )
+from tests.timeouts import OPERATIONS
 from tests.wire import Relay, flip_last_response_byte
 
-FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,7 +62,7 @@ def pacs_factory(kdc: Any) -> Iterator[Any]:
 
 def client(pacs: EmbeddedPacs, provider: KerberosProvider, **kwargs: Any) -> Client:
     return Client(
-        Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider, timeouts=FAST, **kwargs
+        Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider, timeouts=OPERATIONS, **kwargs
     )
 
 
@@ -217,7 +216,7 @@ def test_tampered_server_response_aborts(kdc: Any, pacs_factory: Any) -> None:
         tampered = Client(
             Peer("127.0.0.1", relay.port, pacs.ae_title),
             identity=KerberosProvider(hostname="localhost"),
-            timeouts=FAST,
+            timeouts=OPERATIONS,
             policy=Policy(missing_response=MissingResponse.PROCEED),
         )
         with pytest.raises(MutualAuthenticationFailed, match="does not verify"):

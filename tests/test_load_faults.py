@@ -51,8 +51,8 @@ from providers import (
 )
 from tests.conftest import AUDIENCE, JWT_KEY, free_port, make_jwt, poll, write_token
 from tests.processes import Running, background, listening
+from tests.timeouts import THIRD_PARTY
 
-FAST = Timeouts(connect=5, acse=10, dimse=15, network=15)
 THREADS = 8
 PER_THREAD = 50
 
@@ -169,7 +169,7 @@ def test_eight_threads_fifty_associations_each(
     with EmbeddedPacs(users=users, jwt_key=JWT_KEY, jwt_audience=AUDIENCE) as pacs:
         peer = Peer(pacs.host, pacs.port, pacs.ae_title)
         clients = [
-            Client(peer, identity=identities[i], calling_ae_title=_calling(i), timeouts=FAST)
+            Client(peer, identity=identities[i], calling_ae_title=_calling(i), timeouts=THIRD_PARTY)
             for i in range(THREADS)
         ]
         before = _Resources.now()
@@ -255,7 +255,7 @@ def _kill_client(port: int) -> Client:
     return Client(
         Peer("127.0.0.1", port, "EMBEDDED_PACS"),
         identity=PasswordProvider("alice", KILL_USERS["alice"]),
-        timeouts=FAST,
+        timeouts=THIRD_PARTY,
     )
 
 
@@ -390,8 +390,8 @@ def test_kdc_stopped_between_associations(private_realm: KerberosRealm, tmp_path
     )
     with EmbeddedPacs(kerberos_keytab=realm.pacs_keytab) as pacs:
         peer = Peer(pacs.host, pacs.port, pacs.ae_title)
-        with_keytab = Client(peer, identity=keytab, timeouts=FAST)
-        with_cache = Client(peer, identity=cached, timeouts=FAST)
+        with_keytab = Client(peer, identity=keytab, timeouts=THIRD_PARTY)
+        with_cache = Client(peer, identity=cached, timeouts=THIRD_PARTY)
         assert with_keytab.echo() == 0
         assert with_cache.echo() == 0  # the service ticket is now in the cache
         realm.stop_kdc()
@@ -468,7 +468,7 @@ def test_token_file_rotated_while_associations_run(write: str, tmp_path: Path) -
         client = Client(
             Peer(pacs.host, pacs.port, pacs.ae_title),
             identity=JwtFileProvider(path, audience=AUDIENCE),
-            timeouts=FAST,
+            timeouts=THIRD_PARTY,
         )
 
         def associate_in_a_loop() -> None:
@@ -560,7 +560,7 @@ def test_expired_token_then_rotated_to_a_valid_one(
         client = Client(
             Peer(pacs.host, pacs.port, pacs.ae_title),
             identity=JwtFileProvider(path, audience=AUDIENCE),
-            timeouts=FAST,
+            timeouts=THIRD_PARTY,
         )
         with pytest.raises(error, match=r"expired|rejected"):
             client.echo()

@@ -14,7 +14,6 @@ connection to a real listener on 127.0.0.1: no byte ever leaves 127.0.0.1.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,10 +26,10 @@ from providers import IdentityType, JwtFileProvider, PasswordProvider, Target
 from providers.base import is_loopback_address
 from tests.conftest import JWT_KEY, make_jwt, poll, write_token
 from tests.loopback_listener import REMOTE, Listener
+from tests.timeouts import LOCAL
 
 USERS = {"alice": "loopback-only-passcode"}
 PASSCODE = USERS["alice"]
-FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
 
 
 # --- the decision, as pure logic -------------------------------------------------------------
@@ -104,27 +103,6 @@ def test_what_the_connected_address_does_not_change() -> None:
 
 
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    running = Listener()
-    try:
-        yield running
-    finally:
-        running.close()
-
-
-@pytest.fixture
-def localhost_dot_resolves_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Answer the lookup of ``localhost.`` with 127.0.0.1, as a sane DNS would: the test must
-    not ask the real DNS server (outside 127.0.0.1)."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        return real("127.0.0.1" if host == "localhost." else host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-
-
-@pytest.fixture
 def connected_address_is_remote(monkeypatch: pytest.MonkeyPatch) -> None:
     """The connection is real (to 127.0.0.1), but its peer address reads as a remote one: what
     a client sees when DNS sent ``localhost.`` elsewhere."""
@@ -138,7 +116,7 @@ def test_a_passcode_to_a_name_that_led_elsewhere_is_never_sent(
     client = Client(
         Peer("localhost.", listener.port, "PACS"),
         identity=PasswordProvider("alice", PASSCODE),
-        timeouts=FAST,
+        timeouts=LOCAL,
     )
     with pytest.raises(InsecureTransport) as info:
         client.echo()
@@ -155,7 +133,7 @@ def test_a_jwt_to_a_name_that_led_elsewhere_is_never_sent(
 ) -> None:
     token = make_jwt(sub="alice")
     provider = JwtFileProvider(write_token(tmp_path / "t.jwt", token))
-    client = Client(Peer("localhost.", listener.port, "PACS"), identity=provider, timeouts=FAST)
+    client = Client(Peer("localhost.", listener.port, "PACS"), identity=provider, timeouts=LOCAL)
     with pytest.raises(InsecureTransport):
         client.echo()
     poll(listener.closed.is_set, timeout=10, what="the refused connection to close")
@@ -200,7 +178,7 @@ def test_a_name_that_connects_to_loopback_is_allowed(
     client = Client(
         Peer(host, pacs.port, pacs.ae_title),
         identity=PasswordProvider("alice", PASSCODE),
-        timeouts=FAST,
+        timeouts=LOCAL,
     )
     assert client.echo() == 0x0000
     (record,) = pacs.wait_for_records(1, ended=True, timeout=10)

@@ -15,8 +15,6 @@ connection to a real listener on 127.0.0.1 read 192.0.2.10. No byte ever leaves 
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,27 +49,6 @@ def provider_for(url: str, keyring: Any, **kwargs: Any) -> TokenEndpointProvider
         keyring_backend=keyring,
         **kwargs,
     )
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    running = Listener()
-    try:
-        yield running
-    finally:
-        running.close()
-
-
-@pytest.fixture
-def localhost_dot_resolves_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Answer the lookup of ``localhost.`` with 127.0.0.1, as a sane DNS would (urllib3 resolves
-    through ``socket.getaddrinfo``)."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        return real("127.0.0.1" if host == "localhost." else host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.fixture

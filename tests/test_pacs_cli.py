@@ -16,30 +16,17 @@ from pathlib import Path
 import pytest
 from pydicom.uid import generate_uid
 
-from client_sdk import AssociationRejected, Client, Peer, Timeouts
+from client_sdk import AssociationRejected, Client, Peer
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from client_sdk.testing.__main__ import _parser
 from providers import PasswordProvider
 from tests.conftest import require_program
 from tests.installed_cli import cli_command, run_cli
 from tests.processes import Running, background_command, listening
+from tests.timeouts import OPERATIONS
 from tests.tls_certs import CertificateFiles, make_certificates
 
 PASSWORD = "pacs-cli-canary-Pa55word"
-FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: a file keyring in tmp, no user config file."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
 
 
 @dataclass(frozen=True)
@@ -86,11 +73,6 @@ def error_line(stderr: str) -> str:
 
 
 # --- TLS ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def certs(tmp_path: Path) -> CertificateFiles:
-    return make_certificates(tmp_path / "certs")
 
 
 def test_tls_pacs_answers_a_client_that_trusts_its_ca(
@@ -383,7 +365,7 @@ def test_storing_an_instance_again_replaces_the_stored_copy(tmp_path: Path) -> N
     second.SOPInstanceUID = second.file_meta.MediaStorageSOPInstanceUID = first.SOPInstanceUID
     other = ct_dataset(study_uid=str(first.StudyInstanceUID), seed=3)
     with EmbeddedPacs(storage_dir=tmp_path / "pacs") as pacs:
-        client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), timeouts=FAST)
+        client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), timeouts=OPERATIONS)
         client.store(first, other)
         client.store(second)
         kept = {str(ds.SOPInstanceUID): bytes(ds.PixelData) for ds in pacs.datasets}
@@ -403,7 +385,7 @@ def test_python_api_answers_only_to_its_ae_title_by_default() -> None:
         wrong = Client(
             Peer(pacs.host, pacs.port, "WRONG"),
             identity=PasswordProvider("alice", "not-the-password"),
-            timeouts=FAST,
+            timeouts=OPERATIONS,
         )
         with pytest.raises(AssociationRejected) as rejected:
             wrong.echo()
@@ -419,7 +401,7 @@ def test_python_api_answers_only_to_its_ae_title_by_default() -> None:
         anyone = Client(
             Peer(lenient.host, lenient.port, "WRONG"),
             identity=PasswordProvider("alice", PASSWORD),
-            timeouts=FAST,
+            timeouts=OPERATIONS,
         )
         assert anyone.echo() == 0x0000
         (record,) = lenient.wait_for_records(1)

@@ -26,7 +26,7 @@ from pydicom import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
-from client_sdk import Client, DimseFailure, Peer, Timeouts
+from client_sdk import Client, DimseFailure, Peer
 from client_sdk._peer_text import VR_LENGTHS, PeerText, shown
 from client_sdk._pynetdicom.log_redaction import redacting
 from client_sdk.testing import ct_dataset
@@ -45,8 +45,8 @@ from tests.text_peer import (
     cli_env,
     failure,
 )
+from tests.timeouts import LOCAL
 
-FAST = Timeouts(connect=2, acse=5, dimse=5, network=5)
 TOKEN = make_jwt(lifetime=6 * 3600)  # outlives the run
 HOSTILE = PASSCODE + FORGED  # our passcode, then a newline and a forged success line
 SHORT_HOSTILE = PASSCODE + "\nC-ECHO: decision=confirmed"
@@ -271,7 +271,7 @@ def _client(peer: TextPeer, identity: Any = None) -> Client:
     return Client(
         Peer("127.0.0.1", peer.port, AE_TITLE),
         identity=identity or PasswordProvider(USER, PASSCODE),
-        timeouts=FAST,
+        timeouts=LOCAL,
     )
 
 

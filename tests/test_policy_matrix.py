@@ -21,7 +21,6 @@ from client_sdk import (
     Peer,
     Policy,
     ServerResponseMissing,
-    Timeouts,
 )
 from client_sdk.testing import EmbeddedPacs
 from providers import (
@@ -33,11 +32,11 @@ from providers import (
     UsernameProvider,
 )
 from tests.conftest import AUDIENCE, JWT_KEY, USERS, make_jwt, write_token
+from tests.timeouts import OPERATIONS
 
 MODES = ["standard", "silent", "echo", "pynetdicom"]
 TYPES = [IdentityType.USERNAME, IdentityType.USERNAME_PASSCODE, IdentityType.JWT]
 RULES = ["abort", "release", "warn", "proceed", "callable"]
-FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +97,7 @@ def test_policy_cell(
         Peer(pacs.host, pacs.port, pacs.ae_title),
         identity=provider_for(kind, tmp_path),
         policy=Policy(missing_response=chosen),
-        timeouts=FAST,
+        timeouts=OPERATIONS,
     )
     missing = response_missing(mode, kind)
     stops = missing and rule in ("abort", "release")
@@ -170,12 +169,15 @@ def test_per_type_override_and_default_is_abort(
         peer,
         identity=UsernameProvider("alice", positive_response=True),
         policy=policy,
-        timeouts=FAST,
+        timeouts=OPERATIONS,
     ).associate() as session:
         assert session.outcome.decision is Decision.WARN
     with pytest.raises(ServerResponseMissing):
         Client(
-            peer, identity=provider_for(IdentityType.JWT, tmp_path), policy=policy, timeouts=FAST
+            peer,
+            identity=provider_for(IdentityType.JWT, tmp_path),
+            policy=policy,
+            timeouts=OPERATIONS,
         ).associate()
 
 
@@ -188,7 +190,7 @@ def test_echo_can_count_as_a_response(
         Peer(pacs.host, pacs.port, pacs.ae_title),
         identity=provider_for(IdentityType.JWT, tmp_path),
         policy=policy,
-        timeouts=FAST,
+        timeouts=OPERATIONS,
     )
     with client.associate() as session:
         assert session.outcome.echoed is True
@@ -198,7 +200,9 @@ def test_echo_can_count_as_a_response(
 def test_no_response_requested_needs_no_policy(pacs_by_mode: dict[str, EmbeddedPacs]) -> None:
     pacs = pacs_by_mode["silent"]
     client = Client(
-        Peer(pacs.host, pacs.port, pacs.ae_title), identity=UsernameProvider("alice"), timeouts=FAST
+        Peer(pacs.host, pacs.port, pacs.ae_title),
+        identity=UsernameProvider("alice"),
+        timeouts=OPERATIONS,
     )
     with client.associate() as session:
         assert session.outcome.decision is Decision.NOT_REQUESTED
@@ -215,7 +219,7 @@ def test_a_broken_policy_callable_fails_closed(pacs_by_mode: dict[str, EmbeddedP
         Peer(pacs.host, pacs.port, pacs.ae_title),
         identity=UsernameProvider("alice", positive_response=True),
         policy=Policy(missing_response=broken),
-        timeouts=FAST,
+        timeouts=OPERATIONS,
     )
     with pytest.raises(TypeError, match="not a MissingResponse"):
         client.associate()

@@ -8,7 +8,6 @@ embedded PACS, and DCMTK's findscu against a pynetdicom SCP for parity on the wi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +19,13 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind  # type: ignore[attr-defined]
 
-from client_sdk import Client, ConfigError, Peer, QueryKeyError, Timeouts, parse_query_keys
+from client_sdk import Client, ConfigError, Peer, QueryKeyError, parse_query_keys
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import UsernameProvider
 from tests.conftest import require_program
 from tests.installed_cli import run_cli
+from tests.timeouts import OPERATIONS
 
-TIMEOUTS = Timeouts(connect=5, acse=5, dimse=10, network=10)
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
 # --- the parser: accepted forms and the identifier each gives ------------------------------------
@@ -244,24 +243,11 @@ def pacs(dest: EmbeddedPacs) -> Iterator[EmbeddedPacs]:
         client = Client(
             Peer(server.host, server.port, server.ae_title),
             identity=UsernameProvider("alice"),
-            timeouts=TIMEOUTS,
+            timeouts=OPERATIONS,
         )
         client.store(*datasets)
         server.wait_for_records(1)
         yield server
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: a file keyring in tmp, no user config file (as tests/test_cli.py)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
 
 
 @pytest.fixture
@@ -450,7 +436,7 @@ def test_findscu_key_strings_give_the_same_identifier(
         check=False,
     )
     assert ran.returncode == 0 and len(received) == 1, ran.stdout + ran.stderr
-    client = Client(Peer("127.0.0.1", port, "RECORDER"), timeouts=TIMEOUTS)
+    client = Client(Peer("127.0.0.1", port, "RECORDER"), timeouts=OPERATIONS)
     client.find(parse_query_keys(PARITY_KEYS, level="STUDY"), level="STUDY")
     assert len(received) == 2
     from_findscu, from_sdk = (ds.to_json_dict() for ds in received)

@@ -29,6 +29,7 @@ from providers import (
     UnsafeXml,
 )
 from providers.saml_file import MAX_ASSERTION_BYTES, SamlExchange
+from tests.fixtures_pacs import client_for
 from tests.saml_assertions import (
     AUDIENCE,
     ISSUER,
@@ -59,10 +60,6 @@ class Recording:
 @pytest.fixture
 def saml_pacs(embedded_pacs_factory: Callable[..., EmbeddedPacs]) -> EmbeddedPacs:
     return embedded_pacs_factory(saml_issuer=ISSUER, saml_audience=AUDIENCE)
-
-
-def client_for(pacs: EmbeddedPacs, provider: object) -> Client:
-    return Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider)  # type: ignore[arg-type]
 
 
 # Through the client to the embedded PACS -----------------------------------------------------

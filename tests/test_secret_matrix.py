@@ -66,7 +66,6 @@ from client_sdk import (
     MissingResponse,
     Peer,
     Policy,
-    Timeouts,
     TlsConfig,
 )
 from client_sdk.testing import EmbeddedPacs, ResponseMode
@@ -89,13 +88,13 @@ from tests.secret_matrix_values import (
     WRONG_PASSWORD,
     jwt_secrets,
 )
+from tests.timeouts import LOCAL
 from tests.tls_certs import CertificateFiles, make_certificates
 from tests.wire import read_pdu
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
 
 KEYRING_PASSWORD = "pässwörd-ü-matrix-canary"  # not ASCII: its UTF-8 bytes are searched for
-FAST = Timeouts(connect=5, acse=5, dimse=5, network=5)
 A_ABORT = bytes.fromhex("07 00 00 00 00 04 00 00 02 00")  # source 2 (provider), reason 0
 
 PROVIDERS = ("password", "keyring", "jwt", "kerberos")
@@ -177,11 +176,6 @@ def expected_result(case: Case) -> str:
 
 
 # hex_dumps and debug_everything: tests/secret_matrix_support.py, shared by the matrix modules.
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")
@@ -379,7 +373,7 @@ def test_no_secret_anywhere(
                 Peer("127.0.0.1", peer.port, "ABORTER", tls=tls_for(certs, case.tls)),
                 identity=run.provider,
                 policy=Policy(missing_response=rule),
-                timeouts=FAST,
+                timeouts=LOCAL,
             )
             result = _run_path(case, client, tmp_path, seen, keep_errors)
         assert len(peer.received) == 1 and peer.received[0][0] == 0x01  # the RQ went out
@@ -396,7 +390,7 @@ def test_no_secret_anywhere(
             Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls_for(trusted, case.tls)),
             identity=run.provider,
             policy=Policy(missing_response=rule),
-            timeouts=FAST,
+            timeouts=LOCAL,
         )
         result = _run_path(case, client, tmp_path, seen, keep_errors)
         seen.append(repr(pacs))
@@ -463,7 +457,7 @@ def test_two_clients_in_two_threads_never_see_each_other(
             Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls_for(certs, True)),
             identity=PasswordProvider("alice", PASSWORD, positive_response=True),
             calling_ae_title="ALICE_SCU",
-            timeouts=FAST,
+            timeouts=LOCAL,
         ),
         "bob@example.org": Client(
             Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls_for(certs, True)),
@@ -471,7 +465,7 @@ def test_two_clients_in_two_threads_never_see_each_other(
                 write_token(tmp_path / "bob.jwt", bob_token), positive_response=True
             ),
             calling_ae_title="BOB_SCU",
-            timeouts=FAST,
+            timeouts=LOCAL,
         ),
     }
     secrets = {"alice": [PASSWORD.encode()], "bob@example.org": jwt_secrets(bob_token)}

@@ -52,7 +52,7 @@ from tests.secret_matrix_values import (
     jwt_secrets,
 )
 from tests.text_peer import AE_TITLE, FORGED, PASSCODE, USER, TextPeer, failure
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.tls_certs import CertificateFiles
 from tests.token_echoes import CLIENT_ID, CLIENT_SECRET, ECHOES, SERVICE
 from tests.token_server import RawReply, TokenServer
 
@@ -424,11 +424,6 @@ def installed_python() -> str:
     """The interpreter beside the installed ``dicom-identity`` (``tests/installed_cli.py``)."""
     command = cli_command()
     return str(Path(command[0]).with_name("python")) if len(command) == 1 else sys.executable
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,20 +33,21 @@ from typing import Any, cast
 import pytest
 from pydicom import Dataset
 
-from client_sdk import STUDY_ROOT_FIND, VERIFICATION, Client, Peer, Session, Timeouts, TlsConfig
+from client_sdk import STUDY_ROOT_FIND, VERIFICATION, Client, Peer, Session, TlsConfig
 from client_sdk.testing import EmbeddedPacs, ResponseMode, ct_dataset
 from providers import IdentityProvider, JwtFileProvider, PasswordProvider, SamlFileProvider
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.installed_cli import cli_command
 from tests.leak_search import find_leaks
 from tests.saml_assertions import ISSUER, write_file
 from tests.secret_exposure import SAML_MARKER, marked_assertion
 from tests.secret_matrix_support import ErrorKeeper, Gathered, assert_search_finds, echo, walk
 from tests.text_peer import AE_TITLE, FORGED, PASSCODE, USER, TextPeer, failure
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.timeouts import LOCAL
+from tests.tls_certs import CertificateFiles
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
 
-FAST = Timeouts(connect=5, acse=5, dimse=5, network=5)
 TOKEN = make_jwt(sub="peer-matrix@example.org", lifetime=6 * 3600)  # outlives the run
 
 
@@ -62,7 +66,7 @@ class Peers:
         client = Client(
             Peer("127.0.0.1", port, ae_title, tls=peer_tls if tls else None),
             identity=identity,
-            timeouts=FAST,
+            timeouts=LOCAL,
         )
         self.seen += [repr(client), repr(identity)]
         return client
@@ -185,11 +189,6 @@ CASES: dict[str, tuple[Callable[[Peers, ErrorKeeper], str], str]] = {
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="module")
 def saml_pacs_pool(
     hex_dumps: None, certs: CertificateFiles
 ) -> Iterator[Callable[[str, bool], EmbeddedPacs]]:
@@ -256,3 +255,43 @@ def test_no_secret_anywhere(
 
 
 _HEX_LINE = re.compile(r"^\s*(?:[0-9a-f]{2}\s+)+[0-9a-f]{2}\s*$")
+
+
+# --- a Python caller that configured no logging ---------------------------------------------------
+
+# pydicom both logs and ``warnings.warn``s a value that breaks its VR; with no logging set up,
+# Python prints the warning itself on stderr. The installed interpreter, from tmp_path.
+CALLER = """
+import os, sys
+from client_sdk import STUDY_ROOT_FIND, Client, Peer
+from providers import PasswordProvider
+
+identity = PasswordProvider(sys.argv[3], os.environ["TEXT_PEER_PASSCODE"])
+client = Client(Peer("127.0.0.1", int(sys.argv[1]), sys.argv[2]), identity=identity)
+with client.associate(sop_classes=[STUDY_ROOT_FIND]) as session:
+    found = session.find({"PatientName": "*", "StudyInstanceUID": ""})
+print(len(found), "matches")
+"""
+
+
+def test_python_warnings_printed_without_logging_hold_no_secret(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
+    env.update(TEXT_PEER_PASSCODE=PASSCODE, HOME=str(tmp_path))
+    command = cli_command()
+    python = str(Path(command[0]).with_name("python")) if len(command) == 1 else sys.executable
+    with TextPeer(find=matches(then_fail=False)) as peer:
+        result = subprocess.run(
+            [python, "-c", CALLER, str(peer.port), AE_TITLE, USER],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "2 matches"
+    # Control: pydicom's warning about the UID that is our passcode was printed.
+    assert "Invalid value for VR UI: '[redacted]'" in result.stderr, result.stderr[-3000:]
+    assert_search_finds([PASSCODE])
+    assert find_leaks(result.stdout + result.stderr, [PASSCODE]) == []

@@ -32,7 +32,7 @@ from typing import Any, cast
 
 import pytest
 
-from client_sdk import Client, Peer, Policy, Timeouts, TlsConfig
+from client_sdk import Client, Peer, Policy, TlsConfig
 from client_sdk.testing import EmbeddedPacs, ResponseMode
 from providers import CredentialError, Target, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY
@@ -48,14 +48,14 @@ from tests.secret_matrix_support import (
     walk,
 )
 from tests.secret_matrix_values import OTHER_KEY
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.timeouts import LOCAL
+from tests.tls_certs import CertificateFiles
 from tests.token_echoes import A_JWT, CLIENT_ID, CLIENT_SECRET, ECHOES, SERVICE
 from tests.token_server import RawReply, TokenServer
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
 
 WRONG_SECRET = "wr0ng client secret+/Ü-canary"
-FAST = Timeouts(connect=5, acse=5, dimse=5, network=5)
 LIFETIME = 600  # the advisory window is then 300 s, the mandatory one 60 s
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 
@@ -116,7 +116,7 @@ class Web:
             Peer(pacs.host, pacs.port, pacs.ae_title, tls=peer_tls),
             identity=provider,
             policy=Policy(),
-            timeouts=FAST,
+            timeouts=LOCAL,
         )
         self.seen += [repr(client), repr(provider), str(provider.source)]
         return client
@@ -222,11 +222,6 @@ CASES: dict[str, tuple[Callable[[Web], str], str]] = {
 
 
 # --- the test -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")

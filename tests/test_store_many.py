@@ -22,7 +22,6 @@ from client_sdk import (
     DimseFailure,
     Peer,
     StoreResult,
-    Timeouts,
 )
 from client_sdk._association.contexts import MAX_CONTEXTS, proposed_contexts
 from client_sdk._operations.bulk import DEFAULT_STORAGE_CLASSES, MAX_LOST_IN_A_ROW
@@ -30,9 +29,10 @@ from client_sdk._pynetdicom.reactor_race import return_stolen_responses
 from client_sdk.testing import CT_IMAGE_STORAGE, EmbeddedPacs, ct_dataset
 from providers import IdentityExchange, PasswordProvider, Target, UsernameProvider
 from tests.conftest import USERS
+from tests.fixtures_pacs import client_for
+from tests.timeouts import THIRD_PARTY
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
-TIMEOUTS = Timeouts(connect=5, acse=10, dimse=20, network=20)
 
 
 class CountingProvider:
@@ -48,16 +48,6 @@ class CountingProvider:
         with self._lock:
             self.calls += 1
         return self.inner.negotiate(target)
-
-
-@pytest.fixture
-def pacs() -> Iterator[EmbeddedPacs]:
-    with EmbeddedPacs(users=USERS) as p:
-        yield p
-
-
-def client_for(pacs: EmbeddedPacs, identity: Any) -> Client:
-    return Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=identity, timeouts=TIMEOUTS)
 
 
 def write_files(folder: Path, count: int) -> list[Path]:
@@ -77,7 +67,9 @@ def test_many_files_each_with_its_status(pacs: EmbeddedPacs, tmp_path: Path, wor
     files = write_files(tmp_path / "in", 24)
     identity = CountingProvider(USERS["alice"])
     seen: list[StoreResult] = []
-    report = client_for(pacs, identity).store_many(files, workers=workers, progress=seen.append)
+    report = client_for(pacs, identity, timeouts=THIRD_PARTY).store_many(
+        files, workers=workers, progress=seen.append
+    )
 
     assert report.stored == 24 and report.failed == []
     assert [r.path for r in report.results] == files  # input order, whatever the finishing order
@@ -106,7 +98,9 @@ def test_files_go_in_their_own_transfer_syntax(pacs: EmbeddedPacs, tmp_path: Pat
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
     ds.save_as(implicit, implicit_vr=True, little_endian=True, enforce_file_format=True)
 
-    report = client_for(pacs, UsernameProvider("alice")).store_many([*explicit, implicit])
+    report = client_for(pacs, UsernameProvider("alice"), timeouts=THIRD_PARTY).store_many(
+        [*explicit, implicit]
+    )
     assert report.stored == 4
     received = {str(d.SOPInstanceUID): d.file_meta.TransferSyntaxUID for d in pacs.datasets}
     by_result = {r.path: received[str(r.sop_instance_uid)] for r in report.results}
@@ -116,7 +110,7 @@ def test_files_go_in_their_own_transfer_syntax(pacs: EmbeddedPacs, tmp_path: Pat
     }
 
     pacs.clear()  # Client.store names the files' syntaxes too
-    client_for(pacs, UsernameProvider("alice")).store(explicit[0])
+    client_for(pacs, UsernameProvider("alice"), timeouts=THIRD_PARTY).store(explicit[0])
     assert [d.file_meta.TransferSyntaxUID for d in pacs.datasets] == [ExplicitVRLittleEndian]
 
 
@@ -141,10 +135,10 @@ def test_exact_syntax_contexts_fill_only_the_room_left() -> None:
 def test_no_more_associations_than_inputs(pacs: EmbeddedPacs, tmp_path: Path) -> None:
     files = write_files(tmp_path / "in", 2)
     identity = CountingProvider(USERS["alice"])
-    report = client_for(pacs, identity).store_many(files, workers=4)
+    report = client_for(pacs, identity, timeouts=THIRD_PARTY).store_many(files, workers=4)
     assert report.stored == 2
     assert identity.calls == 2 == len(pacs.wait_for_records(2))
-    empty = client_for(pacs, identity).store_many([], workers=4)
+    empty = client_for(pacs, identity, timeouts=THIRD_PARTY).store_many([], workers=4)
     assert empty.results == [] and identity.calls == 2
 
 
@@ -162,9 +156,9 @@ def test_failing_files_are_reported_and_the_rest_is_stored(tmp_path: Path) -> No
     items: list[Any] = [files[0], junk, files[1], missing, mr, files[2], refused, files[3]]
 
     with EmbeddedPacs(users=USERS, storage_dir=tmp_path / "pacs") as pacs:
-        report = client_for(pacs, PasswordProvider("alice", USERS["alice"])).store_many(
-            items, workers=2, sop_classes=[CT_IMAGE_STORAGE]
-        )
+        report = client_for(
+            pacs, PasswordProvider("alice", USERS["alice"]), timeouts=THIRD_PARTY
+        ).store_many(items, workers=2, sop_classes=[CT_IMAGE_STORAGE])
         assert len(pacs.datasets) == 4
 
     by_index = {r.index: r for r in report.results}
@@ -193,7 +187,9 @@ def test_authentication_rejection_stops_everything(pacs: EmbeddedPacs, tmp_path:
     identity = CountingProvider("wrong password")
     seen: list[StoreResult] = []
     with pytest.raises(AuthenticationRejected) as caught:
-        client_for(pacs, identity).store_many(inputs(), workers=4, progress=seen.append)
+        client_for(pacs, identity, timeouts=THIRD_PARTY).store_many(
+            inputs(), workers=4, progress=seen.append
+        )
 
     records = pacs.wait_for_records(1)
     assert pacs.datasets == []
@@ -218,7 +214,7 @@ def test_input_is_consumed_lazily(pacs: EmbeddedPacs) -> None:
             in_flight.append(n + 1 - len(done))  # taken so far (this one included) - finished
             yield ct_dataset(seed=n)
 
-    report = client_for(pacs, UsernameProvider("alice")).store_many(
+    report = client_for(pacs, UsernameProvider("alice"), timeouts=THIRD_PARTY).store_many(
         inputs(), workers=workers, progress=done.append
     )
     assert report.stored == 20
@@ -236,7 +232,9 @@ def test_progress_callback_error_stops_the_run(pacs: EmbeddedPacs, tmp_path: Pat
             raise RuntimeError("callback broke")
 
     with pytest.raises(RuntimeError, match="callback broke"):
-        client_for(pacs, UsernameProvider("alice")).store_many(files, progress=progress)
+        client_for(pacs, UsernameProvider("alice"), timeouts=THIRD_PARTY).store_many(
+            files, progress=progress
+        )
     records = pacs.wait_for_records(1)
     assert len(pacs.datasets) == 2 and len(records) == 1
 
@@ -284,7 +282,7 @@ def test_lost_association_fails_that_file_and_a_new_one_is_opened(
 ) -> None:
     datasets = [ct_dataset(seed=n) for n in range(6)]
     aborting_peer.abort_on = {str(datasets[2].SOPInstanceUID)}
-    client = Client(Peer("127.0.0.1", aborting_peer.port, "ABORTER"), timeouts=TIMEOUTS)
+    client = Client(Peer("127.0.0.1", aborting_peer.port, "ABORTER"), timeouts=THIRD_PARTY)
     report = client.store_many(datasets, sop_classes=[CT_IMAGE_STORAGE])
 
     assert [r.index for r in report.failed] == [2]
@@ -299,7 +297,7 @@ def test_lost_association_fails_that_file_and_a_new_one_is_opened(
 
 def test_a_peer_that_aborts_every_time_stops_the_run(aborting_peer: AbortingPeer) -> None:
     aborting_peer.abort_all = True
-    client = Client(Peer("127.0.0.1", aborting_peer.port, "ABORTER"), timeouts=TIMEOUTS)
+    client = Client(Peer("127.0.0.1", aborting_peer.port, "ABORTER"), timeouts=THIRD_PARTY)
     seen: list[StoreResult] = []
     with pytest.raises(AssociationAborted, match="in a row"):
         client.store_many(
@@ -312,7 +310,7 @@ def test_a_peer_that_aborts_every_time_stops_the_run(aborting_peer: AbortingPeer
 
 
 def test_bad_arguments(pacs: EmbeddedPacs) -> None:
-    client = client_for(pacs, None)
+    client = client_for(pacs, None, timeouts=THIRD_PARTY)
     with pytest.raises(ValueError, match="workers"):
         client.store_many([], workers=0)
     with pytest.raises(ValueError, match="sop_classes"):

@@ -46,16 +46,11 @@ from client_sdk.testing import EmbeddedPacs
 from providers import JwtFileProvider, PasswordProvider
 from tests.conftest import poll
 from tests.tcp_server import tcp_server
+from tests.timeouts import OPERATIONS
 from tests.tls_certs import CertificateFiles, make_certificates
 
-FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
 PASSWORD = "tls-test-password-7f3a"
 TLS_1_2 = ssl.TLSVersion.TLSv1_2
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +88,7 @@ def tls_pacs(certs: CertificateFiles) -> Iterator[EmbeddedPacs]:
         yield pacs
 
 
-def client(pacs: EmbeddedPacs, tls: TlsConfig | None, timeouts: Timeouts = FAST) -> Client:
+def client(pacs: EmbeddedPacs, tls: TlsConfig | None, timeouts: Timeouts = OPERATIONS) -> Client:
     return Client(
         Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls),
         identity=PasswordProvider("alice", PASSWORD, positive_response=True),
@@ -121,7 +116,9 @@ def tls_socket(session: Session) -> ssl.SSLSocket:
     return sock
 
 
-def failure(pacs: EmbeddedPacs, tls: TlsConfig | None, timeouts: Timeouts = FAST) -> Exception:
+def failure(
+    pacs: EmbeddedPacs, tls: TlsConfig | None, timeouts: Timeouts = OPERATIONS
+) -> Exception:
     """The error of one echo, checked for what every TLS error message must hold."""
     with pytest.raises(PeerUnreachable) as info:
         client(pacs, tls, timeouts).echo()
@@ -240,7 +237,7 @@ def test_missing_file_named_before_any_connect(
     tls_client = Client(
         Peer(tls_pacs.host, tls_pacs.port, tls_pacs.ae_title, tls=tls),
         identity=JwtFileProvider(token),
-        timeouts=FAST,
+        timeouts=OPERATIONS,
     )
     with pytest.raises(TlsConfigError, match=f"TLS {key} '{missing}' does not exist"):
         tls_client.echo()  # before the credential is fetched, and before any connect
@@ -316,13 +313,13 @@ def test_plain_peer_that_closes_is_not_called_a_tls_port() -> None:
     with _closing_server() as (host, port):
         peer = Peer(host, port, "CLOSER")
         with pytest.raises(AssociationAborted):
-            Client(peer, timeouts=FAST).echo()
+            Client(peer, timeouts=OPERATIONS).echo()
 
 
 def test_plain_against_a_peer_answering_with_a_tls_alert() -> None:
     alert = bytes.fromhex("15 03 03 00 02 02 46")  # fatal protocol_version, as some servers send
     with _closing_server(alert) as (host, port), pytest.raises(PlainToTlsPort) as info:
-        Client(Peer(host, port, "TLS_ONLY"), timeouts=FAST).echo()
+        Client(Peer(host, port, "TLS_ONLY"), timeouts=OPERATIONS).echo()
     assert "with a TLS record (15 03 ...)" in str(info.value)
 
 
@@ -330,7 +327,7 @@ def test_tls_to_a_peer_that_hangs_up_on_the_hello(certs: CertificateFiles) -> No
     with _closing_server() as (host, port):
         peer = Peer(host, port, "CLOSER", tls=verified(certs))
         with pytest.raises(TlsToPlainPort, match="closed the connection on our TLS hello"):
-            Client(peer, timeouts=FAST).echo()
+            Client(peer, timeouts=OPERATIONS).echo()
 
 
 def test_tls_handshake_stall_is_bounded_by_the_connect_timeout(certs: CertificateFiles) -> None:

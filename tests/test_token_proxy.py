@@ -20,7 +20,7 @@ from client_sdk import InvalidConfig, load_config
 from providers import Target, TokenEndpointProvider, TokenEndpointUnreachable
 from tests.conftest import free_port
 from tests.http_proxy import RecordingProxy
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.tls_certs import CertificateFiles
 from tests.token_server import RawReply, TokenServer, silent_listener
 
 JWT_KEY = "token-server-hs256-key-trusted-by-the-pacs"
@@ -47,11 +47,6 @@ def environment_proxy(proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     return proxy
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("certs"))
 
 
 def provider(url: str, keyring: Any, **kwargs: Any) -> TokenEndpointProvider:

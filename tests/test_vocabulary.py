@@ -9,7 +9,6 @@ association event and the audit trail, and must be the table's.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from client_sdk import (
     Peer,
     Policy,
     ServerResponseMissing,
-    Timeouts,
 )
 from client_sdk.testing import EmbeddedPacs, ResponseMode
 from providers import (
@@ -41,9 +39,9 @@ from providers import (
 from tests.conftest import AUDIENCE, JWT_KEY, USERS, make_jwt, write_token
 from tests.installed_cli import json_lines, run_cli
 from tests.saml_assertions import ISSUER, make_assertion
+from tests.timeouts import OPERATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = Timeouts(connect=5, acse=5, dimse=10, network=10)
 STOPS = {Decision.ABORT.value, Decision.RELEASE.value}
 
 
@@ -198,7 +196,7 @@ def python_api(pacs: EmbeddedPacs, provider: IdentityProvider | None, seen: Seen
     (ABORT) shows the outcome the association had."""
     peer = Peer(pacs.host, pacs.port, pacs.ae_title)
     sink = RecordingSink()
-    client = Client(peer, identity=provider, timeouts=FAST, audit=sink)
+    client = Client(peer, identity=provider, timeouts=OPERATIONS, audit=sink)
     try:
         with client.associate() as session:
             outcome = session.outcome
@@ -220,7 +218,7 @@ def python_api(pacs: EmbeddedPacs, provider: IdentityProvider | None, seen: Seen
 
     policy = Policy(missing_response=record)
     with pytest.raises(ServerResponseMissing):
-        Client(peer, identity=provider, policy=policy, timeouts=FAST).associate()
+        Client(peer, identity=provider, policy=policy, timeouts=OPERATIONS).associate()
     (outcome,) = shown
     assert isinstance(outcome.status, ResponseStatus)
     seen.channels["python"] = (outcome.status.value, event.decision, outcome.verified)
@@ -268,20 +266,6 @@ def command_line(
     )
     assert event["status"] == 0  # the DIMSE status, nothing else
     seen.channels["cli json"] = (event["response"], event["decision"], event["verified"])
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """As tests/test_cli.py: a file keyring in tmp, no DICOM_IDENTITY_* variables, HOME in tmp
-    (the Kerberos variables of the throwaway realm, when one runs, come with os.environ)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import traceback
 import urllib.parse
 from collections.abc import Iterator
@@ -72,19 +71,6 @@ def test_the_leak_search_finds_every_encoding() -> None:
 def pacs() -> Iterator[EmbeddedPacs]:
     with EmbeddedPacs(users={"alice": CANARY}) as server:
         yield server
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: a file keyring in tmp, no DICOM_IDENTITY_* variables."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
-    base.update(
-        PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        HOME=str(tmp_path),
-    )
-    return base
 
 
 def refused_everywhere(

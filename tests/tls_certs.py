@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -177,3 +178,10 @@ def make_certificates(directory: Path, hostname: str = "localhost") -> Certifica
     return CertificateFiles(
         ca_file, cert_file, key_file, client_cert_file, client_key_file, hostname
     )
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
+    """One CA, server and client certificate set for the whole run (loaded by conftest); the
+    tests read the files and never change them."""
+    return make_certificates(tmp_path_factory.mktemp("tls"))
