@@ -21,7 +21,8 @@ them (a client, the embedded PACS, or both):
    (the Session holds the registration), every record of the pynetdicom and pydicom loggers (and
    of ``py.warnings``, where Python warnings go once ``logging.captureWarnings`` is on) is
    scrubbed of each secret in every form :mod:`providers.scrub` knows (raw, URL-encoded, hex,
-   base64, ``repr``), and a hex-dump-looking line outside a dump is dropped whole.
+   base64, ``repr``), and a hex-dump-looking line outside a dump is dropped whole. Python's
+   warnings (pydicom ``warnings.warn``s the values it also logs) are formatted scrubbed too.
 
 The filters sit on the loggers that create the records: a filter on the parent ``pynetdicom``
 logger would not see records propagated from ``pynetdicom._handlers``.
@@ -29,9 +30,13 @@ logger would not see records propagated from ``pynetdicom._handlers``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import pynetdicom  # noqa: F401  (its modules create their loggers on import)
 
@@ -171,9 +176,24 @@ def _holds_secret(pdu: bytes) -> bool:
 _scrubber = SecretScrubber()
 
 
+def _scrubbing_formatwarning(
+    format_warning: Callable[..., str],
+) -> Callable[..., str]:
+    """``warnings.formatwarning`` scrubbed of the secrets in flight: pydicom ``warnings.warn``s
+    the value a peer sent (``Invalid value for VR UI: '...'``) besides logging it, and Python
+    prints that warning on stderr (or hands it to ``py.warnings``) through this function."""
+
+    @functools.wraps(format_warning)
+    def formatwarning(*args: Any, **kwargs: Any) -> str:
+        return remove_in_flight(format_warning(*args, **kwargs))
+
+    formatwarning.scrubs_secrets = True  # type: ignore[attr-defined]
+    return formatwarning
+
+
 def install_pynetdicom_redaction() -> None:
-    """Put the scrubber on every pynetdicom logger, pydicom's and ``py.warnings`` (idempotent,
-    thread-safe)."""
+    """Put the scrubber on every pynetdicom logger, pydicom's and ``py.warnings``, and around
+    ``warnings.formatwarning`` (idempotent, thread-safe)."""
     global _installed
     with _lock:
         if _installed:
@@ -187,4 +207,6 @@ def install_pynetdicom_redaction() -> None:
             logger = logging.getLogger(name)
             if _scrubber not in logger.filters:
                 logger.addFilter(_scrubber)
+        if not getattr(warnings.formatwarning, "scrubs_secrets", False):
+            warnings.formatwarning = _scrubbing_formatwarning(warnings.formatwarning)
         _installed = True
