@@ -6,5 +6,5 @@ change on a configured one).
 The configuration (:mod:`client_sdk._config.parse`, ``build``, ``effective``, ``model``) and the
 CLI (:mod:`client_sdk._cli.identity`, ``configured_identity``) read only this registry. A new
 credential type is a provider module in ``providers/`` and a module here with its entry, listed in
-:data:`REGISTRY`.
+:data:`client_sdk._identity_types.registry.REGISTRY`.
 """

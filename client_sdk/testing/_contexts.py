@@ -16,7 +16,7 @@ from pynetdicom.presentation import PresentationContext
 
 from client_sdk._association.contexts import MAX_CONTEXTS
 from client_sdk._pynetdicom.testing_contexts import SharedContexts
-from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
+from client_sdk._sop import NOT_STORAGE, VERIFICATION
 
 
 def supported_contexts() -> SharedContexts:
@@ -27,15 +27,14 @@ def supported_contexts() -> SharedContexts:
     the SCP role so the PACS can send the instances back over the same association.
     """
     contexts = SharedContexts()
-    contexts.append(build_context(VERIFICATION, DEFAULT_TRANSFER_SYNTAXES))
+    for sop_class in NOT_STORAGE:  # the SOP table's own list, in its order
+        contexts.append(build_context(sop_class, DEFAULT_TRANSFER_SYNTAXES))
     for storage in AllStoragePresentationContexts:
         if storage.abstract_syntax is not None:
             context = build_context(storage.abstract_syntax, ALL_TRANSFER_SYNTAXES)
             context.scu_role = True
             context.scp_role = True
             contexts.append(context)
-    for model in (STUDY_ROOT_FIND, STUDY_ROOT_MOVE, STUDY_ROOT_GET):
-        contexts.append(build_context(model, DEFAULT_TRANSFER_SYNTAXES))
     return contexts
 
 
