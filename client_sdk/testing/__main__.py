@@ -97,9 +97,18 @@ def _parser(prog: str = DEFAULT_PROG) -> argparse.ArgumentParser:
         "public key (RS256/ES256)",
     )
     ids.add_argument(
-        "--jwt-audience", help="with --jwt-key-file: the audience (aud) a JWT must name"
+        "--jwks-url",
+        metavar="URL",
+        help="verify JWTs (type 5) with the keys of this JWKS (an OpenID Provider's jwks_uri), "
+        "read again when a token names an unknown kid; instead of --jwt-key-file",
     )
-    ids.add_argument("--jwt-issuer", help="with --jwt-key-file: the issuer (iss) a JWT must name")
+    ids.add_argument(
+        "--jwt-audience",
+        help="with --jwt-key-file or --jwks-url: the audience (aud) a JWT must name",
+    )
+    ids.add_argument(
+        "--jwt-issuer", help="with --jwt-key-file or --jwks-url: the issuer (iss) a JWT must name"
+    )
     ids.add_argument(
         "--kerberos-keytab",
         type=Path,
@@ -181,8 +190,12 @@ def _check_combinations(parser: argparse.ArgumentParser, args: argparse.Namespac
         ("tls_ca_file", "tls_cert_file"),
     ]
     for option, needed in needs:
+        if option.startswith("jwt_") and args.jwks_url:
+            continue  # --jwt-audience and --jwt-issuer apply to --jwks-url too
         if getattr(args, option) and not getattr(args, needed):
             parser.error(f"--{option.replace('_', '-')} needs --{needed.replace('_', '-')}")
+    if args.jwks_url and args.jwt_key_file:
+        parser.error("give --jwt-key-file or --jwks-url, not both")
 
 
 def _startup_line(pacs: EmbeddedPacs, *, client_certificates: bool) -> str:
@@ -235,6 +248,7 @@ def main(argv: list[str] | None = None, *, prog: str = DEFAULT_PROG) -> int:
             jwt_key=jwt_key,
             jwt_audience=args.jwt_audience,
             jwt_issuer=args.jwt_issuer,
+            jwt_jwks_url=args.jwks_url,
             kerberos_keytab=args.kerberos_keytab,
             kerberos_service=args.kerberos_service,
             saml_issuer=args.saml_issuer,

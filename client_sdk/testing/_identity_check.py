@@ -15,10 +15,12 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import jwt
 
+from client_sdk.testing._jwks_keys import JwksKeys, JwksUnavailable
 from client_sdk.testing._kerberos_acceptor import KerberosAcceptor, KerberosRejected
 from providers.errors import IdentityError
 from providers.safe_errors import total_repr
@@ -76,7 +78,9 @@ class IdentityChecker:
 
     ``users`` maps username to password. ``jwt_key`` is an HS256 secret or a PEM public key; only
     the algorithms that fit the kind of key are allowed, so a public key is never used as an
-    HMAC secret. ``kerberos_keytab`` enables type 3 (needs python-gssapi); ``kerberos_service``
+    HMAC secret. ``jwt_jwks_url`` instead: the keys of that JWKS by ``kid`` (asymmetric
+    algorithms only; read again for an unknown kid, see :class:`JwksKeys`). ``kerberos_keytab``
+    enables type 3 (needs python-gssapi); ``kerberos_service``
     (e.g. ``"dicom/localhost@REALM"``) limits it to that principal of the keytab. ``saml_issuer``
     enables type 4 (see :class:`SamlChecker`: issuer, audience and time conditions are checked;
     the XML signature is not).
@@ -90,6 +94,7 @@ class IdentityChecker:
         jwt_algorithms: Sequence[str] = ("HS256", "RS256", "ES256"),
         jwt_audience: str | None = None,
         jwt_issuer: str | None = None,
+        jwt_jwks_url: str | None = None,
         kerberos_keytab: str | os.PathLike[str] | None = None,
         kerberos_service: str | None = None,
         saml_issuer: str | None = None,
@@ -107,10 +112,13 @@ class IdentityChecker:
         self._users: dict[str, bytes] | None = (
             None if users is None else {name: pw.encode("utf-8") for name, pw in users.items()}
         )
+        if jwt_key is not None and jwt_jwks_url is not None:
+            raise ValueError("give jwt_key or jwt_jwks_url, not both")
         self._jwt_key = jwt_key
-        if jwt_key is None:
+        self._jwks = None if jwt_jwks_url is None else JwksKeys(jwt_jwks_url)
+        if jwt_key is None and self._jwks is None:
             self._jwt_algorithms: list[str] = []
-        elif _is_pem(jwt_key):
+        elif jwt_key is None or _is_pem(jwt_key):
             self._jwt_algorithms = [a for a in jwt_algorithms if not a.upper().startswith("HS")]
         else:
             self._jwt_algorithms = [a for a in jwt_algorithms if a.upper().startswith("HS")]
@@ -132,6 +140,8 @@ class IdentityChecker:
         def build() -> str:  # total (providers.safe_errors): it holds passwords and the key
             users = "none" if self._users is None else str(len(self._users))
             jwt_state = "configured" if self._jwt_key is not None else "none"
+            if self._jwks is not None:
+                jwt_state = f"jwks {self._jwks.url!r}"
             kerberos = "" if self._kerberos is None else f", kerberos={self._kerberos!r}"
             saml = "" if self._saml is None else f", saml={self._saml!r}"
             return f"IdentityChecker(users={users}, jwt_key={jwt_state}{kerberos}{saml})"
@@ -173,7 +183,7 @@ class IdentityChecker:
         return Verdict(True, name)
 
     def _jwt(self, primary: bytes, secondary: bytes) -> Verdict:
-        if self._jwt_key is None:
+        if self._jwt_key is None and self._jwks is None:
             return _reject("no JWT key configured")
         if not self._jwt_algorithms:
             return _reject("no allowed JWT algorithm fits the configured key")
@@ -182,14 +192,23 @@ class IdentityChecker:
         except UnicodeDecodeError:
             return _reject("JWT is not ASCII")
         try:
+            if self._jwks is not None:
+                header = jwt.get_unverified_header(token)
+                if header.get("alg") not in self._jwt_algorithms:  # before reading any key
+                    return _reject("JWT algorithm not allowed")
+                key: Any = self._jwks.key_for(header)
+            else:
+                key = self._jwt_key
             claims = jwt.decode(
                 token,
-                self._jwt_key,
+                key,
                 algorithms=self._jwt_algorithms,
                 audience=self._jwt_audience,
                 issuer=self._jwt_issuer,
                 options={"require": ["exp"]},
             )
+        except JwksUnavailable as exc:
+            return _reject(f"JWT key not found: {exc}")
         except jwt.MissingRequiredClaimError as exc:
             return _reject(f"JWT missing required claim {exc.claim!r}")
         except jwt.PyJWTError as exc:

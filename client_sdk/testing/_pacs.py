@@ -51,7 +51,9 @@ class EmbeddedPacs:
     """A pynetdicom SCP that verifies user identities; a context manager.
 
     ``users`` maps username to password (types 1 and 2); ``jwt_key`` is an HS256 secret or a PEM
-    public key (type 5; tokens must carry ``exp`` and ``sub``). ``kerberos_keytab`` enables type 3
+    public key (type 5; tokens must carry ``exp`` and ``sub``), or ``jwt_jwks_url`` a JWKS (an
+    OpenID Provider's ``jwks_uri``) whose keys are found by ``kid``, read again for an unknown
+    one. ``kerberos_keytab`` enables type 3
     (needs python-gssapi: ``pip install 'dicom-identity[kerberos]'``): the primary field may be a
     GSS-API initial context token or a bare KRB_AP_REQ, tokens are checked against a replay cache,
     and ``kerberos_service`` (e.g. ``"dicom/localhost@REALM"``) limits acceptance to that
@@ -99,6 +101,7 @@ class EmbeddedPacs:
         jwt_algorithms: Sequence[str] = ("HS256", "RS256", "ES256"),
         jwt_audience: str | None = None,
         jwt_issuer: str | None = None,
+        jwt_jwks_url: str | None = None,
         kerberos_keytab: str | os.PathLike[str] | None = None,
         kerberos_service: str | None = None,
         saml_issuer: str | None = None,
@@ -133,6 +136,7 @@ class EmbeddedPacs:
             jwt_algorithms=jwt_algorithms,
             jwt_audience=jwt_audience,
             jwt_issuer=jwt_issuer,
+            jwt_jwks_url=jwt_jwks_url,
             kerberos_keytab=kerberos_keytab,
             kerberos_service=kerberos_service,
             saml_issuer=saml_issuer,
