@@ -14,14 +14,15 @@ import ipaddress
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Protocol, runtime_checkable
-
-from pynetdicom.pdu_primitives import UserIdentityNegotiation
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from providers.errors import IdentityError, InvalidIdentity
 from providers.safe_errors import secret_safe, total_repr
 from providers.scrub import SecretForms
 from providers.secret import Secret
+
+if TYPE_CHECKING:  # pynetdicom is imported when an identity is sent, not at start-up (issue 16)
+    from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
 __all__ = [
     "IdentityExchange",
@@ -183,6 +184,8 @@ class IdentityRequest:
     @secret_safe  # its locals hold the revealed fields
     def to_primitive(self) -> UserIdentityNegotiation:
         """Build pynetdicom's primitive. Call at the last moment; never ``str()`` the result."""
+        from pynetdicom.pdu_primitives import UserIdentityNegotiation
+
         item = UserIdentityNegotiation()
         item.user_identity_type = int(self.identity_type)
         item.positive_response_requested = self.positive_response_requested

@@ -10,16 +10,17 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from client_sdk._cli.commands import COMMANDS, run_pacs
 from client_sdk._cli.exit_codes import exit_code
 from client_sdk._cli.flag_secrets import refuse_secrets_in_flags
 from client_sdk._cli.keyring import in_cli_terms
 from client_sdk._cli.parser import build_parser
 from client_sdk._cli.report import Reporter
 from client_sdk._cli.stderr import configure_stderr
-from client_sdk._config.load import load_config
-from client_sdk._config.model import Config
+
+if TYPE_CHECKING:
+    from client_sdk._config.model import Config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.pacs_args = [*rest, *args.pacs_args]
     else:
         args = parser.parse_args(argv)
+    # The commands (pynetdicom, pydicom) load only now: --help and --version have exited.
+    from client_sdk._cli.commands import COMMANDS, run_pacs
+    from client_sdk._config.load import load_config
+
     report = Reporter(as_json=args.json)
     if args.command == "pacs":
         # A server: its log lines (pynetdicom's included) are its output.

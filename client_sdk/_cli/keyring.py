@@ -19,13 +19,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from client_sdk._cli.report import Reporter
-from client_sdk._config.model import Config, KeyringEntry
 from client_sdk._errors import ConfigError
 from providers import CredentialError, CredentialUnavailable, KeyringEntryMissing, Secret
 from providers.keyring_access import backend_name, default_backend, describe_backend_error
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
+
+    from client_sdk._config.model import Config, KeyringEntry
 
 _ACTIONS = {
     "set": "ask for the password or client secret (getpass; from a pipe, its first line) and "
@@ -95,6 +96,8 @@ def in_cli_terms(error: Exception, config: Config | None, args: argparse.Namespa
     """``error`` with its advice as a ``dicom-identity`` command, where it has one."""
     if not isinstance(error, KeyringEntryMissing):
         return error
+    from client_sdk._config.model import KeyringEntry  # the config: not loaded for --help
+
     entry = KeyringEntry(error.service, error.username, error.what, "")
     return error.advising(_set_command(config, args, entry))
 
@@ -113,6 +116,8 @@ def _entry(config: Config, args: argparse.Namespace) -> KeyringEntry:
             f"keyring {args.keyring_command}: give a configured PEER, or --keyring-service "
             "SERVICE --user NAME for an entry no configured peer reads"
         )
+    from client_sdk._config.model import KeyringEntry
+
     return KeyringEntry(args.keyring_service, args.user, "password", "")
 
 

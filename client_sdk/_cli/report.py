@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pydicom import Dataset
-
-from client_sdk import _peer_text as peer_text
 from client_sdk._cli.advice import error_text
 from client_sdk._outcome import IdentityOutcome
 from providers.scrub import printable_line
 
+if TYPE_CHECKING:  # pydicom loads when a command runs, not for --help (issue 16)
+    from pydicom import Dataset
 
-def dataset_fields(ds: Dataset, secrets: peer_text.SecretsGiven = ()) -> dict[str, str]:
+    from client_sdk._peer_text import SecretsGiven
+
+
+def dataset_fields(ds: Dataset, secrets: SecretsGiven = ()) -> dict[str, str]:
     """Top-level keywords and values of an identifier, as text (for find results). The values
     are the peer's: each is shown through :func:`client_sdk._peer_text.shown` (scrubbed of
     ``secrets``, the session's ``peer_text.scrubber()``; one printable line; cut to its VR's
     length)."""
+    from client_sdk import _peer_text as peer_text  # pydicom: not loaded for --help
+
     return peer_text.fields(ds, secrets)
 
 
