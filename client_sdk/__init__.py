@@ -71,6 +71,8 @@ if TYPE_CHECKING:
     from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
     from client_sdk._timeouts import Timeouts
     from client_sdk._tls import TlsConfig
+    from client_sdk._web.client import DicomWebClient
+    from client_sdk._web.failures import HttpAuthenticationRejected
     from providers import IdentityError  # the root error's 0.4 name: DicomIdentityError
 
 _deprecated.install()  # the 0.4 module paths still import, each with a DeprecationWarning
@@ -142,6 +144,8 @@ _LAZY: dict[str, str] = {
     "VERIFICATION": "client_sdk._sop",
     "Timeouts": "client_sdk._timeouts",
     "TlsConfig": "client_sdk._tls",
+    "DicomWebClient": "client_sdk._web.client",
+    "HttpAuthenticationRejected": "client_sdk._web.failures",
     "IdentityError": "providers",
 }
 
@@ -182,9 +186,11 @@ __all__ = [
     "ConfigError",
     "Decision",
     "DicomIdentityError",
+    "DicomWebClient",
     "DimseFailure",
     "EventOutcome",
     "HostnameMismatch",
+    "HttpAuthenticationRejected",
     "IdentityError",
     "IdentityOutcome",
     "IdentityTooLarge",
