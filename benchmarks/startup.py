@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark 5: start-up wall time, ``import client_sdk`` and ``dicom-identity --help``.
+"""Benchmark 5: start-up wall time, ``import client_sdk``, ``dicom-identity --help`` and
+``--version``. Goal (issue 16): --help and --version <= 4 x ``python -c pass``.
 
 Each case is a fresh Python process (``--runs`` times, interleaved, after 2 warm-up runs each);
 the bare interpreter and ``import pynetdicom`` alongside, for what is not ours.
@@ -25,7 +26,9 @@ CASES = {
     "import pynetdicom": ["-c", "import pynetdicom"],
     "import client_sdk": ["-c", "import client_sdk"],
     "dicom-identity --help": ["-m", "client_sdk", "--help"],
+    "dicom-identity --version": ["-m", "client_sdk", "--version"],
 }
+GOALS = {"dicom-identity --help": "<= 4", "dicom-identity --version": "<= 4"}
 
 
 def _once(argv: list[str], env: dict[str, str]) -> float:
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             if n >= 2:
                 times[case].append(elapsed)
     medians = {case: statistics.median(values) * 1000 for case, values in times.items()}
-    return ratio_rows(NAME, medians, "ms", baseline=FLOOR)
+    return ratio_rows(NAME, medians, "ms", baseline=FLOOR, goals=GOALS)
 
 
 if __name__ == "__main__":
