@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
+import demo_login_device
 import echo_kerberos
 import echo_username
 import find_jwt_file
@@ -35,6 +36,14 @@ def main() -> int:
     for title, run in examples:
         print(f"\n=== {title} ===")
         code = _common.run(run, extra)
+        if code:
+            return code
+    why = demo_login_device.missing()
+    if why:
+        print(f"(skipping the OpenID Connect login example: {why})")
+    else:
+        print("\n=== type 5, interactive login (OpenID Connect device flow) ===")
+        code = demo_login_device.main(extra)
         if code:
             return code
     print("\nAll examples ran against the embedded PACS.")

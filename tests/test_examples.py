@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from client_sdk.testing import kerberos_tools_missing
+from tests.oidc_fixtures import node_setup_missing
 from tests.processes import background, listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,13 @@ def test_demo_runs_every_example() -> None:
         del expected["C-ECHO (Kerberos)"]  # the demo skips it, and says why
     else:
         assert "mutual authentication verified" in result.stdout
+    if node_setup_missing() and os.environ.get("CI") != "true":
+        assert "skipping the OpenID Connect login example" in result.stdout
+    else:  # the device flow against oidc-provider, approved by a second client
+        line = "C-ECHO (OpenID Connect login): identity type jwt, principal 'alice'"
+        assert line in result.stdout
+        assert "logged in as 'alice'" in result.stdout and "enter the code" in result.stdout
+        assert "refresh token revoked True, deleted True" in result.stdout
     for operation, identity in expected.items():
         (line,) = [line for line in lines if line.startswith(operation + ":")]
         assert identity in line
