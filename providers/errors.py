@@ -1,6 +1,7 @@
 """The error tree shared by providers and the client.
 
-``IdentityError`` is the root of every error the SDK raises. Credential sources raise one of two
+``DicomIdentityError`` is the root of every error the SDK raises (``IdentityError``, its 0.4 name,
+is the same class). Credential sources raise one of two
 kinds, as azure-identity does: ``CredentialUnavailable`` ("not configured here": a chain moves on)
 and ``CredentialError`` ("configured but broken": a chain stops, so a broken credential never
 silently becomes a different identity). No message ever holds a secret.
@@ -14,6 +15,7 @@ __all__ = [
     "CredentialError",
     "CredentialExpired",
     "CredentialUnavailable",
+    "DicomIdentityError",
     "IdentityError",
     "InvalidIdentity",
     "MutualAuthenticationFailed",
@@ -21,8 +23,12 @@ __all__ = [
 ]
 
 
-class IdentityError(Exception):
+class DicomIdentityError(Exception):
     """Root of every dicom-identity error."""
+
+
+# The 0.4 name: the same class, kept for code that catches or subclasses it.
+IdentityError = DicomIdentityError
 
 
 class CredentialUnavailable(IdentityError):
