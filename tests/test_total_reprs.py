@@ -164,6 +164,7 @@ NAMES_ONLY = {  # the package and the class name: modules move, the classes stay
     "client_sdk.KeyringPasswordIdentity",
     "client_sdk.KerberosIdentity",
     "client_sdk.TokenEndpointIdentity",
+    "client_sdk.IdentityTypeEntry",  # a type's declaration: functions, checks, no value
     "client_sdk.ResponseAdvice",
     "client_sdk.IdentityOutcome",
     "client_sdk.Policy",
