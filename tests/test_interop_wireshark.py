@@ -40,7 +40,7 @@ from providers import JwtFileProvider, PasswordProvider, ResponseStatus, Usernam
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, require_program, write_token
 from tests.orthanc_peer import LoggedProcess, LogTimeout, ProcessExited
 from tests.timeouts import LOCAL
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.tls_certs import CertificateFiles
 
 pytestmark = pytest.mark.interop
 
@@ -138,11 +138,6 @@ def capture(tmp_path: Path) -> Iterator[Callable[[int], Capture]]:
         cap.marker.close()
 
 
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
 def test_dissector_reads_what_the_sdk_sent_for_types_1_2_5(
     capture: Callable[[int], Capture], tmp_path: Path
 ) -> None:
@@ -225,15 +220,15 @@ def test_dissector_reads_what_the_sdk_sent_for_types_1_2_5(
 
 @pytest.mark.parametrize("tls", [False, True], ids=["control-no-tls", "tls"])
 def test_tls_hides_the_username_and_password_on_the_wire(
-    capture: Callable[[int], Capture], certificates: CertificateFiles, tls: bool
+    capture: Callable[[int], Capture], certs: CertificateFiles, tls: bool
 ) -> None:
     # Distinctive values, so that finding them in the capture can only mean they were sent.
     username = f"wire-user-{secrets.token_hex(6)}"
     password = f"wire-pass-{secrets.token_hex(12)}"
-    server_context = certificates.server_context() if tls else None
+    server_context = certs.server_context() if tls else None
     with EmbeddedPacs(users={username: password}, ssl_context=server_context) as pacs:
         cap = capture(pacs.port)
-        config = TlsConfig(ca_file=certificates.ca_file, server_hostname="localhost")
+        config = TlsConfig(ca_file=certs.ca_file, server_hostname="localhost")
         client = Client(
             Peer(pacs.host, pacs.port, pacs.ae_title, tls=config if tls else None),
             identity=PasswordProvider(username, password, positive_response=True),
@@ -267,14 +262,14 @@ def test_tls_hides_the_username_and_password_on_the_wire(
 
 
 def test_tls_peer_that_never_answers_is_bounded_by_the_acse_timeout(
-    certificates: CertificateFiles,
+    certs: CertificateFiles,
 ) -> None:
     """No capture here: the TLS transport alone. A listener that completes the handshake, reads
     the A-ASSOCIATE-RQ and never answers (a TLS-terminating proxy in front of a dead PACS)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    server_context = certificates.server_context()
+    server_context = certs.server_context()
     connections: list[socket.socket] = []
 
     def serve() -> None:
@@ -294,7 +289,7 @@ def test_tls_peer_that_never_answers_is_bounded_by_the_acse_timeout(
             "127.0.0.1",
             listener.getsockname()[1],
             "SILENT",
-            tls=TlsConfig(ca_file=certificates.ca_file, server_hostname="localhost"),
+            tls=TlsConfig(ca_file=certs.ca_file, server_hostname="localhost"),
         ),
         identity=UsernameProvider("alice"),
         timeouts=timeouts,

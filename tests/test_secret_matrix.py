@@ -89,7 +89,7 @@ from tests.secret_matrix_values import (
     jwt_secrets,
 )
 from tests.timeouts import LOCAL
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.tls_certs import CertificateFiles
 from tests.wire import read_pdu
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
@@ -176,12 +176,6 @@ def expected_result(case: Case) -> str:
 
 
 # hex_dumps and debug_everything: tests/secret_matrix_support.py, shared by the matrix modules.
-
-
-@pytest.fixture(scope="module")
-def stranger_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    """Another throwaway CA: a client that trusts only it refuses the PACS's certificate."""
-    return make_certificates(tmp_path_factory.mktemp("stranger"))
 
 
 PacsPool = Callable[..., EmbeddedPacs]
@@ -355,7 +349,7 @@ def test_no_secret_anywhere(
     debug_everything: pytest.LogCaptureFixture,
     pacs_pool: PacsPool,
     certs: CertificateFiles,
-    stranger_ca: CertificateFiles,
+    stranger_certs: CertificateFiles,
     case: Case,
     tmp_path: Path,
     file_keyring: Any,
@@ -385,7 +379,7 @@ def test_no_secret_anywhere(
             keytab = realm.account_keytab if case.path == "rejected" else realm.pacs_keytab
         pacs = pacs_pool(case.mode, case.tls, keytab)
         pacs.clear()
-        trusted = stranger_ca if case.path == "untrusted-tls" else certs
+        trusted = stranger_certs if case.path == "untrusted-tls" else certs
         client = Client(
             Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls_for(trusted, case.tls)),
             identity=run.provider,

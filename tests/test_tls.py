@@ -47,16 +47,10 @@ from providers import JwtFileProvider, PasswordProvider
 from tests.conftest import poll
 from tests.tcp_server import tcp_server
 from tests.timeouts import OPERATIONS
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.tls_certs import CertificateFiles
 
 PASSWORD = "tls-test-password-7f3a"
 TLS_1_2 = ssl.TLSVersion.TLSv1_2
-
-
-@pytest.fixture(scope="module")
-def stranger(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
-    """Certificates from another CA: trusted by nobody here."""
-    return make_certificates(tmp_path_factory.mktemp("stranger"))
 
 
 @contextlib.contextmanager
@@ -246,14 +240,16 @@ def test_missing_file_named_before_any_connect(
 
 
 def test_unusable_files(
-    certs: CertificateFiles, stranger: CertificateFiles, tmp_path: Path
+    certs: CertificateFiles, stranger_certs: CertificateFiles, tmp_path: Path
 ) -> None:
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
     with pytest.raises(TlsConfigError, match="holds no usable CA certificate"):
         TlsConfig(ca_file=junk).context()
     with pytest.raises(TlsConfigError, match="key must be the certificate's own"):
-        TlsConfig(cert_file=certs.client_cert_file, key_file=stranger.client_key_file).context()
+        TlsConfig(
+            cert_file=certs.client_cert_file, key_file=stranger_certs.client_key_file
+        ).context()
     with pytest.raises(TlsConfigError, match="needs cert_file too"):
         TlsConfig(key_file=certs.client_key_file)
     assert issubclass(TlsConfigError, ConfigError)
@@ -279,10 +275,10 @@ def test_encrypted_key_is_refused_without_a_prompt(certs: CertificateFiles, tmp_
 # Each failure, typed ---------------------------------------------------------------------------
 
 
-def test_untrusted_certificate(tls_pacs: EmbeddedPacs, stranger: CertificateFiles) -> None:
-    error = failure(tls_pacs, verified(stranger))
+def test_untrusted_certificate(tls_pacs: EmbeddedPacs, stranger_certs: CertificateFiles) -> None:
+    error = failure(tls_pacs, verified(stranger_certs))
     assert isinstance(error, UntrustedCertificate)
-    assert str(stranger.ca_file) in str(error) and "ca_file" in str(error)
+    assert str(stranger_certs.ca_file) in str(error) and "ca_file" in str(error)
     assert tls_pacs.records == []
 
 
@@ -366,14 +362,14 @@ def test_mutual_tls_without_a_client_certificate(
 
 @pytest.mark.parametrize("version", [None, TLS_1_2], ids=["tls1.3", "tls1.2"])
 def test_mutual_tls_with_an_untrusted_client_certificate(
-    certs: CertificateFiles, stranger: CertificateFiles, version: ssl.TLSVersion | None
+    certs: CertificateFiles, stranger_certs: CertificateFiles, version: ssl.TLSVersion | None
 ) -> None:
     server = certs.server_context(client_ca=certs.ca_file, maximum_version=version)
     with serving(server) as pacs:
-        error = failure(pacs, mutual(certs, stranger))
+        error = failure(pacs, mutual(certs, stranger_certs))
         assert pacs.records == []
     assert isinstance(error, ClientCertificateRejected)
-    assert str(stranger.client_cert_file) in str(error)
+    assert str(stranger_certs.client_cert_file) in str(error)
 
 
 def test_server_capped_at_tls_1_1(certs: CertificateFiles) -> None:
@@ -400,7 +396,7 @@ def test_probe(certs: CertificateFiles) -> None:
 
 
 def test_cli_names_the_tls_failure(
-    tls_pacs: EmbeddedPacs, stranger: CertificateFiles, tmp_path: Path
+    tls_pacs: EmbeddedPacs, stranger_certs: CertificateFiles, tmp_path: Path
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
     env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
@@ -418,13 +414,13 @@ def test_cli_names_the_tls_failure(
             check=False,
         )
 
-    untrusted = cli("--ca-file", str(stranger.ca_file), "--server-hostname", "localhost")
+    untrusted = cli("--ca-file", str(stranger_certs.ca_file), "--server-hostname", "localhost")
     assert untrusted.returncode == 5, untrusted.stderr
     assert "certificate does not verify against the ca_file" in untrusted.stderr
     plain = cli()
     assert plain.returncode == 5, plain.stderr
     assert "The port expects TLS" in plain.stderr
-    key_alone = cli("--key-file", str(stranger.client_key_file))
+    key_alone = cli("--key-file", str(stranger_certs.client_key_file))
     assert key_alone.returncode == 3, key_alone.stderr
     assert "needs cert_file too" in key_alone.stderr
 

@@ -185,3 +185,10 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
     """One CA, server and client certificate set for the whole run (loaded by conftest); the
     tests read the files and never change them."""
     return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def stranger_certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateFiles:
+    """Certificates from another throwaway CA: trusted by nobody here (a client that trusts only
+    it refuses the PACS's certificate)."""
+    return make_certificates(tmp_path_factory.mktemp("stranger"))
