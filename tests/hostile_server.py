@@ -200,6 +200,12 @@ class PeerConnection:
     def __init__(self, sock: socket.socket, stop: threading.Event) -> None:
         self.sock = sock
         self._stop = stop
+        # What a DICOM acceptor (pynetdicom's) does with a first PDU that is not an
+        # A-ASSOCIATE-RQ, such as the SDK's TLS probe: close at once. Reading on would wait for
+        # the 16 MB a TLS hello's bytes read as a PDU length, and the probe for its timeout.
+        first = sock.recv(1, socket.MSG_PEEK)
+        if first != b"\x01":
+            raise ConnectionError(f"not an A-ASSOCIATE-RQ: first byte {first!r}, closed")
         self.rq = AssociateRequest.parse(read_pdu(sock))
         self.received: list[bytes] = []  # PDUs read after the A-ASSOCIATE-RQ
 

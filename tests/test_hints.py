@@ -45,7 +45,7 @@ from tests.hostile_server import ScriptedPeer, a_abort, answer
 from tests.installed_cli import json_lines, run_cli
 from tests.tcp_server import tcp_server
 from tests.timeouts import OPERATIONS
-from tests.tls_certs import CertificateFiles, make_certificates
+from tests.tls_certs import CertificateFiles
 
 VERIFICATION = "1.2.840.10008.1.1"
 IDENTITY_HINT = "identity, which may be why: some peers drop an association whose identity item"
@@ -126,8 +126,9 @@ def tls_hang_up(certs: CertificateFiles) -> Iterator[tuple[int, list[int]]]:
         yield port, seen
 
 
-def test_a_hang_up_over_tls_names_the_probe_for_a_client_certificate(tmp_path: Path) -> None:
-    certs = make_certificates(tmp_path)
+def test_a_hang_up_over_tls_names_the_probe_for_a_client_certificate(
+    certs: CertificateFiles,
+) -> None:
     tls = TlsConfig(ca_file=certs.ca_file, server_hostname="localhost")
     with tls_hang_up(certs) as (port, seen):
         error = attempt(port, PASSWORD, tls)
