@@ -3,7 +3,6 @@ items), and the room left for the identity item in the 16-bit User Information l
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Iterable, Sequence
 
@@ -19,8 +18,8 @@ from pynetdicom.pdu_primitives import SCP_SCU_RoleSelectionNegotiation
 from pynetdicom.presentation import PresentationContext
 
 from client_sdk._errors import IdentityTooLarge
+from client_sdk._pynetdicom.context_copies import SharedContexts, copy_context
 from client_sdk._pynetdicom.encoding import role_item_length
-from client_sdk._pynetdicom.testing_contexts import SharedContexts
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from providers import IdentityExchange, Target
 from providers.base import ITEM_HEADER_LENGTH, MAX_ITEM_LENGTH
@@ -50,10 +49,7 @@ def _template(uid: str, syntaxes: tuple[str, ...]) -> PresentationContext:
 def _context(uid: str, syntaxes: str | Sequence[str]) -> PresentationContext:
     """A fresh context (pynetdicom sets its ID and result) sharing the template's UIDs."""
     key = (syntaxes,) if isinstance(syntaxes, str) else tuple(syntaxes)
-    template = _template(uid, key)
-    context = copy.copy(template)
-    context._transfer_syntax = list(template._transfer_syntax)
-    return context
+    return copy_context(_template(uid, key))
 
 
 _DEFAULT_SYNTAXES = tuple(str(ts) for ts in DEFAULT_TRANSFER_SYNTAXES)

@@ -51,8 +51,9 @@ from client_sdk._operations.bulk_results import (
     StoreProgress,
     StoreResult,
 )
-from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
+from client_sdk._operations.dicom_file_check import StoreInput, load_encoded
 from client_sdk._operations.session import Session
+from client_sdk._pynetdicom.encoded_store import EncodedDataset, send_encoded_c_store
 from client_sdk._pynetdicom.fault_hooks import wake_dimse_wait
 from providers.errors import IdentityError
 
@@ -224,7 +225,8 @@ class _Run:
                     self._record(StoreResult(index, path, None, None, not_sent=True))
                     break
                 try:
-                    dataset = load_dataset(item)  # read and checked before any association
+                    # Read and checked before any association; a file's data set as checked.
+                    dataset, encoded = load_encoded(item)
                 except DimseFailure as error:
                     self._record(StoreResult(index, path, None, None, error))
                     taken = self._take()
@@ -246,7 +248,7 @@ class _Run:
                         self._record(StoreResult(index, path, uid, None, why, not_sent=True))
                         raise
                     files, last = 0, None
-                result, lost = _store_one(session, index, path, uid, dataset)
+                result, lost = _store_one(session, index, path, uid, dataset, encoded)
                 if not result.stored and session in self._aborted:
                     result = _interrupted(result, session.peer)
                 files += 1
@@ -331,14 +333,24 @@ def _first_inputs(items: Iterable[StoreInput]) -> tuple[list[str], tuple[str, ..
 
 
 def _store_one(
-    session: Session, index: int, path: Path | None, uid: str | None, dataset: Dataset
+    session: Session,
+    index: int,
+    path: Path | None,
+    uid: str | None,
+    dataset: Dataset,
+    encoded: EncodedDataset | None = None,
 ) -> tuple[StoreResult, bool]:
     """C-STORE one checked dataset; every failure becomes its result. Also says whether the
-    association was lost (the request went out and no response came back)."""
+    association was lost (the request went out and no response came back). A file whose own
+    transfer syntax this association accepted goes as it was read (``encoded``), not re-encoded."""
     sent = False
     try:
         try:
-            rsp = session.association.send_c_store(dataset)
+            rsp = None
+            if encoded is not None:
+                rsp = send_encoded_c_store(session.association, encoded)
+            if rsp is None:
+                rsp = session.association.send_c_store(dataset)
         except (ValueError, AttributeError) as exc:
             # Raised before anything is sent: no accepted context fits the dataset (ValueError),
             # or it lacks its SOP class, instance or transfer syntax (AttributeError).

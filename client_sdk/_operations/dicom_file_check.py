@@ -23,6 +23,7 @@ Each failure is an :class:`~client_sdk.InvalidDicomFile` (a ``DimseFailure``, ex
 
 from __future__ import annotations
 
+import io
 import os
 import zlib
 from pathlib import Path
@@ -34,6 +35,7 @@ from pydicom.uid import UID
 
 from client_sdk._errors import InvalidDicomFile
 from client_sdk._operations.dicom_structure import Read, StructureError, walk_elements
+from client_sdk._pynetdicom.encoded_store import EncodedDataset
 
 # What C-STORE takes: a dataset, or the path of a DICOM file.
 StoreInput = Dataset | str | os.PathLike[str]
@@ -46,6 +48,10 @@ MEDIA_SOP_INSTANCE = 0x00020003
 # Where an image's pixels can be (PS3.3 C.7.6.3, C.7.6.24): any one of these will do.
 PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData", "PixelDataProviderURL")
 _STORAGE_ROOT = "1.2.840.10008.5.1.4.1.1."
+# A file up to this size is read into memory once: checked, parsed and, when the peer accepted
+# its transfer syntax, sent from those same bytes (no re-encoding, no second read of a file that
+# may have changed since). Larger files are checked through a window and sent re-encoded.
+ENCODED_LIMIT = 64 << 20
 
 
 def _is_image_storage(sop_class: str) -> bool:
@@ -61,10 +67,28 @@ def _is_image_storage(sop_class: str) -> bool:
 def read_checked(path: str | os.PathLike[str]) -> Dataset:
     """Read ``path`` as a DICOM Part 10 file and check all of it (this module's docstring);
     return the dataset, with its ``file_meta``. Raises :class:`InvalidDicomFile`."""
+    return read_checked_encoded(path)[0]
+
+
+def read_checked_encoded(path: str | os.PathLike[str]) -> tuple[Dataset, EncodedDataset | None]:
+    """:func:`read_checked`, and the data set's bytes as checked (files up to
+    ``ENCODED_LIMIT``): what a C-STORE sends as is when the peer accepted the file's syntax."""
     path = Path(path)
     try:
         with path.open("rb") as fp:
-            return _check(path, fp, os.fstat(fp.fileno()).st_size)
+            size = os.fstat(fp.fileno()).st_size
+            if size > ENCODED_LIMIT:
+                return _check(path, fp, size)[0], None
+            whole = fp.read(size + 1)  # one byte more: a file that grew meanwhile is seen
+        dataset, meta_end = _check(path, io.BytesIO(whole), len(whole))
+        meta = dataset.file_meta
+        encoded = EncodedDataset(
+            str(meta.MediaStorageSOPClassUID).strip(),
+            str(meta.MediaStorageSOPInstanceUID).strip(),
+            str(meta.TransferSyntaxUID).strip(),
+            whole[meta_end:],
+        )
+        return dataset, encoded
     except FileNotFoundError:
         raise _fail(path, "read", "no such file") from None
     except OSError as exc:
@@ -102,7 +126,7 @@ class _Window:
         return self.block[:count]
 
 
-def _check(path: Path, fp: BinaryIO, size: int) -> Dataset:
+def _check(path: Path, fp: BinaryIO, size: int) -> tuple[Dataset, int]:
     read = _Window(fp).read
     if size < META_START or read(PREAMBLE, 4) != b"DICM":
         raise _fail(
@@ -142,7 +166,7 @@ def _check(path: Path, fp: BinaryIO, size: int) -> Dataset:
     if stopped != size and not deflated:  # a deflated dataset is read from its inflated copy
         raise _fail(path, "parse", f"pydicom stopped reading at byte {stopped} of {size}")
     _check_sop_uids(path, dataset, uids[MEDIA_SOP_CLASS], uids[MEDIA_SOP_INSTANCE])
-    return dataset
+    return dataset, meta_end
 
 
 def _uid(value: bytes | None) -> str:
@@ -209,6 +233,13 @@ def _check_sop_uids(path: Path, dataset: Dataset, media_class: str, media_instan
             f"a {UID(sop_class).name} has no Pixel Data (7FE0,0010): the file was probably cut "
             "just before it",
         )
+
+
+def load_encoded(item: StoreInput) -> tuple[Dataset, EncodedDataset | None]:
+    """:func:`load_dataset`, with a file's data set as checked (:func:`read_checked_encoded`)."""
+    if isinstance(item, Dataset):
+        return item, None
+    return read_checked_encoded(item)
 
 
 def load_dataset(item: StoreInput) -> Dataset:

@@ -19,7 +19,7 @@ from pynetdicom.association import Association
 from client_sdk._association.lost import why_lost
 from client_sdk._association.peer_faults import PeerFaults
 from client_sdk._errors import AssociationAborted, DimseFailure
-from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
+from client_sdk._operations.dicom_file_check import StoreInput, load_encoded
 from client_sdk._operations.identifier import query_identifier
 from client_sdk._operations.retrieve import Receiver, RetrieveResult
 from client_sdk._operations.statuses import (
@@ -32,6 +32,7 @@ from client_sdk._operations.statuses import (
 )
 from client_sdk._outcome import IdentityOutcome
 from client_sdk._peer_text import PeerText, shown
+from client_sdk._pynetdicom.encoded_store import send_encoded_c_store
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
 from providers.safe_errors import secret_safe, total_repr
 from providers.scrub import InFlight
@@ -167,9 +168,15 @@ class Session:
     def store(self, item: StoreInput) -> int:
         """C-STORE one dataset or DICOM file. Returns the status (success or warning) or raises."""
         self._require_open("C-STORE")
-        ds = load_dataset(item)
+        ds, encoded = load_encoded(item)
+
+        def send() -> Dataset:
+            # A file whose own transfer syntax was accepted goes as it was read and checked.
+            rsp = None if encoded is None else send_encoded_c_store(self.association, encoded)
+            return self.association.send_c_store(ds) if rsp is None else rsp
+
         try:
-            rsp = self._send("C-STORE", lambda: self.association.send_c_store(ds))
+            rsp = self._send("C-STORE", send)
         except ValueError as exc:
             # pynetdicom raises ValueError when no accepted context fits the dataset.
             raise DimseFailure(

@@ -14,6 +14,8 @@ what that body does, the body's hash is pinned, so any change upstream fails
 - ``fault_hooks``: what pynetdicom does with a faulty peer's PDUs, and ending what it leaves;
 - ``log_redaction``: secrets out of pynetdicom's log records and PDU dumps;
 - ``encoding``: the length pynetdicom encodes a role selection item with;
+- ``context_copies``: proposed contexts copied, not validated again;
+- ``encoded_store``: a C-STORE of a data set as it was read from its file;
 - ``testing_*``: the embedded PACS (its ACSE, TLS handshakes, shutdown, context copies, PDUs).
 """
 
@@ -197,7 +199,34 @@ SEAMS: tuple[Seam, ...] = (
         body="925a4f3a3042f6e4b944505d06dc19c41e10ff7dec5385c794d62d31fd000300",
     ),
     Seam("pynetdicom.transport.ThreadedAssociationServer", "testing_server", "the PACS's server"),
-    Seam("_transfer_syntax", "testing_contexts", "copied by hand", on="PresentationContext"),
+    Seam(
+        "_transfer_syntax",
+        "testing_contexts, context_copies",
+        "copied by hand",
+        on="PresentationContext",
+    ),
+    Seam(
+        "pynetdicom.association.Association.send_c_store",
+        "encoded_store",
+        "its end (pause the reactor, send, wait, resume, no response, status) is mirrored to "
+        "send a data set as it was read",
+        params="(self, dataset, msg_id=1, priority=2, originator_aet=None, originator_id=None)",
+        body="fa5a8127f349f8e75698f4cdf2b4dbe3f38e3e9e320a8cf45c15bf8333f9c283",
+    ),
+    Seam("_is_paused", "encoded_store", "the reactor paused for send_*()", on="Association"),
+    Seam("_reactor_checkpoint", "encoded_store", "cleared while it waits", on="Association"),
+    Seam(
+        "pynetdicom.association.Association._handle_no_response",
+        "encoded_store",
+        "called when no C-STORE response came (aborts)",
+        params="(self)",
+    ),
+    Seam(
+        "pynetdicom.association.Association._check_received_status",
+        "encoded_store",
+        "the C-STORE response's status, as send_c_store returns it",
+        params="(self, rsp)",
+    ),
     Seam("pynetdicom.pdu.PDU.pdu_type", "testing_server", "which PDU EVT_PDU_RECV carries"),
 )
 
