@@ -655,10 +655,10 @@ EXPECTED = [
     "identities.alice-keyring.service: missing; "
     "a keyring-password identity needs service and username",
     "identities.unknown-kind.type: must be one of "
-    "username, keyring-password, jwt-file, kerberos, saml-file, token-endpoint, chain; "
+    "username, keyring-password, jwt-file, kerberos, saml-file, token-endpoint, oidc-login, chain; "
     'got "ldap"',
     "identities.untyped.type: missing; the identity type, one of "
-    "username, keyring-password, jwt-file, kerberos, saml-file, token-endpoint, chain",
+    "username, keyring-password, jwt-file, kerberos, saml-file, token-endpoint, oidc-login, chain",
     "identities.tok.audience: must be a non-empty string, got 5",
     "identities.tok.leeway: must be a number of seconds (0 or more), got -3",
     "identities.tok.lifetime: unknown key; valid keys: path, audience, leeway, positive_response",

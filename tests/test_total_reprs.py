@@ -157,6 +157,7 @@ NAMES_ONLY = {  # the package and the class name: modules move, the classes stay
     "providers.OidcEndpoints",  # the URLs of the discovery document
     "providers.ProcessLock",  # the path of a lock file
     "client_sdk.JwksKeys",  # the URL of a JWKS: public keys only
+    "client_sdk.OidcLoginIdentity",  # issuer, client id, where the refresh token is kept
     "client_sdk.AuditEvent",  # the principal, never a secret
     "client_sdk.Peer",
     "client_sdk.KeyringEntry",  # service and user of the entry

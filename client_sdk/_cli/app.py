@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     # The commands (pynetdicom, pydicom) load only now: --help and --version have exited.
     from client_sdk._cli.commands import COMMANDS, run_pacs
+    from client_sdk._cli.login import LOGIN_COMMANDS
     from client_sdk._config.load import load_config
 
     report = Reporter(as_json=args.json)
@@ -53,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         refuse_secrets_in_flags(args)  # a secret typed in argv: refused, shown masked
         config = load_config(args.config)
-        return COMMANDS[args.command](config, args, report)
+        command = LOGIN_COMMANDS.get(args.command) or COMMANDS[args.command]
+        return command(config, args, report)
     except KeyboardInterrupt:
         print("dicom-identity: interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,7 @@ from pydicom import Dataset
 from client_sdk._cli.configured_identity import identity_for_configured_peer
 from client_sdk._cli.identity import identity_from_flags
 from client_sdk._cli.keyring import keyring_command
+from client_sdk._cli.login import login_identity_for_peer
 from client_sdk._cli.report import Reporter, dataset_fields
 from client_sdk._client import Client
 from client_sdk._config.model import Config
@@ -54,6 +55,8 @@ def _client(config: Config, args: argparse.Namespace) -> Client:
     if args.peer in config.peers:
         # The identity flags change fields of the configured identity, never its kind.
         identity = identity_for_configured_peer(config, args.peer, args)
+        if identity is None:  # an oidc-login peer logs in by itself on a terminal
+            identity = login_identity_for_peer(config, args.peer)
         return config.client(args.peer, overrides=overrides_from_flags(args, identity))
     if ":" not in args.peer:
         known = ", ".join(sorted(config.peers)) or "none"

@@ -8,6 +8,7 @@ import argparse
 from client_sdk._cli.exit_codes import EXIT_CODES, EXIT_OTHER
 from client_sdk._cli.identity import add_identity_options
 from client_sdk._cli.keyring import add_keyring_commands
+from client_sdk._cli.login import add_login_commands
 from client_sdk._policy import MissingResponse
 
 
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = csub.add_parser("show", help="a peer's effective settings and where each comes from")
     show.add_argument("peer")
     add_keyring_commands(sub)
+    add_login_commands(sub)
     pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
     pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)
     _global_options_everywhere(sub)

@@ -8,6 +8,7 @@ from client_sdk._identity_types.chain import CHAIN
 from client_sdk._identity_types.entry import IdentityConfig, IdentityTypeEntry, Option
 from client_sdk._identity_types.kerberos import KERBEROS
 from client_sdk._identity_types.keyring_password import KEYRING_PASSWORD
+from client_sdk._identity_types.oidc_login import OIDC_LOGIN
 from client_sdk._identity_types.token_endpoint import TOKEN_ENDPOINT
 from client_sdk._identity_types.token_files import JWT_FILE, SAML_FILE
 from client_sdk._identity_types.username import USERNAME
@@ -20,6 +21,7 @@ REGISTRY: tuple[IdentityTypeEntry, ...] = (
     KERBEROS,
     SAML_FILE,
     TOKEN_ENDPOINT,
+    OIDC_LOGIN,
     CHAIN,
 )
 BY_TYPE_NAME: Mapping[str, IdentityTypeEntry] = {entry.name: entry for entry in REGISTRY}
