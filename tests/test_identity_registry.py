@@ -13,6 +13,7 @@ from client_sdk._cli.parser import build_parser
 from client_sdk._config.schema import IDENTITY_TYPES, identity_keys
 from client_sdk._identity_types.entry import IdentityTypeEntry
 from client_sdk._identity_types.registry import BY_CONFIG, OPTIONS, REGISTRY
+from providers import UsernameProvider
 
 FLAGS = {option.flag for option in OPTIONS}
 
@@ -40,3 +41,32 @@ def test_the_cli_parses_every_declared_flag() -> None:
     missing = [option.flag for option in OPTIONS if option.dest not in args]
     assert missing == []
     assert {"--user", "--jwt-file", "--kerberos", "--token-url"} <= FLAGS
+
+
+def test_the_token_endpoint_default_timeout_is_the_providers() -> None:
+    from client_sdk._identity_types import token_endpoint
+    from providers import token_endpoint as provider_module
+
+    assert token_endpoint.DEFAULT_TIMEOUT == provider_module.DEFAULT_TIMEOUT
+    assert token_endpoint.TokenEndpointIdentity.__dataclass_fields__["timeout"].default == 10.0
+
+
+@pytest.mark.parametrize("entry", REGISTRY, ids=lambda entry: entry.name)
+def test_an_entry_builds_its_own_provider(entry: IdentityTypeEntry) -> None:
+    tables = {
+        "username": {"username": "alice"},
+        "keyring-password": {"service": "s", "username": "alice"},
+        "jwt-file": {"path": "/nonexistent/token.jwt"},
+        "saml-file": {"path": "/nonexistent/assertion.xml"},
+        "kerberos": {},
+        "token-endpoint": {
+            "token_url": "https://idp.example/token",
+            "client_id": "c",
+            "client_secret_keyring": ("s", "c"),
+        },
+        "oidc-login": {"issuer": "https://idp.example.org", "client_id": "c"},
+        "chain": {"identities": ("member",)},
+    }
+    identity = entry.config(name="x", **tables[entry.name])
+    built = entry.build(identity, lambda _name: UsernameProvider("bob"))  # a chain's member
+    assert isinstance(built, entry.provider()), entry.name

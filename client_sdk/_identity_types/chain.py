@@ -22,5 +22,8 @@ def _build(identity: ChainIdentity, member: BuildMember) -> IdentityProvider:
 
 
 CHAIN = IdentityTypeEntry(
-    config=ChainIdentity, provider=ProviderChain, key_checks={"identities": v.names}, build=_build
+    config=ChainIdentity,
+    provider=lambda: ProviderChain,
+    key_checks={"identities": v.names},
+    build=_build,
 )

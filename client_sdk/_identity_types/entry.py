@@ -54,6 +54,8 @@ class Option:
 class IdentityTypeEntry:
     """One credential type.
 
+    ``provider``: the provider class, when called (a type may import it only then: the command
+    line starts without loading every provider's dependencies);
     ``config``: its ``[identities.NAME]`` dataclass (keys, defaults; ``type_name`` the ``type``);
     ``key_checks``: a check per key; ``cross_check``: rules between keys; ``path_keys``: keys
     relative to the configuration file (with ``residual_paths``, a value ``TYPE:residual`` is kept
@@ -64,7 +66,7 @@ class IdentityTypeEntry:
     """
 
     config: type[IdentityConfig]
-    provider: type[IdentityProvider]
+    provider: Callable[[], type[IdentityProvider]]
     key_checks: Mapping[str, Check]
     build: Callable[[Any, BuildMember], IdentityProvider]
     cross_check: CrossCheck | None = None

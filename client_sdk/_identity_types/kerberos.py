@@ -76,7 +76,7 @@ def _flag_changes(value: str) -> dict[str, str]:
 
 KERBEROS = IdentityTypeEntry(
     config=KerberosIdentity,
-    provider=KerberosProvider,
+    provider=lambda: KerberosProvider,
     key_checks={
         "service": v.text,
         "hostname": v.text,

@@ -44,7 +44,7 @@ def _from_flags(args: argparse.Namespace) -> IdentityProvider | None:
 
 KEYRING_PASSWORD = IdentityTypeEntry(
     config=KeyringPasswordIdentity,
-    provider=KeyringPasswordProvider,
+    provider=lambda: KeyringPasswordProvider,
     key_checks={"service": v.text, "username": v.username, "positive_response": v.flag},
     build=_build,
     secret_location=_secret_location,

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from client_sdk._config import values as v
 from client_sdk._config.problems import Problems
 from client_sdk._errors import ConfigError
 from client_sdk._identity_types.entry import BuildMember, IdentityConfig, IdentityTypeEntry, Option
-from providers import IdentityProvider, TokenEndpointProvider
-from providers.token_endpoint import DEFAULT_TIMEOUT, TokenEndpointAuth
+from providers import IdentityProvider
+from providers.token_client_auth import TokenEndpointAuth
 from providers.token_errors import InsecureTokenEndpoint, check_proxy_url, check_token_url
+
+if TYPE_CHECKING:
+    from providers.token_endpoint import TokenEndpointProvider
+
+# providers.token_endpoint.DEFAULT_TIMEOUT (tests/test_identity_registry.py checks they agree):
+# the provider module loads requests, which the command line's start-up does without.
+DEFAULT_TIMEOUT = 10.0
 
 _TOKEN_AUTHS: tuple[TokenEndpointAuth, ...] = get_args(TokenEndpointAuth)
 # Flags that only mean something with --token-url (argparse dest -> flag).
@@ -44,8 +51,14 @@ class TokenEndpointIdentity(IdentityConfig):
     proxy: str | None = None  # http://HOST:PORT, for an https:// token_url only
 
 
+def _provider() -> type[TokenEndpointProvider]:
+    from providers.token_endpoint import TokenEndpointProvider
+
+    return TokenEndpointProvider
+
+
 def _build(identity: TokenEndpointIdentity, _member: BuildMember) -> IdentityProvider:
-    return TokenEndpointProvider(
+    return _provider()(
         identity.token_url,
         client_id=identity.client_id,
         client_secret_keyring=identity.client_secret_keyring,
@@ -119,7 +132,7 @@ def _from_flags(args: argparse.Namespace) -> IdentityProvider | None:
             "--token-auth kerberos sends no client secret: drop --client-secret-keyring"
         )
     try:
-        return TokenEndpointProvider(
+        return _provider()(
             args.token_url,
             client_id=args.client_id,
             client_secret_keyring=entry,
@@ -147,7 +160,7 @@ def keyring_entry(value: str | None) -> tuple[str, str] | None:
 
 TOKEN_ENDPOINT = IdentityTypeEntry(
     config=TokenEndpointIdentity,
-    provider=TokenEndpointProvider,
+    provider=_provider,
     key_checks={
         "token_url": v.text,
         "client_id": v.text,

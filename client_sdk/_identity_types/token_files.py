@@ -77,7 +77,7 @@ def _saml_from_flags(args: argparse.Namespace) -> IdentityProvider | None:
 
 JWT_FILE = IdentityTypeEntry(
     config=JwtFileIdentity,
-    provider=JwtFileProvider,
+    provider=lambda: JwtFileProvider,
     key_checks=_KEY_CHECKS,
     build=_build_jwt,
     path_keys=("path",),
@@ -93,7 +93,7 @@ JWT_FILE = IdentityTypeEntry(
 )
 SAML_FILE = IdentityTypeEntry(
     config=SamlFileIdentity,
-    provider=SamlFileProvider,
+    provider=lambda: SamlFileProvider,
     key_checks=_KEY_CHECKS,
     build=_build_saml,
     path_keys=("path",),

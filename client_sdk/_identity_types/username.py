@@ -31,7 +31,7 @@ def _from_flags(args: argparse.Namespace) -> IdentityProvider | None:
 
 USERNAME = IdentityTypeEntry(
     config=UsernameIdentity,
-    provider=UsernameProvider,
+    provider=lambda: UsernameProvider,
     key_checks={"username": v.username, "positive_response": v.flag},
     build=_build,
     options=(
