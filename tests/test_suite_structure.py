@@ -41,6 +41,8 @@ OVERRIDES: dict[str, dict[str, str]] = {
         "test_wrong_place_secrets": "the canary password the module looks for in the wrong places",
         "test_get_move": "C-MOVE destinations: the module's second PACS",
         "test_query_keys": "two studies stored, C-MOVE to the module's destination PACS",
+        "test_oidc_login_cli": "verifies tokens through the test OpenID Provider's JWKS",
+        "test_store_encoded": "no users and no JWT key: stores without an identity",
     },
     "env": {
         "test_cli_output": "no D-Bus session either: the output of a keyring-less environment",
