@@ -6,6 +6,7 @@ never sent; one audit event per call, with the identity of the provider."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from client_sdk.testing import ct_dataset
 from providers import JwtFileProvider, KerberosProvider, PasswordProvider
 from tests.conftest import write_token
 from tests.orthanc_peer import OrthancPeer
-from tests.web_helpers import PASSWORD, make_token
+from tests.web_helpers import PASSWORD, access_since, make_token
 from tests.web_servers import ApacheProxy
 
 pytest_plugins = ["tests.web_fixtures"]
@@ -146,8 +147,14 @@ def test_store_many_goes_on_past_a_broken_file(
 def test_a_wrong_password_is_rejected_and_audited(basic_proxy: ApacheProxy) -> None:
     events = Events()
     client = DicomWebClient(basic_proxy.url, PasswordProvider("alice", "wrong"), audit=events)
+    mark = len(basic_proxy.access_log())
+    started = time.monotonic()
     with client, pytest.raises(HttpAuthenticationRejected) as rejected:
         client.find({"PatientID": "*"})
+    assert time.monotonic() - started < 5  # no back-off and retry
+    # One request: the refused password is not sent again (dicomweb-client would retry it).
+    assert access_since(basic_proxy, mark, 1)[0].startswith("401 ")
+    assert len(basic_proxy.access_log()) == mark + 1
     assert rejected.value.challenges[0].is_scheme("Basic")
     (event,) = events.events
     assert event.outcome != EventOutcome.SUCCESS

@@ -27,14 +27,20 @@ from client_sdk._audit.attempt import AuditAttempt
 from client_sdk._audit.event import EventOutcome
 from client_sdk._audit.sinks import AuditSink, audit_unavailable
 from client_sdk._errors import AuditUnavailable, DicomIdentityError, DimseFailure
-from client_sdk._operations.bulk_results import StoreManyReport, StoreProgress, StoreResult
+from client_sdk._operations.bulk_results import (
+    AssociationUse,
+    StoreManyReport,
+    StoreProgress,
+    StoreResult,
+)
 from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
 from client_sdk._operations.identifier import as_dataset
 from client_sdk._operations.retrieve import RetrieveResult, UnsafeFileName, write_instance
+from client_sdk._outcome import Decision, IdentityOutcome
 from client_sdk._policy import Policy
 from client_sdk._tls import TlsConfig
 from client_sdk._web.session import DEFAULT_TIMEOUT, web_session
-from providers.base import IdentityProvider
+from providers.base import IdentityProvider, IdentityType, ResponseStatus
 from providers.http_origin import Origin
 from providers.kerberos import KerberosProvider
 from providers.safe_errors import total_repr
@@ -90,6 +96,10 @@ class DicomWebClient:
             kerberos_hostname=kerberos_hostname,
         )
         self._dicomweb = DICOMwebClient(self.url, session=self.session)
+        # dicomweb-client retries every failed request up to 5 times, 30 s of back-off in all,
+        # on any exception: a refused credential sent again only locks accounts, and every
+        # wait has one deadline. One attempt.
+        self._dicomweb.set_http_retry_params(retry=False)
 
     def __repr__(self) -> str:
         return total_repr(
@@ -140,12 +150,21 @@ class DicomWebClient:
         return self._audited("STOW-RS", send)
 
     def store_many(
-        self, items: Iterable[StoreInput], *, progress: StoreProgress | None = None
+        self,
+        items: Iterable[StoreInput],
+        *,
+        workers: int = 1,
+        progress: StoreProgress | None = None,
+        sop_classes: Iterable[str] | None = None,
+        transfer_syntaxes: Iterable[str] = (),
     ) -> StoreManyReport:
         """STOW-RS every input, one request each, in order; one that fails the file check or
         is refused is a failed :class:`StoreResult` and the run goes on. An error of the
-        session itself (authentication, transport) stops the run and is raised. The report's
-        ``associations`` is empty: HTTP has none."""
+        session itself (authentication, transport) stops the run and is raised. ``workers``,
+        ``sop_classes`` and ``transfer_syntaxes`` are taken for ``Client.store_many``'s
+        signature and unused (HTTP negotiates no presentation contexts; requests go one at a
+        time). The report's one ``AssociationUse`` stands for the session (:meth:`outcome`)."""
+        del workers, sop_classes, transfer_syntaxes
 
         def send() -> StoreManyReport:
             results: list[StoreResult] = []
@@ -155,9 +174,37 @@ class DicomWebClient:
                 results.append(result)
                 if progress is not None:
                     progress(result)
-            return StoreManyReport(results=results, associations=[])
+            sent = [r for r in results if r.status is not None]
+            last = sent[-1].status if sent else None
+            use = AssociationUse(self.outcome(), files=len(sent), last_status=last)
+            return StoreManyReport(results=results, associations=[use])
 
         return self._audited("STOW-RS batch", send)
+
+    def outcome(self) -> IdentityOutcome:
+        """What the identity came to in a call that succeeded, in the DIMSE vocabulary. HTTP
+        has no user identity response: a Negotiate exchange with mutual authentication
+        required had every server token verified (the auth object refuses otherwise), so it is
+        ``verified``; any other scheme is ``not-requested``."""
+        provider = self.identity
+        if provider is None:
+            status, decision = ResponseStatus.NO_IDENTITY, Decision.NO_IDENTITY
+            return IdentityOutcome(self.url, None, "", "", False, None, status, decision)
+        declared = getattr(provider, "identity_type", None)
+        kind = declared if isinstance(declared, IdentityType) else None
+        verified = isinstance(provider, KerberosProvider) and provider.mutual_auth == "required"
+        if isinstance(provider, KerberosProvider):
+            kind = IdentityType.KERBEROS
+        return IdentityOutcome(
+            self.url,
+            kind,
+            self.principal(),
+            type(provider).__name__,
+            verified,
+            None,
+            ResponseStatus.VERIFIED if verified else ResponseStatus.NOT_REQUESTED,
+            Decision.CONFIRMED if verified else Decision.NOT_REQUESTED,
+        )
 
     # --- how ---------------------------------------------------------------------------------
 
@@ -286,12 +333,12 @@ class DicomWebClient:
         try:
             result = call()
         except DicomIdentityError as error:
-            _record(attempt, error, self._principal())
+            _record(attempt, error, self.principal())
             raise
-        _record(attempt, None, self._principal())
+        _record(attempt, None, self.principal())
         return result
 
-    def _principal(self) -> str:
+    def principal(self) -> str:
         """Who the identity is, for the audit event ("" when it cannot say)."""
         if isinstance(self.identity, KerberosProvider):
             try:
