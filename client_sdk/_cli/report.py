@@ -82,7 +82,9 @@ class Reporter:
         """One line on stderr; with ``--json`` also an object on stdout."""
         # The advice in the command line's terms (cli_advice), on one line: a message that
         # quotes outside text must not forge a second line of output.
-        text = printable_line(error_text(error))
+        # Several problems at once (a configuration check) stay apart: " | " between them.
+        lines = [line.strip() for line in error_text(error).splitlines() if line.strip()]
+        text = printable_line(" | ".join(lines))
         print(f"dicom-identity: error ({type(error).__name__}): {text}", file=sys.stderr)
         if self.as_json:
             self._json(

@@ -102,7 +102,7 @@ def _cross_check(
         problems.add(
             v.dotted((*path, "client_secret_keyring")),
             'missing; with auth = "client-secret" it names the keyring entry holding the client '
-            'secret, ["SERVICE", "USER"] (store it with: keyring set SERVICE USER); or set '
+            'secret, ["SERVICE", "USER"] (store it with: dicom-identity keyring set PEER); or set '
             'auth = "kerberos"',
         )
     if values["auth"] == "kerberos" and has_keyring:
