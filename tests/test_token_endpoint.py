@@ -1,5 +1,12 @@
 """JWTs from an OAuth2 token endpoint (type 5): a real token server on 127.0.0.1, real keyrings,
-the real MIT KDC, and the embedded PACS verifying what arrives."""
+the real MIT KDC, and the embedded PACS verifying what arrives.
+
+What a certified provider can play (client credentials to the PACS, a wrong secret, another
+audience, the refresh windows) also runs against oidc-provider in
+tests/test_token_endpoint_oidc.py. This scripted server stays for what needs its control: the
+exact form sent, HTTP 503 and 500 with the back-off, lifetimes as strings or missing, garbage
+answers, an error text quoting the secret, a silent endpoint, and Kerberos (oidc-provider has
+none)."""
 
 from __future__ import annotations
 
