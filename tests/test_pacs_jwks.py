@@ -6,11 +6,13 @@ JWKS holds, a JWKS that cannot be read (bounded), and the installed command line
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 import pytest
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from client_sdk import AssociationRejected, Client, Peer
 from client_sdk.testing import EmbeddedPacs
-from client_sdk.testing._jwks_keys import JwksKeys
+from client_sdk.testing._jwks_keys import JwksKeys, JwksUnavailable
 from providers import IdentityType, JwtFileProvider, Secret, Target
 from tests.conftest import AUDIENCE, write_token
 from tests.installed_cli import cli_command, run_cli
@@ -216,3 +218,49 @@ def test_installed_pacs_command_verifies_through_the_jwks(
         "pacs", "--jwks-url", "http://127.0.0.1:1/j", "--jwt-key-file", "k", env=env, cwd=tmp_path
     )
     assert refused.returncode != 0 and "not both" in refused.stderr
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """A JWKS endpoint that redirects to the real one, or answers more than 1 MiB."""
+
+    target = ""
+    hits: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", self.target)
+            self.end_headers()
+            return
+        body = b'{"keys": [' + b" " * (2 << 20) + b"]}"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_jwks_is_read_only_from_its_url_and_bounded(
+    oidc_provider: RunningOidcProvider,
+) -> None:
+    _Hostile.target = oidc_provider.endpoint("jwks")
+    _Hostile.hits = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        redirected = JwksKeys(f"{base}/redirect")
+        with pytest.raises(JwksUnavailable, match="answered HTTP 302, not 200"):
+            redirected.key_for({"kid": "any"})
+        huge = JwksKeys(f"{base}/huge")
+        with pytest.raises(JwksUnavailable, match="larger than 1048576 bytes"):
+            huge.key_for({"kid": "any"})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert _Hostile.hits == ["/redirect", "/huge"]  # the redirect was not followed
