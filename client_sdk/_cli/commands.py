@@ -176,11 +176,32 @@ def run_pacs(args: argparse.Namespace) -> int:
     return int(pacs_main(list(args.pacs_args), prog="dicom-identity pacs") or 0)
 
 
-COMMANDS: dict[str, Callable[[Config, argparse.Namespace, Reporter], int]] = {
-    "echo": _echo,
-    "store": _store,
-    "find": _find,
-    "get": _get,
+Command = Callable[[Config, argparse.Namespace, Reporter], int]
+
+
+def _dimse_or_web(name: str, dimse: Command) -> Command:
+    """``dimse``, or for a configured DICOMweb peer (``url``) the DICOMweb command ``name``."""
+
+    def run(config: Config, args: argparse.Namespace, report: Reporter) -> int:
+        peer = config.peers.get(args.peer)
+        if peer is None or peer.url is None:
+            return dimse(config, args, report)
+        # Deferred: a DIMSE command does not load requests and dicomweb-client.
+        from client_sdk._cli.web_commands import WEB_COMMANDS
+        from client_sdk._web.configured import web_client
+
+        identity = identity_for_configured_peer(config, args.peer, args)
+        client = web_client(config, args.peer, overrides_from_flags(args, identity))
+        return WEB_COMMANDS[name](client, args, report)
+
+    return run
+
+
+COMMANDS: dict[str, Command] = {
+    "echo": _dimse_or_web("echo", _echo),
+    "store": _dimse_or_web("store", _store),
+    "find": _dimse_or_web("find", _find),
+    "get": _dimse_or_web("get", _get),
     "move": _move,
     "config": _config,
     "keyring": keyring_command,

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom import dcmread
 from tqdm import tqdm
@@ -25,6 +25,9 @@ from client_sdk._cli.store_report import ReportWriter, absolute, read_stored
 from client_sdk._client import Client
 from client_sdk._errors import ConfigError, DimseFailure
 from client_sdk._operations.bulk_results import AssociationUse, StoreOutcome, StoreResult
+
+if TYPE_CHECKING:
+    from client_sdk._web.client import DicomWebClient
 
 
 def collect_files(paths: Iterable[str], *, recursive: bool) -> list[Path]:
@@ -215,13 +218,14 @@ def _not_sent_reason(stopped_by: BaseException | None) -> str:
 
 
 def store_files(
-    client: Client,
+    client: Client | DicomWebClient,
     files: list[Path],
     *,
     workers: int,
     reporter: Reporter,
     progress: bool,
     writer: ReportWriter | None = None,
+    operation: str = "C-STORE",
 ) -> StoreSummary:
     """Store ``files`` over up to ``workers`` associations (one identity exchange each), with
     :meth:`Client.store_many`. The headers are read first, so exactly the SOP classes and
@@ -270,5 +274,5 @@ def store_files(
         if writer is not None:
             writer.close()
     for use in uses:
-        reporter.association(use.outcome, "C-STORE", use.last_status, files=use.files)
+        reporter.association(use.outcome, operation, use.last_status, files=use.files)
     return summary

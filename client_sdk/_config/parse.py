@@ -7,6 +7,7 @@ Three passes: each table's keys and values; then the names that tables refer to
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,9 +150,14 @@ def _named_tables(
 def _peer_values(name: str, table: Mapping[str, Any], problems: Problems) -> Values:
     path = ("peers", name)
     values = check_table(table, PEER_KEYS, path, problems)
-    for key in PEER_REQUIRED_KEYS:
+    if "url" in table:
+        _check_web_peer(path, table, problems)
+    for key in PEER_REQUIRED_KEYS if "url" not in table else ():
         if key not in table:
-            problems.add(dotted((*path, key)), "missing; a peer needs host, port and ae_title")
+            problems.add(
+                dotted((*path, key)),
+                "missing; a peer needs host, port and ae_title (or url, for DICOMweb)",
+            )
     tls = values.get("tls", {})
     if "key_file" in tls and "cert_file" not in tls:
         problems.add(
@@ -159,6 +165,23 @@ def _peer_values(name: str, table: Mapping[str, Any], problems: Problems) -> Val
             "needs cert_file too (the client certificate whose private key this is)",
         )
     return values
+
+
+def _check_web_peer(path: tuple[str, ...], table: Mapping[str, Any], problems: Problems) -> None:
+    """A DICOMweb peer: an http(s) URL with a host, and none of the DIMSE address keys."""
+    for key in PEER_REQUIRED_KEYS:
+        if key in table:
+            problems.add(
+                dotted((*path, key)),
+                "not with url: a peer is either DICOMweb (url) or DIMSE (host, port, ae_title)",
+            )
+    url = table["url"]
+    if isinstance(url, str) and not re.match(r"https?://[^/?#\s]+", url, re.IGNORECASE):
+        problems.add(
+            dotted((*path, "url")),
+            "must be the http:// or https:// root of the DICOMweb service, e.g. "
+            "https://pacs.example.org/dicom-web",
+        )
 
 
 def _peer(name: str, values: Values, base_dir: Path) -> PeerConfig:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from client_sdk._config import values as v
+from client_sdk._errors import ConfigError
 from client_sdk._identity_types.chain import ChainIdentity as ChainIdentity
 from client_sdk._identity_types.entry import IdentityConfig as IdentityConfig
 from client_sdk._identity_types.kerberos import KerberosIdentity as KerberosIdentity
@@ -43,6 +44,7 @@ TIMEOUT_KEYS: Schema = {f.name: v.seconds for f in dataclasses.fields(Timeouts)}
 TLS_KEYS: Schema = {f.name: v.text for f in dataclasses.fields(TlsConfig)}
 DEFAULTS_KEYS: Schema = {"calling_ae_title": v.ae_title, "policy": v.text, "timeouts": TIMEOUT_KEYS}
 PEER_KEYS: Schema = {
+    "url": v.text,  # a DICOMweb peer (issue 18): its root, instead of host, port and ae_title
     "host": v.host,
     "port": v.port,
     "ae_title": v.ae_title,
@@ -74,12 +76,14 @@ class DefaultsConfig:
 
 @dataclass(frozen=True)
 class PeerConfig:
-    """``[peers.NAME]``: a PACS, and the identity and policy to use with it."""
+    """``[peers.NAME]``: a PACS, and the identity and policy to use with it. A DICOMweb peer
+    has ``url`` (its root) instead of ``host``, ``port`` and ``ae_title``."""
 
     name: str
-    host: str
-    port: int
-    ae_title: str
+    host: str = ""
+    port: int = 0
+    ae_title: str = ""
+    url: str | None = None
     identity: str | None = None
     policy: str | None = None
     calling_ae_title: str | None = None
@@ -87,6 +91,12 @@ class PeerConfig:
     tls: TlsConfig | None = None
 
     def to_peer(self, tls: TlsConfig | None) -> Peer:
+        if self.url is not None:
+            raise ConfigError(
+                f"peer {self.name!r} is a DICOMweb peer (url = {self.url!r}), not a DIMSE "
+                "application entity: use DicomWebClient, or a command that DICOMweb offers "
+                "(echo, find, get, store)"
+            )
         return Peer(self.host, self.port, self.ae_title, tls=tls)
 
 
