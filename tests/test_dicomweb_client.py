@@ -6,6 +6,8 @@ never sent; one audit event per call, with the identity of the provider."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -171,3 +173,23 @@ def test_the_repr_holds_no_password(basic_proxy: ApacheProxy) -> None:
     client: Any = DicomWebClient(basic_proxy.url, PasswordProvider("alice", PASSWORD))
     assert PASSWORD not in repr(client) and PASSWORD not in repr(client.session)
     client.close()
+
+
+def test_the_kerberos_example(
+    negotiate_proxy: ApacheProxy, kerberos_ticket: str, orthanc: OrthancPeer
+) -> None:
+    sent = study(seed=4000)
+    assert dimse(orthanc).store(sent) == [0x0000]
+    example = Path(__file__).resolve().parent.parent / "examples" / "dicomweb_kerberos.py"
+    args = ["--url", negotiate_proxy.url, "--service-host", "localhost"]
+    result = subprocess.run(
+        [sys.executable, str(example), *args, "--patient-id", sent.PatientID],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # inherits KRB5CCNAME and the realm's KRB5_CONFIG
+    assert result.returncode == 0, result.stderr
+    assert f"principal='{kerberos_ticket}'" in result.stdout
+    assert "response=verified decision=confirmed studies=1" in result.stdout
+    assert f"StudyInstanceUID={sent.StudyInstanceUID}" in result.stdout
