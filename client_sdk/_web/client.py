@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import pydicom
 import requests
-from dicomweb_client import DICOMwebClient
 from pydicom import Dataset
 
 from client_sdk._audit.attempt import AuditAttempt
@@ -44,6 +43,13 @@ from providers.base import IdentityProvider, IdentityType, ResponseStatus
 from providers.http_origin import Origin
 from providers.kerberos import KerberosProvider
 from providers.safe_errors import total_repr
+
+try:
+    from dicomweb_client import DICOMwebClient
+except ImportError as missing:  # an optional dependency: the dicomweb extra
+    raise ImportError(
+        "DicomWebClient needs dicomweb-client: pip install 'dicom-identity[dicomweb]'"
+    ) from missing
 
 __all__ = ["DicomWebClient"]
 
