@@ -27,8 +27,9 @@ pytestmark = pytest.mark.interop
 
 
 class Sent:
-    """A session hook that keeps the status and Authorization of each reply it sees, and may
-    act on it (``then``)."""
+    """A response hook that keeps the status and Authorization of each reply it sees, and may
+    act on it (``then``). As a session hook it runs after the auth object's own, so it sees
+    the final answer of a request."""
 
     def __init__(self, then: Any = None) -> None:
         self.replies: list[tuple[int, str]] = []
@@ -47,13 +48,33 @@ def test_an_expired_jwt_is_replaced_by_the_rotated_one_once(
     # Expired 5 s ago: within the provider's leeway, so it is sent; the server refuses it.
     path = write_token(tmp_path / "token.jwt", make_token(signing_key, lifetime=-5))
     fresh = make_token(signing_key)
-    sent = Sent(lambda r: write_token(path, fresh) if r.status_code == 401 else None)
+    # The agent rotates the file while the refused request is on its way back: a hook that
+    # runs before the auth object's own.
+    rotate = Sent(lambda r: write_token(path, fresh) if r.status_code == 401 else None)
     with DicomWebClient(bearer_proxy.url, JwtFileProvider(path), timeout=20) as client:
-        client.session.hooks["response"].append(sent)
+        client.session.auth = HookFirst(client.session.auth, rotate)
+        mark = len(bearer_proxy.access_log())
         assert client.echo() == 0x0000
-    assert [status for status, _ in sent.replies] == [401, 200]
-    assert sent.replies[1][1] == f"Bearer {fresh}"
+    assert [status for status, _ in rotate.replies] == [401]  # the hook sees the first answer
+    # One call: refused (expired), the rotated token sent once, accepted.
+    refused, accepted = access_since(bearer_proxy, mark, 2)
+    assert refused.startswith("401 - ") and accepted.startswith("200 "), bearer_proxy.describe()
+    assert len(bearer_proxy.access_log()) == mark + 2
     assert "JWT expired" in bearer_proxy.process.log()
+
+
+class HookFirst(requests.auth.AuthBase):
+    """``auth``, with ``hook`` called on each answer before the auth object's own hook."""
+
+    def __init__(self, auth: Any, hook: Any) -> None:
+        self.auth = auth
+        self.hook = hook
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request = self.auth(request)
+        assert request.hooks is not None
+        request.hooks["response"].insert(0, self.hook)
+        return request
 
 
 class LateFrozenClock:
