@@ -6,6 +6,8 @@ never sent; one audit event per call, with the identity of the provider."""
 
 from __future__ import annotations
 
+import http.client
+import logging
 import subprocess
 import sys
 import time
@@ -29,7 +31,9 @@ from client_sdk import (
 from client_sdk.testing import ct_dataset
 from providers import JwtFileProvider, KerberosProvider, PasswordProvider
 from tests.conftest import write_token
+from tests.leak_search import find_leaks, planted
 from tests.orthanc_peer import OrthancPeer
+from tests.secret_exposure import exposure, outcome
 from tests.web_helpers import PASSWORD, access_since, make_token
 from tests.web_servers import ApacheProxy
 
@@ -193,3 +197,37 @@ def test_the_kerberos_example(
     assert f"principal='{kerberos_ticket}'" in result.stdout
     assert "response=verified decision=confirmed studies=1" in result.stdout
     assert f"StudyInstanceUID={sent.StudyInstanceUID}" in result.stdout
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["accepted", "refused"])
+def test_no_token_in_debug_output_errors_or_audit_events(
+    bearer_proxy: ApacheProxy,
+    signing_key: rsa.RSAPrivateKey,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    trusted: bool,
+) -> None:
+    key = signing_key if trusted else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = make_token(key)
+    path = write_token(tmp_path / "token.jwt", token)
+    events = Events()
+    monkeypatch.setattr(http.client.HTTPConnection, "debuglevel", 1)
+    with caplog.at_level(logging.DEBUG):
+        for name in ("urllib3", "requests", "providers", "client_sdk", "dicomweb_client"):
+            caplog.set_level(logging.DEBUG, logger=name)
+        client = DicomWebClient(bearer_proxy.url, JwtFileProvider(path), audit=events)
+        with client:
+            shown = outcome(lambda: client.find({"PatientID": "*"}))
+    texts = [repr(client), *(repr(e.as_dict()) for e in events.events)]
+    if isinstance(shown, BaseException):
+        texts.append(exposure(shown))
+    assert isinstance(shown, list) == trusted
+    captured = capfd.readouterr()
+    text = "\n".join([captured.out, captured.err, caplog.text, *texts])
+    assert "send: b'GET /dicom-web/studies" in captured.out  # the debug output was on
+    signature = token.rsplit(".", 1)[1]
+    for form, planted_text in planted(token.encode()).items():
+        assert find_leaks(planted_text, [token]), f"the search would miss {form}"
+    assert find_leaks(text, [token, signature]) == []
