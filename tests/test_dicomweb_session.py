@@ -22,6 +22,8 @@ from client_sdk import (
     NotAuthorized,
     PeerUnreachable,
     Policy,
+    TlsConfig,
+    UntrustedCertificate,
 )
 from client_sdk._cli.exit_codes import exit_code
 from client_sdk._web.failures import HttpAuthenticationRejected
@@ -29,9 +31,11 @@ from client_sdk._web.session import web_session
 from providers import JwtFileProvider, KerberosProvider, PasswordProvider
 from providers.negotiate_auth import HttpNegotiateAuth
 from tests.conftest import write_token
+from tests.http_relay import HttpRelay
 from tests.leak_search import find_leaks, planted
 from tests.secret_exposure import exposure, outcome, raised
 from tests.tcp_server import tcp_server
+from tests.tls_certs import make_certificates
 from tests.web_helpers import PASSWORD, make_token
 from tests.web_servers import ApacheProxy
 
@@ -222,3 +226,21 @@ def test_a_token_for_another_audience_is_not_authorized(
     with pytest.raises(NotAuthorized, match="403 Forbidden") as refused:
         studies(s, bearer_proxy.url)
     assert exit_code(refused.value) == exit_code(NotAuthorized("0x0124", status=0x0124)) == 9
+
+
+def test_https_verified_with_the_tls_config_ca_file(
+    basic_proxy: ApacheProxy, tmp_path: Path
+) -> None:
+    ours, stranger = make_certificates(tmp_path / "ours"), make_certificates(tmp_path / "other")
+    with HttpRelay(basic_proxy.port, tls=ours.server_context()) as relay:
+        url = f"{relay.url}/dicom-web"
+        provider = PasswordProvider("alice", PASSWORD)
+        trusted = web_session(url, provider, tls=TlsConfig(ca_file=ours.ca_file), timeout=10)
+        assert studies(trusted, url) == 200
+        untrusted = web_session(url, provider, tls=TlsConfig(ca_file=stranger.ca_file), timeout=10)
+        with pytest.raises(UntrustedCertificate, match="does not verify") as refused:
+            studies(untrusted, url)
+        assert PASSWORD not in str(refused.value)
+        # The system store (no ca_file) does not know the test CA either.
+        with pytest.raises(UntrustedCertificate):
+            studies(web_session(url, provider, timeout=10), url)
