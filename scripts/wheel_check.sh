@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The package as a user gets it (run by scripts/test before pytest; runs alone too, after
 # scripts/bootstrap.sh has made .venv): build the sdist and the wheel into dist/, twine check
-# --strict, install the wheel (not editable) with the kerberos extra into a fresh .venv-wheel, then
+# --strict, install the wheel (not editable) with the kerberos and dicomweb extras into a fresh .venv-wheel, then
 # from a temp folder outside the checkout import every module of both packages, run
 # `dicom-identity --version`, and echo against `dicom-identity pacs` from that same environment
 # (scripts/wheel_smoke.py). One line per step; build and pip output go to .venv-setup.log.
@@ -37,7 +37,7 @@ fresh_venv() {
 install_wheel() {
     # pip's wheel cache (~/.cache/pip) keeps the gssapi and krb5 wheels built by bootstrap.sh.
     # keyrings.alt: the command-line tests store passwords in its PlaintextKeyring.
-    "$WHEEL_VENV/bin/python" -m pip install "$WHEEL[kerberos]" keyrings.alt
+    "$WHEEL_VENV/bin/python" -m pip install "$WHEEL[kerberos,dicomweb]" keyrings.alt
 }
 
 SMOKE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dicom-identity-wheel.XXXXXX")"
@@ -52,7 +52,7 @@ smoke() {
 step "building the sdist and the wheel of dicom-identity $VERSION into dist/" build_dist
 step "twine check --strict dist/*" "$VENV/bin/python" -m twine check --strict "$SDIST" "$WHEEL"
 step "creating a fresh virtual environment .venv-wheel" fresh_venv
-step "installing the wheel (not editable) with the kerberos extra into .venv-wheel" install_wheel
+step "installing the wheel (not editable) with the kerberos and dicomweb extras into .venv-wheel" install_wheel
 step "importing every module of client_sdk and providers, from a folder outside the checkout" \
     smoke imports "$ROOT"
 step "dicom-identity --version prints dicom-identity $VERSION" smoke version "$VERSION"
