@@ -225,7 +225,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "example/token' holds credentials in its user part",
         f'{where}.no-keyring.client_secret_keyring: missing; with auth = "client-secret"',
         f'{where}.kerberos-with-keyring.client_secret_keyring: not used with auth = "kerberos"',
-        f'{where}.bad-values.auth: must be one of client-secret, client-secret-basic, private-key-jwt, kerberos; got "ntlm"',
+        f"{where}.bad-values.auth: must be one of client-secret, client-secret-basic, "
+        'private-key-jwt, kerberos; got "ntlm"',
         f"{where}.bad-values.client_secret_keyring: must be an array of two names, "
         '["SERVICE", "USER"], got a string',
         f"{where}.bad-values.timeout: must be a positive number of seconds, got 0",
