@@ -135,7 +135,10 @@ def login_process(
                     else:
                         op.deny_device(found.group(1))
                     break
-            out, _ = proc.communicate(timeout=30)
+            # stdout only: the reader thread owns stderr (communicate() would race it for lines).
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()

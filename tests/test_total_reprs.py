@@ -31,6 +31,8 @@ import providers
 from client_sdk import Client, Session
 from client_sdk._audit.attempt import AuditAttempt
 from client_sdk._peer_text import PeerText
+from client_sdk._web.client import DicomWebClient
+from client_sdk._web.session import WebSession
 from client_sdk.testing import EmbeddedPacs, KerberosRealm
 from client_sdk.testing._identity_check import IdentityChecker
 from client_sdk.testing._kerberos_acceptor import KerberosAcceptor
@@ -79,6 +81,8 @@ from providers.token_http import HttpAnswer, TokenTransport
 # Every class that holds a secret (a Secret, a password, a token, a key) or a credential source.
 HOLDERS: list[type] = [
     Secret,
+    DicomWebClient,
+    WebSession,
     IdentityRequest,
     IdentityExchange,
     UsernameProvider,

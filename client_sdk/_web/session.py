@@ -28,7 +28,7 @@ from providers.base import IdentityProvider
 from providers.http_auth import http_auth
 from providers.http_deadline import DeadlineAdapter, DeadlineSSLSocket, exchange_deadline
 from providers.http_origin import Origin
-from providers.safe_errors import secret_safe
+from providers.safe_errors import secret_safe, total_repr
 
 __all__ = ["WebSession", "web_session"]
 
@@ -46,7 +46,9 @@ class WebSession(requests.Session):
         self.proxies = {"http": proxy, "https": proxy} if proxy else {}
 
     def __repr__(self) -> str:
-        return f"<WebSession timeout={self.timeout:g}s auth={type(self.auth).__name__}>"
+        return total_repr(
+            self, lambda: f"<WebSession timeout={self.timeout:g}s auth={type(self.auth).__name__}>"
+        )
 
     @secret_safe
     def request(
