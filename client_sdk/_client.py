@@ -24,7 +24,7 @@ from client_sdk._policy import Policy
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from client_sdk._timeouts import Timeouts
 from providers import IdentityProvider, Target
-from providers.safe_errors import total_repr
+from providers._safe_errors import total_repr
 
 
 def _checked_audit_required(required: object, audit: AuditSink | None) -> bool:
@@ -166,7 +166,7 @@ class Client:
             return session.move(query, destination=destination, level=level)
 
     def __repr__(self) -> str:
-        # Total (providers.safe_errors): a reporter that shows locals may meet a half-built one.
+        # Total (providers._safe_errors): a reporter that shows locals may meet a half-built one.
         return total_repr(
             self,
             lambda: f"Client(peer={self.peer}, identity={self.identity!r}, policy={self.policy!r})",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from providers.base import IdentityType
-from providers.errors import IdentityError
+from providers._base import IdentityType
+from providers._errors import IdentityError
 
 # The root of every error the SDK raises, client_sdk's and providers' alike (a DIMSE failure and
 # a TLS failure are no identity errors, hence the name). ``IdentityError`` is the same class
-# under its 0.4 name, kept. The class is defined in ``providers.errors`` (providers never
+# under its 0.4 name, kept. The class is defined in ``providers._errors`` (providers never
 # imports client_sdk), where it still carries its old ``__name__``.
 DicomIdentityError = IdentityError
 

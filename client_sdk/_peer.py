@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from client_sdk._tls import TlsConfig
-from providers.misplaced_secret import refuse_misplaced_secret
+from providers._misplaced_secret import refuse_misplaced_secret
 
 DEFAULT_CALLING_AE_TITLE = "DICOM_IDENTITY"
 

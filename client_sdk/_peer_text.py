@@ -8,7 +8,7 @@ is the only way such a value is shown:
 
 1. every secret of the association (the passcode, the JWT, the SAML assertion, the Kerberos
    token: :attr:`providers.IdentityRequest.secrets`) and every secret in flight is removed, in
-   every encoding the shared scrubber knows (:mod:`providers.scrub`: raw, URL-encoded, hex,
+   every encoding the shared scrubber knows (:mod:`providers._scrub`: raw, URL-encoded, hex,
    base64 at every alignment, ``repr``/JSON escapes);
 2. every character that is not printable (CR, LF, ESC, the other C0 and C1 controls, line
    separators, bidirectional overrides) becomes a space: one line that cannot forge another;
@@ -28,7 +28,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from providers import IdentityExchange, Secret
-from providers.scrub import REDACTED, SecretForms, server_text
+from providers._scrub import REDACTED, SecretForms, server_text
 
 # PS3.5 Table 6.2-1, in characters. PN: three component groups of 64 and their two "=".
 VR_LENGTHS = {

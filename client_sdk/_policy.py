@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from client_sdk._errors import InsecureTransport
 from client_sdk._outcome import Decision, IdentityOutcome
 from providers import IdentityType, ResponseStatus, Target
-from providers.base import is_loopback_address
+from providers._base import is_loopback_address
 
 _REPLAY = "anyone on the path could capture and replay it."
 _TRANSPORT_FIX = (

@@ -21,7 +21,7 @@ import requests
 
 from client_sdk.testing import EmbeddedPacs
 from providers import OidcLoginProvider
-from providers.token_answer import iso_time
+from providers._token_answer import iso_time
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,8 +8,10 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from providers import _deprecated
+
 if TYPE_CHECKING:
-    from providers.base import (
+    from providers._base import (
         IdentityExchange,
         IdentityProvider,
         IdentityRequest,
@@ -18,10 +20,10 @@ if TYPE_CHECKING:
         ResponseStatus,
         Target,
     )
-    from providers.basic_auth import HttpBasicAuth
-    from providers.bearer_auth import HttpBearerAuth
-    from providers.chain import ProviderChain
-    from providers.errors import (
+    from providers._basic_auth import HttpBasicAuth
+    from providers._bearer_auth import HttpBearerAuth
+    from providers._chain import ProviderChain
+    from providers._errors import (
         CredentialError,
         CredentialExpired,
         CredentialUnavailable,
@@ -30,20 +32,20 @@ if TYPE_CHECKING:
         MutualAuthenticationFailed,
         NoCredentials,
     )
-    from providers.http_auth import http_auth
-    from providers.http_auth_errors import (
+    from providers._http_auth import http_auth
+    from providers._http_auth_errors import (
         HttpAuthError,
         HttpAuthUnsupported,
         HttpAuthWrongOrigin,
         HttpMutualAuthenticationFailed,
         InsecureHttpAuth,
     )
-    from providers.jwt_file import JwtFileProvider
-    from providers.kerberos import KerberosProvider, KerberosUnavailable
-    from providers.keyring_access import KeyringEntryMissing
-    from providers.keyring_password import KeyringPasswordProvider
-    from providers.negotiate_auth import HttpNegotiateAuth
-    from providers.oidc_errors import (
+    from providers._jwt_file import JwtFileProvider
+    from providers._kerberos import KerberosProvider, KerberosUnavailable
+    from providers._keyring_access import KeyringEntryMissing
+    from providers._keyring_password import KeyringPasswordProvider
+    from providers._negotiate_auth import HttpNegotiateAuth
+    from providers._oidc_errors import (
         InvalidIdToken,
         LoginDenied,
         LoginExpired,
@@ -51,14 +53,14 @@ if TYPE_CHECKING:
         OidcDiscoveryError,
         OidcLoginError,
     )
-    from providers.oidc_login import LoginStatus, LogoutResult, OidcLoginProvider
-    from providers.oidc_prompt import LoginPrompt
-    from providers.password import PasswordProvider
-    from providers.saml_assertion import InvalidSamlAssertion, UnsafeXml
-    from providers.saml_file import SamlFileProvider
-    from providers.secret import Secret
-    from providers.token_endpoint import TokenEndpointProvider
-    from providers.token_errors import (
+    from providers._oidc_login import LoginStatus, LogoutResult, OidcLoginProvider
+    from providers._oidc_prompt import LoginPrompt
+    from providers._password import PasswordProvider
+    from providers._saml_assertion import InvalidSamlAssertion, UnsafeXml
+    from providers._saml_file import SamlFileProvider
+    from providers._secret import Secret
+    from providers._token_endpoint import TokenEndpointProvider
+    from providers._token_errors import (
         InsecureTokenEndpoint,
         InvalidTokenResponse,
         TokenEndpointError,
@@ -66,65 +68,66 @@ if TYPE_CHECKING:
         TokenEndpointUnreachable,
         TokenRequestRejected,
     )
-    from providers.username import UsernameProvider
+    from providers._username import UsernameProvider
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+_deprecated.install()  # the 0.4 module paths still import, each with a DeprecationWarning
 
 # Public names are imported on first use (issue 16): the command line's --help loads no HTTP,
 # keyring, Kerberos or pynetdicom code. The TYPE_CHECKING imports above keep mypy and IDEs exact.
 _LAZY: dict[str, str] = {
-    "IdentityExchange": "providers.base",
-    "IdentityProvider": "providers.base",
-    "IdentityRequest": "providers.base",
-    "IdentityType": "providers.base",
-    "ResponseCheck": "providers.base",
-    "ResponseStatus": "providers.base",
-    "Target": "providers.base",
-    "HttpBasicAuth": "providers.basic_auth",
-    "HttpBearerAuth": "providers.bearer_auth",
-    "ProviderChain": "providers.chain",
-    "CredentialError": "providers.errors",
-    "CredentialExpired": "providers.errors",
-    "CredentialUnavailable": "providers.errors",
-    "IdentityError": "providers.errors",
-    "InvalidIdentity": "providers.errors",
-    "MutualAuthenticationFailed": "providers.errors",
-    "NoCredentials": "providers.errors",
-    "http_auth": "providers.http_auth",
-    "HttpAuthError": "providers.http_auth_errors",
-    "HttpAuthUnsupported": "providers.http_auth_errors",
-    "HttpAuthWrongOrigin": "providers.http_auth_errors",
-    "HttpMutualAuthenticationFailed": "providers.http_auth_errors",
-    "InsecureHttpAuth": "providers.http_auth_errors",
-    "JwtFileProvider": "providers.jwt_file",
-    "KerberosProvider": "providers.kerberos",
-    "KerberosUnavailable": "providers.kerberos",
-    "KeyringEntryMissing": "providers.keyring_access",
-    "KeyringPasswordProvider": "providers.keyring_password",
-    "HttpNegotiateAuth": "providers.negotiate_auth",
-    "InvalidIdToken": "providers.oidc_errors",
-    "LoginDenied": "providers.oidc_errors",
-    "LoginExpired": "providers.oidc_errors",
-    "LoginRequired": "providers.oidc_errors",
-    "OidcDiscoveryError": "providers.oidc_errors",
-    "OidcLoginError": "providers.oidc_errors",
-    "LoginStatus": "providers.oidc_login",
-    "LogoutResult": "providers.oidc_login",
-    "OidcLoginProvider": "providers.oidc_login",
-    "LoginPrompt": "providers.oidc_prompt",
-    "PasswordProvider": "providers.password",
-    "InvalidSamlAssertion": "providers.saml_assertion",
-    "UnsafeXml": "providers.saml_assertion",
-    "SamlFileProvider": "providers.saml_file",
-    "Secret": "providers.secret",
-    "TokenEndpointProvider": "providers.token_endpoint",
-    "InsecureTokenEndpoint": "providers.token_errors",
-    "InvalidTokenResponse": "providers.token_errors",
-    "TokenEndpointError": "providers.token_errors",
-    "TokenEndpointNotAuthenticated": "providers.token_errors",
-    "TokenEndpointUnreachable": "providers.token_errors",
-    "TokenRequestRejected": "providers.token_errors",
-    "UsernameProvider": "providers.username",
+    "IdentityExchange": "providers._base",
+    "IdentityProvider": "providers._base",
+    "IdentityRequest": "providers._base",
+    "IdentityType": "providers._base",
+    "ResponseCheck": "providers._base",
+    "ResponseStatus": "providers._base",
+    "Target": "providers._base",
+    "HttpBasicAuth": "providers._basic_auth",
+    "HttpBearerAuth": "providers._bearer_auth",
+    "ProviderChain": "providers._chain",
+    "CredentialError": "providers._errors",
+    "CredentialExpired": "providers._errors",
+    "CredentialUnavailable": "providers._errors",
+    "IdentityError": "providers._errors",
+    "InvalidIdentity": "providers._errors",
+    "MutualAuthenticationFailed": "providers._errors",
+    "NoCredentials": "providers._errors",
+    "http_auth": "providers._http_auth",
+    "HttpAuthError": "providers._http_auth_errors",
+    "HttpAuthUnsupported": "providers._http_auth_errors",
+    "HttpAuthWrongOrigin": "providers._http_auth_errors",
+    "HttpMutualAuthenticationFailed": "providers._http_auth_errors",
+    "InsecureHttpAuth": "providers._http_auth_errors",
+    "JwtFileProvider": "providers._jwt_file",
+    "KerberosProvider": "providers._kerberos",
+    "KerberosUnavailable": "providers._kerberos",
+    "KeyringEntryMissing": "providers._keyring_access",
+    "KeyringPasswordProvider": "providers._keyring_password",
+    "HttpNegotiateAuth": "providers._negotiate_auth",
+    "InvalidIdToken": "providers._oidc_errors",
+    "LoginDenied": "providers._oidc_errors",
+    "LoginExpired": "providers._oidc_errors",
+    "LoginRequired": "providers._oidc_errors",
+    "OidcDiscoveryError": "providers._oidc_errors",
+    "OidcLoginError": "providers._oidc_errors",
+    "LoginStatus": "providers._oidc_login",
+    "LogoutResult": "providers._oidc_login",
+    "OidcLoginProvider": "providers._oidc_login",
+    "LoginPrompt": "providers._oidc_prompt",
+    "PasswordProvider": "providers._password",
+    "InvalidSamlAssertion": "providers._saml_assertion",
+    "UnsafeXml": "providers._saml_assertion",
+    "SamlFileProvider": "providers._saml_file",
+    "Secret": "providers._secret",
+    "TokenEndpointProvider": "providers._token_endpoint",
+    "InsecureTokenEndpoint": "providers._token_errors",
+    "InvalidTokenResponse": "providers._token_errors",
+    "TokenEndpointError": "providers._token_errors",
+    "TokenEndpointNotAuthenticated": "providers._token_errors",
+    "TokenEndpointUnreachable": "providers._token_errors",
+    "TokenRequestRejected": "providers._token_errors",
+    "UsernameProvider": "providers._username",
 }
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-import providers.oidc_browser_flow as browser_flow
-import providers.oidc_device_flow as device_flow
+import providers._oidc_browser_flow as browser_flow
+import providers._oidc_device_flow as device_flow
 from providers import OidcLoginProvider, Secret
-from providers.oidc_prompt import LoginPrompt
+from providers._oidc_prompt import LoginPrompt
 from tests.leak_search import find_leaks
 from tests.oidc_fixtures import RunningOidcProvider
 

@@ -29,7 +29,7 @@ from client_sdk._cli.exit_codes import exit_code
 from client_sdk._web.failures import HttpAuthenticationRejected
 from client_sdk._web.session import web_session
 from providers import JwtFileProvider, KerberosProvider, PasswordProvider
-from providers.negotiate_auth import HttpNegotiateAuth
+from providers._negotiate_auth import HttpNegotiateAuth
 from tests.conftest import write_token
 from tests.http_relay import HttpRelay
 from tests.leak_search import find_leaks, planted

@@ -30,7 +30,7 @@ from client_sdk.testing._kerberos_acceptor import (
     ReplayCache,
     authenticator_digest,
 )
-from providers.kerberos_framing import AP_REP, AP_REQ, KRB_ERROR, frame, unframe
+from providers._kerberos_framing import AP_REP, AP_REQ, KRB_ERROR, frame, unframe
 from tests.processes import background, listening
 from tests.raw_pynetdicom import rejection
 

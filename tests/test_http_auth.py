@@ -1,4 +1,4 @@
-"""``providers.http_auth`` (issue 18): Basic against the real Apache proxy (mod_authn_file in
+"""``providers._http_auth`` (issue 18): Basic against the real Apache proxy (mod_authn_file in
 front of Orthanc's DICOMweb), where a credential may go, and what has no HTTP scheme.
 
 Basic succeeds with the keyring's password and with one given by the caller, and a wrong one is
@@ -31,8 +31,8 @@ from providers import (
     SamlFileProvider,
     UsernameProvider,
 )
-from providers.http_auth import http_auth
-from providers.http_auth_errors import HttpAuthUnsupported, HttpAuthWrongOrigin, InsecureHttpAuth
+from providers._http_auth import http_auth
+from providers._http_auth_errors import HttpAuthUnsupported, HttpAuthWrongOrigin, InsecureHttpAuth
 from tests.conftest import poll, write_token
 from tests.http_auth_helpers import lines_for, logged, new_mark, qido
 from tests.web_helpers import HTTP_TIMEOUT, PASSWORD, make_token, session
@@ -155,7 +155,7 @@ def test_password_or_token_over_plain_http_off_loopback_is_refused_with_nothing_
 def test_a_localhost_name_when_the_transport_checks_the_address(
     basic_proxy: ApacheProxy, keyring_provider: KeyringPasswordProvider
 ) -> None:
-    from providers.http_deadline import DeadlineAdapter
+    from providers._http_deadline import DeadlineAdapter
 
     url = basic_proxy.url.replace("127.0.0.1", "localhost")
     auth = http_auth(keyring_provider, url=url, transport_checks_loopback=True)

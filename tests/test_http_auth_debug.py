@@ -1,4 +1,4 @@
-"""The secret matrix for HTTP (issue 18): each scheme of ``providers.http_auth`` runs against the
+"""The secret matrix for HTTP (issue 18): each scheme of ``providers._http_auth`` runs against the
 real Apache proxies with every debug output on, and no secret appears in any of it, in any
 encoding.
 
@@ -36,9 +36,9 @@ from providers import (
     KeyringPasswordProvider,
     TokenEndpointProvider,
 )
-from providers.http_auth import http_auth
-from providers.http_auth_errors import HttpMutualAuthenticationFailed
-from providers.http_debug_scrub import redact_http_credentials
+from providers._http_auth import http_auth
+from providers._http_auth_errors import HttpMutualAuthenticationFailed
+from providers._http_debug_scrub import redact_http_credentials
 from tests.conftest import write_token
 from tests.http_relay import HttpRelay, flip_negotiate_token, negotiate_token
 from tests.leak_search import find_leaks, planted

@@ -1,4 +1,4 @@
-"""``providers.http_auth`` Bearer (issue 18) against Apache's mod_oauth2 in front of Orthanc's
+"""``providers._http_auth`` Bearer (issue 18) against Apache's mod_oauth2 in front of Orthanc's
 DICOMweb: tokens from a JWT file (the proxy trusts a fixed key) and from the token endpoint of
 the tests' OpenID Provider (oidc-provider; the proxy takes its keys from the provider's JWKS).
 
@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from providers import JwtFileProvider, TokenEndpointProvider, TokenRequestRejected
-from providers.http_auth import http_auth
+from providers._http_auth import http_auth
 from tests.conftest import poll, write_token
 from tests.http_auth_helpers import lines_for, logged, new_mark, qido, send_with_hook
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider

@@ -1,4 +1,4 @@
-"""``providers.http_auth`` Negotiate (issue 18) against Apache's mod_auth_gssapi in front of
+"""``providers._http_auth`` Negotiate (issue 18) against Apache's mod_auth_gssapi in front of
 Orthanc's DICOMweb, with tickets of the k5test realm.
 
 Every request has a context of its own and its token goes with the request (one round trip);
@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 from providers import CredentialUnavailable, KerberosProvider
-from providers.http_auth import http_auth
-from providers.http_auth_errors import HttpMutualAuthenticationFailed
-from providers.negotiate_auth import HttpNegotiateAuth
-from providers.tls_channel_binding import PREFIX, certificate_binding
+from providers._http_auth import http_auth
+from providers._http_auth_errors import HttpMutualAuthenticationFailed
+from providers._negotiate_auth import HttpNegotiateAuth
+from providers._tls_channel_binding import PREFIX, certificate_binding
 from tests.apache_auth import http_service_keytab
 from tests.http_auth_helpers import lines_for, logged, new_mark, qido
 from tests.http_relay import (

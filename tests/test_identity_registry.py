@@ -45,7 +45,7 @@ def test_the_cli_parses_every_declared_flag() -> None:
 
 def test_the_token_endpoint_default_timeout_is_the_providers() -> None:
     from client_sdk._identity_types import token_endpoint
-    from providers import token_endpoint as provider_module
+    from providers import _token_endpoint as provider_module
 
     assert token_endpoint.DEFAULT_TIMEOUT == provider_module.DEFAULT_TIMEOUT
     assert token_endpoint.TokenEndpointIdentity.__dataclass_fields__["timeout"].default == 10.0

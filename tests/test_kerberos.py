@@ -88,7 +88,7 @@ def test_mutual_authentication_verified(kdc: Any, pacs_factory: Any, token_forma
 def test_token_shapes(kdc: Any) -> None:
     gss = KerberosProvider(hostname="localhost").negotiate(TARGET).request.primary.reveal()
     bare = KerberosProvider(hostname="localhost", token_format="ap-req").negotiate(TARGET)
-    from providers.kerberos_framing import AP_REQ, unframe
+    from providers._kerberos_framing import AP_REQ, unframe
 
     assert gss[0] == 0x60 and bytes.fromhex("06092a864886f712010202") in gss[:16]
     assert unframe(gss)[0] == AP_REQ

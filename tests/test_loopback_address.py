@@ -23,7 +23,7 @@ from client_sdk import AssociationAborted, Client, InsecureTransport, Peer, Poli
 from client_sdk._association.trace import RecordingSocket
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, JwtFileProvider, PasswordProvider, Target
-from providers.base import is_loopback_address
+from providers._base import is_loopback_address
 from tests.conftest import JWT_KEY, make_jwt, poll, write_token
 from tests.loopback_listener import REMOTE, Listener
 from tests.timeouts import LOCAL

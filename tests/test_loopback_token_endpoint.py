@@ -4,7 +4,7 @@ the connection reached, never by its name.
 The token request carries the client secret form-encoded; over plain HTTP it may only go to
 loopback. ``localhost.`` (the trailing dot) is looked up in DNS, not in the hosts file, so the name
 only lets the client connect: the connected socket's ``getpeername()`` must be a loopback address
-before any byte of the request is written (``providers.http_deadline``), or the connection is
+before any byte of the request is written (``providers._http_deadline``), or the connection is
 closed and ``InsecureTokenEndpoint`` names the name and the address it led to.
 
 As in ``tests/test_loopback_address.py`` (the DIMSE side), the resolver is never asked for
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from providers import InsecureTokenEndpoint, Target, TokenEndpointProvider
-from providers.http_deadline import _DeadlineSocket
-from providers.token_errors import TokenEndpointUnreachable, check_token_url
+from providers._http_deadline import _DeadlineSocket
+from providers._token_errors import TokenEndpointUnreachable, check_token_url
 from tests.conftest import JWT_KEY, poll
 from tests.leak_search import find_leaks
 from tests.loopback_listener import REMOTE, Listener

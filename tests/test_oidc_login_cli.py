@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-import providers.oidc_device_flow as device_flow
-import providers.oidc_login as oidc_login
-import providers.token_endpoint as token_endpoint
+import providers._oidc_device_flow as device_flow
+import providers._oidc_login as oidc_login
+import providers._token_endpoint as token_endpoint
 from client_sdk._identity_types import oidc_login as oidc_login_type
 from client_sdk.testing import EmbeddedPacs
 from tests.conftest import AUDIENCE

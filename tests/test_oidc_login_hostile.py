@@ -27,9 +27,9 @@ from providers import (
     Target,
     TokenEndpointUnreachable,
 )
-from providers.oidc_device_flow import DeviceFlow
-from providers.oidc_prompt import print_prompt
-from providers.oidc_server import OidcServer
+from providers._oidc_device_flow import DeviceFlow
+from providers._oidc_prompt import print_prompt
+from providers._oidc_server import OidcServer
 from tests.hostile_oidc import DROP, PACS_AUDIENCE, TOKENS, HostileOp, running
 from tests.oidc_login_helpers import Witness
 

@@ -28,7 +28,7 @@ from providers import (
     Target,
     TokenEndpointUnreachable,
 )
-from providers.oidc_refresh_lock import ProcessLock, default_lock_dir
+from providers._oidc_refresh_lock import ProcessLock, default_lock_dir
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 from tests.oidc_login_helpers import Person, Witness, make_login

@@ -28,7 +28,7 @@ from providers import (
     Target,
     UnsafeXml,
 )
-from providers.saml_file import MAX_ASSERTION_BYTES, SamlExchange
+from providers._saml_file import MAX_ASSERTION_BYTES, SamlExchange
 from tests.fixtures_pacs import client_for
 from tests.saml_assertions import (
     AUDIENCE,

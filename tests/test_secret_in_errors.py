@@ -36,8 +36,8 @@ from providers import (
     Secret,
     UsernameProvider,
 )
-from providers.kerberos import KerberosExchange
-from providers.saml_file import SamlExchange
+from providers._kerberos import KerberosExchange
+from providers._saml_file import SamlExchange
 from tests.conftest import make_jwt
 from tests.leak_search import find_leaks
 from tests.secret_exposure import (

@@ -27,7 +27,7 @@ from providers import (
     TokenEndpointProvider,
     TokenRequestRejected,
 )
-from providers.token_client_auth import ASSERTION_TYPE, ClientCredentials, PrivateKeyJwt
+from providers._token_client_auth import ASSERTION_TYPE, ClientCredentials, PrivateKeyJwt
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider
 from tests.oidc_login_helpers import Witness

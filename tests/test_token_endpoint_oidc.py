@@ -27,7 +27,7 @@ from providers import (
     TokenEndpointUnreachable,
     TokenRequestRejected,
 )
-from providers.token_endpoint import TokenEndpointAuth
+from providers._token_endpoint import TokenEndpointAuth
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from providers import CredentialError, Target, TokenEndpointProvider, TokenEndpointUnreachable
-from providers.token_http import MAX_RESPONSE_BYTES
+from providers._token_http import MAX_RESPONSE_BYTES
 from tests.conftest import free_port, poll
 from tests.hypothesis_profiles import examples
 from tests.installed_cli import run_cli

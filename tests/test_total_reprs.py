@@ -7,7 +7,7 @@ raised, or a ``copy.deepcopy`` that failed on a ``Secret``, leaves a half-built 
 0.4.1's ``capture_locals`` crashed on a half-built ``PasswordProvider``, and before this change on
 a half-built ``TokenEndpointProvider``. Each class below is built with ``object.__new__`` (no
 attribute set) and its ``repr`` must work: the package's own ``__repr__`` says
-``<Name (incomplete)>`` (``providers.safe_errors.total_repr``).
+``<Name (incomplete)>`` (``providers._safe_errors.total_repr``).
 
 Which classes: :data:`HOLDERS` is the list; the test that every class is classified walks
 every class of ``providers`` and ``client_sdk`` whose source speaks of a secret or a
@@ -51,23 +51,23 @@ from providers import (
     jwt_file,
     saml_file,
 )
-from providers.basic_auth import HttpBasicAuth, _OneRetry
-from providers.bearer_auth import HttpBearerAuth, ProviderTokens, TokenEndpointTokens, _OneRefresh
-from providers.kerberos import KerberosExchange
-from providers.negotiate_auth import HttpNegotiateAuth, _Exchange
-from providers.oidc_browser_flow import BrowserFlow
-from providers.oidc_device_flow import DeviceFlow, FlowAnswer, _Started
-from providers.oidc_id_token import IdTokenVerifier
-from providers.oidc_login import OidcLoginProvider
-from providers.oidc_loopback import AuthorizationResponse, LoopbackListener, _Handler
-from providers.oidc_refresh_store import RefreshTokenStore
-from providers.oidc_server import OidcServer
-from providers.oidc_tokens import LoginTokens
-from providers.rotating_file import RotatingFile, _Cached
-from providers.saml_file import SamlExchange
-from providers.token_answer import IssuedToken, _Answer
-from providers.token_cache import TokenCache
-from providers.token_client_auth import (
+from providers._basic_auth import HttpBasicAuth, _OneRetry
+from providers._bearer_auth import HttpBearerAuth, ProviderTokens, TokenEndpointTokens, _OneRefresh
+from providers._kerberos import KerberosExchange
+from providers._negotiate_auth import HttpNegotiateAuth, _Exchange
+from providers._oidc_browser_flow import BrowserFlow
+from providers._oidc_device_flow import DeviceFlow, FlowAnswer, _Started
+from providers._oidc_id_token import IdTokenVerifier
+from providers._oidc_login import OidcLoginProvider
+from providers._oidc_loopback import AuthorizationResponse, LoopbackListener, _Handler
+from providers._oidc_refresh_store import RefreshTokenStore
+from providers._oidc_server import OidcServer
+from providers._oidc_tokens import LoginTokens
+from providers._rotating_file import RotatingFile, _Cached
+from providers._saml_file import SamlExchange
+from providers._token_answer import IssuedToken, _Answer
+from providers._token_cache import TokenCache
+from providers._token_client_auth import (
     ClientCredentials,
     ClientSecretBasic,
     ClientSecretPost,
@@ -75,8 +75,8 @@ from providers.token_client_auth import (
     PublicClient,
     _KeyringSecret,
 )
-from providers.token_endpoint import _Token
-from providers.token_http import HttpAnswer, TokenTransport
+from providers._token_endpoint import _Token
+from providers._token_http import HttpAnswer, TokenTransport
 
 # Every class that holds a secret (a Secret, a password, a token, a key) or a credential source.
 HOLDERS: list[type] = [
@@ -173,7 +173,7 @@ NAMES_ONLY = {  # the package and the class name: modules move, the classes stay
     "client_sdk.ResponseAdvice",
     "client_sdk.IdentityOutcome",
     "client_sdk.Policy",
-    "client_sdk.SecretScrubber",  # the secrets in flight live in providers.scrub
+    "client_sdk.SecretScrubber",  # the secrets in flight live in providers._scrub
     "client_sdk.ReplayCache",  # digests of authenticators
     "client_sdk.TlsConfig",  # paths of the certificate and key files
 }

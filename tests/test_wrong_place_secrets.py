@@ -2,7 +2,7 @@
 
 Every place a value can be typed (the command line's flags and peer argument, environment
 variables, configuration keys, the Python API's addresses, URLs and usernames) goes through
-``providers.misplaced_secret``: a user part in an address or URL, a secret-named URL parameter,
+``providers._misplaced_secret``: a user part in an address or URL, a secret-named URL parameter,
 a JWT, ``USER:PASSWORD`` as a username. The refusal names the place and the fix, and shows the
 value masked (``alice:***@host:104``). The canary never appears in stdout, stderr, ``--json``
 output, the audit file or the exception chain, in any encoding; nothing reaches the peer.
@@ -28,7 +28,7 @@ from providers import (
     TokenEndpointProvider,
     UsernameProvider,
 )
-from providers.misplaced_secret import find_misplaced_secret, masked
+from providers._misplaced_secret import find_misplaced_secret, masked
 from tests.conftest import make_jwt
 from tests.installed_cli import run_cli
 

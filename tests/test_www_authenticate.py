@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers.http_origin import CredentialGuard, Origin
-from providers.www_authenticate import MAX_HEADER, Challenge, find_challenge, parse_challenges
+from providers._http_origin import CredentialGuard, Origin
+from providers._www_authenticate import MAX_HEADER, Challenge, find_challenge, parse_challenges
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from client_sdk._pynetdicom.context_copies import SharedContexts, copy_context
 from client_sdk._pynetdicom.encoding import role_item_length
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION
 from providers import IdentityExchange, Target
-from providers.base import ITEM_HEADER_LENGTH, MAX_ITEM_LENGTH
+from providers._base import ITEM_HEADER_LENGTH, MAX_ITEM_LENGTH
 
 MAX_CONTEXTS = 128  # presentation context IDs are odd numbers 1-255
 _MAX_PDU_ITEM = 8  # the Maximum Length sub-item (51H): 4-byte header + 4-byte value

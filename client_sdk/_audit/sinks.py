@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 from client_sdk._audit.event import AuditEvent
 from client_sdk._audit.xml import AuditSource, audit_message_line
 from client_sdk._errors import AuditUnavailable
-from providers.errors import IdentityError
+from providers._errors import IdentityError
 
 AUDIT_LOGGER = "dicom_identity.audit"
 _FILE_MODE = 0o640  # the audit forwarder's group may read it; nobody else

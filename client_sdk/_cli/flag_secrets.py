@@ -3,7 +3,7 @@
 argv is readable by every user of the machine (``ps``, ``/proc/PID/cmdline``) and kept in shell
 history, and the values of flags are repeated in messages and, for ``--user``, in the audit
 trail. So before anything else runs, every string the parser produced is checked with
-:func:`providers.misplaced_secret.find_misplaced_secret`: a URL's user part or secret-named
+:func:`providers._misplaced_secret.find_misplaced_secret`: a URL's user part or secret-named
 query parameter, a JWT, an address with a user part (the peer, ``alice:pw@host:104``) and a
 ``USER:PASSWORD`` given to ``--user``. The refusal (exit 3) shows the value masked.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from client_sdk._errors import ConfigError
-from providers.misplaced_secret import refuse_misplaced_secret
+from providers._misplaced_secret import refuse_misplaced_secret
 
 # argparse dests that are positional arguments, as the usage line names them.
 _POSITIONALS = {"peer": "the peer argument", "paths": "the PATH argument"}

@@ -7,7 +7,7 @@ configuration, by ``--keyring-service SERVICE --user NAME``, the flags ``echo`` 
 The providers do not know the command line: a missing entry is a
 :class:`~providers.KeyringEntryMissing` that carries the service and user, and
 :func:`in_cli_terms` re-words its advice as the ``dicom-identity keyring set`` command that adds
-exactly that entry. The backend comes from :func:`providers.keyring_access.default_backend`, so
+exactly that entry. The backend comes from :func:`providers._keyring_access.default_backend`, so
 ``keyring set`` and ``echo`` give the same advice when no backend is usable.
 """
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from client_sdk._cli.report import Reporter
 from client_sdk._errors import ConfigError
 from providers import CredentialError, CredentialUnavailable, KeyringEntryMissing, Secret
-from providers.keyring_access import backend_name, default_backend, describe_backend_error
+from providers._keyring_access import backend_name, default_backend, describe_backend_error
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend

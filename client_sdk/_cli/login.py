@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the parser imports this module: the rest loads when a comma
     from client_sdk._cli.report import Reporter
     from client_sdk._config.model import Config
     from client_sdk._identity_types.oidc_login import OidcLoginIdentity
-    from providers.oidc_login import LoginStatus, OidcLoginProvider
+    from providers._oidc_login import LoginStatus, OidcLoginProvider
 
 __all__ = ["LOGIN_COMMANDS", "add_login_commands", "login_identity_for_peer"]
 
@@ -94,7 +94,7 @@ def login_identity_for_peer(config: Config, peer: str) -> OidcLoginProvider | No
 
 
 def _status(report: Reporter, peer: str, status: LoginStatus, what: str) -> None:
-    from providers.token_answer import iso_time
+    from providers._token_answer import iso_time
 
     expires = iso_time(status.expires_at) if status.expires_at is not None else None
     fields = {

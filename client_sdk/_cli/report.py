@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from client_sdk._cli.advice import error_text
 from client_sdk._outcome import IdentityOutcome
-from providers.scrub import printable_line
+from providers._scrub import printable_line
 
 if TYPE_CHECKING:  # pydicom loads when a command runs, not for --help (issue 16)
     from pydicom import Dataset

@@ -8,7 +8,7 @@ from client_sdk._config import values as v
 from client_sdk._config.problems import InvalidConfig, Problems
 from client_sdk._peer import Peer
 from client_sdk._tls import TlsConfig
-from providers.misplaced_secret import refuse_misplaced_secret
+from providers._misplaced_secret import refuse_misplaced_secret
 
 _FORM = "expected HOST:PORT, with an IPv6 address in brackets ([::1]:104)"
 

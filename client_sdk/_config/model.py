@@ -25,7 +25,7 @@ from client_sdk._config.schema import (
 from client_sdk._config.settings import SOURCE_DEFAULT, Overrides, Resolved, Setting, resolve
 from client_sdk._config.values import dotted, show
 from client_sdk._identity_types.registry import entry_of
-from providers.misplaced_secret import masked
+from providers._misplaced_secret import masked
 
 if TYPE_CHECKING:
     from client_sdk._client import Client

@@ -15,7 +15,7 @@ from client_sdk._policy import MissingResponse, Policy
 from client_sdk._timeouts import Timeouts
 from client_sdk._tls import TlsConfig
 from providers import IdentityProvider
-from providers.misplaced_secret import (
+from providers._misplaced_secret import (
     WHERE_SECRETS_GO,
     find_misplaced_secret,
     is_secret_name,

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from providers.misplaced_secret import refuse_misplaced_secret
+from providers._misplaced_secret import refuse_misplaced_secret
 
 AE_TITLE_LENGTH = 16
 _SHOWN_LENGTH = 40

@@ -11,7 +11,7 @@ from client_sdk._config import values as v
 from client_sdk._config.problems import Problems
 from client_sdk._identity_types.entry import BuildMember, IdentityConfig, IdentityTypeEntry, Option
 from providers import IdentityProvider, KerberosProvider
-from providers.kerberos import MutualAuth, TokenFormat
+from providers._kerberos import MutualAuth, TokenFormat
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from client_sdk._identity_types.entry import BuildMember, IdentityConfig, Identi
 from providers import IdentityError, IdentityProvider
 
 if TYPE_CHECKING:
-    from providers.oidc_login import OidcLoginProvider
+    from providers._oidc_login import OidcLoginProvider
 
-# providers.oidc_login's defaults (tests/test_oidc_login_cli.py checks they agree): that module
+# providers._oidc_login's defaults (tests/test_oidc_login_cli.py checks they agree): that module
 # loads requests, which the command line's start-up does without.
 OidcFlow = Literal["device", "browser"]
 _FLOWS: tuple[OidcFlow, ...] = ("device", "browser")
@@ -47,7 +47,7 @@ class OidcLoginIdentity(IdentityConfig):
 
 
 def _provider() -> type[OidcLoginProvider]:
-    from providers.oidc_login import OidcLoginProvider
+    from providers._oidc_login import OidcLoginProvider
 
     return OidcLoginProvider
 

@@ -12,13 +12,13 @@ from client_sdk._config.problems import Problems
 from client_sdk._errors import ConfigError
 from client_sdk._identity_types.entry import BuildMember, IdentityConfig, IdentityTypeEntry, Option
 from providers import IdentityProvider
-from providers.token_client_auth import TokenEndpointAuth
-from providers.token_errors import InsecureTokenEndpoint, check_proxy_url, check_token_url
+from providers._token_client_auth import TokenEndpointAuth
+from providers._token_errors import InsecureTokenEndpoint, check_proxy_url, check_token_url
 
 if TYPE_CHECKING:
-    from providers.token_endpoint import TokenEndpointProvider
+    from providers._token_endpoint import TokenEndpointProvider
 
-# providers.token_endpoint.DEFAULT_TIMEOUT (tests/test_identity_registry.py checks they agree):
+# providers._token_endpoint.DEFAULT_TIMEOUT (tests/test_identity_registry.py checks they agree):
 # the provider module loads requests, which the command line's start-up does without.
 DEFAULT_TIMEOUT = 10.0
 
@@ -52,7 +52,7 @@ class TokenEndpointIdentity(IdentityConfig):
 
 
 def _provider() -> type[TokenEndpointProvider]:
-    from providers.token_endpoint import TokenEndpointProvider
+    from providers._token_endpoint import TokenEndpointProvider
 
     return TokenEndpointProvider
 

@@ -55,7 +55,7 @@ from client_sdk._operations.dicom_file_check import StoreInput, load_encoded
 from client_sdk._operations.session import Session
 from client_sdk._pynetdicom.encoded_store import EncodedDataset, send_encoded_c_store
 from client_sdk._pynetdicom.fault_hooks import wake_dimse_wait
-from providers.errors import IdentityError
+from providers._errors import IdentityError
 
 # Its 0.4 name: logging configurations may name it.
 log = logging.getLogger("client_sdk.bulk")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from client_sdk._outcome import IdentityOutcome
-from providers.errors import IdentityError
+from providers._errors import IdentityError
 
 StoreOutcome = Literal["stored", "failed", "not-sent"]
 

@@ -34,8 +34,8 @@ from client_sdk._outcome import IdentityOutcome
 from client_sdk._peer_text import PeerText, shown
 from client_sdk._pynetdicom.encoded_store import send_encoded_c_store
 from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE
-from providers.safe_errors import secret_safe, total_repr
-from providers.scrub import InFlight
+from providers._safe_errors import secret_safe, total_repr
+from providers._scrub import InFlight
 
 # Its 0.4 name: logging configurations may name it.
 log = logging.getLogger("client_sdk.session")
@@ -418,7 +418,7 @@ class Session:
         return self.outcome
 
     def __repr__(self) -> str:
-        def build() -> str:  # total (providers.safe_errors): reporters repr half-built objects
+        def build() -> str:  # total (providers._safe_errors): reporters repr half-built objects
             state = "open" if self.is_open else "closed"
             return f"Session(peer={self.peer}, {state}, identity={self.outcome.summary()!r})"
 

@@ -16,11 +16,11 @@ them (a client, the embedded PACS, or both):
    identifier or Error Comment quotes our passcode) is replaced by one line too: in a dump a
    secret spans lines and bytes are spaced, so no line-by-line scrub could find it. Other PDUs
    are dumped as they were. A dump that cannot be parsed is withheld (fail closed).
-3. A registry of the secrets in flight (:func:`providers.scrub.InFlight`, here
+3. A registry of the secrets in flight (:func:`providers._scrub.InFlight`, here
    ``ScrubbedSecrets``): from the A-ASSOCIATE-RQ until the association is released or aborted
    (the Session holds the registration), every record of the pynetdicom and pydicom loggers (and
    of ``py.warnings``, where Python warnings go once ``logging.captureWarnings`` is on) is
-   scrubbed of each secret in every form :mod:`providers.scrub` knows (raw, URL-encoded, hex,
+   scrubbed of each secret in every form :mod:`providers._scrub` knows (raw, URL-encoded, hex,
    base64, ``repr``), and a hex-dump-looking line outside a dump is dropped whole. Python's
    warnings (pydicom ``warnings.warn``s the values it also logs) are formatted scrubbed too.
 
@@ -42,7 +42,7 @@ import pynetdicom  # noqa: F401  (its modules create their loggers on import)
 
 from client_sdk._wire.constants import A_ASSOCIATE_AC, A_ASSOCIATE_RQ, PDU_NAMES
 from client_sdk._wire.items import carries_user_identity
-from providers.scrub import (
+from providers._scrub import (
     REDACTED,
     InFlight,
     any_in_flight,
@@ -51,7 +51,7 @@ from providers.scrub import (
     remove_in_flight,
 )
 
-# For an association's whole life: the secrets this scrubber removes (providers.scrub).
+# For an association's whole life: the secrets this scrubber removes (providers._scrub).
 ScrubbedSecrets = InFlight
 # The same for the length of a block.
 redacting = in_flight
@@ -77,7 +77,7 @@ _installed = False
 
 
 def scrub(text: str) -> str:
-    """Remove every secret in flight from ``text`` (:mod:`providers.scrub`, which also scrubs
+    """Remove every secret in flight from ``text`` (:mod:`providers._scrub`, which also scrubs
     what a token endpoint says); while any is in flight, a hex-dump line is dropped whole."""
     if any_in_flight() and _HEX_DUMP_LINE.match(text):
         return HEX_DUMP_REDACTED

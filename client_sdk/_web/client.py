@@ -39,10 +39,10 @@ from client_sdk._outcome import Decision, IdentityOutcome
 from client_sdk._policy import Policy
 from client_sdk._tls import TlsConfig
 from client_sdk._web.session import DEFAULT_TIMEOUT, web_session
-from providers.base import IdentityProvider, IdentityType, ResponseStatus
-from providers.http_origin import Origin
-from providers.kerberos import KerberosProvider
-from providers.safe_errors import total_repr
+from providers._base import IdentityProvider, IdentityType, ResponseStatus
+from providers._http_origin import Origin
+from providers._kerberos import KerberosProvider
+from providers._safe_errors import total_repr
 
 try:
     from dicomweb_client import DICOMwebClient

@@ -19,9 +19,9 @@ from client_sdk._errors import (
     TlsHandshakeFailed,
     UntrustedCertificate,
 )
-from providers.http_auth_errors import InsecureHttpAuth
-from providers.http_deadline import Deadline, PlainHttpOffLoopback
-from providers.www_authenticate import Challenge, parse_challenges
+from providers._http_auth_errors import InsecureHttpAuth
+from providers._http_deadline import Deadline, PlainHttpOffLoopback
+from providers._www_authenticate import Challenge, parse_challenges
 
 __all__ = ["HttpAuthenticationRejected", "failure_of", "status_failure"]
 

@@ -2,9 +2,9 @@
 request, ``TlsConfig``'s verification and client certificate, no environment settings, and the
 same ``Policy`` as DIMSE.
 
-* auth: :func:`providers.http_auth.http_auth` (Basic, Bearer, Negotiate), bound to the peer's
+* auth: :func:`providers._http_auth.http_auth` (Basic, Bearer, Negotiate), bound to the peer's
   origin; a password or token goes over plain HTTP only to a loopback address (checked on the
-  connected address by :class:`providers.http_deadline.DeadlineAdapter`) unless
+  connected address by :class:`providers._http_deadline.DeadlineAdapter`) unless
   ``Policy.allow_insecure_transport``; a Negotiate reply that fails mutual authentication is
   refused by the auth object itself.
 * one deadline for each request as a whole (connect, TLS, headers, body, Kerberos' second leg).
@@ -24,11 +24,11 @@ import requests
 from client_sdk._policy import Policy
 from client_sdk._tls import TlsConfig
 from client_sdk._web.failures import failure_of, status_failure
-from providers.base import IdentityProvider
-from providers.http_auth import http_auth
-from providers.http_deadline import DeadlineAdapter, DeadlineSSLSocket, exchange_deadline
-from providers.http_origin import Origin
-from providers.safe_errors import secret_safe, total_repr
+from providers._base import IdentityProvider
+from providers._http_auth import http_auth
+from providers._http_deadline import DeadlineAdapter, DeadlineSSLSocket, exchange_deadline
+from providers._http_origin import Origin
+from providers._safe_errors import secret_safe, total_repr
 
 __all__ = ["WebSession", "web_session"]
 

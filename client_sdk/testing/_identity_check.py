@@ -22,9 +22,9 @@ import jwt
 
 from client_sdk.testing._jwks_keys import JwksKeys, JwksUnavailable
 from client_sdk.testing._kerberos_acceptor import KerberosAcceptor, KerberosRejected
-from providers.errors import IdentityError
-from providers.safe_errors import total_repr
-from providers.saml_assertion import (
+from providers._errors import IdentityError
+from providers._safe_errors import total_repr
+from providers._saml_assertion import (
     ASSERTION_NS,
     PROTOCOL_NS,
     InvalidSamlAssertion,
@@ -137,7 +137,7 @@ class IdentityChecker:
             self.verifiers[4] = self._saml_assertion
 
     def __repr__(self) -> str:
-        def build() -> str:  # total (providers.safe_errors): it holds passwords and the key
+        def build() -> str:  # total (providers._safe_errors): it holds passwords and the key
             users = "none" if self._users is None else str(len(self._users))
             jwt_state = "configured" if self._jwt_key is not None else "none"
             if self._jwks is not None:

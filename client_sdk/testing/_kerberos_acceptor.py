@@ -33,8 +33,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from providers.kerberos_framing import AP_REP, AP_REQ, FramingError, frame, unframe
-from providers.safe_errors import total_repr
+from providers._kerberos_framing import AP_REP, AP_REQ, FramingError, frame, unframe
+from providers._safe_errors import total_repr
 
 INSTALL_HINT = "pip install 'dicom-identity[kerberos]'"
 
@@ -252,7 +252,7 @@ class KerberosAcceptor:
             ) from None
 
     def __repr__(self) -> str:
-        def build() -> str:  # total (providers.safe_errors): it holds the keytab's credentials
+        def build() -> str:  # total (providers._safe_errors): it holds the keytab's credentials
             service = self.service or "any principal in the keytab"
             return f"KerberosAcceptor({self.keytab!r}, {service})"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from providers.safe_errors import total_repr
+from providers._safe_errors import total_repr
 
 _PROGRAMS = ("krb5kdc", "kdb5_util", "kadmin.local", "kinit", "klist")
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -57,7 +57,7 @@ class KerberosRealm:
     _k5: Any
 
     def __repr__(self) -> str:
-        # Not the dataclass's: that one shows user_password. Total (providers.safe_errors).
+        # Not the dataclass's: that one shows user_password. Total (providers._safe_errors).
         return total_repr(self, lambda: f"KerberosRealm({self.name!r}, user={self.user!r})")
 
     @property

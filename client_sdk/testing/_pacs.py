@@ -37,7 +37,7 @@ from client_sdk.testing._response_modes import (
     server_response,
 )
 from client_sdk.testing._storage import DatasetStore
-from providers.safe_errors import total_repr
+from providers._safe_errors import total_repr
 
 # Its 0.4 name: logging configurations may name it.
 LOGGER = logging.getLogger("client_sdk.testing.pacs")
@@ -153,7 +153,7 @@ class EmbeddedPacs:
         self._handshakes: BoundedHandshakes | None = None
 
     def __repr__(self) -> str:
-        def build() -> str:  # total (providers.safe_errors): it holds the users' passwords
+        def build() -> str:  # total (providers._safe_errors): it holds the users' passwords
             state = "running" if self._server is not None else "stopped"
             return (
                 f"EmbeddedPacs({self.ae_title!r} on {self.host}:{self.port}, {state}, "
