@@ -175,11 +175,11 @@ class _Run:
             self._finished.wait()
         except KeyboardInterrupt as interrupt:
             self.stop.set()
-            log.warning(
-                "interrupted: no new input is sent; the files in flight get their response "
-                "first (Ctrl-C again aborts them)"
-            )
-            try:
+            try:  # the warning inside: a second Ctrl-C right after its line still aborts
+                log.warning(
+                    "interrupted: no new input is sent; the files in flight get their response "
+                    "first (Ctrl-C again aborts them)"
+                )
                 self._finished.wait()
             except KeyboardInterrupt:
                 self._abort_all()
