@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import requests
 import requests.adapters
 import urllib3
 import urllib3.connection
@@ -210,3 +211,26 @@ class DeadlineAdapter(requests.adapters.HTTPAdapter):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = _POOLS
         return manager
+
+
+class ContextAdapter(DeadlineAdapter):
+    """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi)."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs: dict[str, Any] = dict(pool)
+        pool_kwargs["ssl_context"] = self._context
+        pool_kwargs.pop("ca_certs", None)
+        pool_kwargs.pop("ca_cert_dir", None)
+        return host, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        base: Any = super()
+        base.cert_verify(conn, url, verify, cert)
+        conn.ca_certs = conn.ca_cert_dir = None  # the context alone decides

@@ -23,7 +23,6 @@ import logging
 import re
 import ssl
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 from urllib.parse import urlencode
 
 import requests
@@ -32,6 +31,7 @@ import requests.auth
 import urllib3.exceptions
 
 from providers._http_deadline import (
+    ContextAdapter,
     Deadline,
     DeadlineAdapter,
     DeadlineSSLSocket,
@@ -157,7 +157,7 @@ class TokenTransport:
                     session.trust_env = False  # no proxy, .netrc or CA bundle from the environment
                     session.mount("http://", DeadlineAdapter())
                     if context is not None:
-                        session.mount("https://", _ContextAdapter(context))
+                        session.mount("https://", ContextAdapter(context))
                     response = session.request(
                         method,
                         self.token_url,
@@ -328,29 +328,6 @@ def _kerberos_auth_factory(
         )
 
     return make, MutualAuthenticationError
-
-
-class _ContextAdapter(DeadlineAdapter):
-    """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi)."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__()
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> Any:
-        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs: dict[str, Any] = dict(pool)
-        pool_kwargs["ssl_context"] = self._context
-        pool_kwargs.pop("ca_certs", None)
-        pool_kwargs.pop("ca_cert_dir", None)
-        return host, pool_kwargs
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        base: Any = super()
-        base.cert_verify(conn, url, verify, cert)
-        conn.ca_certs = conn.ca_cert_dir = None  # the context alone decides
 
 
 class _NegotiateLogFilter(logging.Filter):

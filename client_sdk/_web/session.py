@@ -26,7 +26,12 @@ from client_sdk._tls import TlsConfig
 from client_sdk._web.failures import failure_of, status_failure
 from providers._base import IdentityProvider
 from providers._http_auth import http_auth
-from providers._http_deadline import DeadlineAdapter, DeadlineSSLSocket, exchange_deadline
+from providers._http_deadline import (
+    ContextAdapter,
+    DeadlineAdapter,
+    DeadlineSSLSocket,
+    exchange_deadline,
+)
 from providers._http_origin import Origin
 from providers._safe_errors import secret_safe, total_repr
 
@@ -96,7 +101,7 @@ def web_session(
     policy = policy or Policy()
     session = WebSession(timeout, proxy)
     session.mount("http://", DeadlineAdapter())
-    session.mount("https://", _ContextAdapter(_tls_context(tls or TlsConfig())))
+    session.mount("https://", ContextAdapter(_tls_context(tls or TlsConfig())))
     if provider is not None:
         session.auth = http_auth(
             provider,
@@ -115,29 +120,6 @@ def _tls_context(tls: TlsConfig) -> ssl.SSLContext:
     context = tls._build()
     context.sslsocket_class = DeadlineSSLSocket
     return context
-
-
-class _ContextAdapter(DeadlineAdapter):
-    """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi)."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__()
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> Any:
-        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs: dict[str, Any] = dict(pool)
-        pool_kwargs["ssl_context"] = self._context
-        pool_kwargs.pop("ca_certs", None)
-        pool_kwargs.pop("ca_cert_dir", None)
-        return host, pool_kwargs
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        base: Any = super()
-        base.cert_verify(conn, url, verify, cert)
-        conn.ca_certs = conn.ca_cert_dir = None  # the context alone decides
 
 
 def _without_query(url: str) -> str:
