@@ -6,19 +6,12 @@ that answers for exactly those paths: importing one gives a module that looks ea
 its new homes (so a class imported either way is the same class), after one
 ``DeprecationWarning`` per path and process that names the import to use. An old package
 (``client_sdk.config``) also finds its old submodules. Every other import passes through
-untouched.
+untouched. The machinery is ``providers._module_aliases``, shared with ``providers._deprecated``.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.machinery
-import sys
-import warnings
-from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
+from providers._module_aliases import ModuleAliases
 
 _ROOT = "import what you use from client_sdk (from client_sdk import NAME)"
 _TESTING = "import what you use from client_sdk.testing (from client_sdk.testing import NAME)"
@@ -161,56 +154,6 @@ _RENAMED = {
 }
 
 
-def message(old: str) -> str:
-    """The warning for an import of ``old``: what to do instead."""
-    return f"{old} is deprecated since dicom-identity 0.5 and goes in 0.6: {MOVED[old][1]}"
-
-
-class _Alias(importlib.abc.Loader):
-    """Makes an old path a module whose names are looked up in their new homes."""
-
-    def __init__(self, old: str) -> None:
-        self.old = old
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return None  # the default: a plain module named after the old path
-
-    def exec_module(self, module: ModuleType) -> None:
-        old = self.old
-        homes = [importlib.import_module(name) for name in MOVED[old][0]]
-        path = getattr(homes[0], "__path__", None)
-        if path is not None:
-            module.__path__ = list(path)  # an old package: its old submodules are found too
-
-        def lookup(name: str) -> Any:
-            wanted = _RENAMED.get((old, name), name)
-            for home in homes:
-                if hasattr(home, wanted):
-                    return getattr(home, wanted)
-            raise AttributeError(f"module {old!r} has no attribute {name!r}")
-
-        module.__getattr__ = lookup  # type: ignore[method-assign]
-        module.__dir__ = lambda: sorted({name for home in homes for name in dir(home)})  # type: ignore[method-assign]
-        # stacklevel 2: the import machinery's own frames are skipped, so the warning points
-        # at the line that imported the old path.
-        warnings.warn(message(old), DeprecationWarning, stacklevel=2)
-
-
-class _MovedModules(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MOVED:
-            return None
-        package = any(other.startswith(fullname + ".") for other in MOVED)
-        return importlib.machinery.ModuleSpec(fullname, _Alias(fullname), is_package=package)
-
-
-_FINDER = _MovedModules()
-
-
-def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (idempotent): before the path finder, which
-    could otherwise take a stale folder of an old package for a namespace package."""
-    if _FINDER not in sys.meta_path:
-        sys.meta_path.insert(0, _FINDER)
+_ALIASES = ModuleAliases("0.5", MOVED, renamed=_RENAMED)
+message = _ALIASES.message
+install = _ALIASES.install

@@ -6,20 +6,13 @@ now, and the import to write instead. :func:`install` puts a finder first on ``s
 that answers for exactly those paths: importing one gives a module that looks each name up in
 its new homes (so a class imported either way is the same class), after one
 ``DeprecationWarning`` per path and process that names the import to use. Every other import
-passes through untouched. The same machinery as ``client_sdk._deprecated``, kept apart because
-``providers`` never imports ``client_sdk``.
+passes through untouched. The machinery is ``providers._module_aliases``, shared with
+``client_sdk._deprecated``.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.machinery
-import sys
-import warnings
-from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
+from providers._module_aliases import ModuleAliases
 
 _ROOT = "import what you use from providers (from providers import NAME)"
 _INTERNAL = "it is internal now: use what providers exports (docs/api.md)"
@@ -75,65 +68,6 @@ MOVED: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-def message(old: str) -> str:
-    """The warning for an import of ``old``: what to do instead."""
-    return f"{old} is deprecated since dicom-identity 0.5 and goes in 0.6: {MOVED[old][1]}"
-
-
-class _CallableAlias(ModuleType):
-    """The old ``providers.http_auth`` module. The import machinery sets it as the attribute
-    ``http_auth`` of ``providers`` after loading it, where the public function of that name
-    lives: so it stays callable, as that function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.http_auth(*args, **kwargs)
-
-
-# old paths whose last part is also a public name of providers (a function)
-_CALLABLE = frozenset({"providers.http_auth"})
-
-
-class _Alias(importlib.abc.Loader):
-    """Makes an old path a module whose names are looked up in their new homes."""
-
-    def __init__(self, old: str) -> None:
-        self.old = old
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        if self.old in _CALLABLE:
-            return _CallableAlias(spec.name)
-        return None  # the default: a plain module named after the old path
-
-    def exec_module(self, module: ModuleType) -> None:
-        old = self.old
-        homes = [importlib.import_module(name) for name in MOVED[old][0]]
-
-        def lookup(name: str) -> Any:
-            for home in homes:
-                if hasattr(home, name):
-                    return getattr(home, name)
-            raise AttributeError(f"module {old!r} has no attribute {name!r}")
-
-        module.__getattr__ = lookup  # type: ignore[method-assign]
-        module.__dir__ = lambda: sorted({name for home in homes for name in dir(home)})  # type: ignore[method-assign]
-        # stacklevel 2: the import machinery's own frames are skipped, so the warning points
-        # at the line that imported the old path.
-        warnings.warn(message(old), DeprecationWarning, stacklevel=2)
-
-
-class _MovedModules(importlib.abc.MetaPathFinder):
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MOVED:
-            return None
-        return importlib.machinery.ModuleSpec(fullname, _Alias(fullname))
-
-
-_FINDER = _MovedModules()
-
-
-def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (idempotent), before the path finder."""
-    if _FINDER not in sys.meta_path:
-        sys.meta_path.insert(0, _FINDER)
+_ALIASES = ModuleAliases("0.5", MOVED, callables=frozenset({"providers.http_auth"}))
+message = _ALIASES.message
+install = _ALIASES.install
