@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.tls_certs",
     "tests.installed_cli",
     "tests.loopback_listener",
+    "tests.oidc_login_helpers",
 ]
 
 # Before any test module is imported: their example counts read the loaded profile.

@@ -1,6 +1,8 @@
-"""Shared by the OidcLoginProvider tests: the person's part of a device login (in another thread,
-as a person at another device would), a provider for the real OpenID Provider's clients, and the
-witness that collects every secret seen and every text shown, for the leak search."""
+"""Shared by the OidcLoginProvider and token endpoint tests: the person's part of a device login
+(in another thread, as a person at another device would), a provider for the real OpenID
+Provider's clients, and the witness that collects every secret seen and every text shown, for the
+leak search. A fixture module too (``tests/conftest.py``'s ``pytest_plugins``): the ``witness``
+fixture."""
 
 from __future__ import annotations
 
@@ -134,3 +136,13 @@ class Witness:
         captured = self.capfd.readouterr()
         seen = "\n".join([*self.texts, self.caplog.text, captured.out, captured.err])
         assert find_leaks(seen, self.secrets) == []
+
+
+@pytest.fixture
+def witness(
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Witness:
+    """A :class:`Witness` for the test: DEBUG logs captured, the flows' secrets spied on."""
+    return Witness(caplog, capfd, monkeypatch)

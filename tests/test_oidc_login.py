@@ -30,20 +30,11 @@ from providers import (
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 from tests.oidc_login_helpers import Person, Witness, make_login
-from tests.oidc_requests import active
+from tests.oidc_requests import active, refresh
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
 
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
-
-
-@pytest.fixture
-def witness(
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Witness:
-    return Witness(caplog, capfd, monkeypatch)
 
 
 def pacs_for(op: RunningOidcProvider, factory: Callable[..., EmbeddedPacs]) -> EmbeddedPacs:
@@ -263,6 +254,9 @@ def test_logout_revokes_at_the_provider_and_deletes_the_entry(
     result = provider.logout()
     assert (result.revoked, result.deleted) == (True, True)
     assert not active(op, refresh_token)
+    # The real provider refuses a refresh with it: the grant is over at the server.
+    spent = refresh(op, "device", refresh_token)
+    assert (spent.status_code, spent.json()["error"]) == (400, "invalid_grant")
     assert file_keyring.get_password(*provider.keyring_entry) is None
     with pytest.raises(LoginRequired) as required:
         provider.whoami()  # the access token is forgotten too

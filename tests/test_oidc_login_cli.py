@@ -26,6 +26,7 @@ from tests.conftest import AUDIENCE
 from tests.installed_cli import cli_command, json_lines, run_cli
 from tests.leak_search import find_leaks
 from tests.oidc_fixtures import RunningOidcProvider
+from tests.oidc_requests import active, refresh
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
 
@@ -200,6 +201,10 @@ def test_login_whoami_echo_logout(
         "archive: logged out; the refresh token revoked at the issuer; deleted from the keyring"
     )
     assert keyring_values(configured) == []
+    # Revoked at the server: the real provider refuses a refresh with the logged-out token.
+    assert not active(op, refresh_token)
+    spent = refresh(op, "device", refresh_token)
+    assert (spent.status_code, spent.json()["error"]) == (400, "invalid_grant")
 
     after = run_cli("whoami", "archive", env=configured, cwd=tmp_path)
     outputs += [after.stdout, after.stderr]

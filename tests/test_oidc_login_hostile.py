@@ -44,15 +44,6 @@ def op() -> Iterator[HostileOp]:
     yield from running(HostileOp())
 
 
-@pytest.fixture
-def witness(
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Witness:
-    return Witness(caplog, capfd, monkeypatch)
-
-
 def login_at(op: HostileOp, keyring: Any, tmp_path: Path, **kw: Any) -> OidcLoginProvider:
     kw.setdefault("scopes", "openid offline_access dicom")
     kw.setdefault("audience", PACS_AUDIENCE)

@@ -32,6 +32,7 @@ from tests.oidc_fixtures import (
 from tests.oidc_requests import (
     HTTP_TIMEOUT,
     JWT_BEARER,
+    active,
     authorization_url,
     client_assertion,
     client_credentials,
@@ -347,20 +348,11 @@ def test_refresh_rotates_the_token_and_a_replay_ends_the_grant(
 def test_revoked_refresh_token_is_refused(oidc_provider: RunningOidcProvider) -> None:
     op = oidc_provider
     tokens = device_login(op)
-    introspector = op.clients["basic"]
-    assert introspector.secret is not None
-    auth = form_basic(introspector.client_id, introspector.secret)
-
-    def active(token: str) -> bool:
-        answer = post(op, "introspection", {"token": token}, headers=auth)
-        assert answer.status_code == 200, answer.text
-        return bool(answer.json()["active"])
-
-    assert active(tokens["refresh_token"])
+    assert active(op, tokens["refresh_token"])
     revoke = {"client_id": op.clients["device"].client_id, "token": tokens["refresh_token"]}
     answer = post(op, "revocation", revoke | {"token_type_hint": "refresh_token"})
     assert answer.status_code == 200, answer.text
-    assert not active(tokens["refresh_token"])
+    assert not active(op, tokens["refresh_token"])
     assert refresh(op, "device", tokens["refresh_token"]).json()["error"] == "invalid_grant"
 
 

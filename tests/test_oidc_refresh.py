@@ -32,21 +32,12 @@ from providers._oidc_refresh_lock import ProcessLock, default_lock_dir
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 from tests.oidc_login_helpers import Person, Witness, make_login
-from tests.oidc_requests import active, post
+from tests.oidc_requests import active, post, refresh
 from tests.processes import ROOT, Running
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
 
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
-
-
-@pytest.fixture
-def witness(
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Witness:
-    return Witness(caplog, capfd, monkeypatch)
 
 
 class Clock:
@@ -108,6 +99,33 @@ def test_a_revoked_login_asks_for_a_new_one_and_forgets_the_dead_token(
     assert message.endswith("Log in with: dicom-identity login archive")
     witness.error(required.value)
     assert file_keyring.get_password(*later.keyring_entry) is None  # dead: deleted
+    witness.assert_no_leaks()
+
+
+def test_a_refresh_token_rotated_elsewhere_asks_for_a_new_login(
+    oidc_provider: RunningOidcProvider, file_keyring: Any, tmp_path: Path, witness: Witness
+) -> None:
+    """A copy of the login elsewhere (here a plain request) spent the stored refresh token: the
+    provider rotated it. The SDK's refresh with the spent one is refused, and this provider takes
+    the replay as theft and ends the grant: LoginRequired, the dead token forgotten."""
+    op = oidc_provider
+    first = logged_in(op, file_keyring, tmp_path, witness)
+    stored = witness.stored(first, file_keyring)
+    assert stored is not None
+    elsewhere = refresh(op, "device", stored)
+    assert elsewhere.status_code == 200, elsewhere.text
+    rotated = elsewhere.json()
+    for name in ("refresh_token", "access_token", "id_token"):
+        witness.secret(rotated[name])
+    later = make_login(op, file_keyring, tmp_path, login_command="dicom-identity login archive")
+    with pytest.raises(LoginRequired) as required:
+        later.negotiate(TARGET)
+    message = str(required.value)
+    assert "invalid_grant" in message
+    assert message.endswith("Log in with: dicom-identity login archive")
+    witness.error(required.value)
+    assert file_keyring.get_password(*later.keyring_entry) is None
+    assert not active(op, rotated["refresh_token"])  # the replay ended the grant
     witness.assert_no_leaks()
 
 

@@ -33,15 +33,6 @@ pytestmark = pytest.mark.usefixtures("no_outside_connections")
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 
 
-@pytest.fixture
-def witness(
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Witness:
-    return Witness(caplog, capfd, monkeypatch)
-
-
 def jwks_pacs(op: RunningOidcProvider, factory: Callable[..., EmbeddedPacs]) -> EmbeddedPacs:
     return factory(jwt_jwks_url=op.endpoint("jwks"), jwt_audience=AUDIENCE, jwt_issuer=op.issuer)
 

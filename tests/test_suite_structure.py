@@ -51,8 +51,6 @@ OVERRIDES: dict[str, dict[str, str]] = {
 }
 # Copies between test modules left in place, and why.
 COPIES: dict[str, str] = {
-    "witness": "tests/test_oidc_login.py and tests/test_token_client_auth.py are being written "
-    "(issue 17) by their owner; `witness` moves to tests/oidc_login_helpers.py when they land",
     "pacs": "test_cli_output and test_cli_store: the same code over each module's own PASSWORD",
     "pacs_in": "test_embedded_pacs and _kerberos: each over its own module-scoped `running` PACS",
 }

@@ -39,15 +39,6 @@ TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 
 
 @pytest.fixture
-def witness(
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Witness:
-    return Witness(caplog, capfd, monkeypatch)
-
-
-@pytest.fixture
 def assertions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every assertion PrivateKeyJwt signs (a spy: the real method runs)."""
     seen: list[str] = []
