@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import requests
 import requests.auth
@@ -46,15 +46,25 @@ class TokenSource(Protocol):
         ...
 
 
+@runtime_checkable
+class ForgetsRefusedTokens(Protocol):
+    """A provider with a token cache that can be told a server refused a token
+    (``TokenEndpointProvider.forget``, ``OidcLoginProvider.forget``)."""
+
+    def forget(self, refused: Secret) -> None: ...
+
+
 class ProviderTokens:
-    """The type 5 tokens of a provider (a JWT file: ``renewed`` reads the file again)."""
+    """The type 5 tokens of a provider. ``renewed`` tells a provider with a token cache
+    (:class:`ForgetsRefusedTokens`) that the token was refused, so it fetches another (unless
+    another thread already has); a JWT file is simply read again."""
 
     def __init__(self, provider: IdentityProvider, target: Target) -> None:
         self.provider = provider
         self.target = target
 
     def __repr__(self) -> str:
-        return total_repr(self, lambda: f"ProviderTokens({self.provider!r})")
+        return total_repr(self, lambda: f"{type(self).__name__}({self.provider!r})")
 
     @secret_safe  # the provider's frames hold the token
     def current(self) -> Secret:
@@ -67,38 +77,19 @@ class ProviderTokens:
         return identity.primary
 
     def renewed(self, refused: Secret) -> Secret | None:
+        if isinstance(self.provider, ForgetsRefusedTokens):
+            self.provider.forget(refused)
         token = self.current()
         return None if token == refused else token
 
 
 class TokenEndpointTokens(ProviderTokens):
-    """A token endpoint's tokens: ``renewed`` drops the refused token from the provider's
-    cache, so the provider fetches a new one (unless another thread already has)."""
+    """A token endpoint's tokens (the provider's own ``forget`` drops a refused one)."""
 
     provider: TokenEndpointProvider
 
     def __init__(self, provider: TokenEndpointProvider, target: Target) -> None:
         super().__init__(provider, target)
-
-    def renewed(self, refused: Secret) -> Secret | None:
-        _forget_token(self.provider, refused)
-        return super().renewed(refused)
-
-
-def _forget_token(provider: TokenEndpointProvider, refused: Secret) -> None:
-    """Drop ``refused`` from the provider's cache if it is still the cached token.
-
-    TokenEndpointProvider has no public way to say "the server refused this token"; this reaches
-    into its cache under its own refresh lock (a hook for it is proposed to its owner)."""
-    lock = provider._refresh_lock
-    if not lock.acquire(timeout=provider._lock_wait):
-        return  # a refresh is running: the token it brings is not the refused one
-    try:
-        cached = provider._token
-        if cached is not None and cached.value == refused:
-            provider._token = None
-    finally:
-        lock.release()
 
 
 class HttpBearerAuth(requests.auth.AuthBase):

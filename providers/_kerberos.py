@@ -169,6 +169,12 @@ class KerberosProvider:
             return f"keytab {self.keytab}"
         return f"ticket cache {self.ccache}" if self.ccache else "default ticket cache"
 
+    def client_principal(self) -> str:
+        """The client principal this provider authenticates as (the keytab's given principal,
+        or the ticket cache's), for logs and audit records; raises a GSSAPI error when there is
+        no usable credential."""
+        return self._principal()
+
     def _principal(self) -> str:
         """Who we are, for logs and audit; also fails early with a clear error."""
         if self.keytab is not None and self.principal:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -187,24 +186,6 @@ class TokenEndpointProvider:
         """A server refused ``refused``: if it is still the cached token, drop it, so the next
         :meth:`negotiate` fetches another."""
         self._cache.forget(refused)
-
-    # The cache, as providers._bearer_auth reaches it --------------------------------------------
-
-    @property
-    def _refresh_lock(self) -> threading.Lock:
-        return self._cache.lock
-
-    @property
-    def _lock_wait(self) -> float:
-        return self._cache.lock_wait
-
-    @property
-    def _token(self) -> CachedToken | None:
-        return self._cache.token
-
-    @_token.setter
-    def _token(self, token: CachedToken | None) -> None:
-        self._cache.token = token
 
     # One request -----------------------------------------------------------------------------
 

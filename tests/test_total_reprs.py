@@ -152,6 +152,7 @@ NAMES_ONLY = {  # the package and the class name: modules move, the classes stay
     "providers.IdentityProvider",  # the protocol
     "providers._TokenLogFilter",  # rewrites log records, keeps nothing
     "providers.TokenSource",  # the protocol
+    "providers.ForgetsRefusedTokens",  # the protocol of a token cache told of a refusal
     "providers.CredentialGuard",  # the origin a credential may go to
     "providers.Challenge",  # a server's WWW-Authenticate challenge
     "providers.ClientAuthentication",  # the protocol

@@ -131,6 +131,11 @@ class Config:
         shown = dotted(("peers", masked(name, address=True)))
         raise InvalidConfig([f"{self.where}: {shown}: no such peer; {listed}"])
 
+    def resolved(self, peer: str, *, overrides: Overrides | None = None) -> dict[str, Resolved]:
+        """Package-internal (client_sdk._web.configured): every setting of ``peer`` resolved
+        with its precedence (argument, environment, file, default), keyed by dotted name."""
+        return self._resolve(peer, overrides)
+
     def _resolve(self, peer: str | None, overrides: Overrides | None) -> dict[str, Resolved]:
         return resolve(overrides or Overrides(), self.environment, self._file_value, peer)
 

@@ -348,7 +348,7 @@ class DicomWebClient:
         """Who the identity is, for the audit event ("" when it cannot say)."""
         if isinstance(self.identity, KerberosProvider):
             try:
-                return self.identity._principal()  # the client principal of the ticket cache
+                return self.identity.client_principal()
             except Exception:
                 return ""
         claimed = getattr(self.identity, "username", None)

@@ -18,7 +18,7 @@ def web_client(config: Config, name: str, overrides: Overrides | None = None) ->
     timeout (``timeouts.network``, ``--network-timeout``)."""
     peer = config.peers[name]
     assert peer.url is not None  # the caller checked that it is a DICOMweb peer
-    resolved = config._resolve(name, overrides)
+    resolved = config.resolved(name, overrides=overrides)
     identity = resolved["identity"]
     if identity.source == SOURCE_ARGUMENT or identity.value is None:
         provider = identity.value
