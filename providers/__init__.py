@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from providers._oidc_login import LoginStatus, LogoutResult, OidcLoginProvider
     from providers._oidc_prompt import LoginPrompt
     from providers._password import PasswordProvider
+    from providers._recipe import KeyringBackendRecipe, ProviderNotRebuildable, ProviderRecipe
     from providers._saml_assertion import InvalidSamlAssertion, UnsafeXml
     from providers._saml_file import SamlFileProvider
     from providers._secret import Secret
@@ -116,6 +117,9 @@ _LAZY: dict[str, str] = {
     "OidcLoginProvider": "providers._oidc_login",
     "LoginPrompt": "providers._oidc_prompt",
     "PasswordProvider": "providers._password",
+    "KeyringBackendRecipe": "providers._recipe",
+    "ProviderNotRebuildable": "providers._recipe",
+    "ProviderRecipe": "providers._recipe",
     "InvalidSamlAssertion": "providers._saml_assertion",
     "UnsafeXml": "providers._saml_assertion",
     "SamlFileProvider": "providers._saml_file",
@@ -169,6 +173,7 @@ __all__ = [
     "JwtFileProvider",
     "KerberosProvider",
     "KerberosUnavailable",
+    "KeyringBackendRecipe",
     "KeyringEntryMissing",
     "KeyringPasswordProvider",
     "LoginDenied",
@@ -184,6 +189,8 @@ __all__ = [
     "OidcLoginProvider",
     "PasswordProvider",
     "ProviderChain",
+    "ProviderNotRebuildable",
+    "ProviderRecipe",
     "ResponseCheck",
     "ResponseStatus",
     "SamlFileProvider",

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from providers._base import IdentityExchange, IdentityProvider, Target
 from providers._errors import CredentialUnavailable, NoCredentials
+from providers._recipe import ProviderRecipe, recipe_of
 from providers._safe_errors import total_repr
 
 log = logging.getLogger("providers.chain")
@@ -42,6 +43,10 @@ class ProviderChain:
             )
             return exchange
         raise NoCredentials(attempts)
+
+    def recipe(self) -> ProviderRecipe:
+        """Every member's recipe: a chain is rebuilt when each of its providers is."""
+        return ProviderRecipe.of(self, providers=tuple(recipe_of(p) for p in self.providers))
 
     def __repr__(self) -> str:
         return total_repr(

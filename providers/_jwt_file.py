@@ -16,6 +16,7 @@ from typing import Any
 from providers._base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers._errors import CredentialError, CredentialExpired
 from providers._outside_text import label, quoted
+from providers._recipe import ProviderRecipe, not_rebuildable
 from providers._rotating_file import RotatingFile
 from providers._safe_errors import secret_safe, total_repr
 from providers._secret import Secret
@@ -174,6 +175,18 @@ class JwtFileProvider:
                 "1970 (NumericDate); the token issuer must fix the token"
             )
         return seconds
+
+    def recipe(self) -> ProviderRecipe:
+        """How a worker process builds this provider again: the file's path (read there)."""
+        if self._clock is not time.time:
+            raise not_rebuildable(self, "its clock is a function of this process")
+        return ProviderRecipe.of(
+            self,
+            path=str(self.path),
+            audience=self.audience,
+            leeway=self.leeway,
+            positive_response=self.positive_response,
+        )
 
     def __repr__(self) -> str:
         return total_repr(

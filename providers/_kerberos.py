@@ -43,6 +43,7 @@ from providers._errors import (
 )
 from providers._kerberos_framing import AP_REP, FramingError, frame, unframe
 from providers._outside_text import label, quoted
+from providers._recipe import ProviderRecipe
 from providers._safe_errors import secret_safe, total_repr
 from providers._secret import Secret
 
@@ -239,6 +240,21 @@ class KerberosProvider:
         return CredentialError(
             f"Kerberos failed for {spn} with the {where}: {text}. Check the principal and the "
             "tickets it holds (klist), and the realm's settings in krb5.conf"
+        )
+
+    def recipe(self) -> ProviderRecipe:
+        """How a worker process builds this provider again: the principal, service and
+        credential cache or keytab (the ticket is got there)."""
+        return ProviderRecipe.of(
+            self,
+            service=self.service,
+            hostname=self.hostname,
+            principal=self.principal,
+            ccache=self.ccache,
+            keytab=self.keytab,
+            mutual_auth=self.mutual_auth,
+            token_format=self.token_format,
+            positive_response=self.positive_response,
         )
 
     def __repr__(self) -> str:

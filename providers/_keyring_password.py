@@ -16,6 +16,7 @@ from providers._keyring_access import (
     describe_backend_error,
 )
 from providers._password import check_password, password_request
+from providers._recipe import KeyringBackendRecipe, ProviderRecipe
 from providers._safe_errors import secret_safe, total_repr
 from providers._secret import Secret
 from providers._username import encode_username, refuse_password_in_username
@@ -111,6 +112,17 @@ class KeyringPasswordProvider:
             source=f"keyring {backend_name(backend)} service={self.service!r}",
         )
         return IdentityExchange(request)
+
+    def recipe(self) -> ProviderRecipe:
+        """How a worker process builds this provider again: the entry and the backend, never
+        the password (read from the keyring there)."""
+        return ProviderRecipe.of(
+            self,
+            service=self.service,
+            username=self.username,
+            positive_response=self.positive_response,
+            backend=KeyringBackendRecipe.of(self._backend),
+        )
 
     def __repr__(self) -> str:
         return total_repr(

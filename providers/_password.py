@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from providers._base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers._errors import InvalidIdentity
+from providers._recipe import not_rebuildable
 from providers._safe_errors import secret_safe, total_repr
 from providers._secret import Secret
 from providers._username import encode_username
@@ -64,6 +67,12 @@ class PasswordProvider:
                 positive_response=self.positive_response,
                 source="password given by the caller",
             )
+        )
+
+    def recipe(self) -> NoReturn:
+        """Refused: the password exists only in this process (:class:`ProviderNotRebuildable`)."""
+        raise not_rebuildable(
+            self, f"the password of {self.username!r} was passed in and exists only here"
         )
 
     def __repr__(self) -> str:

@@ -24,6 +24,7 @@ from providers._base import (
 )
 from providers._errors import CredentialError
 from providers._outside_text import label
+from providers._recipe import ProviderRecipe, not_rebuildable
 from providers._rotating_file import RotatingFile
 from providers._safe_errors import secret_safe, total_repr
 from providers._saml_assertion import (
@@ -122,6 +123,18 @@ class SamlFileProvider:
                 "(the identity provider's signed <saml:Assertion>, as UTF-8 XML)"
             ) from None
         return _Loaded(Secret(text), parsed)
+
+    def recipe(self) -> ProviderRecipe:
+        """How a worker process builds this provider again: the file's path (read there)."""
+        if self._clock is not time.time:
+            raise not_rebuildable(self, "its clock is a function of this process")
+        return ProviderRecipe.of(
+            self,
+            path=str(self.path),
+            audience=self.audience,
+            leeway=self.leeway,
+            positive_response=self.positive_response,
+        )
 
     def __repr__(self) -> str:
         return total_repr(

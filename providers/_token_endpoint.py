@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from providers._base import IdentityExchange, IdentityRequest, IdentityType, Target
+from providers._recipe import KeyringBackendRecipe, ProviderRecipe, not_rebuildable
 from providers._safe_errors import secret_safe, total_repr
 from providers._secret import Secret
 from providers._token_answer import IssuedToken, read_answer
@@ -152,6 +153,33 @@ class TokenEndpointProvider:
             mandatory_window=mandatory_window,
             clock=clock,
             log=log,
+        )
+
+    def recipe(self) -> ProviderRecipe:
+        """How a worker process builds this provider again: the endpoint's settings and where
+        the client secret or key lives (read there); the token is fetched there."""
+        if self._clock is not time.time:
+            raise not_rebuildable(self, "its clock is a function of this process")
+        key_file = self.client_key_file
+        return ProviderRecipe.of(
+            self,
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret_keyring=self.client_secret_keyring,
+            scope=self.scope,
+            audience=self.audience,
+            auth=self.auth,
+            client_key_file=None if key_file is None else os.fspath(key_file),
+            client_key_id=getattr(self._client_auth, "key_id", None),
+            client_key_algorithm=getattr(self._client_auth, "algorithm", None),
+            ca_file=self.ca_file,
+            kerberos_hostname=self.kerberos_hostname,
+            positive_response=self.positive_response,
+            timeout=self.timeout,
+            proxy=self.proxy,
+            advisory_window=self.advisory_window,
+            mandatory_window=self.mandatory_window,
+            keyring_backend=KeyringBackendRecipe.of(self._keyring_backend),
         )
 
     def __repr__(self) -> str:

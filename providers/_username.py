@@ -6,6 +6,7 @@ from providers._base import IdentityExchange, IdentityRequest, IdentityType, Tar
 from providers._errors import InvalidIdentity
 from providers._misplaced_secret import refuse_misplaced_secret
 from providers._outside_text import quoted
+from providers._recipe import ProviderRecipe
 from providers._safe_errors import total_repr
 from providers._secret import Secret
 
@@ -28,6 +29,12 @@ class UsernameProvider:
             source="username given by the caller",
         )
         return IdentityExchange(request)
+
+    def recipe(self) -> ProviderRecipe:
+        """How a worker process builds this provider again (``store_many(processes=N)``)."""
+        return ProviderRecipe.of(
+            self, username=self.username, positive_response=self.positive_response
+        )
 
     def __repr__(self) -> str:
         return total_repr(self, lambda: f"UsernameProvider(username={self.username!r})")
