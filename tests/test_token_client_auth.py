@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from client_sdk import Client, Peer
+from client_sdk import Client, InvalidConfig, Peer, load_config
 from client_sdk.testing import EmbeddedPacs
 from providers import (
     CredentialError,
@@ -305,3 +305,75 @@ def test_the_algorithm_follows_the_key(
 def test_settings_that_do_not_fit_the_method(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TokenEndpointProvider("https://idp.example.org/token", client_id="c", **kwargs)
+
+
+def test_private_key_jwt_and_basic_from_the_configuration_file(
+    oidc_provider: RunningOidcProvider,
+    file_keyring: Any,
+    restore_keyring: None,
+    tmp_path: Path,
+    embedded_pacs_factory: Callable[..., EmbeddedPacs],
+) -> None:
+    """``auth = "private-key-jwt"`` with ``client_key_file`` relative to the file, and
+    ``auth = "client-secret-basic"``: each peer's token reaches the PACS; the rules between the
+    keys are reported with the rest."""
+    import keyring
+
+    op = oidc_provider
+    jwt_client, basic = op.clients["private_key_jwt"], op.clients["basic"]
+    assert jwt_client.private_key_pem is not None and basic.secret is not None
+    (tmp_path / "keys").mkdir()
+    key_file(tmp_path / "keys", jwt_client.private_key_pem)
+    file_keyring.set_password(SERVICE, basic.client_id, basic.secret)
+    keyring.set_keyring(file_keyring)
+    pacs = embedded_pacs_factory(
+        jwt_jwks_url=op.endpoint("jwks"), jwt_audience=AUDIENCE, jwt_issuer=op.issuer
+    )
+    peer = f'host = "{pacs.host}"\nport = {pacs.port}\nae_title = "{pacs.ae_title}"\n'
+    identity = f'type = "token-endpoint"\ntoken_url = "{op.endpoint("token")}"\n'
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[peers.signed]\n{peer}identity = "signed"\n\n'
+        f'[peers.basic]\n{peer}identity = "basic"\n\n'
+        f'[identities.signed]\n{identity}client_id = "{jwt_client.client_id}"\n'
+        'auth = "private-key-jwt"\nclient_key_file = "keys/client-key.pem"\n'
+        f'client_key_id = "{jwt_client.key_id}"\n\n'
+        f'[identities.basic]\n{identity}client_id = "{basic.client_id}"\n'
+        f'auth = "client-secret-basic"\nclient_secret_keyring = ["{SERVICE}", '
+        f'"{basic.client_id}"]\n',
+        encoding="utf-8",
+    )
+    loaded = load_config(config, environ={})
+    for name, client_id in (("signed", jwt_client.client_id), ("basic", basic.client_id)):
+        with loaded.client(name).associate() as session:
+            assert session.outcome.principal == client_id
+    assert [(r.principal, r.verified) for r in pacs.wait_for_records(2)] == [
+        (jwt_client.client_id, True),
+        (basic.client_id, True),
+    ]
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        f'[identities.no-key]\n{identity}client_id = "c"\nauth = "private-key-jwt"\n\n'
+        f'[identities.key-and-secret]\n{identity}client_id = "c"\nauth = "private-key-jwt"\n'
+        'client_key_file = "k.pem"\nclient_secret_keyring = ["s", "u"]\n\n'
+        f'[identities.stray-key]\n{identity}client_id = "c"\nclient_secret_keyring = ["s", "u"]\n'
+        'client_key_id = "kid-1"\n\n'
+        f'[identities.basic-no-keyring]\n{identity}client_id = "c"\n'
+        'auth = "client-secret-basic"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidConfig) as caught:
+        load_config(bad, environ={})
+    where = f"{bad}: identities"
+    expected = [
+        f'{where}.no-key.client_key_file: missing; with auth = "private-key-jwt"',
+        f'{where}.key-and-secret.client_secret_keyring: not used with auth = "private-key-jwt"',
+        f'{where}.stray-key.client_key_id: only with auth = "private-key-jwt"',
+        f"{where}.basic-no-keyring.client_secret_keyring: missing; with auth = "
+        '"client-secret-basic"',
+    ]
+    errors = caught.value.errors
+    for start in expected:
+        assert any(e.startswith(start) for e in errors), (start, errors)
+    assert len(errors) == len(expected), "\n".join(errors)

@@ -44,6 +44,11 @@ class TokenEndpointIdentity(IdentityConfig):
     scope: str | None = None
     audience: str | None = None
     auth: TokenEndpointAuth = "client-secret"
+    # auth = "private-key-jwt": the PEM file of the client's private key, and the assertion's
+    # kid and algorithm (None: none, and the one that fits the key).
+    client_key_file: str | None = None
+    client_key_id: str | None = None
+    client_key_algorithm: str | None = None
     ca_file: str | None = None
     kerberos_hostname: str | None = None
     positive_response: bool = False
@@ -65,6 +70,9 @@ def _build(identity: TokenEndpointIdentity, _member: BuildMember) -> IdentityPro
         scope=identity.scope,
         audience=identity.audience,
         auth=identity.auth,
+        client_key_file=identity.client_key_file,
+        client_key_id=identity.client_key_id,
+        client_key_algorithm=identity.client_key_algorithm,
         ca_file=identity.ca_file,
         kerberos_hostname=identity.kerberos_hostname,
         positive_response=identity.positive_response,
@@ -98,18 +106,31 @@ def _cross_check(
     if invalid & {"auth", "client_secret_keyring"}:
         return  # already reported
     has_keyring = values["client_secret_keyring"] is not None
-    if values["auth"] == "client-secret" and not has_keyring:
+    if values["auth"] in ("client-secret", "client-secret-basic") and not has_keyring:
         problems.add(
             v.dotted((*path, "client_secret_keyring")),
-            'missing; with auth = "client-secret" it names the keyring entry holding the client '
-            'secret, ["SERVICE", "USER"] (store it with: dicom-identity keyring set PEER); or set '
-            'auth = "kerberos"',
+            f'missing; with auth = "{values["auth"]}" it names the keyring entry holding the '
+            'client secret, ["SERVICE", "USER"] (store it with: dicom-identity keyring set PEER); '
+            'or set auth = "kerberos"',
         )
-    if values["auth"] == "kerberos" and has_keyring:
+    if values["auth"] in ("kerberos", "private-key-jwt") and has_keyring:
         problems.add(
             v.dotted((*path, "client_secret_keyring")),
-            'not used with auth = "kerberos" (no client secret is sent); remove it',
+            f'not used with auth = "{values["auth"]}" (no client secret is sent); remove it',
         )
+    key_file = values.get("client_key_file") is not None
+    if values["auth"] == "private-key-jwt" and not key_file and "client_key_file" not in invalid:
+        problems.add(
+            v.dotted((*path, "client_key_file")),
+            'missing; with auth = "private-key-jwt" it is the PEM file of the client\'s private '
+            "key, which signs the client assertion (RFC 7523)",
+        )
+    if values["auth"] != "private-key-jwt":
+        for key in ("client_key_file", "client_key_id", "client_key_algorithm"):
+            if values.get(key) is not None:
+                problems.add(
+                    v.dotted((*path, key)), 'only with auth = "private-key-jwt"; remove it'
+                )
 
 
 def _from_flags(args: argparse.Namespace) -> IdentityProvider | None:
@@ -168,6 +189,9 @@ TOKEN_ENDPOINT = IdentityTypeEntry(
         "scope": v.text,
         "audience": v.text,
         "auth": v.one_of(*_TOKEN_AUTHS),
+        "client_key_file": v.text,
+        "client_key_id": v.text,
+        "client_key_algorithm": v.text,
         "ca_file": v.text,
         "kerberos_hostname": v.text,
         "positive_response": v.flag,
@@ -176,7 +200,7 @@ TOKEN_ENDPOINT = IdentityTypeEntry(
     },
     build=_build,
     cross_check=_cross_check,
-    path_keys=("ca_file",),
+    path_keys=("ca_file", "client_key_file"),
     secret_location=_secret_location,
     options=(
         Option(
