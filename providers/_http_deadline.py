@@ -15,7 +15,9 @@ A plain-HTTP connection carries the request in clear, so it may only reach loopb
 decided by the address actually connected to, never by the name (``localhost.``, with its
 trailing dot, is looked up in DNS): once connected, a socket whose ``getpeername()`` is not a
 loopback address is closed before any byte of the request is written, and
-:class:`PlainHttpOffLoopback` is raised. (A proxy is only ever used for HTTPS, through a tunnel.)
+:class:`PlainHttpOffLoopback` is raised; through a proxy, the address checked is the proxy's.
+Only a caller whose policy allows insecure transport explicitly turns this check off
+(``DeadlineAdapter(plain_http_off_loopback=True)``).
 """
 
 from __future__ import annotations
@@ -180,6 +182,13 @@ class _HTTPConnection(urllib3.connection.HTTPConnection):
         return sock
 
 
+class _AnyHTTPConnection(urllib3.connection.HTTPConnection):
+    """Plain HTTP to any address: only where the caller's policy allows it explicitly."""
+
+    def _new_conn(self) -> socket.socket:
+        return _deadline_socket(self, super()._new_conn)
+
+
 class _HTTPSConnection(urllib3.connection.HTTPSConnection):
     def _new_conn(self) -> socket.socket:
         return _deadline_socket(self, super()._new_conn)
@@ -193,32 +202,49 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+class _AnyHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _AnyHTTPConnection
+
+
 _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+_POOLS_ANY_HTTP = {"http": _AnyHTTPPool, "https": _HTTPSPool}
 
 
 class DeadlineAdapter(requests.adapters.HTTPAdapter):
     """Connections with deadline sockets, also through a proxy; never retries. For HTTPS, give
-    the pools an ``SSLContext`` whose ``sslsocket_class`` is :class:`DeadlineSSLSocket`."""
+    the pools an ``SSLContext`` whose ``sslsocket_class`` is :class:`DeadlineSSLSocket`.
+    ``plain_http_off_loopback``: let a plain-HTTP connection reach any address (a policy that
+    allows insecure transport explicitly); by default it must reach loopback."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, plain_http_off_loopback: bool = False) -> None:
+        self._pools = _POOLS_ANY_HTTP if plain_http_off_loopback else _POOLS
         super().__init__(max_retries=0)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
+        self.poolmanager.pool_classes_by_scheme = self._pools
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = _POOLS
+        manager.pool_classes_by_scheme = self._pools
         return manager
 
 
 class ContextAdapter(DeadlineAdapter):
-    """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi)."""
+    """Verifies HTTPS with one ``SSLContext`` and nothing else (requests would add certifi).
+    ``server_hostname``: the name sent in SNI and checked against the certificate, when it is
+    not the URL's host (a server reached by address, or through a tunnel by another name)."""
 
-    def __init__(self, context: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        *,
+        plain_http_off_loopback: bool = False,
+    ) -> None:
         self._context = context
-        super().__init__()
+        self._server_hostname = server_hostname
+        super().__init__(plain_http_off_loopback=plain_http_off_loopback)
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
@@ -226,6 +252,8 @@ class ContextAdapter(DeadlineAdapter):
         host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
         pool_kwargs: dict[str, Any] = dict(pool)
         pool_kwargs["ssl_context"] = self._context
+        if self._server_hostname is not None:
+            pool_kwargs["server_hostname"] = self._server_hostname  # part of the pool's key
         pool_kwargs.pop("ca_certs", None)
         pool_kwargs.pop("ca_cert_dir", None)
         return host, pool_kwargs

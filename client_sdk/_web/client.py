@@ -125,7 +125,8 @@ class DicomWebClient:
 
     def echo(self) -> int:
         """A minimal QIDO (studies, limit 1): 0x0000 when the server answered it."""
-        self._audited("QIDO-RS echo", lambda: self._dicomweb.search_for_studies(limit=1))
+        search = self._dicomweb.search_for_studies
+        self._audited("QIDO-RS echo", lambda: self._call("QIDO-RS echo", lambda: search(limit=1)))
         return 0x0000
 
     def find(self, query: Dataset | Mapping[str, Any], *, level: str = "STUDY") -> list[Dataset]:

@@ -91,7 +91,8 @@ def failure_of(exc: Exception, where: str, deadline: Deadline) -> DicomIdentityE
         if isinstance(root, ssl.SSLCertVerificationError):
             return UntrustedCertificate(
                 f"the certificate of {where} does not verify ({root.verify_message}). Check "
-                "ca_file (the CA that signed the server's certificate) and the host name",
+                "ca_file (the CA that signed the server's certificate) and the host name "
+                "(the URL's, or TlsConfig.server_hostname)",
                 reason=text,
             )
         return TlsHandshakeFailed(f"TLS to {where} failed ({text})", reason=text)

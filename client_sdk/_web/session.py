@@ -9,7 +9,9 @@ same ``Policy`` as DIMSE.
   refused by the auth object itself.
 * one deadline for each request as a whole (connect, TLS, headers, body, Kerberos' second leg).
 * ``trust_env=False``: no proxy, ``.netrc`` or CA bundle from the environment; a proxy only when
-  given.
+  given (``https://`` through a CONNECT tunnel; a password or token goes to a proxy in clear
+  only for a literal loopback server, unless the policy allows plain HTTP).
+* ``TlsConfig.server_hostname``: the name sent in SNI and checked against the certificate.
 * failures become SDK errors (:mod:`client_sdk._web.failures`), raised outside the handler of the
   requests exception, which holds the Authorization header.
 """
@@ -92,22 +94,27 @@ def web_session(
     kerberos_hostname: str | None = None,
 ) -> WebSession:
     """A session for the DICOMweb root ``url`` (``https://host/dicom-web``) authenticating as
-    ``provider`` (None: no authentication). ``tls``: CA file and client certificate for
-    ``https://`` (None: the system's trust store). ``kerberos_hostname``: the host of the
+    ``provider`` (None: no authentication). ``tls``: CA file, client certificate and
+    ``server_hostname`` (the name for SNI and the certificate check, when not the URL's host)
+    for ``https://`` (None: the system's trust store). ``kerberos_hostname``: the host of the
     ``HTTP/host`` service principal, when it is not the URL's. Raises ``ValueError`` for a
     URL that is not http(s) with a host, ``HttpAuthUnsupported`` for a provider with no HTTP
     scheme and ``TlsConfigError`` for an unusable TLS file."""
     origin = Origin.of(url)
     policy = policy or Policy()
     session = WebSession(timeout, proxy)
-    session.mount("http://", DeadlineAdapter())
-    session.mount("https://", ContextAdapter(_tls_context(tls or TlsConfig())))
+    allowed = policy.allow_insecure_transport
+    session.mount("http://", DeadlineAdapter(plain_http_off_loopback=allowed))
+    tls = tls or TlsConfig()
+    session.mount("https://", ContextAdapter(_tls_context(tls), tls.server_hostname))
     if provider is not None:
         session.auth = http_auth(
             provider,
             url=url,
-            allow_plain_http=policy.allow_insecure_transport,
-            transport_checks_loopback=not origin.tls,
+            allow_plain_http=allowed,
+            # Through a proxy the adapter sees the proxy's address, not the server's: a
+            # localhost name is then no proof of loopback (the proxy resolves it).
+            transport_checks_loopback=not origin.tls and proxy is None,
             hostname=kerberos_hostname,
         )
     return session

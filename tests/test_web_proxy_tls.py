@@ -1,0 +1,146 @@
+"""Where a DICOMweb request goes (issue 18): no proxy from the environment, an explicit proxy
+(``DicomWebClient(proxy=...)``) used as configured, plain HTTP with a password refused through
+it unless the policy allows it, and ``TlsConfig.server_hostname`` as the name in SNI and in the
+certificate check. Against the real Apache (Basic) + Orthanc stack; HTTPS through
+tests/http_relay.py's TLS relay, proxies are tests/http_proxy.py's recording proxy on 127.0.0.1
+(it tunnels CONNECT to 127.0.0.1 and answers any forwarding request 502 without forwarding it).
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import pytest
+import requests
+
+from client_sdk import (
+    DicomWebClient,
+    DimseFailure,
+    InsecureTransport,
+    Policy,
+    TlsConfig,
+    UntrustedCertificate,
+)
+from providers import PasswordProvider
+from tests.http_proxy import RecordingProxy
+from tests.http_relay import HttpRelay
+from tests.tls_certs import make_certificates
+from tests.web_helpers import PASSWORD
+from tests.web_servers import ApacheProxy
+
+pytest_plugins = ["tests.web_fixtures"]
+pytestmark = pytest.mark.interop
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
+OFF_LOOPBACK = "http://pacs.example.org/dicom-web"  # never reached: refused, or the proxy's
+
+
+def alice() -> PasswordProvider:
+    return PasswordProvider("alice", PASSWORD)
+
+
+def test_a_proxy_in_the_environment_sees_no_traffic(
+    basic_proxy: ApacheProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certs = make_certificates(tmp_path / "tls")
+    with RecordingProxy() as proxy, HttpRelay(basic_proxy.port, tls=certs.server_context()) as tls:
+        for name in PROXY_VARIABLES:
+            monkeypatch.setenv(name, proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        plain = DicomWebClient(basic_proxy.url, alice(), timeout=20)
+        verified = TlsConfig(ca_file=certs.ca_file)
+        over_tls = DicomWebClient(f"{tls.url}/dicom-web", alice(), tls=verified, timeout=20)
+        for client in (plain, over_tls):
+            with client:
+                assert client.echo() == 0x0000
+        assert proxy.seen == []
+        # The control: a plain requests session does take the variables, to this proxy.
+        assert requests.get(f"{basic_proxy.url}/studies", timeout=20).status_code == 502
+        assert len(proxy.seen) == 1
+
+
+def test_an_explicit_proxy_carries_https_in_a_tunnel(
+    basic_proxy: ApacheProxy, tmp_path: Path
+) -> None:
+    certs = make_certificates(tmp_path / "tls")
+    with RecordingProxy() as proxy, HttpRelay(basic_proxy.port, tls=certs.server_context()) as tls:
+        url = f"{tls.url}/dicom-web"
+        verified = TlsConfig(ca_file=certs.ca_file)
+        with DicomWebClient(url, alice(), tls=verified, proxy=proxy.url, timeout=20) as client:
+            assert client.echo() == 0x0000
+        seen = proxy.seen
+    assert seen and all(h.startswith(f"CONNECT 127.0.0.1:{tls.port} ".encode()) for h in seen)
+    assert not any(b"Authorization" in head for head in seen)  # inside the tunnel only
+
+
+@pytest.mark.parametrize(
+    "url", [OFF_LOOPBACK, "http://localhost:9/dicom-web"], ids=["off-loopback", "localhost-name"]
+)
+def test_a_password_over_plain_http_through_a_proxy_is_refused_with_nothing_sent(
+    url: str,
+) -> None:
+    # Through a proxy the client cannot see where "localhost" leads: the proxy resolves it.
+    with RecordingProxy() as proxy:
+        with (
+            DicomWebClient(url, alice(), proxy=proxy.url, timeout=5) as client,
+            pytest.raises(InsecureTransport, match="nothing was sent") as refused,
+        ):
+            client.echo()
+        assert proxy.seen == []
+    assert PASSWORD not in str(refused.value)
+
+
+def test_a_policy_that_allows_plain_http_sends_it_to_the_proxy() -> None:
+    allowed = Policy(allow_insecure_transport=True)
+    with RecordingProxy() as proxy:
+        client = DicomWebClient(OFF_LOOPBACK, alice(), policy=allowed, proxy=proxy.url, timeout=5)
+        with client, pytest.raises(DimseFailure, match="HTTP 502"):
+            client.echo()  # the recording proxy forwards nothing
+        (request,) = proxy.seen
+    assert request.startswith(b"GET http://pacs.example.org/dicom-web/studies?")
+    assert b"\r\nAuthorization: Basic " in request  # what the policy allowed
+
+
+def test_only_an_explicit_policy_lets_plain_http_reach_a_non_loopback_address(
+    basic_proxy: ApacheProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pure logic: the tests only ever connect to 127.0.0.1, so the session's check of the
+    # connected address is made to call it "not loopback".
+    monkeypatch.setattr("providers._http_deadline.is_loopback_address", lambda address: False)
+    refused = DicomWebClient(basic_proxy.url, alice(), timeout=20)
+    with refused, pytest.raises(InsecureTransport, match="not a loopback address"):
+        refused.echo()
+    allowed = Policy(allow_insecure_transport=True)
+    with DicomWebClient(basic_proxy.url, alice(), policy=allowed, timeout=20) as client:
+        assert client.echo() == 0x0000
+
+
+def sni_recording(context: ssl.SSLContext) -> list[str | None]:
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment]
+    return names
+
+
+def test_server_hostname_is_the_sni_name_and_the_certificate_check(
+    basic_proxy: ApacheProxy, tmp_path: Path
+) -> None:
+    certs = make_certificates(tmp_path / "tls", hostname="pacs.test")  # also for 127.0.0.1
+    context = certs.server_context()
+    names = sni_recording(context)
+    with HttpRelay(basic_proxy.port, tls=context) as relay:
+        url = f"{relay.url}/dicom-web"
+        named = TlsConfig(ca_file=certs.ca_file, server_hostname="pacs.test")
+        with DicomWebClient(url, alice(), tls=named, timeout=20) as client:
+            assert client.echo() == 0x0000
+        assert names == ["pacs.test"]
+        # The certificate holds 127.0.0.1 too: only server_hostname can make this one fail.
+        other = TlsConfig(ca_file=certs.ca_file, server_hostname="other.test")
+        with (
+            DicomWebClient(url, alice(), tls=other, timeout=20) as client,
+            pytest.raises(UntrustedCertificate, match=r"other\.test") as refused,
+        ):
+            client.echo()
+        assert names == ["pacs.test", "other.test"]
+    assert PASSWORD not in str(refused.value)
