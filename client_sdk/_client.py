@@ -8,6 +8,7 @@ from typing import Any
 
 from pydicom import Dataset
 
+from client_sdk._association.context_memory import ContextMemory
 from client_sdk._association.flow import open_session
 from client_sdk._audit.sinks import DEFAULT_AUDIT_SINK, AuditSink, reports_failures
 from client_sdk._client_settings import ClientSettings
@@ -69,6 +70,8 @@ class Client:
         self.audit = audit
         # Required: no association goes on without its event on record (AuditUnavailable).
         self.audit_required = _checked_audit_required(audit_required, audit)
+        # What each peer accepted of the default proposal (associate() with no SOP classes).
+        self._context_memory = ContextMemory()
 
     @classmethod
     def from_config(cls, peer: str, config: Config | None = None) -> Client:
@@ -123,8 +126,20 @@ class Client:
         proposes Study Root C-GET and, for as many storage SOP classes as fit in the 128 contexts,
         the SCP role (SCP/SCU role selection), and takes the C-STORE sub-operations the peer sends
         back. C-MOVE needs none of this: the peer sends to the move destination.
+
+        With no ``sop_classes`` the client remembers, in memory, which of the default contexts
+        (and which transfer syntax of each) the peer accepted, per peer address, AE titles and
+        ``transfer_syntaxes``, and the next such association to it proposes only those. An
+        operation that needs a SOP class left out that way fails as it did with the full list
+        (the peer refused it then), and the next association proposes the full list again.
         """
-        return open_session(self.settings, sop_classes, transfer_syntaxes, retrieve=retrieve)
+        return open_session(
+            self.settings,
+            sop_classes,
+            transfer_syntaxes,
+            retrieve=retrieve,
+            memory=self._context_memory,
+        )
 
     def echo(self) -> int:
         """Associate, C-ECHO, release. Returns the DIMSE status (0x0000)."""

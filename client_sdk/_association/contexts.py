@@ -55,13 +55,26 @@ def _context(uid: str, syntaxes: str | Sequence[str]) -> PresentationContext:
 _DEFAULT_SYNTAXES = tuple(str(ts) for ts in DEFAULT_TRANSFER_SYNTAXES)
 
 
+@functools.cache
+def default_sop_classes() -> tuple[str, ...]:
+    """What ``associate()`` proposes with no SOP classes named: Verification, Study Root C-FIND
+    and C-MOVE, and pynetdicom's common storage classes (123 in all)."""
+    storage = [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
+    return (VERIFICATION, STUDY_ROOT_FIND, STUDY_ROOT_MOVE, *storage)
+
+
+def remembered_contexts(accepted: Iterable[tuple[str, str]]) -> list[PresentationContext]:
+    """One context per (abstract syntax, transfer syntax) a peer accepted before, offering only
+    that syntax: the peer picks one per context, so it would pick the same from the full list."""
+    return SharedContexts(_context(uid, syntax) for uid, syntax in accepted)
+
+
 def proposed_contexts(
     sop_classes: Iterable[str] | None, transfer_syntaxes: Iterable[str] = (), retrieve: bool = False
 ) -> tuple[list[PresentationContext], list[SCP_SCU_RoleSelectionNegotiation]]:
     """The presentation contexts to propose and, for ``retrieve``, the SCP/SCU role items."""
     if sop_classes is None:
-        uids: list[str] = [VERIFICATION, STUDY_ROOT_FIND, STUDY_ROOT_MOVE]
-        uids += [str(cx.abstract_syntax) for cx in StoragePresentationContexts]
+        uids: list[str] = list(default_sop_classes())
     else:
         uids = list(dict.fromkeys(str(uid) for uid in sop_classes if uid))
     if retrieve and STUDY_ROOT_GET not in uids:

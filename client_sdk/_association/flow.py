@@ -23,11 +23,8 @@ from typing import Any
 from pynetdicom import evt
 
 from client_sdk._association.accepted import accepted_session
-from client_sdk._association.contexts import (
-    check_budget,
-    proposed_contexts,
-    user_information_budget,
-)
+from client_sdk._association.context_memory import ContextMemory, Proposal
+from client_sdk._association.contexts import check_budget, user_information_budget
 from client_sdk._association.failures import not_established, unusable_answer
 from client_sdk._association.peer_faults import PeerFaults
 from client_sdk._association.wipe import secrets_of, wipe_request
@@ -50,6 +47,7 @@ def open_session(
     transfer_syntaxes: Iterable[str] = (),
     *,
     retrieve: bool = False,
+    memory: ContextMemory | None = None,
 ) -> Session:
     # The audit hook: every attempt ends here exactly once, with a Session or an exception, and
     # becomes one audit event (client_sdk._audit). A failing sink is logged, never raised, unless
@@ -64,7 +62,10 @@ def open_session(
     )
     try:
         attempt.check_sink()
-        session = _open_session(settings, attempt, sop_classes, transfer_syntaxes, retrieve)
+        # A Client's memory of what this peer accepted (a fresh one: the full list).
+        memory = memory if memory is not None else ContextMemory()
+        proposal = memory.plan(settings.target, sop_classes, transfer_syntaxes, retrieve)
+        session = _open_session(settings, attempt, proposal)
     except BaseException as error:
         attempt.failed(error)
         raise
@@ -79,12 +80,10 @@ def open_session(
 def _open_session(
     settings: ClientSettings,
     attempt: AuditAttempt,
-    sop_classes: Iterable[str] | None,
-    transfer_syntaxes: Iterable[str],
-    retrieve: bool,
+    proposal: Proposal,
 ) -> Session:
     install_pynetdicom_redaction()
-    contexts, roles = proposed_contexts(sop_classes, transfer_syntaxes, retrieve)
+    contexts, roles = proposal.contexts, proposal.roles
     target = settings.target
     # TLS files are checked, and the context built once per TlsConfig, before anything is fetched.
     tls = settings.peer.tls
@@ -112,7 +111,7 @@ def _open_session(
         kind = exchange.request.identity_type
         ae.trace.peer_check = lambda address: policy.check_connected(target, kind, address)
     # C-GET: the sub-operations arrive as C-STORE requests, handled by the Session's receiver.
-    receiver = Receiver() if retrieve else None
+    receiver = Receiver() if proposal.retrieve else None
     handlers: list[Any] = [] if receiver is None else [(evt.EVT_C_STORE, receiver.handle_store)]
     handlers += faults.handlers()
     started = time.monotonic()
@@ -139,7 +138,9 @@ def _open_session(
             # cannot apply raises here, with its reactor thread and socket still up.
             raise unusable_answer(settings, faults, exc) from None
         wipe_request(assoc)
-        if not assoc.is_established:
+        if assoc.is_established:
+            proposal.established(assoc)
+        else:
             faults.close()
             elapsed = time.monotonic() - started
             error = not_established(assoc, faults, ae.trace, settings, exchange, elapsed)
@@ -154,6 +155,7 @@ def _open_session(
             raise error
         session = accepted_session(assoc, settings, exchange, receiver, attempt, faults)
     except BaseException:
+        proposal.failed()
         scrubbed.close()
         raise
     session.keep_scrubbed(scrubbed)

@@ -16,6 +16,7 @@ what that body does, the body's hash is pinned, so any change upstream fails
 - ``encoding``: the length pynetdicom encodes a role selection item with;
 - ``context_copies``: proposed contexts copied, not validated again;
 - ``encoded_store``: a C-STORE of a data set as it was read from its file;
+- ``missing_context``: told when an operation finds no accepted presentation context;
 - ``testing_*``: the embedded PACS (its ACSE, TLS handshakes, shutdown, context copies, PDUs).
 """
 
@@ -228,6 +229,14 @@ SEAMS: tuple[Seam, ...] = (
         params="(self, rsp)",
     ),
     Seam("pynetdicom.pdu.PDU.pdu_type", "testing_server", "which PDU EVT_PDU_RECV carries"),
+    Seam(
+        "pynetdicom.association.Association._get_valid_context",
+        "missing_context",
+        "wrapped per association: every send_c_*() looks its context up here, the abstract "
+        "syntax first, and a ValueError means none was accepted",
+        params="(self, ab_syntax, tr_syntax, role=None, context_id=None, allow_conversion=True)",
+        body="117a52c2ae6720e0bc934266b1ef0aede4366c3de895b16f0c773c3a5076442d",
+    ),
 )
 
 
