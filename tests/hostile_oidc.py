@@ -3,8 +3,10 @@
 It serves a discovery document, a JWKS of its own RSA key, a device authorization endpoint and a
 token endpoint, each answer changeable by the test: polls answered from a script (an OAuth error,
 tokens, or a dropped connection), ``slow_down``, an ``interval`` or none, and ID tokens signed
-with the key it serves but claiming another issuer, another audience or another nonce. Every
-request is recorded (path, form, time). Tokens are real RS256 JWTs; the access token is for the
+with the key it serves but claiming another issuer, another audience or another nonce, and
+``token_reply``: any answer to a token request that is not a device-code poll, made from the
+request (a server that quotes the client's credentials back). Every request is recorded (path,
+form, Authorization header, time). Tokens are real RS256 JWTs; the access token is for the
 embedded PACS's audience.
 """
 
@@ -15,7 +17,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +39,7 @@ class Seen:
     path: str
     form: dict[str, str]
     at: float  # time.monotonic()
+    authorization: str | None = None  # the Authorization header, as sent
 
 
 @dataclass
@@ -52,6 +55,8 @@ class HostileOp:
     seen: list[Seen] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)  # every token it gave out
     nonce_sent: str | None = None  # the nonce of the last authorization URL "opened"
+    # The answer (status, JSON) to a token request that is not a device-code poll; None: tokens.
+    token_reply: Callable[[Seen], tuple[int, dict[str, Any]]] | None = None
     key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
@@ -147,12 +152,18 @@ def _handler(op: HostileOp) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             path = urlsplit(self.path).path
-            op.seen.append(Seen(path, form, time.monotonic()))
+            seen = Seen(path, form, time.monotonic(), self.headers.get("Authorization"))
+            op.seen.append(seen)
             if path == "/device":
                 self._json(200, op.device())
                 return
             if path != "/token":
                 self._json(404, {"error": "not_found"})
+                return
+            if op.token_reply is not None and not form.get("grant_type", "").endswith(
+                "device_code"
+            ):
+                self._json(*op.token_reply(seen))
                 return
             poll = op.next_poll() if form.get("grant_type", "").endswith("device_code") else TOKENS
             if poll == DROP:

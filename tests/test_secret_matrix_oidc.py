@@ -1,0 +1,548 @@
+"""The secret matrix, continued: OpenID Connect login and the token endpoint's client
+authentication (issue 17), against the real OpenID Provider (tests/oidc_op) and, for what it never
+does, the scripted one (tests/hostile_oidc.py).
+
+Every case runs as ``tests/test_secret_matrix.py`` runs its own: pynetdicom's ``debug_logger()``
+and ``debug_data`` hex dumps on both ends, every logger at DEBUG (urllib3's too), an XML audit
+file, and then searches, with :func:`tests.leak_search.find_leaks` (every encoding) and a control
+that proves it finds each secret, all the case shows: the logs, stdout and stderr, the audit file,
+``repr``/``str`` of the client, provider, session, outcome and pynetdicom's identity items, each
+error's ``repr``, ``str``, args, traceback and chain, formatted with its frames' locals, and each
+error and provider pickled with every protocol (or the refusal, formatted the same way). The
+errors are kept too, for the last test of ``tests/test_secret_matrix_web.py``.
+
+The secrets, by name (:data:`NAMES`; each case says which it must have met, and
+:func:`test_every_named_secret_is_in_some_case` checks that every name is): the refresh token,
+the access token and the ID token (every one the token endpoint answered with, caught where the
+SDK parses an answer), the device code and the PKCE verifier (spies on the real functions), the
+client secrets of ``client_secret_post`` and ``client_secret_basic`` (right and wrong), the
+``private_key_jwt`` private key (its PEM, a line of it, its DER) and every client assertion it
+signed (a spy on the real signer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import providers._oidc_browser_flow as browser_flow
+from client_sdk import Client, Peer, Policy, XmlFileAuditSink
+from client_sdk.testing import EmbeddedPacs, ResponseMode
+from providers import OidcLoginProvider, Secret, Target, TokenEndpointProvider
+from providers._token_answer import ParsedAnswer
+from providers._token_client_auth import ClientCredentials, PrivateKeyJwt
+from tests.conftest import AUDIENCE
+from tests.hostile_oidc import DROP, HostileOp, Seen, running
+from tests.leak_search import find_leaks
+from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
+from tests.oidc_login_helpers import Person, make_login
+from tests.oidc_requests import post, refresh
+from tests.secret_matrix_support import (
+    ErrorKeeper,
+    Gathered,
+    assert_search_finds,
+    attempt,
+    formatted_with_locals,
+    walk,
+)
+from tests.secret_matrix_values import OTHER_KEY
+from tests.timeouts import LOCAL
+
+pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
+pytestmark = pytest.mark.usefixtures("no_outside_connections")
+
+NAMES = (
+    "refresh token",
+    "access token",
+    "ID token",
+    "device code",
+    "PKCE verifier",
+    "client_secret_post",
+    "client_secret_basic",
+    "private key",
+    "client assertion",
+)
+TOKEN_FIELDS = {
+    "access_token": "access token",
+    "refresh_token": "refresh token",
+    "id_token": "ID token",
+    "device_code": "device code",
+}
+WRONG_SECRET = "wr0ng-oidc-client-secret+/Ü"
+SERVICE = "oidc-matrix.test"
+TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
+ROLE_AUTH = {"post": "client-secret", "basic": "client-secret-basic"}
+serving = contextlib.contextmanager(running)  # the scripted provider, served in a with block
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+@dataclass
+class Matrix:
+    """What a case works with, and the secrets it met, by name."""
+
+    op: RunningOidcProvider
+    seen: Gathered
+    keeper: ErrorKeeper
+    keyring: Any
+    tmp_path: Path
+    pacs: Callable[[str], EmbeddedPacs]
+    named: dict[str, list[bytes | str]] = field(default_factory=dict)
+    providers: list[object] = field(default_factory=list)
+
+    def secret(self, name: str, value: Secret | str | bytes | None) -> None:
+        assert name in NAMES, name
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if value and value not in self.named.setdefault(name, []):
+            self.named[name].append(value)
+            self.keeper.secrets.append(value)
+
+    def private_key(self, pem: bytes) -> None:
+        """The PEM, one line of its body, and the DER it encodes."""
+        self.secret("private key", pem)
+        self.secret("private key", pem.splitlines()[3])
+        key = serialization.load_pem_private_key(pem, None)
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.secret("private key", der)
+
+    def client(self, provider: Any, mode: str = "standard") -> Client:
+        pacs = self.pacs(mode)
+        pacs.clear()
+        self.providers.append(provider)
+        client = Client(
+            Peer(pacs.host, pacs.port, pacs.ae_title),
+            identity=provider,
+            policy=Policy(),
+            timeouts=LOCAL,
+            audit=XmlFileAuditSink(self.tmp_path / "audit.xml"),
+        )
+        self.seen += [repr(client), str(client), repr(provider), str(provider)]
+        return client
+
+    def token_provider(
+        self, role: str, *, url: str | None = None, **kw: Any
+    ) -> TokenEndpointProvider:
+        client = self.op.clients[role]
+        if role in ROLE_AUTH:
+            secret = kw.pop("secret", client.secret)
+            self.keyring.set_password(SERVICE, client.client_id, secret)
+            self.secret(f"client_secret_{role}", secret)
+            kw |= {"client_secret_keyring": (SERVICE, client.client_id), "auth": ROLE_AUTH[role]}
+        else:
+            pem = kw.pop("pem", client.private_key_pem)
+            self.private_key(pem)
+            path = self.tmp_path / f"key-{len(self.providers)}.pem"
+            path.write_bytes(pem)
+            path.chmod(0o600)
+            kw |= {"auth": "private-key-jwt", "client_key_file": path}
+            kw.setdefault("client_key_id", client.key_id)
+        provider = TokenEndpointProvider(
+            url or self.op.endpoint("token"),
+            client_id=client.client_id,
+            scope="dicom",
+            audience=AUDIENCE,
+            positive_response=True,
+            keyring_backend=self.keyring,
+            timeout=5.0,
+            **kw,
+        )
+        self.providers.append(provider)
+        return provider
+
+    def logged_in(self, op: RunningOidcProvider | None = None, **kw: Any) -> OidcLoginProvider:
+        op = op or self.op
+        person = Person(op)
+        kw.setdefault("positive_response", True)
+        provider = make_login(op, self.keyring, self.tmp_path, prompt=person, **kw)
+        self.providers.append(provider)
+        provider.login()
+        person.join()
+        self.secret("refresh token", self.keyring.get_password(*provider.keyring_entry))
+        return provider
+
+
+# --- the cases: client credentials -------------------------------------------------------------
+
+
+def accepted(role: str, mode: str = "standard") -> Callable[[Matrix], str]:
+    def run(m: Matrix) -> str:
+        return walk(m.client(m.token_provider(role), mode), m.seen, m.keeper)
+
+    return run
+
+
+def wrong_secret(role: str) -> Callable[[Matrix], str]:
+    def run(m: Matrix) -> str:
+        m.secret(f"client_secret_{role}", m.op.clients[role].secret)
+        return walk(m.client(m.token_provider(role, secret=WRONG_SECRET)), m.seen, m.keeper)
+
+    return run
+
+
+def wrong_key(m: Matrix) -> str:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = other.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    m.private_key(cast(bytes, m.op.clients["private_key_jwt"].private_key_pem))
+    return walk(m.client(m.token_provider("private_key_jwt", pem=pem)), m.seen, m.keeper)
+
+
+def quoted_back(role: str) -> Callable[[Matrix], str]:
+    """A token endpoint that quotes what authenticated the client in its error."""
+
+    def reply(seen: Seen) -> tuple[int, dict[str, Any]]:
+        quoted = " ".join(v for v in (seen.authorization, *seen.form.values()) if v and len(v) > 8)
+        return 401, {"error": "invalid_client", "error_description": f"bad: {quoted}"}
+
+    def run(m: Matrix) -> str:
+        with serving(HostileOp(token_reply=reply)) as op:
+            provider = m.token_provider(role, url=f"{op.url}/token")
+            return walk(m.client(provider), m.seen, m.keeper)
+
+    return run
+
+
+def mandatory_refresh_with_the_provider_gone(m: Matrix) -> str:
+    clock = Clock()
+    with start_oidc_provider(m.tmp_path / "own-op") as own:
+        m.op, shared = own, m.op
+        provider = m.token_provider("private_key_jwt", clock=clock)
+        m.op = shared
+        first = attempt(lambda: provider.negotiate(TARGET), m.seen, m.keeper)
+    clock.ahead = 300 - 30  # the mandatory window of the token (5 min)
+    return f"{first} " + walk(m.client(provider), m.seen, m.keeper)
+
+
+# --- the cases: login --------------------------------------------------------------------------
+
+
+def login_accepted(flow: str, mode: str = "standard") -> Callable[[Matrix], str]:
+    def run(m: Matrix) -> str:
+        if flow == "device":
+            provider = m.logged_in()
+        else:
+
+            def browser(url: str) -> None:
+                m.op.complete_browser_login(url, "alice", m.op.users["alice"], call_callback=True)
+
+            provider = make_login(
+                m.op,
+                m.keyring,
+                m.tmp_path,
+                "browser",
+                open_browser=browser,
+                prompt=lambda shown: m.seen.append(repr(shown)),
+                positive_response=True,
+            )
+            m.providers.append(provider)
+            result = attempt(provider.login, m.seen, m.keeper)
+            assert result == "ok", result
+            m.secret("refresh token", m.keyring.get_password(*provider.keyring_entry))
+        m.seen.append(repr(provider.whoami()))
+        return walk(m.client(provider, mode), m.seen, m.keeper)
+
+    return run
+
+
+def login_denied(m: Matrix) -> str:
+    person = Person(m.op, act="deny")
+    provider = make_login(m.op, m.keyring, m.tmp_path, prompt=person)
+    m.providers.append(provider)
+    result = attempt(provider.login, m.seen, m.keeper)
+    person.join()
+    return result
+
+
+def login_for_another_audience(m: Matrix) -> str:
+    person = Person(m.op)
+    provider = make_login(m.op, m.keyring, m.tmp_path, prompt=person, audience="OTHER_PACS")
+    m.providers.append(provider)
+    result = attempt(provider.login, m.seen, m.keeper)
+    person.join()
+    return result
+
+
+def refresh_refused(how: str) -> Callable[[Matrix], str]:
+    """The stored refresh token revoked, spent elsewhere (rotated), or logged out; then a new
+    process (a new provider on the same keyring) associates."""
+
+    def run(m: Matrix) -> str:
+        first = m.logged_in()
+        stored = m.keyring.get_password(*first.keyring_entry)
+        if how == "revoked":
+            revoke = {"client_id": m.op.clients["device"].client_id, "token": stored}
+            assert post(m.op, "revocation", revoke).status_code == 200
+        elif how == "rotated":
+            answer = refresh(m.op, "device", stored)
+            assert answer.status_code == 200, answer.text
+            for key, name in TOKEN_FIELDS.items():
+                m.secret(name, answer.json().get(key))
+        else:
+            m.seen.append(repr(first.logout()))
+        later = make_login(
+            m.op,
+            m.keyring,
+            m.tmp_path,
+            login_command="dicom-identity login x",
+            positive_response=True,
+        )
+        return walk(m.client(later), m.seen, m.keeper)
+
+    return run
+
+
+def login_refresh_with_the_provider_gone(m: Matrix) -> str:
+    clock = Clock()
+    with start_oidc_provider(m.tmp_path / "own-op") as own:
+        provider = m.logged_in(own, clock=clock)
+        first = attempt(lambda: provider.negotiate(TARGET), m.seen, m.keeper)
+        expires_at = provider.whoami().expires_at
+    assert expires_at is not None
+    clock.ahead = expires_at - clock() - 30  # the mandatory window
+    return f"{first} " + walk(m.client(provider), m.seen, m.keeper)
+
+
+def hostile_login(what: str) -> Callable[[Matrix], str]:
+    """An ID token for another nonce (browser flow), or a connection dropped mid-poll."""
+
+    def run(m: Matrix) -> str:
+        with serving(HostileOp()) as op:
+            if what == "dropped":
+                op.polls = [(400, {"error": "authorization_pending"}), DROP]
+            else:
+                op.id_claims = {"nonce": "a-nonce-of-another-login"}
+            provider = OidcLoginProvider(
+                op.url,
+                client_id=op.client_id,
+                scopes="openid offline_access dicom",
+                audience=AUDIENCE,
+                flow="device" if what == "dropped" else "browser",
+                keyring_backend=m.keyring,
+                lock_dir=m.tmp_path / "locks",
+                poll_interval=0.05,
+                timeout=3.0,
+                login_timeout=10.0,
+                prompt=lambda shown: m.seen.append(repr(shown)),
+                open_browser=op.open_browser,
+            )
+            m.providers.append(provider)
+            result = attempt(provider.login, m.seen, m.keeper)
+        for value in op.issued:
+            m.secret(issued_name(value, op.client_id), value)
+        return result
+
+    return run
+
+
+def issued_name(value: str, client_id: str) -> str:
+    """What the scripted provider gave out: a device code, a refresh token, or a JWT (an ID
+    token when it is for the client, else an access token)."""
+    if value.startswith("hostile-device-code"):
+        return "device code"
+    if value.startswith("hostile-refresh"):
+        return "refresh token"
+    claims = jwt.decode(value, options={"verify_signature": False})
+    return "ID token" if claims.get("aud") == client_id else "access token"
+
+
+Case = tuple[Callable[[Matrix], str], str, tuple[str, ...]]
+ACCESS, CREDENTIALS = "access token", ("client assertion", "private key")
+CASES: dict[str, Case] = {
+    "post-accepted": (accepted("post"), "ok:confirmed", ("client_secret_post", ACCESS)),
+    "basic-accepted": (accepted("basic"), "ok:confirmed", ("client_secret_basic", ACCESS)),
+    "jwt-accepted": (accepted("private_key_jwt"), "ok:confirmed", (*CREDENTIALS, ACCESS)),
+    "basic-echoed-by-the-pacs": (accepted("basic", "echo"), "ServerResponseMissing", (ACCESS,)),
+    "jwt-rejected-by-the-pacs": (
+        accepted("private_key_jwt", "rejecting"),
+        "AuthenticationRejected",
+        (*CREDENTIALS, ACCESS),
+    ),
+    "post-wrong-secret": (wrong_secret("post"), "TokenRequestRejected", ("client_secret_post",)),
+    "basic-wrong-secret": (wrong_secret("basic"), "TokenRequestRejected", ("client_secret_basic",)),
+    "jwt-wrong-key": (wrong_key, "TokenRequestRejected", CREDENTIALS),
+    "basic-quoted-back": (quoted_back("basic"), "TokenRequestRejected", ("client_secret_basic",)),
+    "post-quoted-back": (quoted_back("post"), "TokenRequestRejected", ("client_secret_post",)),
+    "jwt-quoted-back": (quoted_back("private_key_jwt"), "TokenRequestRejected", CREDENTIALS),
+    "jwt-provider-gone": (
+        mandatory_refresh_with_the_provider_gone,
+        "ok TokenEndpointUnreachable",
+        (*CREDENTIALS, ACCESS),
+    ),
+    "device-login-accepted": (
+        login_accepted("device"),
+        "ok:confirmed",
+        ("refresh token", ACCESS, "ID token", "device code"),
+    ),
+    "browser-login-accepted": (
+        login_accepted("browser"),
+        "ok:confirmed",
+        ("refresh token", ACCESS, "ID token", "PKCE verifier"),
+    ),
+    "login-echoed-by-the-pacs": (
+        login_accepted("device", "echo"),
+        "ServerResponseMissing",
+        ("refresh token", ACCESS),
+    ),
+    "login-rejected-by-the-pacs": (
+        login_accepted("device", "rejecting"),
+        "AuthenticationRejected",
+        ("refresh token", ACCESS),
+    ),
+    "login-denied": (login_denied, "LoginDenied", ("device code",)),
+    "login-for-another-audience": (
+        login_for_another_audience,
+        "InvalidTokenResponse",
+        (ACCESS, "refresh token", "ID token"),
+    ),
+    "refresh-token-revoked": (refresh_refused("revoked"), "LoginRequired", ("refresh token",)),
+    "refresh-token-rotated": (refresh_refused("rotated"), "LoginRequired", ("refresh token",)),
+    "logged-out": (refresh_refused("logged out"), "LoginRequired", ("refresh token",)),
+    "login-refresh-provider-gone": (
+        login_refresh_with_the_provider_gone,
+        "ok TokenEndpointUnreachable",
+        ("refresh token", ACCESS),
+    ),
+    "id-token-for-another-nonce": (
+        hostile_login("nonce"),
+        "InvalidIdToken",
+        ("ID token", "refresh token", ACCESS, "PKCE verifier"),
+    ),
+    "dropped-mid-poll": (hostile_login("dropped"), "TokenEndpointUnreachable", ("device code",)),
+}
+
+
+def test_every_named_secret_is_in_some_case() -> None:
+    assert {name for _, _, names in CASES.values() for name in names} == set(NAMES)
+
+
+# --- the test ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pacs_pool(
+    hex_dumps: None, oidc_provider: RunningOidcProvider
+) -> Iterator[Callable[[str], EmbeddedPacs]]:
+    """The PACS verifying through the provider's JWKS (``standard``, ``echo``), and one that
+    trusts another key (``rejecting``)."""
+    started: dict[str, EmbeddedPacs] = {}
+
+    def get(mode: str) -> EmbeddedPacs:
+        if mode not in started:
+            keys: dict[str, Any] = (
+                {"jwt_key": OTHER_KEY}
+                if mode == "rejecting"
+                else {"jwt_jwks_url": oidc_provider.endpoint("jwks")}
+            )
+            started[mode] = EmbeddedPacs(
+                **keys,
+                jwt_audience=AUDIENCE,
+                response_mode=cast(ResponseMode, "standard" if mode == "rejecting" else mode),
+            ).start()
+        return started[mode]
+
+    yield get
+    for pacs in started.values():
+        pacs.stop()
+
+
+@pytest.fixture
+def spies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bytes | str]]:
+    """Every token in every answer the SDK parsed, every PKCE verifier and client assertion it
+    made: the real functions run, and what they saw is kept, by name."""
+    met: list[tuple[str, bytes | str]] = []
+    real_answer, real_pair = ParsedAnswer.__init__, browser_flow.pkce_pair
+    real_credentials = PrivateKeyJwt.credentials
+
+    def answer(self: Any, body: Secret) -> None:
+        real_answer(self, body)
+        for key, name in TOKEN_FIELDS.items():
+            value = self.field(key)
+            if isinstance(value, str):
+                met.append((name, value))
+
+    def pair() -> tuple[Secret, str]:
+        verifier, challenge = real_pair()
+        met.append(("PKCE verifier", verifier.reveal()))
+        return verifier, challenge
+
+    def credentials(self: PrivateKeyJwt, client_id: str, token_url: str) -> ClientCredentials:
+        made = real_credentials(self, client_id, token_url)
+        met.extend(("client assertion", value.reveal()) for _, value in made.secret_fields)
+        return made
+
+    monkeypatch.setattr(ParsedAnswer, "__init__", answer)
+    monkeypatch.setattr(browser_flow, "pkce_pair", pair)
+    monkeypatch.setattr(PrivateKeyJwt, "credentials", credentials)
+    return met
+
+
+def pickled(value: object) -> str:
+    """``value`` pickled with every protocol, or the refusal as a reporter shows it."""
+    shown = []
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        try:
+            shown.append(pickle.dumps(value, protocol).decode("latin-1"))
+        except Exception as refused:
+            shown.append(formatted_with_locals(refused))
+    return "\n".join(shown)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_no_secret_anywhere(
+    name: str,
+    oidc_provider: RunningOidcProvider,
+    capfd: pytest.CaptureFixture[str],
+    debug_everything: pytest.LogCaptureFixture,
+    pacs_pool: Callable[[str], EmbeddedPacs],
+    file_keyring: Any,
+    keep_errors: ErrorKeeper,
+    spies: list[tuple[str, bytes | str]],
+    tmp_path: Path,
+) -> None:
+    run, expected, names = CASES[name]
+    keep_errors.expect_error = not expected.endswith("confirmed")
+    m = Matrix(oidc_provider, Gathered(), keep_errors, file_keyring, tmp_path, pacs_pool)
+    result = run(m)
+    for kind, value in spies:
+        m.secret(kind, value)
+    captured = capfd.readouterr()
+    m.seen += [captured.out, captured.err, debug_everything.text]
+    audit = tmp_path / "audit.xml"
+    if audit.exists():
+        m.seen.append(audit.read_text(encoding="utf-8"))
+    for error in keep_errors.errors:
+        m.seen += [formatted_with_locals(error), pickled(error)]
+    m.seen += [pickled(provider) for provider in m.providers]
+
+    assert result == expected
+    missing = [n for n in names if not m.named.get(n)]
+    assert missing == [], f"the case met no {missing}: the search would prove nothing for them"
+    assert_search_finds(keep_errors.secrets)
+    assert find_leaks("\n".join(m.seen), keep_errors.secrets) == []
+    if result.endswith(("confirmed", "Missing", "Rejected")) and "Token" not in result:
+        assert "END ENCODED PDU" in debug_everything.text, "the hex dumps did not run"
+        assert audit.exists(), "no audit event: the search of the audit file proved nothing"
