@@ -18,6 +18,7 @@ from client_sdk._config.model import Config
 from client_sdk._operations.bulk import store_many
 from client_sdk._operations.bulk_results import StoreManyReport, StoreProgress
 from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
+from client_sdk._operations.process_pool import store_many_in_processes
 from client_sdk._operations.retrieve import RetrieveResult
 from client_sdk._operations.session import Session
 from client_sdk._peer import DEFAULT_CALLING_AE_TITLE, Peer
@@ -195,6 +196,7 @@ class Client:
         progress: StoreProgress | None = None,
         sop_classes: Iterable[str] | None = None,
         transfer_syntaxes: Iterable[str] = (),
+        processes: int = 1,
     ) -> StoreManyReport:
         """C-STORE every dataset or file of ``items`` over up to ``workers`` associations.
 
@@ -222,7 +224,26 @@ class Client:
         files in flight finish (a second one aborts them) and raises KeyboardInterrupt. Every
         input taken gets one result, passed to ``progress``: ``result`` is ``"stored"``,
         ``"failed"`` or ``"not-sent"`` (taken, then the run stopped before sending it).
+
+        ``processes=N`` (N > 1) uses more than one core: N worker processes of ``workers``
+        associations each (N x ``workers`` in all). Each builds its own provider from the
+        provider's :class:`~providers.ProviderRecipe` and fetches the secret itself (a
+        :class:`~providers.PasswordProvider`, whose password exists only here, is refused with
+        :class:`~providers.ProviderNotRebuildable` before any input is taken). Results,
+        ``progress`` (then called from one thread of this process), the audit events (recorded
+        by this client's sink), failures and Ctrl-C behave as above; an input handed to a
+        worker ahead of time that it never took is ``"not-sent"``.
         """
+        if processes != 1:
+            return store_many_in_processes(
+                self.settings,
+                items,
+                processes=processes,
+                workers=workers,
+                progress=progress,
+                sop_classes=sop_classes,
+                transfer_syntaxes=transfer_syntaxes,
+            )
         return store_many(
             self,
             items,
