@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
 import demo_login_device
+import dicomweb_login_demo
 import echo_kerberos
 import echo_username
 import find_jwt_file
@@ -44,6 +45,14 @@ def main() -> int:
     else:
         print("\n=== type 5, interactive login (OpenID Connect device flow) ===")
         code = demo_login_device.main(extra)
+        if code:
+            return code
+    why = dicomweb_login_demo.missing()
+    if why:
+        print(f"(skipping the DICOMweb login example: {why})")
+    else:
+        print("\n=== DICOMweb, bearer token of an OpenID Connect login (Apache mod_oauth2) ===")
+        code = dicomweb_login_demo.main([])  # its own arguments, not the DIMSE ones
         if code:
             return code
     print("\nAll examples ran against the embedded PACS.")
