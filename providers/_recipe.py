@@ -19,7 +19,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from providers._errors import IdentityError
+from providers._errors import CredentialError
 from providers._secret import Secret
 
 if TYPE_CHECKING:
@@ -38,14 +38,15 @@ if TYPE_CHECKING:
 _INSTEAD = (
     "Store the secret where a worker process can read it again (KeyringPasswordProvider, a JWT "
     "or SAML file, Kerberos, a token endpoint, or a configured peer), or store with threads "
-    "(workers=N, processes=1)"
+    "(workers=N, processes=1; dicom-identity store --workers N without --processes)"
 )
 
 
-class ProviderNotRebuildable(IdentityError):
+class ProviderNotRebuildable(CredentialError):
     """This provider cannot be rebuilt in a worker process (``store_many(processes=N)``): it
     holds a secret that exists only in this process, or parts that cannot be described. The
-    message says what to use instead."""
+    message says what to use instead. A :class:`~providers.CredentialError`: this credential
+    cannot be used there (the command line's exit code 4)."""
 
 
 def not_rebuildable(provider: object, why: str) -> ProviderNotRebuildable:

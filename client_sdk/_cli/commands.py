@@ -101,6 +101,7 @@ def _store(config: Config, args: argparse.Namespace, report: Reporter) -> int:
         reporter=report,
         progress=progress,
         writer=plan.writer,
+        processes=args.processes,
     )
     report.message(summary.text(), **summary.fields())
     summary.raise_for_exit()  # exit 0 only when every file was stored

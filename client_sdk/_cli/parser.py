@@ -106,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         "not when this machine's CPU is the limit (they share one Python interpreter lock)",
     )
     p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes (default 1), each with --workers associations: more than one "
+        "core. Each process fetches the credential itself (not for a password given on the "
+        "command line)",
+    )
+    p.add_argument(
         "--report",
         metavar="FILE",
         help="write one JSON line per file (path, result: stored/failed/not-sent, status, "

@@ -226,12 +226,22 @@ def store_files(
     progress: bool,
     writer: ReportWriter | None = None,
     operation: str = "C-STORE",
+    processes: int = 1,
 ) -> StoreSummary:
     """Store ``files`` over up to ``workers`` associations (one identity exchange each), with
-    :meth:`Client.store_many`. The headers are read first, so exactly the SOP classes and
+    :meth:`Client.store_many` (in ``processes`` worker processes of ``workers`` each, for a
+    DICOM peer). The headers are read first, so exactly the SOP classes and
     transfer syntaxes of the files are proposed (compressed files included). Every file gets one
     result (see the module docstring); Ctrl-C and the error that stopped the run end up in
     ``stopped_by``, after the files not sent are reported."""
+    if processes < 1:
+        raise ConfigError("--processes must be 1 or more")
+    if processes != 1 and not isinstance(client, Client):
+        raise ConfigError(
+            "--processes is for DICOM peers; a DICOMweb peer takes --workers (parallel requests)"
+        )
+    # Only when asked: DicomWebClient.store_many takes no processes.
+    more = {"processes": processes} if processes != 1 else {}
     summary = StoreSummary(total=len(files))
     bar = tqdm(total=len(files), unit="file", disable=not progress, leave=False)
     out = _Output(summary, reporter, writer, bar)
@@ -261,6 +271,7 @@ def store_files(
                 # None when no header read: the default classes (each file then fails its check)
                 sop_classes=sorted(sop_classes) or None,
                 transfer_syntaxes=sorted(syntaxes),
+                **more,
             )
             uses = report.associations
     except (Exception, KeyboardInterrupt) as exc:  # the run stopped

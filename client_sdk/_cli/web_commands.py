@@ -58,6 +58,7 @@ def web_store(client: DicomWebClient, args: argparse.Namespace, report: Reporter
             progress=sys.stderr.isatty() and not args.json,
             writer=plan.writer,
             operation="STOW-RS",
+            processes=args.processes,  # refused: more than 1 is for DICOM peers
         )
     report.message(summary.text(), **summary.fields())
     summary.raise_for_exit()  # exit 0 only when every file was stored
