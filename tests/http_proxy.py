@@ -11,73 +11,29 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
-from typing import Self
+
+from tests.web_threaded_server import SOCKET_TIMEOUT, ThreadedServer, pump
 
 __all__ = ["RecordingProxy"]
 
-_TIMEOUT = 10.0
 
-
-class RecordingProxy:
+class RecordingProxy(ThreadedServer):
     """``with RecordingProxy() as proxy: proxy.url``; ``proxy.seen`` lists what arrived."""
 
     def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._lock = threading.Lock()
+        super().__init__()
         self._seen: list[bytes] = []
-        self._threads: list[threading.Thread] = []
-        self._sockets: list[socket.socket] = []
-        self._stop = threading.Event()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def seen(self) -> list[bytes]:
         with self._lock:
             return list(self._seen)
 
-    def __enter__(self) -> Self:
-        self._start(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._listener.close()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def _start(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
-        self._threads.append(thread)
-        thread.start()
-
-    def _keep(self, sock: socket.socket) -> socket.socket:
-        sock.settimeout(_TIMEOUT)
-        with self._lock:
-            self._sockets.append(sock)
-        return sock
-
-    def _accept(self) -> None:
-        self._listener.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._start(self._serve, self._keep(conn))
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError):
             head = b""
             while b"\r\n\r\n" not in head:
@@ -112,19 +68,10 @@ class RecordingProxy:
             conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             conn.close()
             return
-        upstream = self._keep(socket.create_connection((host, int(port)), timeout=_TIMEOUT))
+        upstream = self._keep(socket.create_connection((host, int(port)), timeout=SOCKET_TIMEOUT))
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        self._start(_relay, upstream, conn)
-        _relay(conn, upstream)
-
-
-def _relay(source: socket.socket, sink: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := source.recv(65536):
-            sink.sendall(data)
-    for sock in (source, sink):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+        self._start(pump, upstream, conn)
+        pump(conn, upstream)
 
 
 def _content_length(head: bytes) -> int:

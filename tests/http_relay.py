@@ -10,7 +10,8 @@ context (the relay then presents its own certificate, as a man in the middle wou
 changed between requests (a server that renews its certificate). Over TLS a request body must
 have a Content-Length (an SSL socket is read whole before the answer is written to it).
 
-Every socket has a timeout; ``__exit__`` closes every socket and joins every thread.
+Every socket has a timeout; ``__exit__`` closes every socket and joins every thread
+(tests/web_threaded_server.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import contextlib
 import re
 import socket
 import ssl
-import threading
 from collections.abc import Callable
-from typing import Self
+
+from tests.web_threaded_server import SOCKET_TIMEOUT, ThreadedServer, pump
 
 __all__ = [
     "HttpRelay",
@@ -32,7 +33,6 @@ __all__ = [
     "strip_negotiate_token",
 ]
 
-_TIMEOUT = 10.0
 _MAX_HEAD = 64 * 1024
 _CONNECTION = re.compile(rb"(?im)^connection:[^\r\n]*\r\n")
 _NEGOTIATE = re.compile(rb"(?im)^(www-authenticate:[ \t]*negotiate[ \t]+)([A-Za-z0-9+/=]+)")
@@ -69,24 +69,18 @@ def replace_negotiate_token(head: bytes, token: bytes) -> bytes:
     return _NEGOTIATE.sub(lambda m: m.group(1) + replacement, head, count=1)
 
 
-class HttpRelay:
+class HttpRelay(ThreadedServer):
     """``with HttpRelay(port) as relay: relay.url``; ``relay.rewrite`` may be changed between
     requests; ``relay.heads`` holds each answer's head as the server sent it."""
 
     def __init__(
         self, port: int, *, rewrite: Rewrite | None = None, tls: ssl.SSLContext | None = None
     ) -> None:
+        super().__init__()
         self._target = ("127.0.0.1", port)
         self.rewrite: Rewrite = rewrite or (lambda head, index: head)
         self.tls = tls
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self.port = int(self._listener.getsockname()[1])
-        self._lock = threading.Lock()
         self._heads: list[bytes] = []
-        self._sockets: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
 
     @property
     def url(self) -> str:
@@ -97,49 +91,11 @@ class HttpRelay:
         with self._lock:
             return list(self._heads)
 
-    def __enter__(self) -> Self:
-        self._start(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        for thread in list(self._threads):
-            thread.join(timeout=5)
-        self._listener.close()
-
-    def _start(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
-
-    def _keep(self, sock: socket.socket) -> socket.socket:
-        sock.settimeout(_TIMEOUT)
-        with self._lock:
-            self._sockets.append(sock)
-        return sock
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._start(self._serve, self._keep(conn))
-
-    def _serve(self, client: socket.socket) -> None:
+    def serve(self, client: socket.socket) -> None:
         try:
             if self.tls is not None:
                 client = self._keep(self.tls.wrap_socket(client, server_side=True))
-            server = self._keep(socket.create_connection(self._target, timeout=_TIMEOUT))
+            server = self._keep(socket.create_connection(self._target, timeout=SOCKET_TIMEOUT))
             head, rest = _read_head(client)
             if self.tls is not None:
                 # An SSL socket must not be read and written by two threads at once: the body
@@ -147,13 +103,13 @@ class HttpRelay:
                 server.sendall(_close_after(head) + _whole_body(client, head, rest))
             else:
                 server.sendall(_close_after(head) + rest)
-                self._start(_pump, client, server)
+                self._start(pump, client, server)
             head, rest = _read_head(server)
             with self._lock:
                 index = len(self._heads)
                 self._heads.append(head)
             client.sendall(_close_after(self.rewrite(head, index)) + rest)
-            _pump(server, client)
+            pump(server, client)
         except (OSError, ValueError):
             pass
         finally:
@@ -187,14 +143,3 @@ def _whole_body(sock: socket.socket, head: bytes, rest: bytes) -> bytes:
 def _close_after(head: bytes) -> bytes:
     """``head`` (ending in a blank line) with ``Connection: close`` as its only Connection."""
     return _CONNECTION.sub(b"", head)[:-2] + b"Connection: close\r\n\r\n"
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-    except OSError:
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)

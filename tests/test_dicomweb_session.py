@@ -1,7 +1,7 @@
 """The DICOMweb session of client_sdk (issue 18, step 1) against the real Apache+Orthanc stack:
 each scheme through the provider's HTTP auth, a wrong credential a typed 401 with the parsed
-challenge, plain HTTP off loopback refused with nothing sent, no environment proxy, and transport
-failures (refused, cut mid-answer, a trickling server) typed within the one deadline."""
+challenge, plain HTTP off loopback refused with nothing sent (proxies: test_web_proxy_tls.py), and
+transport failures (refused, cut mid-answer, a trickling server) typed within the one deadline."""
 
 from __future__ import annotations
 
@@ -123,19 +123,6 @@ def test_plain_http_off_loopback_may_be_allowed() -> None:
     policy = Policy(allow_insecure_transport=True)
     s = web_session(url, PasswordProvider("alice", PASSWORD), policy=policy, timeout=5)
     assert s.auth is not None  # built; nothing is sent to a name off loopback in the tests
-
-
-def test_a_proxy_in_the_environment_is_not_used(
-    basic_proxy: ApacheProxy, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with tcp_server(lambda conn, stop: None) as (host, port):
-        proxy = f"http://{host}:{port}"
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-            monkeypatch.setenv(name, proxy)
-        monkeypatch.delenv("NO_PROXY", raising=False)
-        monkeypatch.delenv("no_proxy", raising=False)
-        s = web_session(basic_proxy.url, PasswordProvider("alice", PASSWORD), timeout=5)
-        assert studies(s, basic_proxy.url) == 200  # the proxy answers nothing: not used
 
 
 def test_connection_refused_is_peer_unreachable() -> None:
