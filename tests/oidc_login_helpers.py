@@ -7,8 +7,12 @@ fixture."""
 from __future__ import annotations
 
 import logging
+import queue
+import re
+import subprocess
 import threading
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +22,12 @@ import providers._oidc_browser_flow as browser_flow
 import providers._oidc_device_flow as device_flow
 from providers import OidcLoginProvider, Secret
 from providers._oidc_prompt import LoginPrompt
+from tests.installed_cli import cli_command
 from tests.leak_search import find_leaks
 from tests.oidc_fixtures import RunningOidcProvider
 
 SCOPES = ("openid", "offline_access", "dicom")
+USER_CODE = re.compile(r"enter the code (\S+)")
 FAST_POLL = 0.05  # seconds between device-flow polls: the provider sends no interval
 
 
@@ -61,6 +67,62 @@ class Person:
             assert not thread.is_alive(), "the person's part did not finish"
         if self.errors:
             raise self.errors[0]
+
+
+def run_cli_login(
+    op: RunningOidcProvider,
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path,
+    approve: bool = True,
+    login: str = "alice",
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``dicom-identity ARGS`` (``login PEER ...``), with the person approving (or
+    denying) the code it prints on stderr, from a second client, as ``login``."""
+    proc = subprocess.Popen(
+        [*cli_command(), *args],
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        while (line := lines.get(timeout=30)) is not None:
+            seen.append(line)
+            found = USER_CODE.search(line)
+            if found:
+                if approve:
+                    op.approve_device(found.group(1), login, op.users[login])
+                else:
+                    op.deny_device(found.group(1))
+                break
+        # stdout only: the reader thread owns stderr (communicate() would race it for lines).
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    reader.join(timeout=5)
+    while not lines.empty():
+        line = lines.get()
+        if line is not None:
+            seen.append(line)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen))
 
 
 def make_login(

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import configparser
-import queue
 import re
 import subprocess
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,14 +21,13 @@ import providers._token_endpoint as token_endpoint
 from client_sdk._identity_types import oidc_login as oidc_login_type
 from client_sdk.testing import EmbeddedPacs
 from tests.conftest import AUDIENCE
-from tests.installed_cli import cli_command, json_lines, run_cli
+from tests.installed_cli import json_lines, run_cli
 from tests.leak_search import find_leaks
 from tests.oidc_fixtures import RunningOidcProvider
+from tests.oidc_login_helpers import run_cli_login
 from tests.oidc_requests import active, refresh
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
-
-USER_CODE = re.compile(r"enter the code (\S+)")
 
 
 @pytest.fixture
@@ -104,52 +101,9 @@ def login_process(
     """``dicom-identity login ARGS`` with the person approving the printed code as alice."""
 
     def run(*args: str, approve: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.Popen(
-            [*cli_command(), "login", *args],
-            cwd=tmp_path,
-            env=configured,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        return run_cli_login(
+            oidc_provider, "login", *args, env=configured, cwd=tmp_path, approve=approve
         )
-        assert proc.stderr is not None
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def read() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                lines.put(line)
-            lines.put(None)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        seen: list[str] = []
-        try:
-            while (line := lines.get(timeout=30)) is not None:
-                seen.append(line)
-                found = USER_CODE.search(line)
-                if found:
-                    op = oidc_provider
-                    if approve:
-                        op.approve_device(found.group(1), "alice", op.users["alice"])
-                    else:
-                        op.deny_device(found.group(1))
-                    break
-            # stdout only: the reader thread owns stderr (communicate() would race it for lines).
-            assert proc.stdout is not None
-            out = proc.stdout.read()
-            proc.wait(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
-        reader.join(timeout=5)
-        while not lines.empty():
-            line = lines.get()
-            if line is not None:
-                seen.append(line)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(seen))
 
     return run
 
