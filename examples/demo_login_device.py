@@ -70,32 +70,41 @@ def main(argv: list[str] | None = None) -> int:
             "--logout",
             *(argv or []),
         ]
-        proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
-        lines: queue.Queue[str | None] = queue.Queue()
-        assert proc.stderr is not None
-        threading.Thread(target=_read_lines, args=(proc.stderr, lines), daemon=True).start()
-        deadline = time.monotonic() + DEADLINE
-        try:
-            code = _approve(op, lines, deadline)
-            out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
-        sys.stdout.write(out.decode())
-        rest = []
-        while not lines.empty():
-            line = lines.get()
-            if line is not None:
-                rest.append(line)
-        if rest:
-            print("".join(rest), end="", file=sys.stderr)
-        if code is None:
-            print("the example printed no user code", file=sys.stderr)
-            return 1
-        return proc.returncode
+        return run_approving(op, args, env, DEADLINE)
+
+
+def run_approving(
+    op: RunningOidcProvider, args: list[str], env: dict[str, str], seconds: float
+) -> int:
+    """Run an example (``args``) that logs in by the device flow; approve the user code it
+    prints on stderr as alice, from a second client; echo its output. Its exit code (1 when it
+    printed no code), all within ``seconds``. Also used by examples/dicomweb_login_demo.py."""
+    proc = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    assert proc.stderr is not None
+    threading.Thread(target=_read_lines, args=(proc.stderr, lines), daemon=True).start()
+    deadline = time.monotonic() + seconds
+    try:
+        code = _approve(op, lines, deadline)
+        out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    sys.stdout.write(out.decode())
+    rest = []
+    while not lines.empty():
+        line = lines.get()
+        if line is not None:
+            rest.append(line)
+    if rest:
+        print("".join(rest), end="", file=sys.stderr)
+    if code is None:
+        print("the example printed no user code", file=sys.stderr)
+        return 1
+    return proc.returncode
 
 
 def _read_lines(stream: IO[bytes], into: queue.Queue[str | None]) -> None:

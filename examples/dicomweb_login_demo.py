@@ -15,13 +15,9 @@ person would on their phone (examples/demo_login_device.py's approval).
 from __future__ import annotations
 
 import os
-import queue
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,10 +25,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from demo_login_device import _approve, _read_lines  # noqa: E402
+from demo_login_device import run_approving  # noqa: E402
 
 from client_sdk.testing import ct_dataset  # noqa: E402
-from tests.oidc_fixtures import node_setup_missing, start_oidc_provider  # noqa: E402
+from tests.oidc_fixtures import (  # noqa: E402
+    RunningOidcProvider,
+    node_setup_missing,
+    start_oidc_provider,
+)
 from tests.web_servers import (  # noqa: E402
     APACHE_MODULES,
     DICOMWEB_PLUGIN,
@@ -83,10 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             return _run_example(op, proxy.url, study, folder, argv or [])
 
 
-def _run_example(op: object, url: str, study: Path, folder: Path, extra: list[str]) -> int:
-    from tests.oidc_fixtures import RunningOidcProvider
-
-    assert isinstance(op, RunningOidcProvider)
+def _run_example(
+    op: RunningOidcProvider, url: str, study: Path, folder: Path, extra: list[str]
+) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
     env.update(
         PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring",
@@ -101,32 +100,7 @@ def _run_example(op: object, url: str, study: Path, folder: Path, extra: list[st
         *("--store", str(study), "--patient-id", PATIENT_ID, "--logout"),
         *extra,
     ]
-    proc = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    assert proc.stderr is not None
-    threading.Thread(target=_read_lines, args=(proc.stderr, lines), daemon=True).start()
-    deadline = time.monotonic() + DEADLINE
-    try:
-        code = _approve(op, lines, deadline)
-        out, _ = proc.communicate(timeout=max(deadline - time.monotonic(), 1))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-    sys.stdout.write(out.decode())
-    rest = []
-    while not lines.empty():
-        line = lines.get()
-        if line is not None:
-            rest.append(line)
-    if rest:
-        print("".join(rest), end="", file=sys.stderr)
-    if code is None:
-        print("the example printed no user code", file=sys.stderr)
-        return 1
-    return proc.returncode
+    return run_approving(op, args, env, DEADLINE)
 
 
 if __name__ == "__main__":
