@@ -33,12 +33,13 @@ from providers._oidc_browser_flow import BrowserFlow, OpenBrowser
 from providers._oidc_device_flow import DEFAULT_POLL_INTERVAL, DeviceFlow, FlowAnswer
 from providers._oidc_errors import DEFAULT_LOGIN_COMMAND, InvalidIdToken, LoginRequired
 from providers._oidc_id_token import IdToken, IdTokenVerifier
+from providers._oidc_login_recipe import oidc_login_recipe
 from providers._oidc_prompt import PromptCallback, print_prompt
 from providers._oidc_refresh_lock import ProcessLock
 from providers._oidc_refresh_store import RefreshTokenStore, default_entry
 from providers._oidc_server import OidcServer
 from providers._oidc_tokens import LoginTokens, oauth_error, read_tokens, refresh_token_of
-from providers._recipe import KeyringBackendRecipe, ProviderRecipe, not_rebuildable
+from providers._recipe import ProviderRecipe
 from providers._safe_errors import secret_safe, total_repr
 from providers._secret import Secret
 from providers._token_answer import IssuedToken
@@ -181,40 +182,8 @@ class OidcLoginProvider:
         self._scopes_granted: tuple[str, ...] = ()
 
     def recipe(self) -> ProviderRecipe:
-        """How a worker process builds this provider again: the issuer, the client and the
-        keyring entry of the refresh token (read, and rotated under the same lock, there). Not
-        for an interactive login, nor a prompt or browser opener of this process."""
-        if self.interactive:
-            raise not_rebuildable(
-                self, "an interactive login cannot run in a worker process; log in first"
-            )
-        if self.prompt is not print_prompt or self.open_browser is not webbrowser.open:
-            raise not_rebuildable(
-                self, "its prompt or browser opener is a function of this process"
-            )
-        if self._clock is not time.time:
-            raise not_rebuildable(self, "its clock is a function of this process")
-        lock_dir = self._process_lock.directory
-        return ProviderRecipe.of(
-            self,
-            issuer=self.issuer,
-            client_id=self.client_id,
-            scopes=self.scopes,
-            audience=self.audience,
-            resource=self.resource,
-            flow=self.flow,
-            login_command=self.login_command,
-            keyring_entry=self._store.entry,
-            keyring_backend=KeyringBackendRecipe.of(self._store._backend),
-            lock_dir=None if lock_dir is None else str(lock_dir),
-            poll_interval=self.poll_interval,
-            login_timeout=self.login_timeout,
-            timeout=self.timeout,
-            ca_file=self._server.ca_file,
-            positive_response=self.positive_response,
-            advisory_window=self._cache.advisory_window,
-            mandatory_window=self._cache.mandatory_window,
-        )
+        """How a worker process builds this provider again (``providers._oidc_login_recipe``)."""
+        return oidc_login_recipe(self, ca_file=self._server.ca_file)
 
     def __repr__(self) -> str:
         return total_repr(
