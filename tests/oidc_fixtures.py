@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from tests.oidc_browser import Browser
+from tests.tls_certs import CertificateFiles
 
 __all__ = [
     "OIDC_USERS",
@@ -151,8 +152,10 @@ class RunningOidcProvider:
         stdout_extra: list[str],
         pid: int,
         started_in: float,
+        ca_file: Path | None = None,
     ) -> None:
         self.issuer = issuer
+        self.ca_file = ca_file  # over HTTPS: the CA that issued its certificate
         self.pid = pid
         self.started_in = started_in  # seconds from the start of node to its ready line
         self.clients = dict(clients)
@@ -172,6 +175,8 @@ class RunningOidcProvider:
         """A plain HTTP session for the tests' own requests (no proxy from the environment)."""
         session = requests.Session()
         session.trust_env = False
+        if self.ca_file is not None:
+            session.verify = str(self.ca_file)
         return session
 
     def discovery(self) -> dict[str, Any]:
@@ -253,6 +258,18 @@ class RunningOidcProvider:
         """What the server wrote to stderr."""
         return self.log_path.read_text(errors="replace")
 
+    def token_requests(self) -> list[dict[str, Any]]:
+        """Every request its token endpoint answered so far, in order: ``outcome`` (issued or
+        refused), ``grant_type``, the form's ``keys``, ``auth_scheme`` (of the Authorization
+        header), ``client_id``, and the values of ``scope``, ``resource`` and ``audience``. A
+        test that shares the session's provider counts from its own start (``len()`` first)."""
+        prefix = "oidc_op: token request "
+        return [
+            json.loads(line.removeprefix(prefix))
+            for line in self.log().splitlines()
+            if line.startswith(prefix)
+        ]
+
 
 def node_setup_missing() -> str | None:
     """Why the provider cannot start here (with the fix), or None."""
@@ -298,10 +315,12 @@ def start_oidc_provider(
     default_resource: bool = True,
     keep_old_keys: bool = True,
     extra_clients: Sequence[Mapping[str, Any]] = (),
+    tls: CertificateFiles | None = None,
 ) -> Iterator[RunningOidcProvider]:
     """Start a provider with its configuration and log in ``workdir``; stopped at the end.
     ``ttl`` overrides token lifetimes in seconds (AccessToken, ClientCredentials, DeviceCode,
-    RefreshToken, IdToken, ...); ``extra_clients`` are more client metadata."""
+    RefreshToken, IdToken, ...); ``extra_clients`` are more client metadata; ``tls``: served
+    over HTTPS with that server certificate (the issuer is then ``https://127.0.0.1:PORT``)."""
     why = node_setup_missing()
     if why:
         if os.environ.get("CI") == "true":
@@ -326,6 +345,9 @@ def start_oidc_provider(
     config_path.write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
     log_path = workdir / "oidc-op.log"
     argv = ["node", str(OP_DIR / "server.js"), "--config", str(config_path), "--port", "0"]
+    if tls is not None:
+        argv += ["--tls-cert", str(tls.cert_file), "--tls-key", str(tls.key_file)]
+    scheme = "https" if tls is not None else "http"
     started = time.monotonic()
     drain: threading.Thread | None = None
     with open(log_path, "wb") as log:
@@ -339,7 +361,7 @@ def start_oidc_provider(
         )
     try:
         line = _read_ready_line(proc, START_TIMEOUT)
-        if not line.startswith("listening on http://127.0.0.1:"):
+        if not line.startswith(f"listening on {scheme}://127.0.0.1:"):
             proc.wait(timeout=5)
             raise AssertionError(
                 f"{' '.join(argv)} did not start (exit {proc.returncode}, stdout {line!r}):\n"
@@ -356,6 +378,7 @@ def start_oidc_provider(
             stdout_extra=extra,
             pid=proc.pid,
             started_in=time.monotonic() - started,
+            ca_file=tls.ca_file if tls is not None else None,
         )
     finally:
         _stop(proc)

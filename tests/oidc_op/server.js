@@ -1,10 +1,11 @@
 // A real OpenID Provider for the dicom-identity tests: panva's oidc-provider (OpenID Certified),
 // bound to 127.0.0.1, with everything it needs coming from a JSON file the tests write.
 //
-//   node server.js --config CONFIG.json [--port N] [--exit-with-stdin]
+//   node server.js --config CONFIG.json [--port N] [--exit-with-stdin] [--tls-cert F --tls-key F]
 //
 // --port 0 (the default) lets the system choose; the one line on stdout, once requests are
-// answered, is `listening on http://127.0.0.1:PORT` (the issuer). --exit-with-stdin: exit when
+// answered, is `listening on http://127.0.0.1:PORT` (the issuer; https:// with --tls-cert and
+// --tls-key, the PEM files of the server's certificate chain and private key). --exit-with-stdin: exit when
 // stdin reaches end of file, so a test run that dies does not leave the server behind.
 //
 // The configuration (every key optional but `clients`; see tests/oidc_fixtures.py for a full one):
@@ -24,6 +25,7 @@
 import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as querystring from 'node:querystring';
 
 // oidc-provider prints its notices with console.info, i.e. on stdout; stdout is for the ready line
@@ -53,15 +55,18 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const args = { port: 0, exitWithStdin: false, config: undefined };
+  const args = { port: 0, exitWithStdin: false, config: undefined, tlsCert: undefined, tlsKey: undefined };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     if (arg === '--config') args.config = argv[(i += 1)];
     else if (arg === '--port') args.port = Number(argv[(i += 1)]);
     else if (arg === '--exit-with-stdin') args.exitWithStdin = true;
-    else fail(`unknown argument ${JSON.stringify(arg)}; usage: server.js --config FILE [--port N] [--exit-with-stdin]`);
+    else if (arg === '--tls-cert') args.tlsCert = argv[(i += 1)];
+    else if (arg === '--tls-key') args.tlsKey = argv[(i += 1)];
+    else fail(`unknown argument ${JSON.stringify(arg)}; usage: server.js --config FILE [--port N] [--exit-with-stdin] [--tls-cert FILE --tls-key FILE]`);
   }
   if (!args.config) fail('--config FILE is required');
+  if (Boolean(args.tlsCert) !== Boolean(args.tlsKey)) fail('--tls-cert and --tls-key go together');
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
     fail('--port must be an integer from 0 to 65535');
   }
@@ -291,6 +296,25 @@ function buildProvider(issuer) {
       process.stderr.write(`oidc_op: ${event} ${ctx.method} ${ctx.path}: ${error.message}${detail}\n`);
     });
   }
+  // Each token request, for the tests that count them or check what was sent: the form's keys
+  // (never a value but scope's, resource's and audience's), the Authorization scheme, the client.
+  const tokenRequest = (outcome) => (ctx) => {
+    const body = ctx.oidc?.body ?? {};
+    const text = (key) => (typeof body[key] === 'string' ? body[key] : null);
+    const record = {
+      outcome,
+      grant_type: text('grant_type'),
+      keys: Object.keys(body).sort(),
+      auth_scheme: (ctx.get('authorization') || '').split(' ')[0] || null,
+      client_id: ctx.oidc?.client?.clientId ?? null,
+      scope: text('scope'),
+      resource: text('resource'),
+      audience: text('audience'),
+    };
+    process.stderr.write(`oidc_op: token request ${JSON.stringify(record)}\n`);
+  };
+  provider.on('grant.success', tokenRequest('issued'));
+  provider.on('grant.error', tokenRequest('refused'));
   provider.use(checkPasswords(provider));
   return provider;
 }
@@ -323,10 +347,21 @@ function testAdmin(req, res, issuer) {
   return sendJson(res, 404, { error: `no test endpoint ${req.method} ${url.pathname}` });
 }
 
-const server = http.createServer((req, res) => {
+function route(req, res) {
   if (req.url.startsWith('/__test/')) return testAdmin(req, res, server.issuer);
   return handle(req, res);
-});
+}
+function readPem(path) {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    return fail(`cannot read ${path}: ${error.message}`);
+  }
+}
+const scheme = args.tlsCert ? 'https' : 'http';
+const server = args.tlsCert
+  ? https.createServer({ cert: readPem(args.tlsCert), key: readPem(args.tlsKey) }, route)
+  : http.createServer(route);
 server.on('error', (error) => fail(`cannot listen on 127.0.0.1:${args.port}: ${error.message}`));
 // Static clients are checked on first use; look each one up now so a bad one fails the start.
 async function checkClients(provider) {
@@ -341,7 +376,7 @@ async function checkClients(provider) {
 
 server.listen(args.port, '127.0.0.1', async () => {
   const { port } = server.address();
-  server.issuer = `http://127.0.0.1:${port}`;
+  server.issuer = `${scheme}://127.0.0.1:${port}`;
   const provider = buildProvider(server.issuer);
   await checkClients(provider);
   handle = provider.callback();
