@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -41,7 +41,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from tests.oidc_browser import Browser
-from tests.tls_certs import CertificateFiles
+
+if TYPE_CHECKING:  # imported by conftest before its plugin tests.tls_certs: no import at run time
+    from tests.tls_certs import CertificateFiles
 
 __all__ = [
     "OIDC_USERS",
