@@ -43,10 +43,13 @@ from client_sdk._operations.portable_errors import PortableError
 from client_sdk._operations.worker_recipe import WorkerRecipe
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import (
+    JwtFileProvider,
     KeyringEntryMissing,
     KeyringPasswordProvider,
     NoCredentials,
+    OidcLoginProvider,
     PasswordProvider,
+    ProviderChain,
     ProviderNotRebuildable,
     TokenRequestRejected,
 )
@@ -74,7 +77,8 @@ class ListSink:
 
 
 @pytest.fixture
-def pacs() -> Iterator[EmbeddedPacs]:
+def canary_pacs() -> Iterator[EmbeddedPacs]:
+    """An embedded PACS that knows alice by this module's canary password."""
     with EmbeddedPacs(users={"alice": PASSWORD}) as server:
         yield server
 
@@ -88,9 +92,9 @@ def keyring_file(tmp_path: Path) -> RecordingKeyring:
     return backend
 
 
-def client_of(pacs: EmbeddedPacs, identity: Any, **kwargs: Any) -> Client:
+def client_of(server: EmbeddedPacs, identity: Any, **kwargs: Any) -> Client:
     kwargs.setdefault("timeouts", THIRD_PARTY)
-    return Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=identity, **kwargs)
+    return Client(Peer(server.host, server.port, server.ae_title), identity=identity, **kwargs)
 
 
 def write_files(folder: Path, count: int) -> list[Path]:
@@ -117,7 +121,7 @@ def in_form(event: AuditEvent) -> AuditEvent:
 
 
 def test_results_order_progress_and_audit_equal_to_threads(
-    pacs: EmbeddedPacs, keyring_file: RecordingKeyring, tmp_path: Path
+    canary_pacs: EmbeddedPacs, keyring_file: RecordingKeyring, tmp_path: Path
 ) -> None:
     """24 good files and a broken one among them: the same report with threads (2 associations)
     and with 2 processes of 1 association; progress once per input; one identity exchange per
@@ -129,17 +133,17 @@ def test_results_order_progress_and_audit_equal_to_threads(
     identity = KeyringPasswordProvider("embedded-pacs", "alice", backend=keyring_file)
     runs = {}
     for mode, options in (("threads", {"workers": 2}), ("processes", {"processes": 2})):
-        pacs.clear()
+        canary_pacs.clear()
         sink = ListSink()
         seen: list[StoreResult] = []
-        report = client_of(pacs, identity, audit=sink).store_many(
+        report = client_of(canary_pacs, identity, audit=sink).store_many(
             iter(files), progress=seen.append, **options
         )
         assert sorted(r.index for r in seen) == list(range(25))  # progress once per input
         assert [r.path for r in report.results] == files  # input order
-        received = {str(ds.SOPInstanceUID) for ds in pacs.datasets}
+        received = {str(ds.SOPInstanceUID) for ds in canary_pacs.datasets}
         assert received == {r.sop_instance_uid for r in report.results if r.stored}
-        records = pacs.wait_for_records(2)
+        records = canary_pacs.wait_for_records(2)
         assert len(records) == len(report.associations) == len(sink.events) == 2
         assert all(rec.principal == "alice" and rec.ended == "released" for rec in records)
         runs[mode] = (report, sink.events)
@@ -164,10 +168,10 @@ def test_results_order_progress_and_audit_equal_to_threads(
 
 
 def test_the_recipe_sent_to_workers_holds_no_secret(
-    pacs: EmbeddedPacs, keyring_file: RecordingKeyring
+    canary_pacs: EmbeddedPacs, keyring_file: RecordingKeyring
 ) -> None:
     identity = KeyringPasswordProvider("embedded-pacs", "alice", backend=keyring_file)
-    client = client_of(pacs, identity)
+    client = client_of(canary_pacs, identity)
     client.echo()  # the parent has read the password once
     recipe = WorkerRecipe.of(
         client.settings, workers=2, sop_classes=DEFAULT_STORAGE_CLASSES, transfer_syntaxes=()
@@ -181,33 +185,33 @@ def test_the_recipe_sent_to_workers_holds_no_secret(
     assert rebuilt.negotiate(client.target).request.principal == "alice"
 
 
-def test_a_password_held_in_memory_is_refused(pacs: EmbeddedPacs) -> None:
+def test_a_password_held_in_memory_is_refused(canary_pacs: EmbeddedPacs) -> None:
     taken: list[int] = []
 
     def inputs() -> Iterator[Path]:
         taken.append(1)
         yield Path("never.dcm")
 
-    client = client_of(pacs, PasswordProvider("alice", PASSWORD))
+    client = client_of(canary_pacs, PasswordProvider("alice", PASSWORD))
     with pytest.raises(ProviderNotRebuildable) as info:
         client.store_many(inputs(), processes=2)
     message = str(info.value)
     assert "PasswordProvider cannot be rebuilt in a worker process" in message
     assert "KeyringPasswordProvider" in message and "processes=1" in message
     assert find_leaks(message + repr(info.value), [PASSWORD]) == []
-    assert taken == [] and pacs.records == []  # refused before any input or association
+    assert taken == [] and canary_pacs.records == []  # refused before any input or association
 
     def closure_rule(outcome: object) -> Any:
         raise AssertionError("never called")
 
-    bad_policy = client_of(pacs, None, policy=Policy(missing_response=closure_rule))
+    bad_policy = client_of(canary_pacs, None, policy=Policy(missing_response=closure_rule))
     with pytest.raises(ConfigError, match="cannot be sent to a worker process"):
         bad_policy.store_many(inputs(), processes=2)
     assert taken == []
 
 
 def test_authentication_rejected_in_a_worker_stops_the_run(
-    pacs: EmbeddedPacs, tmp_path: Path, keyring_file: RecordingKeyring
+    canary_pacs: EmbeddedPacs, tmp_path: Path, keyring_file: RecordingKeyring
 ) -> None:
     """The wrong password in the keyring: the workers' associations are rejected; the typed
     error, with its rejection fields, is raised here; nothing was stored; every input taken has
@@ -217,12 +221,12 @@ def test_authentication_rejected_in_a_worker_stops_the_run(
     seen: list[StoreResult] = []
     identity = KeyringPasswordProvider("embedded-pacs", "alice", backend=keyring_file)
     with pytest.raises(AuthenticationRejected) as info:
-        client_of(pacs, identity).store_many(iter(files), processes=2, progress=seen.append)
+        client_of(canary_pacs, identity).store_many(iter(files), processes=2, progress=seen.append)
     error = info.value
     assert (error.result, error.source, error.reason) == error.triple
     assert error.triple[0] in (1, 2)  # rejected (permanent or transient)
     assert any(note.startswith("store_many stopped: 0 of the") for note in error.__notes__)
-    assert pacs.datasets == []
+    assert canary_pacs.datasets == []
     assert len({r.index for r in seen}) == len(seen) > 0  # one result per input taken
     assert all(not r.stored for r in seen)
     assert {r.result for r in seen} <= {"not-sent", "failed"}
@@ -231,7 +235,7 @@ def test_authentication_rejected_in_a_worker_stops_the_run(
     assert find_leaks(text, [WRONG, PASSWORD]) == []
 
 
-def test_input_is_taken_lazily(pacs: EmbeddedPacs, tmp_path: Path) -> None:
+def test_input_is_taken_lazily(canary_pacs: EmbeddedPacs, tmp_path: Path) -> None:
     """A generator of 60 inputs: at any result, at most processes * (2 * workers + 1) inputs
     are out of it without a result."""
     (one,) = write_files(tmp_path / "in", 1)
@@ -250,12 +254,13 @@ def test_input_is_taken_lazily(pacs: EmbeddedPacs, tmp_path: Path) -> None:
         done += 1
         most_ahead = max(most_ahead, pulled - done)
 
-    report = client_of(pacs, None).store_many(inputs(), processes=2, workers=2, progress=progress)
+    client = client_of(canary_pacs, None)
+    report = client.store_many(inputs(), processes=2, workers=2, progress=progress)
     assert report.stored == 60 and done == 60
     assert 0 < most_ahead <= 2 * (2 * 2 + 1)
 
 
-def test_a_worker_that_dies_stops_the_run(pacs: EmbeddedPacs, tmp_path: Path) -> None:
+def test_a_worker_that_dies_stops_the_run(canary_pacs: EmbeddedPacs, tmp_path: Path) -> None:
     """SIGKILL to a worker mid-run: the run stops with AssociationAborted naming it; the inputs
     it held fail (whether they were stored is unknown); every input taken has one result."""
     files = write_files(tmp_path / "in", 200)
@@ -267,13 +272,13 @@ def test_a_worker_that_dies_stops_the_run(pacs: EmbeddedPacs, tmp_path: Path) ->
             os.kill(multiprocessing.active_children()[0].pid or 0, signal.SIGKILL)
 
     with pytest.raises(AssociationAborted, match="exited with code -9") as info:
-        client_of(pacs, None).store_many(iter(files), processes=2, progress=progress)
+        client_of(canary_pacs, None).store_many(iter(files), processes=2, progress=progress)
     assert "store_many stopped" in info.value.__notes__[-1]
     assert len({r.index for r in seen}) == len(seen)
     unknown = [r for r in seen if isinstance(r.error, AssociationAborted)]
     assert unknown and all(r.result == "failed" for r in unknown)
     stored = {r.sop_instance_uid for r in seen if r.stored}
-    assert stored <= {str(ds.SOPInstanceUID) for ds in pacs.datasets}
+    assert stored <= {str(ds.SOPInstanceUID) for ds in canary_pacs.datasets}
 
 
 @pytest.mark.parametrize(
@@ -307,14 +312,14 @@ def test_errors_cross_processes_with_their_fields(error: BaseException) -> None:
 # --- the installed command line ---------------------------------------------------------------
 
 
-def write_config(tmp_path: Path, pacs: EmbeddedPacs) -> Path:
+def write_config(tmp_path: Path, server: EmbeddedPacs) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
         f"""
 [peers.local]
-host = "{pacs.host}"
-port = {pacs.port}
-ae_title = "{pacs.ae_title}"
+host = "{server.host}"
+port = {server.port}
+ae_title = "{server.ae_title}"
 identity = "alice"
 
 [identities.alice]
@@ -335,14 +340,14 @@ def file_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_cli_report_and_resume_with_processes(
-    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+    canary_pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
 ) -> None:
     """Run 1 (--processes 2) is interrupted by Ctrl-C after 15 results: every file has one
     result in --json and in --report, exit 130. Run 2 resumes from the report with --processes
     2: it sends exactly the files not stored, so the PACS gets each file once. No password in
     the output, the reports or the audit log."""
     files = write_files(tmp_path / "study", 120)
-    config = write_config(tmp_path, pacs)
+    config = write_config(tmp_path, canary_pacs)
     keyring = run_cli(
         "--config",
         str(config),
@@ -387,7 +392,7 @@ def test_cli_report_and_resume_with_processes(
     reported = [json.loads(line) for line in first.read_text().splitlines()]
     assert sorted(r["path"] for r in reported) == sorted(str(p.absolute()) for p in files)
     stored_first = {r["sop_instance_uid"] for r in reported if r["result"] == "stored"}
-    assert {str(ds.SOPInstanceUID) for ds in pacs.datasets} == stored_first
+    assert {str(ds.SOPInstanceUID) for ds in canary_pacs.datasets} == stored_first
 
     resumed = run_cli(
         *common, "--resume", str(first), "--report", str(second), env=env, cwd=tmp_path
@@ -396,7 +401,7 @@ def test_cli_report_and_resume_with_processes(
     sent = file_events(cli_events(resumed.stdout))
     assert len(sent) == len(files) - len(stored_first)
     assert all(e["result"] == "stored" for e in sent)
-    uids = [str(ds.SOPInstanceUID) for ds in pacs.datasets]
+    uids = [str(ds.SOPInstanceUID) for ds in canary_pacs.datasets]
     assert len(uids) == len(set(uids)) == len(files)  # every file once, none twice
     assert sum(1 for line in second.read_text().splitlines() if '"stored"' in line) == len(files)
     associations = [e for e in cli_events(resumed.stdout) if e["event"] == "association"]
@@ -409,11 +414,32 @@ def test_cli_report_and_resume_with_processes(
 
 
 def test_cli_processes_below_one_is_refused(
-    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+    canary_pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
 ) -> None:
     (one,) = write_files(tmp_path / "in", 1)
-    config = write_config(tmp_path, pacs)
+    config = write_config(tmp_path, canary_pacs)
     args = ["--config", str(config), "store", "local", str(one), "--processes", "0"]
     bad = run_cli(*args, env=env, cwd=tmp_path)
     assert bad.returncode == 3 and "--processes must be 1 or more" in bad.stderr
-    assert pacs.records == []
+    assert canary_pacs.records == []
+
+
+def test_recipes_of_the_file_and_login_providers(tmp_path: Path, keyring_file: Any) -> None:
+    """Each rebuilt provider reads its credential from the same place; a login that needs this
+    process (interactive, its own prompt) is refused."""
+    jwt = JwtFileProvider(tmp_path / "token.jwt", audience="pacs", leeway=5)
+    oidc = OidcLoginProvider(
+        "https://127.0.0.1:9/idp", client_id="sdk", keyring_backend=keyring_file, ca_file=None
+    )
+    chain = ProviderChain([jwt, oidc])
+    rebuilt = pickle.loads(pickle.dumps(chain.recipe())).build()
+    assert isinstance(rebuilt, ProviderChain)
+    new_jwt, new_oidc = rebuilt.providers
+    assert isinstance(new_jwt, JwtFileProvider) and isinstance(new_oidc, OidcLoginProvider)
+    assert (new_jwt.path, new_jwt.audience, new_jwt.leeway) == (jwt.path, "pacs", 5)
+    assert (new_oidc.issuer, new_oidc.client_id) == (oidc.issuer, "sdk")
+    assert new_oidc.keyring_entry == oidc.keyring_entry
+    with pytest.raises(ProviderNotRebuildable, match="interactive login"):
+        OidcLoginProvider("https://127.0.0.1:9/idp", client_id="sdk", interactive=True).recipe()
+    with pytest.raises(ProviderNotRebuildable, match="prompt or browser opener"):
+        OidcLoginProvider("https://127.0.0.1:9/idp", client_id="sdk", prompt=print).recipe()
