@@ -1,16 +1,14 @@
-"""JWTs from an OAuth2 token endpoint (type 5): a real token server on 127.0.0.1, real keyrings,
-the real MIT KDC, and the embedded PACS verifying what arrives.
+"""JWTs from an OAuth2 token endpoint (type 5) against the home-made server (tests/token_server.py):
+only what a real provider will not do, each test's docstring naming it (HTTP 503 and 500 on
+demand with the back-off, lifetimes missing or as strings, garbage answers, an error text quoting
+the secret, a silent or slow endpoint), and Kerberos client authentication (oidc-provider has
+none) with the real MIT KDC. Real keyrings, and the embedded PACS verifying what arrives.
 
-What a certified provider can play (client credentials to the PACS, a wrong secret, another
-audience, the refresh windows) also runs against oidc-provider in
-tests/test_token_endpoint_oidc.py. This scripted server stays for what needs its control: the
-exact form sent, HTTP 503 and 500 with the back-off, lifetimes as strings or missing, garbage
-answers, an error text quoting the secret, a silent endpoint, and Kerberos (oidc-provider has
-none)."""
+Everything a certified provider can play runs against oidc-provider in
+tests/test_token_endpoint_oidc.py (and tests/test_token_client_auth.py)."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -20,19 +18,14 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from client_sdk import Client, InsecureTransport, Peer
+from client_sdk import Client, Peer
 from client_sdk.testing import EmbeddedPacs
 from providers import (
-    CredentialUnavailable,
-    IdentityType,
     InsecureTokenEndpoint,
     InvalidTokenResponse,
     MutualAuthenticationFailed,
     Target,
-    TokenEndpointError,
     TokenEndpointNotAuthenticated,
     TokenEndpointProvider,
     TokenEndpointUnreachable,
@@ -85,98 +78,13 @@ def token_of(provider: TokenEndpointProvider, target: Target) -> str:
     return provider.negotiate(target).request.primary.reveal().decode()
 
 
-# Through the client to the embedded PACS -------------------------------------------------------
-
-
-def test_token_reaches_the_pacs_and_is_fetched_once_for_several_associations(
-    server: TokenServer,
-    make_provider: Callable[..., TokenEndpointProvider],
-    embedded_pacs_factory: Callable[..., EmbeddedPacs],
-) -> None:
-    pacs = embedded_pacs_factory(jwt_key=JWT_KEY, jwt_audience=AUDIENCE)
-    provider = make_provider(server.url, positive_response=True)
-    client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider)
-    for _ in range(3):
-        with client.associate() as session:
-            assert session.outcome.identity_type is IdentityType.JWT
-            assert session.outcome.principal == CLIENT_ID
-            assert CLIENT_ID in session.outcome.source and server.url in session.outcome.source
-            session.echo()
-    records = pacs.wait_for_records(3)
-    assert [(r.identity_type, r.principal, r.verified) for r in records] == [
-        (5, CLIENT_ID, True)
-    ] * 3
-    assert all(r.response_sent == "empty" for r in records)
-    (seen,) = server.requests  # one HTTP request for three associations
-    assert seen.form_keys == ("client_id", "client_secret", "grant_type")
-    assert seen.client_id == CLIENT_ID
-
-
-def test_rs256_tokens_and_scope_and_audience(
-    make_provider: Callable[..., TokenEndpointProvider],
-    embedded_pacs_factory: Callable[..., EmbeddedPacs],
-) -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    pacs = embedded_pacs_factory(jwt_key=public_pem, jwt_audience="ROUTER")
-    with TokenServer(
-        key=private_pem,
-        algorithm="RS256",
-        clients={CLIENT_ID: CLIENT_SECRET},
-        scopes=("dicom.store",),
-    ) as server:
-        provider = make_provider(server.url, scope="dicom.store", audience="ROUTER")
-        with Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=provider).associate():
-            pass
-        (seen,) = server.requests
-    assert (seen.scope, seen.audience) == ("dicom.store", "ROUTER")
-    record = pacs.wait_for_records(1)[0]
-    assert (record.principal, record.verified) == (CLIENT_ID, True)
-
-
-def test_https_verified_with_ca_file_and_refused_without(
-    tmp_path: Path, make_provider: Callable[..., TokenEndpointProvider], target: Target
-) -> None:
-    certs = make_certificates(tmp_path / "certs")
-    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
-        assert server.url.startswith("https://127.0.0.1:")
-        provider = make_provider(server.url, ca_file=str(certs.ca_file))
-        assert jwt.decode(token_of(provider, target), JWT_KEY, ["HS256"], audience=AUDIENCE)[
-            "sub"
-        ] == (CLIENT_ID)
-        untrusting = make_provider(server.url)  # the system store does not know the test CA
-        with pytest.raises(TokenEndpointUnreachable, match="certificate verify failed") as info:
-            untrusting.negotiate(target)
-        assert "ca_file" in str(info.value)
-        assert len(server.requests) == 1  # the refused handshake sent nothing
-
-
-def test_https_default_trust_is_the_system_store_not_certifi(
-    tmp_path: Path,
-    make_provider: Callable[..., TokenEndpointProvider],
-    target: Target,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    certs = make_certificates(tmp_path / "certs")
-    # OpenSSL's default verify paths honour SSL_CERT_FILE: the "system store" becomes the test CA,
-    # which certifi's bundle (requests' own default) does not hold.
-    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca_file))
-    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
-        assert token_of(make_provider(server.url), target)
-        with pytest.raises(TokenEndpointError, match="cannot be loaded"):
-            make_provider(server.url, ca_file=str(tmp_path / "missing.pem")).negotiate(target)
+# The URL ----------------------------------------------------------------------------------------
 
 
 def test_plain_http_only_to_loopback(
     make_provider: Callable[..., TokenEndpointProvider], no_outside_connections: list[Any]
 ) -> None:
+    """No server: the rule for the URL, checked before anything is sent."""
     for url in ("http://idp.hospital.example/token", "http://10.1.2.3:8080/token"):
         with pytest.raises(InsecureTokenEndpoint, match="plain HTTP") as info:
             make_provider(url)
@@ -191,18 +99,6 @@ def test_plain_http_only_to_loopback(
         make_provider("https://user:pw@idp.hospital.example/token")
 
 
-def test_plain_tcp_to_a_remote_peer_is_refused_before_any_token_request(
-    server: TokenServer,
-    make_provider: Callable[..., TokenEndpointProvider],
-    no_outside_connections: list[Any],
-) -> None:
-    client = Client(Peer("pacs.hospital.example", 104, "PACS"), identity=make_provider(server.url))
-    with pytest.raises(InsecureTransport, match="jwt identity"):
-        client.associate()
-    assert server.requests == []
-    assert no_outside_connections == []
-
-
 # The cache and its windows ----------------------------------------------------------------------
 
 
@@ -211,6 +107,8 @@ def test_advisory_and_mandatory_windows(
     target: Target,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Hostile: HTTP 503 temporarily_unavailable on demand while a token is cached, and the
+    30 s back-off between tries (the real provider's windows: test_token_endpoint_oidc.py)."""
     clock = FakeClock()
     with TokenServer(
         key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, lifetime=3600, clock=clock
@@ -260,6 +158,8 @@ def test_advisory_and_mandatory_windows(
 def test_windows_are_clamped_to_a_fraction_of_a_short_lifetime(
     make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """Hostile: an HTML error page with HTTP 500 in the clamped windows of a 60 s token (the
+    clamp itself against the real provider: test_token_endpoint_oidc.py)."""
     clock = FakeClock()
     with TokenServer(
         key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, lifetime=60, clock=clock
@@ -283,6 +183,8 @@ def test_windows_are_clamped_to_a_fraction_of_a_short_lifetime(
 def test_expires_in_bounds_the_cache_and_may_be_a_string(
     make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """Hostile: a JWT without exp and expires_in as a string (oidc-provider always sends both,
+    expires_in as a number)."""
     clock = FakeClock()
     with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, clock=clock) as server:
         no_exp = jwt.encode({"sub": "x", "aud": AUDIENCE}, JWT_KEY)
@@ -300,6 +202,7 @@ def test_expires_in_bounds_the_cache_and_may_be_a_string(
 def test_a_token_without_any_lifetime_is_not_cached(
     server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """Hostile: neither exp nor expires_in (oidc-provider always sends both)."""
     opaque_lifetime = jwt.encode({"sub": "x", "aud": AUDIENCE}, JWT_KEY)
     server.reply = Reply(200, {"access_token": opaque_lifetime, "token_type": "bearer"})
     provider = make_provider(server.url)
@@ -326,6 +229,8 @@ def run_threads(count: int, work: Callable[[], str]) -> tuple[list[threading.Thr
 def test_concurrent_callers_trigger_exactly_one_refresh(
     server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """Hostile: a slow endpoint that holds every request until released, so the eight callers
+    are certainly waiting at once (the real provider: test_eight_threads_at_once_get_one_token)."""
     provider = make_provider(server.url)
     server.gate = threading.Event()  # the server holds every request until released
     try:
@@ -344,6 +249,7 @@ def test_concurrent_callers_trigger_exactly_one_refresh(
 def test_in_the_advisory_window_others_do_not_wait_for_the_refresh(
     make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """Hostile: a slow endpoint holding the early refresh while the other callers come."""
     clock = FakeClock()
     with TokenServer(
         key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, lifetime=3600, clock=clock
@@ -376,6 +282,7 @@ def test_in_the_advisory_window_others_do_not_wait_for_the_refresh(
 def test_unreachable_endpoint(
     make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """No server: nothing listens on the port."""
     url = f"http://127.0.0.1:{free_port()}/token"
     with pytest.raises(TokenEndpointUnreachable, match="refused") as info:
         make_provider(url).negotiate(target)
@@ -385,6 +292,7 @@ def test_unreachable_endpoint(
 def test_silent_endpoint_times_out(
     make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """Hostile: a listener that accepts and never answers."""
     with silent_listener() as url:
         started = time.monotonic()
         with pytest.raises(TokenEndpointUnreachable, match=r"within the deadline of 0\.5 s"):
@@ -441,6 +349,8 @@ def test_unusable_answers(
     error: type[Exception],
     match: str,
 ) -> None:
+    """Hostile: answers a real provider never gives (no access_token, not JSON, an opaque or
+    undecodable token, DPoP, expired, 2 MiB, a redirect, 429, invented OAuth errors)."""
     server.reply = reply
     with pytest.raises(error, match=match) as info:
         make_provider(server.url).negotiate(target)
@@ -448,24 +358,10 @@ def test_unusable_answers(
     assert CLIENT_SECRET not in str(info.value)
 
 
-def test_wrong_client_secret(
-    server: TokenServer,
-    make_provider: Callable[..., TokenEndpointProvider],
-    keyring_with_secret: Any,
-    target: Target,
-) -> None:
-    keyring_with_secret.set_password(SERVICE, USER, "not-the-secret")
-    with pytest.raises(TokenRequestRejected, match="invalid_client") as info:
-        make_provider(server.url).negotiate(target)
-    assert info.value.status == 401
-    assert info.value.error_description == "client unknown"
-    assert f"keyring set {SERVICE} {USER}" in str(info.value)
-    assert "not-the-secret" not in str(info.value)
-
-
 def test_the_server_error_text_never_echoes_the_secret(
     server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
 ) -> None:
+    """Hostile: an error_description that quotes the client secret."""
     server.reply = Reply(401, {"error": "invalid_client", "error_description": CLIENT_SECRET})
     with pytest.raises(TokenRequestRejected) as info:
         make_provider(server.url).negotiate(target)
@@ -473,36 +369,8 @@ def test_the_server_error_text_never_echoes_the_secret(
     assert info.value.error_description == "[redacted]"
 
 
-def test_a_token_for_another_audience_is_refused(
-    server: TokenServer, make_provider: Callable[..., TokenEndpointProvider], target: Target
-) -> None:
-    provider = make_provider(server.url, audience=AUDIENCE)
-    assert jwt.decode(token_of(provider, target), JWT_KEY, ["HS256"], audience=AUDIENCE)
-    assert server.requests[0].audience == AUDIENCE  # asked for, and granted
-    other = jwt.encode({"sub": "x", "aud": ["OTHER"], "exp": 2**40}, JWT_KEY)
-    server.reply = Reply(200, {"access_token": other, "token_type": "Bearer"})
-    with pytest.raises(
-        InvalidTokenResponse, match="for audience \\['OTHER'\\], not 'EMBEDDED_PACS'"
-    ):
-        make_provider(server.url, audience=AUDIENCE).negotiate(target)
-    assert token_of(make_provider(server.url), target) == other  # no audience asked: not checked
-
-
-def test_no_client_secret_in_the_keyring(
-    server: TokenServer, file_keyring: Any, target: Target
-) -> None:
-    provider = TokenEndpointProvider(
-        server.url,
-        client_id=CLIENT_ID,
-        client_secret_keyring=(SERVICE, "nobody"),
-        keyring_backend=file_keyring,
-    )
-    with pytest.raises(CredentialUnavailable, match=f"keyring set {SERVICE} nobody"):
-        provider.negotiate(target)
-    assert server.requests == []  # nothing sent without a secret
-
-
 def test_constructor_checks_and_repr(make_provider: Callable[..., TokenEndpointProvider]) -> None:
+    """No server: the constructor's checks."""
     with pytest.raises(ValueError, match="client_secret_keyring"):
         TokenEndpointProvider("https://idp.example/token", client_id=CLIENT_ID)
     with pytest.raises(ValueError, match="auth must be one of"):
@@ -516,27 +384,6 @@ def test_constructor_checks_and_repr(make_provider: Callable[..., TokenEndpointP
         "TokenEndpointProvider(token_url='https://idp.example/token', client_id='dicom-scu', "
         "auth='client-secret', scope='dicom', audience=None)"
     )
-
-
-def test_no_secret_or_token_in_debug_logs(
-    server: TokenServer,
-    make_provider: Callable[..., TokenEndpointProvider],
-    keyring_with_secret: Any,
-    target: Target,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.DEBUG):
-        provider = make_provider(server.url)
-        token_of(provider, target)
-        keyring_with_secret.set_password(SERVICE, USER, CLIENT_SECRET + "-wrong")
-        with pytest.raises(TokenRequestRejected):
-            make_provider(server.url).negotiate(target)
-    assert 'POST /token HTTP/1.1" 200' in caplog.text  # urllib3's DEBUG line was captured
-    assert CLIENT_SECRET not in caplog.text
-    assert base64.b64encode(CLIENT_SECRET.encode()).decode() not in caplog.text
-    assert "cl1ent-s3cret" not in caplog.text  # nor its form-encoded shape
-    for token in server.issued:
-        assert token not in caplog.text
 
 
 # Kerberos-authenticated token service -----------------------------------------------------------
@@ -571,6 +418,7 @@ def test_kerberos_authenticated_token_to_the_pacs(
     embedded_pacs_factory: Callable[..., EmbeddedPacs],
     url_host: str,
 ) -> None:
+    """Kerberos (SPNEGO) client authentication, which oidc-provider does not offer."""
     pacs = embedded_pacs_factory(jwt_key=JWT_KEY, jwt_audience=AUDIENCE)
     with TokenServer(key=JWT_KEY, kerberos_keytab=http_keytab, url_host=url_host) as server:
         provider = TokenEndpointProvider(server.url, client_id=CLIENT_ID, auth="kerberos")
@@ -590,6 +438,7 @@ def test_kerberos_over_https(
     http_keytab: str, kerberos_realm: Any, tmp_path: Path, target: Target
 ) -> None:
     # requests-kerberos adds channel bindings (the server certificate's hash) over TLS.
+    """Kerberos with channel bindings over TLS, which oidc-provider does not offer."""
     certs = make_certificates(tmp_path / "certs")
     with TokenServer(key=JWT_KEY, kerberos_keytab=http_keytab, tls=certs) as server:
         provider = TokenEndpointProvider(
@@ -603,6 +452,7 @@ def test_kerberos_over_https(
 def test_kerberos_token_service_that_fails_mutual_authentication(
     kerberos_server: TokenServer, target: Target, reply: Any
 ) -> None:
+    """Hostile: no, or a forged, mutual-authentication token from the service."""
     kerberos_server.kerberos_reply = reply
     provider = TokenEndpointProvider(kerberos_server.url, client_id=CLIENT_ID, auth="kerberos")
     with pytest.raises(TokenEndpointNotAuthenticated, match="did not prove its identity") as info:
@@ -615,6 +465,7 @@ def test_kerberos_to_a_service_that_does_not_negotiate(
     server: TokenServer, kerberos_realm: Any, target: Target
 ) -> None:
     # A 200 without any Negotiate answer: mutual authentication is required, so it is refused.
+    """Hostile: a 200 without any Negotiate answer."""
     server.reply = Reply(200, {"access_token": jwt.encode({"sub": "x"}, JWT_KEY)})
     provider = TokenEndpointProvider(server.url, client_id=CLIENT_ID, auth="kerberos")
     with pytest.raises(TokenEndpointNotAuthenticated):
@@ -627,6 +478,7 @@ def test_kerberos_without_a_ticket(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Kerberos (no ticket: the service's 401 Negotiate), which oidc-provider does not offer."""
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'empty-ccache'}")
     provider = TokenEndpointProvider(kerberos_server.url, client_id=CLIENT_ID, auth="kerberos")
     with pytest.raises(TokenRequestRejected, match="kinit") as info:
@@ -638,6 +490,7 @@ def test_kerberos_without_a_ticket(
 def test_kerberos_tokens_are_not_logged(
     kerberos_server: TokenServer, target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Kerberos tokens at DEBUG, which only a Negotiate service makes."""
     provider = TokenEndpointProvider(kerberos_server.url, client_id=CLIENT_ID, auth="kerberos")
     with caplog.at_level(logging.DEBUG):
         token_of(provider, target)
