@@ -1,8 +1,10 @@
-"""Check a DICOM file completely before it is sent, and return the dataset that was checked.
+"""Check a DICOM file completely before it is sent.
 
-``read_checked(path)`` is the one read of a file on the way to C-STORE (``Session.store``,
-``Client.store``, ``store_many`` and ``dicom-identity store`` all use it through
-``session.load_dataset``), so the check costs a walk over the element headers, not a second read:
+Every file on the way to C-STORE is read once and checked here: ``Session.store`` and
+``store_many`` (``dicom-identity store``) through :func:`load_encoded`, which keeps the file's
+bytes to send them as they are; ``Client.store`` and the DICOMweb client through
+:func:`load_dataset`. The check walks the element headers, skipping every value by its length
+(pixel data is never parsed for it), and reads only the few values it compares:
 
 1. ``read``: the file can be opened and read;
 2. ``preamble``: 128 bytes then ``DICM`` (DICOM Part 10 file format, PS3.10 7.1);
@@ -11,11 +13,14 @@
 4. ``truncated`` / ``structure``: every element of the dataset, at any depth, fits in the file,
    every undefined length reaches its delimiter, and the last element ends exactly at the end of
    the file (``dicom_structure``; pydicom alone reads a cut file as a short one);
-5. ``parse``: pydicom reads the whole dataset (pixel data included) and stops at the end;
-6. ``sop-uids``: SOP Class UID and SOP Instance UID present, not empty, and equal to the meta
+5. ``sop-uids``: SOP Class UID and SOP Instance UID present, not empty, and equal to the meta
    header's Media Storage ones;
-7. ``pixel-data``: an image storage SOP class has its pixel data (a file cut exactly before its
-   Pixel Data element has an intact structure: this is what shows it).
+6. ``pixel-data``: an image storage SOP class has its pixel data (a file cut exactly before its
+   Pixel Data element has an intact structure: this is what shows it);
+7. ``parse``: pydicom reads the whole dataset and stops at the end: where a dataset is needed
+   (:func:`read_checked`, or a file sent to a peer that accepted only another transfer syntax,
+   which pynetdicom converts). A file sent as it was read is not parsed: steps 1-6 are what
+   pydicom's reader checks of it, without decoding the values.
 
 Each failure is an :class:`~client_sdk.InvalidDicomFile` (a ``DimseFailure``, exit code
 9) naming the file, the check and where it failed. DCMTK's storescu refuses such files too.
@@ -23,9 +28,12 @@ Each failure is an :class:`~client_sdk.InvalidDicomFile` (a ``DimseFailure``, ex
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,12 +53,16 @@ META_START = PREAMBLE + 4
 TRANSFER_SYNTAX = 0x00020010
 MEDIA_SOP_CLASS = 0x00020002
 MEDIA_SOP_INSTANCE = 0x00020003
-# Where an image's pixels can be (PS3.3 C.7.6.3, C.7.6.24): any one of these will do.
-PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData", "PixelDataProviderURL")
+SOP_CLASS = 0x00080016
+SOP_INSTANCE = 0x00080018
+# Where an image's pixels can be (PS3.3 C.7.6.3, C.7.6.24): any one of these will do. Pixel
+# Data, Float Pixel Data, Double Float Pixel Data, Pixel Data Provider URL.
+PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009, 0x00287FE0)
 _STORAGE_ROOT = "1.2.840.10008.5.1.4.1.1."
-# A file up to this size is read into memory once: checked, parsed and, when the peer accepted
-# its transfer syntax, sent from those same bytes (no re-encoding, no second read of a file that
-# may have changed since). Larger files are checked through a window and sent re-encoded.
+# A file up to this size is read into memory once: checked and sent from those same bytes (as
+# they are when the peer accepted its transfer syntax, else parsed from them and converted; no
+# second read of a file that may have changed since). Larger files are checked through a
+# window, parsed and sent re-encoded.
 ENCODED_LIMIT = 64 << 20
 
 
@@ -66,29 +78,47 @@ def _is_image_storage(sop_class: str) -> bool:
 
 def read_checked(path: str | os.PathLike[str]) -> Dataset:
     """Read ``path`` as a DICOM Part 10 file and check all of it (this module's docstring);
-    return the dataset, with its ``file_meta``. Raises :class:`InvalidDicomFile`."""
-    return read_checked_encoded(path)[0]
+    return the dataset pydicom reads, with its ``file_meta``. Raises :class:`InvalidDicomFile`."""
+    path = Path(path)
+    with _reading(path), path.open("rb") as fp:
+        size = os.fstat(fp.fileno()).st_size
+        checked = _check(path, _Window(fp).read, size)
+        return _parse(path, fp, size, checked)
 
 
 def read_checked_encoded(path: str | os.PathLike[str]) -> tuple[Dataset, EncodedDataset | None]:
-    """:func:`read_checked`, and the data set's bytes as checked (files up to
-    ``ENCODED_LIMIT``): what a C-STORE sends as is when the peer accepted the file's syntax."""
+    """The file checked as :func:`read_checked` does, and for a file up to ``ENCODED_LIMIT``
+    its bytes as read and checked: what a C-STORE sends as is when the peer accepted the file's
+    transfer syntax. pydicom does not read such a file (step 5 is left to
+    ``EncodedDataset.decode``, for a peer that accepted only another syntax): the dataset
+    returned is then only what identifies the file, its SOP Class and Instance UIDs; send the
+    file with ``send_encoded_c_store``. A larger file: the dataset pydicom reads, and None."""
     path = Path(path)
+    with _reading(path), path.open("rb") as fp:
+        size = os.fstat(fp.fileno()).st_size
+        if size > ENCODED_LIMIT:
+            checked = _check(path, _Window(fp).read, size)
+            return _parse(path, fp, size, checked), None
+        whole = fp.read(size + 1)  # one byte more: a file that grew meanwhile is seen
+    checked = _check(path, lambda offset, count: whole[offset : offset + count], len(whole))
+    header = Dataset()
+    header.SOPClassUID = checked.sop_class
+    header.SOPInstanceUID = checked.sop_instance
+    encoded = EncodedDataset(
+        checked.sop_class,
+        checked.sop_instance,
+        checked.transfer_syntax,
+        whole,
+        checked.meta_end,
+        lambda: _parse(path, io.BytesIO(whole), len(whole), checked),
+    )
+    return header, encoded
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
     try:
-        with path.open("rb") as fp:
-            size = os.fstat(fp.fileno()).st_size
-            if size > ENCODED_LIMIT:
-                return _check(path, fp, size)[0], None
-            whole = fp.read(size + 1)  # one byte more: a file that grew meanwhile is seen
-        dataset, meta_end = _check(path, io.BytesIO(whole), len(whole))
-        meta = dataset.file_meta
-        encoded = EncodedDataset(
-            str(meta.MediaStorageSOPClassUID).strip(),
-            str(meta.MediaStorageSOPInstanceUID).strip(),
-            str(meta.TransferSyntaxUID).strip(),
-            whole[meta_end:],
-        )
-        return dataset, encoded
+        yield
     except FileNotFoundError:
         raise _fail(path, "read", "no such file") from None
     except OSError as exc:
@@ -126,8 +156,20 @@ class _Window:
         return self.block[:count]
 
 
-def _check(path: Path, fp: BinaryIO, size: int) -> tuple[Dataset, int]:
-    read = _Window(fp).read
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What the check found: where the data set starts, and the UIDs it was checked by."""
+
+    meta_end: int
+    transfer_syntax: str
+    sop_class: str
+    sop_instance: str
+    deflated: bool
+
+
+def _check(path: Path, read: Read, size: int) -> _Checked:
+    """Steps 2-4, 6 and 7 of this module's docstring, from the element headers and the few
+    values they need (the UIDs): no value is decoded, pixel data is skipped by its length."""
     if size < META_START or read(PREAMBLE, 4) != b"DICM":
         raise _fail(
             path,
@@ -153,8 +195,17 @@ def _check(path: Path, fp: BinaryIO, size: int) -> tuple[Dataset, int]:
         if not uids[tag]:
             raise _fail(path, "file-meta", f"the File Meta Information has no {name}")
     syntax = UID(uids[TRANSFER_SYNTAX])
+    found: dict[int, bytes | None] = dict.fromkeys((SOP_CLASS, SOP_INSTANCE))
+    pixels = dict.fromkeys(PIXEL_TAGS, False)
+    _walk_dataset(path, read, size, meta_end, syntax, found, pixels)
+    media_class, media_instance = uids[MEDIA_SOP_CLASS], uids[MEDIA_SOP_INSTANCE]
+    _check_sop_uids(path, found, media_class, media_instance, any(pixels.values()))
     deflated = syntax.is_transfer_syntax and syntax.is_deflated
-    _walk_dataset(path, read, size, meta_end, syntax)
+    return _Checked(meta_end, uids[TRANSFER_SYNTAX], media_class, media_instance, deflated)
+
+
+def _parse(path: Path, fp: BinaryIO, size: int, checked: _Checked) -> Dataset:
+    """Step 5: pydicom reads the whole dataset (pixel data included) and stops at the end."""
     try:
         fp.seek(0)
         dataset = dcmread(fp)
@@ -163,17 +214,24 @@ def _check(path: Path, fp: BinaryIO, size: int) -> tuple[Dataset, int]:
         raise _fail(
             path, "parse", f"pydicom cannot read it: {type(exc).__name__}: {str(exc)[:300]}"
         ) from None
-    if stopped != size and not deflated:  # a deflated dataset is read from its inflated copy
+    if stopped != size and not checked.deflated:  # a deflated one is read from its inflated copy
         raise _fail(path, "parse", f"pydicom stopped reading at byte {stopped} of {size}")
-    _check_sop_uids(path, dataset, uids[MEDIA_SOP_CLASS], uids[MEDIA_SOP_INSTANCE])
-    return dataset, meta_end
+    return dataset
 
 
 def _uid(value: bytes | None) -> str:
     return "" if value is None else value.rstrip(b"\x00 ").decode("ascii", "replace").strip()
 
 
-def _walk_dataset(path: Path, read: Read, size: int, start: int, syntax: UID) -> None:
+def _walk_dataset(
+    path: Path,
+    read: Read,
+    size: int,
+    start: int,
+    syntax: UID,
+    values: dict[int, bytes | None],
+    present: dict[int, bool],
+) -> None:
     # A private (unknown) transfer syntax: explicit VR little endian, pydicom's guess; the walk
     # then goes by the first element's VR bytes, as pydicom does.
     known = syntax.is_transfer_syntax
@@ -188,9 +246,19 @@ def _walk_dataset(path: Path, read: Read, size: int, start: int, syntax: UID) ->
                 0,
                 little_endian=little,
                 implicit=implicit,
+                values=values,
+                present=present,
             )
         else:
-            walk_elements(read, size, start, little_endian=little, implicit=implicit)
+            walk_elements(
+                read,
+                size,
+                start,
+                little_endian=little,
+                implicit=implicit,
+                values=values,
+                present=present,
+            )
     except StructureError as exc:
         raise _fail(path, "truncated" if exc.truncated else "structure", str(exc)) from None
 
@@ -206,16 +274,18 @@ def _inflate(path: Path, data: bytes) -> bytes:
     return inflated
 
 
-def _check_sop_uids(path: Path, dataset: Dataset, media_class: str, media_instance: str) -> None:
-    found = {}
-    for keyword, media, media_name in (
-        ("SOPClassUID", media_class, "MediaStorageSOPClassUID"),
-        ("SOPInstanceUID", media_instance, "MediaStorageSOPInstanceUID"),
+def _check_sop_uids(
+    path: Path,
+    found: dict[int, bytes | None],
+    media_class: str,
+    media_instance: str,
+    has_pixels: bool,
+) -> None:
+    for tag, keyword, media, media_name in (
+        (SOP_CLASS, "SOPClassUID", media_class, "MediaStorageSOPClassUID"),
+        (SOP_INSTANCE, "SOPInstanceUID", media_instance, "MediaStorageSOPInstanceUID"),
     ):
-        try:
-            value = str(dataset.get(keyword, "") or "").strip()
-        except Exception as exc:  # a value pydicom cannot convert
-            raise _fail(path, "sop-uids", f"{keyword} cannot be read: {exc}") from None
+        value = _uid(found[tag])
         if not value:
             raise _fail(path, "sop-uids", f"the dataset has no {keyword} (or an empty one)")
         if value != media:
@@ -224,19 +294,18 @@ def _check_sop_uids(path: Path, dataset: Dataset, media_class: str, media_instan
                 "sop-uids",
                 f"{keyword} {value} is not the meta header's {media_name} {media}",
             )
-        found[keyword] = value
-    sop_class = found["SOPClassUID"]
-    if _is_image_storage(sop_class) and not any(name in dataset for name in PIXEL_ELEMENTS):
+    if _is_image_storage(media_class) and not has_pixels:
         raise _fail(
             path,
             "pixel-data",
-            f"a {UID(sop_class).name} has no Pixel Data (7FE0,0010): the file was probably cut "
-            "just before it",
+            f"a {UID(media_class).name} has no Pixel Data (7FE0,0010): the file was probably "
+            "cut just before it",
         )
 
 
 def load_encoded(item: StoreInput) -> tuple[Dataset, EncodedDataset | None]:
-    """:func:`load_dataset`, with a file's data set as checked (:func:`read_checked_encoded`)."""
+    """A dataset as given; a file checked, and its bytes as read (:func:`read_checked_encoded`:
+    the dataset is then only the file's SOP UIDs)."""
     if isinstance(item, Dataset):
         return item, None
     return read_checked_encoded(item)

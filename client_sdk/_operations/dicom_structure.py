@@ -67,13 +67,16 @@ def walk_elements(
     implicit: bool,
     only_group: int | None = None,
     values: dict[int, bytes | None] | None = None,
+    present: dict[int, bool] | None = None,
 ) -> int:
     """Walk the data set that starts at ``start`` and must end at ``size``; return where it ends.
 
     With ``only_group`` (2 for the File Meta Information) the walk stops before the first
     top-level element of another group and returns its offset. Top-level elements whose tag is a
-    key of ``values`` get their value bytes put there (a few short ones: UIDs). Raises
+    key of ``values`` get their value bytes put there (a few short ones: UIDs); those whose tag
+    is a key of ``present`` get True there (their value is not read: pixel data). Raises
     :class:`StructureError` naming the element and the byte offset where the structure breaks.
+    Values are skipped by their length, never read: the cost is per element, not per byte.
     """
     order = "<" if little_endian else ">"
     tag_length = struct.Struct(order + "HHI")
@@ -135,8 +138,10 @@ def walk_elements(
             else:
                 (length,) = short_length.unpack(head[6:8])
         value = pos + header
-        name = f"element {_tag(tag)} at byte {pos}"
+        if present is not None and frame is top and tag in present:
+            present[tag] = True
         if length == UNDEFINED:
+            name = f"element {_tag(tag)} at byte {pos}"
             if not frame.implicit and vr not in UNDEFINED_LENGTH_VRS:
                 raise StructureError(
                     f"{name} has an undefined length, which VR {vr.decode('latin-1')!r} "
@@ -149,10 +154,12 @@ def walk_elements(
             stack.append(_Frame(True, None, inner, name, fragments))
             pos = value
             continue
-        _fits(name, value, length, size, limit, frame)
+        if value + length > limit:  # (the element's name only for the message)
+            _fits(f"element {_tag(tag)} at byte {pos}", value, length, size, limit, frame)
         if values is not None and frame is top and tag in values:
             values[tag] = read(value, length)
         if vr == b"SQ" and length:
+            name = f"element {_tag(tag)} at byte {pos}"
             stack.append(_Frame(True, value + length, frame.implicit, name))
             pos = value
             continue
@@ -179,12 +186,14 @@ def _item(
             f"expected an item (FFFE,E000) at byte {pos} in {frame.owner}, found {_tag(tag)}",
             truncated=False,
         )
-    name = f"the item at byte {pos} of {frame.owner}"
     if frame.fragments:
-        if length == UNDEFINED:
-            raise StructureError(f"{name} has an undefined length", truncated=False)
-        _fits(name, pos + 8, length, size, limit, frame)
+        if length == UNDEFINED or pos + 8 + length > limit:
+            name = f"the item at byte {pos} of {frame.owner}"
+            if length == UNDEFINED:
+                raise StructureError(f"{name} has an undefined length", truncated=False)
+            _fits(name, pos + 8, length, size, limit, frame)
         return pos + 8 + length
+    name = f"the item at byte {pos} of {frame.owner}"
     # An item's data set may be implicit VR in an explicit VR file; pydicom reads that (its
     # _is_implicit_vr), so the walk does too.
     implicit = frame.implicit or _looks_implicit(read(pos + 8, 6))

@@ -171,9 +171,12 @@ class Session:
         ds, encoded = load_encoded(item)
 
         def send() -> Dataset:
-            # A file whose own transfer syntax was accepted goes as it was read and checked.
-            rsp = None if encoded is None else send_encoded_c_store(self.association, encoded)
-            return self.association.send_c_store(ds) if rsp is None else rsp
+            # A file goes as it was read and checked when its own transfer syntax was accepted
+            # (else decoded from those bytes and converted by pynetdicom).
+            if encoded is not None:
+                return send_encoded_c_store(self.association, encoded)
+            status: Dataset = self.association.send_c_store(ds)
+            return status
 
         try:
             rsp = self._send("C-STORE", send)

@@ -16,6 +16,7 @@ what that body does, the body's hash is pinned, so any change upstream fails
 - ``encoding``: the length pynetdicom encodes a role selection item with;
 - ``context_copies``: proposed contexts copied, not validated again;
 - ``encoded_store``: a C-STORE of a data set as it was read from its file;
+- ``pdata_writer``: a C-STORE-RQ's PDUs, packed by the SDK, written to the socket at once;
 - ``missing_context``: told when an operation finds no accepted presentation context;
 - ``testing_*``: the embedded PACS (its ACSE, TLS handshakes, shutdown, context copies, PDUs).
 """
@@ -108,7 +109,12 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam("_reactor_checkpoint", "reactor_race", "cleared while send_*() waits", on="Association"),
     Seam("_sent_abort", _F, "pynetdicom aborted on an invalid response", on="Association"),
-    Seam("dul", _F, "the association's DUL (decoding, state machine, socket)", on="Association"),
+    Seam(
+        "dul",
+        f"{_F}, pdata_writer",
+        "the association's DUL (decoding, state machine, socket)",
+        on="Association",
+    ),
     Seam("dimse", _F, "the association's DIMSE provider (its queue)", on="Association"),
     Seam("acse", "testing_acse", "replaced by the embedded PACS's ACSE", on="Association"),
     Seam(
@@ -120,7 +126,7 @@ SEAMS: tuple[Seam, ...] = (
         "wrapped per association: strict checks and a trial conversion before its state machine",
         params="(self, bytestream)",
     ),
-    Seam("state_machine", f"{_F}, testing_shutdown", "its state", on=_DUL),
+    Seam("state_machine", f"{_F}, testing_shutdown, pdata_writer", "its state", on=_DUL),
     Seam("event_queue", _F, "Evt19 for an undecodable DIMSE message", on=_DUL),
     Seam(
         "to_user_queue", "testing_shutdown", "None ends a waiting thread", on="DULServiceProvider"
@@ -138,7 +144,12 @@ SEAMS: tuple[Seam, ...] = (
         "DIMSE wait woken when it aborts",
         params="(self, event)",
     ),
-    Seam("current_state", f"{_F}, testing_shutdown", "Sta1, Sta2, Sta13", on="StateMachine"),
+    Seam(
+        "current_state",
+        f"{_F}, testing_shutdown, pdata_writer",
+        "Sta1, Sta2, Sta13; Sta6",
+        on="StateMachine",
+    ),
     Seam("pynetdicom.fsm.TRANSITION_TABLE", _F, "which events a state accepts"),
     Seam(
         "pynetdicom.dimse.DIMSEServiceProvider.receive_primitive",
@@ -227,6 +238,61 @@ SEAMS: tuple[Seam, ...] = (
         "encoded_store",
         "the C-STORE response's status, as send_c_store returns it",
         params="(self, rsp)",
+    ),
+    Seam(
+        "pynetdicom.dimse.DIMSEServiceProvider.send_msg",
+        "pdata_writer",
+        "replaced for a C-STORE-RQ: the same PDUs, packed directly and written at once "
+        "(tests/test_command_set_encoding.py compares the bytes)",
+        params="(self, primitive, context_id)",
+        body="a839cf2fb46976d9da29cf06fea41c04416b38d14fab612af12e5d869bd5b3f0",
+    ),
+    Seam(
+        "pynetdicom.dimse_messages.DIMSEMessage.primitive_to_message",
+        "pdata_writer",
+        "the command set packed instead (its elements, Command Data Set Type 0x0001)",
+        params="(self, primitive)",
+        body="71fd61d5997f0f0c38abc2d383c4c6457f9c770468288aab04eb82a04d00ce00",
+    ),
+    Seam(
+        "pynetdicom.dimse_messages.DIMSEMessage.encode_msg",
+        "pdata_writer",
+        "its fragmentation done instead (one PDV per PDU, max PDU length - 6 a fragment)",
+        params="(self, context_id, max_pdu_length)",
+        body="73000c902c52832dab302ddb3bc274ea93d205a810a197225dd87d4c1212ba57",
+    ),
+    Seam(
+        "pynetdicom.dimse.DIMSEServiceProvider.maximum_pdu_size",
+        "pdata_writer",
+        "the peer's maximum PDU length, read as it does (assoc.acceptor.maximum_length)",
+    ),
+    Seam(
+        "pynetdicom.transport.AssociationSocket.send",
+        "pdata_writer, requestor",
+        "called with the PDUs (all written, or Evt17 queued); wrapped with the write lock",
+        params="(self, bytestream)",
+        body="1ea8158c0b51facac667a0340b93f495b947fdc4f55663946fb30d456c804e09",
+    ),
+    Seam(
+        "pynetdicom.dul.DULServiceProvider.send_pdu",
+        "pdata_writer",
+        "the fragments as P-DATA primitives where they cannot be written at once (TLS)",
+        params="(self, primitive)",
+    ),
+    Seam("socket", "pdata_writer", "the association socket written to", on=_DUL),
+    Seam("to_provider_queue", "pdata_writer", "empty: nothing before ours", on=_DUL),
+    Seam(
+        "pynetdicom._handlers._send_c_store_rq",
+        "encoded_store",
+        "the standard EVT_DIMSE_SENT handler's part for a C-STORE-RQ: it only logs (INFO and "
+        "DEBUG), so the message skips it when that log is off",
+        body="ab922f276eb8b39f4b4c5990f8251ca7ef8d6897fb7220b189c68cfdb905fa46",
+    ),
+    Seam(
+        "pynetdicom._handlers._send_data_tf",
+        "encoded_store",
+        "the standard EVT_PDU_SENT handler's part for a P-DATA-TF: does nothing",
+        body="055235f9832c3a6b1c4b779b4bcc4084c9b6f65a279bac9995d7a31ae32414dd",
     ),
     Seam("pynetdicom.pdu.PDU.pdu_type", "testing_server", "which PDU EVT_PDU_RECV carries"),
     Seam(

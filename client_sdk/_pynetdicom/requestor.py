@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 
 from pynetdicom import AE
@@ -49,6 +50,9 @@ class _TracedAssociationSocket(AssociationSocket):
     ) -> None:
         self._trace = trace
         self._reader = reader
+        # One writer at a time: pynetdicom's DUL thread, or a C-STORE's PDUs written at once
+        # from the caller's thread (``pdata_writer``), which holds it around its own checks.
+        self.write_lock = threading.RLock()
         super().__init__(assoc, address=address)
 
     def _create_socket(self, address: AddressInformation) -> socket.socket:
@@ -96,6 +100,10 @@ class _TracedAssociationSocket(AssociationSocket):
         if ready:
             self._quick_ack()
         return ready
+
+    def send(self, bytestream: bytes) -> None:
+        with self.write_lock:
+            super().send(bytestream)
 
     def recv(self, nr_bytes: int) -> bytearray:
         if self._reader is None:
