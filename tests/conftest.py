@@ -14,7 +14,10 @@ import pytest
 
 from providers import Target
 from tests import hypothesis_profiles
-from tests.oidc_fixtures import oidc_provider  # noqa: F401  (a fixture, used by name)
+from tests.oidc_fixtures import (  # noqa: F401  (fixtures, used by name)
+    oidc_provider,
+    oidc_provider_tls,
+)
 
 # The shared fixtures, each in the module named for what it holds: the embedded PACS and a
 # client for it, the throwaway certificates, the installed command line's clean environment, the

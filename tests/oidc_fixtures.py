@@ -53,6 +53,7 @@ __all__ = [
     "OidcClient",
     "RunningOidcProvider",
     "oidc_provider",
+    "oidc_provider_tls",
     "start_oidc_provider",
 ]
 
@@ -410,4 +411,14 @@ def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
 def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOidcProvider]:
     """One real OpenID Provider on 127.0.0.1 for the whole test session."""
     with start_oidc_provider(tmp_path_factory.mktemp("oidc-op")) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def oidc_provider_tls(
+    tmp_path_factory: pytest.TempPathFactory, certs: CertificateFiles
+) -> Iterator[RunningOidcProvider]:
+    """The same provider over HTTPS for the whole test session, with the server certificate of
+    the session's test CA (``certs``: ``certs.ca_file`` verifies it)."""
+    with start_oidc_provider(tmp_path_factory.mktemp("oidc-op-tls"), tls=certs) as provider:
         yield provider

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ from providers._token_client_auth import TokenEndpointAuth
 from tests.conftest import AUDIENCE
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
 from tests.oidc_login_helpers import Witness
-from tests.tls_certs import make_certificates
 
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
 
@@ -196,19 +195,10 @@ def test_rs256_with_a_fixed_key_and_the_scope_and_audience_sent(
     assert (record.principal, record.verified) == (op.clients["basic"].client_id, True)
 
 
-@pytest.fixture(scope="module")
-def tls_op(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOidcProvider]:
-    """The provider over HTTPS, with a certificate of a CA of the test's own."""
-    workdir = tmp_path_factory.mktemp("tls-op")
-    certs = make_certificates(workdir / "certs")
-    with start_oidc_provider(workdir / "op", tls=certs) as op:
-        yield op
-
-
 def test_https_verified_with_ca_file_and_refused_without(
-    tls_op: RunningOidcProvider, file_keyring: Any
+    oidc_provider_tls: RunningOidcProvider, file_keyring: Any
 ) -> None:
-    op = tls_op
+    op = oidc_provider_tls
     assert op.issuer.startswith("https://127.0.0.1:") and op.ca_file is not None
     before = len(op.token_requests())
     trusting = provider_for(op, "post", file_keyring, ca_file=str(op.ca_file))
@@ -222,16 +212,18 @@ def test_https_verified_with_ca_file_and_refused_without(
 
 
 def test_https_default_trust_is_the_system_store_not_certifi(
-    tls_op: RunningOidcProvider,
+    oidc_provider_tls: RunningOidcProvider,
     file_keyring: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # OpenSSL's default verify paths honour SSL_CERT_FILE: the "system store" becomes the test
     # CA, which certifi's bundle (requests' own default) does not hold.
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls_op.ca_file))
-    assert token_of(provider_for(tls_op, "basic", file_keyring))
-    missing = provider_for(tls_op, "basic", file_keyring, ca_file=str(tmp_path / "none.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(oidc_provider_tls.ca_file))
+    assert token_of(provider_for(oidc_provider_tls, "basic", file_keyring))
+    missing = provider_for(
+        oidc_provider_tls, "basic", file_keyring, ca_file=str(tmp_path / "none.pem")
+    )
     with pytest.raises(TokenEndpointError, match="cannot be loaded"):
         missing.negotiate(TARGET)
 

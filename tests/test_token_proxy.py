@@ -3,7 +3,9 @@ environment; through a proxy only when ``proxy=`` names one, for HTTPS, as a CON
 And the one deadline of an exchange (finding 3) over TLS and through the tunnel.
 
 A real proxy on 127.0.0.1 (:class:`tests.http_proxy.RecordingProxy`) records what reaches it;
-a control shows that plain requests, with the same environment, does send to it."""
+a control shows that plain requests, with the same environment, does send to it. The token
+endpoint is the real OpenID Provider (tests/oidc_op, over HTTP and HTTPS), but for the hostile
+cases (a stalled handshake, an answer dripped), which the home-made server plays."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from client_sdk import InvalidConfig, load_config
 from providers import Target, TokenEndpointProvider, TokenEndpointUnreachable
 from tests.conftest import free_port
 from tests.http_proxy import RecordingProxy
+from tests.oidc_fixtures import RunningOidcProvider
 from tests.tls_certs import CertificateFiles
 from tests.token_server import RawReply, TokenServer, silent_listener
 
@@ -49,59 +52,86 @@ def environment_proxy(proxy: RecordingProxy, monkeypatch: pytest.MonkeyPatch) ->
     return proxy
 
 
-def provider(url: str, keyring: Any, **kwargs: Any) -> TokenEndpointProvider:
-    keyring.set_password(SERVICE, CLIENT_ID, CLIENT_SECRET)
+def provider(
+    url: str, keyring: Any, client: tuple[str, str] = (CLIENT_ID, CLIENT_SECRET), **kwargs: Any
+) -> TokenEndpointProvider:
+    client_id, secret = client
+    keyring.set_password(SERVICE, client_id, secret)
     return TokenEndpointProvider(
         url,
-        client_id=CLIENT_ID,
-        client_secret_keyring=(SERVICE, CLIENT_ID),
+        client_id=client_id,
+        client_secret_keyring=(SERVICE, client_id),
         keyring_backend=keyring,
         **kwargs,
     )
 
 
-def secret_forms() -> list[bytes]:
-    raw = CLIENT_SECRET.encode()
-    return [raw, urllib.parse.quote_plus(CLIENT_SECRET).encode(), urllib.parse.quote(raw).encode()]
+def post_client(op: RunningOidcProvider) -> tuple[str, str]:
+    """The real provider's client_secret_post client: its id and secret."""
+    client = op.clients["post"]
+    assert client.secret is not None
+    return client.client_id, client.secret
+
+
+def secret_forms(secret: str) -> list[bytes]:
+    raw = secret.encode()
+    return [raw, urllib.parse.quote_plus(secret).encode(), urllib.parse.quote(raw).encode()]
 
 
 def test_environment_proxies_are_not_used_for_plain_http(
-    environment_proxy: RecordingProxy, file_keyring: Any, target: Target
+    environment_proxy: RecordingProxy,
+    oidc_provider: RunningOidcProvider,
+    file_keyring: Any,
+    target: Target,
 ) -> None:
-    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}) as server:
-        url = server.url
-        assert provider(url, file_keyring).negotiate(target).request.primary
-        assert len(server.requests) == 1
-        assert environment_proxy.seen == []
-        # The control: requests' defaults, in the same environment, post to the proxy.
-        requests.post(url, data={"client_secret": CLIENT_SECRET}, timeout=5)
+    op = oidc_provider
+    url, client = op.endpoint("token"), post_client(op)
+    before = len(op.token_requests())
+    assert provider(url, file_keyring, client).negotiate(target).request.primary
+    assert len(op.token_requests()) == before + 1
+    assert environment_proxy.seen == []
+    # The control: requests' defaults, in the same environment, post to the proxy.
+    requests.post(url, data={"client_secret": client[1]}, timeout=5)
     (seen,) = environment_proxy.seen
     assert seen.startswith(f"POST {url} ".encode())
-    assert urllib.parse.quote_plus(CLIENT_SECRET).encode() in seen
-    assert len(server.requests) == 1
+    assert urllib.parse.quote_plus(client[1]).encode() in seen
+    assert len(op.token_requests()) == before + 1
 
 
 def test_environment_proxies_are_not_used_for_https(
-    environment_proxy: RecordingProxy, certs: CertificateFiles, file_keyring: Any, target: Target
+    environment_proxy: RecordingProxy,
+    oidc_provider_tls: RunningOidcProvider,
+    certs: CertificateFiles,
+    file_keyring: Any,
+    target: Target,
 ) -> None:
-    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
-        made = provider(server.url, file_keyring, ca_file=str(certs.ca_file))
-        assert made.negotiate(target).request.primary
-        assert len(server.requests) == 1
+    op = oidc_provider_tls
+    before = len(op.token_requests())
+    made = provider(op.endpoint("token"), file_keyring, post_client(op), ca_file=str(certs.ca_file))
+    assert made.negotiate(target).request.primary
+    assert len(op.token_requests()) == before + 1
     assert environment_proxy.seen == []
 
 
 def test_an_explicit_proxy_sees_a_connect_and_nothing_else(
-    proxy: RecordingProxy, certs: CertificateFiles, file_keyring: Any, target: Target
+    proxy: RecordingProxy,
+    oidc_provider_tls: RunningOidcProvider,
+    certs: CertificateFiles,
+    file_keyring: Any,
+    target: Target,
 ) -> None:
-    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
-        made = provider(server.url, file_keyring, ca_file=str(certs.ca_file), proxy=proxy.url)
-        assert made.negotiate(target).request.principal == CLIENT_ID
-        assert len(server.requests) == 1
-        authority = server.url.split("/")[2]
+    op = oidc_provider_tls
+    client = post_client(op)
+    before = len(op.token_requests())
+    made = provider(
+        op.endpoint("token"), file_keyring, client, ca_file=str(certs.ca_file), proxy=proxy.url
+    )
+    assert made.negotiate(target).request.principal == client[0]
+    assert len(op.token_requests()) == before + 1
+    authority = op.issuer.split("/")[2]
     (seen,) = proxy.seen
     assert seen.split(b"\r\n", 1)[0].startswith(f"CONNECT {authority} HTTP/1.".encode())
-    assert not any(form in seen for form in secret_forms())
+    assert not any(form in seen for form in secret_forms(client[1]))
     assert b"/token" not in seen and b"client_secret" not in seen
 
 
@@ -157,6 +187,7 @@ def test_the_proxy_key_of_the_configuration(tmp_path: Path) -> None:
 def test_a_stalled_tls_handshake_ends_at_the_deadline(
     certs: CertificateFiles, file_keyring: Any, target: Target
 ) -> None:
+    """Hostile: a listener that accepts and never starts the handshake."""
     with silent_listener() as url:
         made = provider(
             url.replace("http:", "https:"),
@@ -178,6 +209,7 @@ def test_an_answer_dripped_over_tls_ends_at_the_deadline(
     file_keyring: Any,
     target: Target,
 ) -> None:
+    """Hostile: a header dripped a line at a time, the home-made server's."""
     with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs) as server:
         server.reply = RawReply(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" * 9, 0.05)
         made = provider(
