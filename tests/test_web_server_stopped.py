@@ -1,10 +1,10 @@
 """The DICOMweb server stopped mid-request (issue 18): the real Apache (Basic) is killed, its
 whole process group (as a crash or an OOM kill would; on SIGTERM the worker kept the held
-request past the fixture's 10 s bound), while a request it authenticated waits for the backend's answer. The
-backend is a TCP server on 127.0.0.1 that reads the forwarded request and holds it (what makes
-"mid-request" certain); the client's call must end at once in ``AssociationAborted``, with
-nothing of the password in it, well within its deadline. Then, with Apache gone, the next call
-is ``PeerUnreachable``."""
+request past the fixture's 10 s bound), while a request it authenticated waits for the
+backend's answer. The backend is a TCP server on 127.0.0.1 that reads the forwarded request
+and holds it (what makes "mid-request" certain); the client's call must end at once in
+``AssociationAborted``, with nothing of the password in it, well within its deadline. Then,
+with Apache gone, the next call is ``PeerUnreachable``."""
 
 from __future__ import annotations
 
