@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Benchmark 5: start-up wall time, ``import client_sdk``, ``dicom-identity --help`` and
-``--version``. Goal (issue 16): --help and --version <= 4 x ``python -c pass``.
+"""Benchmark 5: start-up wall time of the INSTALLED command line, and a one-shot echo (issue 16).
 
-Each case is a fresh Python process (``--runs`` times, interleaved, after 2 warm-up runs each);
-the bare interpreter and ``import pynetdicom`` alongside, for what is not ours.
+Goals: ``dicom-identity --help`` and ``--version`` <= 4 x ``python -c pass``; ``dicom-identity
+echo`` <= 1.1 x ``python -m pynetdicom echoscu`` against the same DCMTK ``storescp``.
+
+Each case is a fresh process (``--runs`` times, interleaved, after 2 warm-up runs each), run the
+way a user runs it: the console script of an installed environment, from a temp folder outside
+the checkout, with no ``PYTHONPATH`` (which would slow the bare interpreter too, and flatter the
+ratio). The environment is ``.venv-wheel`` (``bash scripts/wheel_check.sh`` builds it) when its
+``dicom-identity --version`` is this checkout's version, else the checkout's ``.venv`` (an
+editable install: its start-up also loads the editable finder, for ``python -c pass`` too).
+``import pynetdicom`` and DCMTK's ``echoscu`` alongside, for what is not ours.
 
     .venv/bin/python benchmarks/startup.py [--runs 20]
 """
@@ -12,30 +19,51 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
+from pathlib import Path
 
+import peers
 from rounds import ROOT, Row, ratio_rows, run_alone
 
 NAME = "5 start-up"
 FLOOR = "python -c pass"
-CASES = {
-    FLOOR: ["-c", "pass"],
-    "import pynetdicom": ["-c", "import pynetdicom"],
-    "import client_sdk": ["-c", "import client_sdk"],
-    "dicom-identity --help": ["-m", "client_sdk", "--help"],
-    "dicom-identity --version": ["-m", "client_sdk", "--version"],
-}
-GOALS = {"dicom-identity --help": "<= 4", "dicom-identity --version": "<= 4"}
+HELP = "dicom-identity --help"
+VERSION = "dicom-identity --version"
+ECHO = "dicom-identity echo (storescp)"
+ECHOSCU = "python -m pynetdicom echoscu (storescp)"
+DCMTK_ECHOSCU = "DCMTK echoscu (storescp)"
+GOALS = {HELP: "<= 4", VERSION: "<= 4", ECHO: "<= 1.1"}
+BASELINES = {ECHO: ECHOSCU, DCMTK_ECHOSCU: ECHOSCU}
 
 
-def _once(argv: list[str], env: dict[str, str]) -> float:
+def installed_environment() -> tuple[Path, str]:
+    """The bin folder of the environment to measure, and which one it is."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    wheel = ROOT / ".venv-wheel" / "bin"
+    if (wheel / "dicom-identity").exists():
+        shown = subprocess.run(
+            [wheel / "dicom-identity", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tempfile.gettempdir(),
+        ).stdout.strip()
+        if shown == f"dicom-identity {version}":
+            return wheel, ".venv-wheel (the built wheel)"
+    return Path(sys.executable).parent, f"{Path(sys.executable).parent.parent.name} (editable)"
+
+
+def _once(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, *argv],
-        cwd=ROOT,
+        argv,
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -45,16 +73,57 @@ def _once(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def run(args: argparse.Namespace) -> list[Row]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    times: dict[str, list[float]] = {case: [] for case in CASES}
-    for n in range(2 + args.runs):
-        for case, argv in CASES.items():
-            elapsed = _once(argv, env)
+def _cases(bin_dir: Path, scp: peers.Storescp | None) -> dict[str, list[str]]:
+    python, command = str(bin_dir / "python"), str(bin_dir / "dicom-identity")
+    cases = {
+        FLOOR: [python, "-c", "pass"],
+        "import pynetdicom": [python, "-c", "import pynetdicom"],
+        "import client_sdk": [python, "-c", "import client_sdk"],
+        HELP: [command, "--help"],
+        VERSION: [command, "--version"],
+    }
+    if scp is not None:
+        port = str(scp.port)
+        cases[ECHOSCU] = [python, "-m", "pynetdicom", "echoscu", "127.0.0.1", port]
+        cases[ECHOSCU] += ["-aec", scp.ae_title]
+        cases[ECHO] = [command, "echo", f"127.0.0.1:{port}", "--ae-title", scp.ae_title]
+        echoscu = shutil.which("echoscu")
+        if echoscu is not None:
+            cases[DCMTK_ECHOSCU] = [echoscu, "-aec", scp.ae_title, "127.0.0.1", port]
+    return cases
+
+
+def _measure(
+    cases: dict[str, list[str]], runs: int, env: dict[str, str], cwd: Path
+) -> dict[str, float]:
+    times: dict[str, list[float]] = {case: [] for case in cases}
+    for n in range(2 + runs):
+        for case, argv in cases.items():
+            elapsed = _once(argv, env, cwd)
             if n >= 2:
                 times[case].append(elapsed)
-    medians = {case: statistics.median(values) * 1000 for case, values in times.items()}
-    return ratio_rows(NAME, medians, "ms", baseline=FLOOR, goals=GOALS)
+    return {case: statistics.median(values) * 1000 for case, values in times.items()}
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    bin_dir, which = installed_environment()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        # No configuration file (the user's config folder is an empty one): the echo names its
+        # peer as HOST:PORT.
+        env.pop("DICOM_IDENTITY_CONFIG", None)
+        env["XDG_CONFIG_HOME"] = str(folder)
+        notes = {FLOOR: f"installed in {which}, run from a temp folder"}
+        if peers.dcmtk_missing():
+            medians = _measure(_cases(bin_dir, None), args.runs, env, folder)
+            notes[FLOOR] += f"; echo cases skipped: {peers.dcmtk_missing()}"
+        else:
+            with peers.storescp(folder / "scp") as scp:
+                medians = _measure(_cases(bin_dir, scp), args.runs, env, folder)
+    return ratio_rows(
+        NAME, medians, "ms", baseline=FLOOR, goals=GOALS, baselines=BASELINES, notes=notes
+    )
 
 
 if __name__ == "__main__":

@@ -5,13 +5,20 @@ Everything public is exported here, and listed in docs/api.md; every other modul
 embedded PACS for tests. The identity providers are in the ``providers`` package.
 """
 
+from __future__ import annotations
+
 import importlib
 import logging
-from typing import TYPE_CHECKING, Any
 
 from client_sdk import _deprecated
 
+# Not typing's: importing typing costs every start-up, --help included (issue 16); type
+# checkers read this name as typing.TYPE_CHECKING.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from client_sdk._audit.event import AuditEvent, EventOutcome
     from client_sdk._audit.sinks import (
         AuditSink,

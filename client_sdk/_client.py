@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom import Dataset
 
@@ -15,10 +15,7 @@ from client_sdk._client_settings import ClientSettings
 from client_sdk._config.client_class import register_client_class
 from client_sdk._config.load import load_config
 from client_sdk._config.model import Config
-from client_sdk._operations.bulk import store_many
-from client_sdk._operations.bulk_results import StoreManyReport, StoreProgress
 from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
-from client_sdk._operations.process_pool import store_many_in_processes
 from client_sdk._operations.retrieve import RetrieveResult
 from client_sdk._operations.session import Session
 from client_sdk._peer import DEFAULT_CALLING_AE_TITLE, Peer
@@ -27,6 +24,9 @@ from client_sdk._sop import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VE
 from client_sdk._timeouts import Timeouts
 from providers import IdentityProvider, Target
 from providers._safe_errors import total_repr
+
+if TYPE_CHECKING:
+    from client_sdk._operations.bulk_results import StoreManyReport, StoreProgress
 
 
 def _checked_audit_required(required: object, audit: AuditSink | None) -> bool:
@@ -234,6 +234,10 @@ class Client:
         by this client's sink), failures and Ctrl-C behave as above; an input handed to a
         worker ahead of time that it never took is ``"not-sent"``.
         """
+        # Loaded when used: the worker pools (multiprocessing) are not part of a one-shot echo.
+        from client_sdk._operations.bulk import store_many
+        from client_sdk._operations.process_pool import store_many_in_processes
+
         if processes != 1:
             return store_many_in_processes(
                 self.settings,

@@ -4,13 +4,20 @@ Each provider fetches a secret from where it really lives and builds the identit
 association. This package never imports ``client_sdk``.
 """
 
+from __future__ import annotations
+
 import importlib
 import logging
-from typing import TYPE_CHECKING, Any
 
 from providers import _deprecated
 
+# Not typing's: importing typing costs every start-up, --help included (issue 16); type
+# checkers read this name as typing.TYPE_CHECKING.
+TYPE_CHECKING = False
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from providers._base import (
         IdentityExchange,
         IdentityProvider,

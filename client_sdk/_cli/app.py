@@ -10,14 +10,10 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from client_sdk._cli.exit_codes import exit_code
-from client_sdk._cli.flag_secrets import refuse_secrets_in_flags
-from client_sdk._cli.keyring import in_cli_terms
 from client_sdk._cli.parser import build_parser
-from client_sdk._cli.report import Reporter
-from client_sdk._cli.stderr import configure_stderr
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up, issue 16)
 
 if TYPE_CHECKING:
     from client_sdk._config.model import Config
@@ -31,9 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.pacs_args = [*rest, *args.pacs_args]
     else:
         args = parser.parse_args(argv)
-    # The commands (pynetdicom, pydicom) load only now: --help and --version have exited.
+    # The commands (pynetdicom, pydicom), the errors and the report load only now: --help and
+    # --version have exited.
     from client_sdk._cli.commands import COMMANDS, run_pacs
+    from client_sdk._cli.exit_codes import exit_code
+    from client_sdk._cli.flag_secrets import refuse_secrets_in_flags
+    from client_sdk._cli.keyring import in_cli_terms
     from client_sdk._cli.login import LOGIN_COMMANDS
+    from client_sdk._cli.report import Reporter
+    from client_sdk._cli.stderr import configure_stderr
     from client_sdk._config.load import load_config
 
     report = Reporter(as_json=args.json)

@@ -28,31 +28,6 @@ if TYPE_CHECKING:
 
     from client_sdk._config.model import Config, KeyringEntry
 
-_ACTIONS = {
-    "set": "ask for the password or client secret (getpass; from a pipe, its first line) and "
-    "store it",
-    "check": "is there an entry? exit 0 and 'present', or exit 4 and how to add it; never "
-    "prints the secret",
-    "delete": "remove the entry",
-}
-
-
-def add_keyring_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keyring_cmd = sub.add_parser(
-        "keyring", help="set, check or delete a peer's password or OAuth2 client secret"
-    )
-    actions = keyring_cmd.add_subparsers(dest="keyring_command", required=True, metavar="ACTION")
-    for action, text in _ACTIONS.items():
-        p = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
-        p.add_argument(
-            "peer",
-            nargs="?",
-            help="a configured peer: the keyring entry its identity reads",
-        )
-        g = p.add_argument_group("an entry for a peer not in the configuration")
-        g.add_argument("--keyring-service", metavar="SERVICE", help="the keyring service")
-        g.add_argument("--user", metavar="NAME", help="the keyring user name")
-
 
 def keyring_command(config: Config, args: argparse.Namespace, report: Reporter) -> int:
     entry = _entry(config, args)

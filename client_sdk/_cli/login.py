@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
-from client_sdk._errors import ConfigError
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up, issue 16)
 
 if TYPE_CHECKING:  # the parser imports this module: the rest loads when a command runs
     from client_sdk._cli.report import Reporter
@@ -64,6 +63,8 @@ def _login_identity(config: Config, peer: str) -> OidcLoginIdentity | None:
 def _provider(config: Config, peer: str, *, interactive: bool) -> OidcLoginProvider:
     identity = _login_identity(config, peer)
     if identity is None:
+        from client_sdk._errors import ConfigError  # not at import: the parser imports this
+
         if peer not in config.peers:
             known = ", ".join(sorted(config.peers)) or "none"
             raise ConfigError(

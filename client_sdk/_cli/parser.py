@@ -4,19 +4,72 @@ accepts before or after its name."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
-from client_sdk._cli.exit_codes import EXIT_CODES, EXIT_OTHER
-from client_sdk._cli.identity import add_identity_options
-from client_sdk._cli.keyring import add_keyring_commands
 from client_sdk._cli.login import add_login_commands
-from client_sdk._policy import MissingResponse
+
+# Written out, checked against their sources by tests/test_cli_startup_imports.py: importing
+# those (the identity-type registry, the errors, the policy) cost most of --help's start-up.
+from client_sdk._cli.static_help import (
+    IDENTITY_FLAGS,
+    MISSING_RESPONSE_CHOICES,
+    exit_code_help,
+)
+
+__all__ = ["build_parser", "exit_code_help"]
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up (issue 16)
+if TYPE_CHECKING:
+    from typing import Any
 
 
-def exit_code_help() -> str:
-    seen: dict[int, str] = {0: "success", EXIT_OTHER: "any other error", 2: "usage error"}
-    for _, code, text in EXIT_CODES:
-        seen.setdefault(code, text)
-    return "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in sorted(seen.items()))
+class _InstalledVersion(argparse.Action):
+    """``--version``: the version of the installed package (argparse's own version action wants
+    the text when the parser is built)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from client_sdk._version import VERSION
+
+        print(f"dicom-identity {VERSION}")
+        parser.exit()
+
+
+# ``dicom-identity keyring ACTION`` (client_sdk._cli.keyring runs them; it loads the SDK's errors).
+_KEYRING_ACTIONS = {
+    "set": "ask for the password or client secret (getpass; from a pipe, its first line) and "
+    "store it",
+    "check": "is there an entry? exit 0 and 'present', or exit 4 and how to add it; never "
+    "prints the secret",
+    "delete": "remove the entry",
+}
+
+
+def _keyring_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keyring_cmd = sub.add_parser(
+        "keyring", help="set, check or delete a peer's password or OAuth2 client secret"
+    )
+    actions = keyring_cmd.add_subparsers(dest="keyring_command", required=True, metavar="ACTION")
+    for action, text in _KEYRING_ACTIONS.items():
+        p = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        p.add_argument(
+            "peer",
+            nargs="?",
+            help="a configured peer: the keyring entry its identity reads",
+        )
+        g = p.add_argument_group("an entry for a peer not in the configuration")
+        g.add_argument("--keyring-service", metavar="SERVICE", help="the keyring service")
+        g.add_argument("--user", metavar="NAME", help="the keyring user name")
+
+
+def _identity_options(group: argparse._ArgumentGroup) -> None:
+    """Every identity type's flags (``client_sdk._cli.identity.add_identity_options``, from
+    ``IDENTITY_FLAGS``); those that each choose a type on their own exclude one another."""
+    who = group.add_mutually_exclusive_group()
+    for flag, kwargs, exclusive in IDENTITY_FLAGS:
+        (who if exclusive else group).add_argument(flag, **kwargs)
 
 
 def _association_options(p: argparse.ArgumentParser) -> None:
@@ -24,9 +77,9 @@ def _association_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("peer", help="a configured peer name, or HOST:PORT with --ae-title")
     g.add_argument("--ae-title", help="called AE title (for HOST:PORT)")
     g.add_argument("--calling-ae-title")
-    add_identity_options(g)
+    _identity_options(g)
     g.add_argument("--pos-response", action="store_true", help="ask the peer to confirm")
-    g.add_argument("--on-missing-response", choices=[m.value for m in MissingResponse])
+    g.add_argument("--on-missing-response", choices=list(MISSING_RESPONSE_CHOICES))
     g.add_argument("--allow-insecure-transport", action="store_true", default=None)
     t = p.add_argument_group("TLS")
     t.add_argument("--tls", action="store_true", help="TLS with the system's CA store")
@@ -75,18 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=exit_code_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from importlib.metadata import PackageNotFoundError, version  # already loaded by keyring
-
-    try:
-        installed = version("dicom-identity")
-    except PackageNotFoundError:  # a source tree on sys.path that was never pip-installed
-        installed = "(not installed)"
-    # argparse's version action prints and exits while parsing, before the COMMAND check.
+    # Prints and exits while parsing, before the COMMAND check (as argparse's version action).
     parser.add_argument(
         "-V",
         "--version",
-        action="version",
-        version=f"dicom-identity {installed}",
+        action=_InstalledVersion,
         help="print the installed version (dicom-identity X.Y.Z) and exit",
     )
     _global_options(parser, suppress=False)
@@ -142,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("check", help="validate; print each peer's effective settings and sources")
     show = csub.add_parser("show", help="a peer's effective settings and where each comes from")
     show.add_argument("peer")
-    add_keyring_commands(sub)
+    _keyring_commands(sub)
     add_login_commands(sub)
     pacs = sub.add_parser("pacs", help="run the embedded PACS in the foreground", add_help=False)
     pacs.add_argument("pacs_args", nargs=argparse.REMAINDER)

@@ -8,7 +8,25 @@ from dataclasses import dataclass
 
 from client_sdk._config import values as v
 from client_sdk._identity_types.entry import BuildMember, IdentityConfig, IdentityTypeEntry, Option
-from providers import IdentityProvider, JwtFileProvider, SamlFileProvider
+from providers import IdentityProvider
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from providers import JwtFileProvider, SamlFileProvider
+
+
+# The providers load when one is built: the command line imports the registry for every command,
+# and the SAML provider brings its XML parser (issue 16: a one-shot echo's start-up).
+def _jwt_file_provider() -> type[JwtFileProvider]:
+    from providers import JwtFileProvider
+
+    return JwtFileProvider
+
+
+def _saml_file_provider() -> type[SamlFileProvider]:
+    from providers import SamlFileProvider
+
+    return SamlFileProvider
 
 
 @dataclass(frozen=True)
@@ -46,7 +64,7 @@ _KEY_CHECKS = {
 
 
 def _build_jwt(identity: JwtFileIdentity, _member: BuildMember) -> IdentityProvider:
-    return JwtFileProvider(
+    return _jwt_file_provider()(
         identity.path,
         audience=identity.audience,
         leeway=identity.leeway,
@@ -55,7 +73,7 @@ def _build_jwt(identity: JwtFileIdentity, _member: BuildMember) -> IdentityProvi
 
 
 def _build_saml(identity: SamlFileIdentity, _member: BuildMember) -> IdentityProvider:
-    return SamlFileProvider(
+    return _saml_file_provider()(
         identity.path,
         audience=identity.audience,
         leeway=identity.leeway,
@@ -66,18 +84,18 @@ def _build_saml(identity: SamlFileIdentity, _member: BuildMember) -> IdentityPro
 def _jwt_from_flags(args: argparse.Namespace) -> IdentityProvider | None:
     if not args.jwt_file:
         return None
-    return JwtFileProvider(args.jwt_file, positive_response=bool(args.pos_response))
+    return _jwt_file_provider()(args.jwt_file, positive_response=bool(args.pos_response))
 
 
 def _saml_from_flags(args: argparse.Namespace) -> IdentityProvider | None:
     if not args.saml_file:
         return None
-    return SamlFileProvider(args.saml_file, positive_response=bool(args.pos_response))
+    return _saml_file_provider()(args.saml_file, positive_response=bool(args.pos_response))
 
 
 JWT_FILE = IdentityTypeEntry(
     config=JwtFileIdentity,
-    provider=lambda: JwtFileProvider,
+    provider=_jwt_file_provider,
     key_checks=_KEY_CHECKS,
     build=_build_jwt,
     path_keys=("path",),
@@ -93,7 +111,7 @@ JWT_FILE = IdentityTypeEntry(
 )
 SAML_FILE = IdentityTypeEntry(
     config=SamlFileIdentity,
-    provider=lambda: SamlFileProvider,
+    provider=_saml_file_provider,
     key_checks=_KEY_CHECKS,
     build=_build_saml,
     path_keys=("path",),
