@@ -12,7 +12,7 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,8 @@ from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import IdentityType, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY
 from tests.installed_cli import cli_command, json_lines, run_cli
+from tests.oidc_fixtures import RunningOidcProvider
 from tests.processes import background, listening
-from tests.token_server import TokenServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "cli-leak-canary-Pa55word"
@@ -271,66 +271,76 @@ def test_keyring_set_then_echo(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str
 
 
 def test_keyring_set_client_secret_then_echo(
-    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]
+    pacs: EmbeddedPacs,
+    tmp_path: Path,
+    env: dict[str, str],
+    oidc_provider: RunningOidcProvider,
+    embedded_pacs_factory: Callable[..., EmbeddedPacs],
 ) -> None:
-    with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}) as server:
-        service, user = SECRET_ENTRY
-        config = write_config(
-            tmp_path,
-            pacs,
-            f"""
+    """The token endpoint is the real OpenID Provider (tests/oidc_op), its client_secret_post
+    client; a PACS that verifies its tokens through its JWKS."""
+    op = oidc_provider
+    client_id, client_secret = op.clients["post"].client_id, str(op.clients["post"].secret)
+    verifying = embedded_pacs_factory(jwt_jwks_url=op.endpoint("jwks"), jwt_audience=AUDIENCE)
+    token_url = op.endpoint("token")
+    requests_before = len(op.token_requests())
+    service, user = SECRET_ENTRY
+    config = write_config(
+        tmp_path,
+        pacs,
+        f"""
 [peers.local-token]
-host = "{pacs.host}"
-port = {pacs.port}
-ae_title = "{pacs.ae_title}"
+host = "{verifying.host}"
+port = {verifying.port}
+ae_title = "{verifying.ae_title}"
 identity = "idp"
 
 [peers.local-kerberos-token]
-host = "{pacs.host}"
-port = {pacs.port}
-ae_title = "{pacs.ae_title}"
+host = "{verifying.host}"
+port = {verifying.port}
+ae_title = "{verifying.ae_title}"
 identity = "idp-kerberos"
 
 [identities.idp]
 type = "token-endpoint"
-token_url = "{server.url}"
-client_id = "{CLIENT_ID}"
+token_url = "{token_url}"
+client_id = "{client_id}"
 client_secret_keyring = ["{service}", "{user}"]
 positive_response = true
 
 [identities.idp-kerberos]
 type = "token-endpoint"
-token_url = "{server.url}"
-client_id = "{CLIENT_ID}"
+token_url = "{token_url}"
+client_id = "{client_id}"
 auth = "kerberos"
 """,
-        )
-        before = cli("--config", str(config), "echo", "local-token", env=env)
-        assert before.returncode == 4 and "dicom-identity --config" in before.stderr
-        assert before.stderr.rstrip().endswith("keyring set local-token")  # the CLI's command
-        stored = cli(
-            "--config", str(config), "--json", "keyring", "set", "local-token",
-            env=env, stdin=CLIENT_SECRET + "\n",
-        )  # fmt: skip
-        assert stored.returncode == 0, stored.stderr
-        (message,) = json_lines(stored.stdout)
-        assert (message["service"], message["username"]) == SECRET_ENTRY
-        assert (message["kind"], message["identity"]) == ("client secret", "idp")
-        assert message["backend"].endswith("PlaintextKeyring")
-        result = cli("--config", str(config), "--debug", "echo", "local-token", env=env)
-        assert result.returncode == 0, result.stderr
-        assert "identity=jwt" in result.stdout and "decision=confirmed" in result.stdout
-        (seen,) = server.requests  # the stored secret authenticated the client
-        assert seen.client_id == CLIENT_ID
-        no_secret = cli(
-            "--config", str(config), "keyring", "set", "local-kerberos-token", env=env, stdin="x\n"
-        )
-        assert no_secret.returncode == 3
-        assert "reads no secret from the keyring" in no_secret.stderr
-    (record,) = pacs.wait_for_records(1, timeout=10)
-    assert (record.identity_type, record.principal) == (5, CLIENT_ID)
-    outputs = (before, stored, result, no_secret)
-    assert CLIENT_SECRET not in "".join(r.stdout + r.stderr for r in outputs)
+    )
+    before = cli("--config", str(config), "echo", "local-token", env=env)
+    assert before.returncode == 4 and "dicom-identity --config" in before.stderr
+    assert before.stderr.rstrip().endswith("keyring set local-token")  # the CLI's command
+    stored = cli(
+        "--config", str(config), "--json", "keyring", "set", "local-token",
+        env=env, stdin=client_secret + "\n",
+    )  # fmt: skip
+    assert stored.returncode == 0, stored.stderr
+    (message,) = json_lines(stored.stdout)
+    assert (message["service"], message["username"]) == SECRET_ENTRY
+    assert (message["kind"], message["identity"]) == ("client secret", "idp")
+    assert message["backend"].endswith("PlaintextKeyring")
+    result = cli("--config", str(config), "--debug", "echo", "local-token", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "identity=jwt" in result.stdout and "decision=confirmed" in result.stdout
+    (seen,) = op.token_requests()[requests_before:]  # the stored secret authenticated it
+    assert (seen["client_id"], seen["outcome"]) == (client_id, "issued")
+    no_secret = cli(
+        "--config", str(config), "keyring", "set", "local-kerberos-token", env=env, stdin="x\n"
+    )
+    assert no_secret.returncode == 3
+    assert "reads no secret from the keyring" in no_secret.stderr
+    (record,) = verifying.wait_for_records(1, timeout=10)
+    assert (record.identity_type, record.principal, record.verified) == (5, client_id, True)
+    outputs = "".join(r.stdout + r.stderr for r in (before, stored, result, no_secret))
+    assert client_secret not in outputs and "eyJ" not in outputs  # nor any JWT
 
 
 def _dicom_files(folder: Path, count: int, patient: str) -> list[Path]:
@@ -666,35 +676,38 @@ def test_saml_file_flag(tmp_path: Path, env: dict[str, str]) -> None:
     assert both.returncode == 2 and "not allowed with" in both.stderr
 
 
-def test_token_endpoint_flags(pacs: EmbeddedPacs, env: dict[str, str]) -> None:
-    seed_keyring(env, *SECRET_ENTRY, CLIENT_SECRET)
+def test_token_endpoint_flags(
+    env: dict[str, str],
+    oidc_provider: RunningOidcProvider,
+    embedded_pacs_factory: Callable[..., EmbeddedPacs],
+) -> None:
+    """The token endpoint is the real OpenID Provider (tests/oidc_op), its client_secret_post
+    client; the PACS verifies its tokens through its JWKS."""
+    op = oidc_provider
+    client_id, client_secret = op.clients["post"].client_id, str(op.clients["post"].secret)
+    pacs = embedded_pacs_factory(jwt_jwks_url=op.endpoint("jwks"), jwt_audience=AUDIENCE)
+    seed_keyring(env, *SECRET_ENTRY, client_secret)
     base = ("echo", f"{pacs.host}:{pacs.port}", "--ae-title", pacs.ae_title)
     keyring_flag = ("--client-secret-keyring", ":".join(SECRET_ENTRY))
-    with TokenServer(
-        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, scopes=("dicom.echo",)
-    ) as server:
-        flags = ("--token-url", server.url, "--client-id", CLIENT_ID, *keyring_flag)
-        ok = cli(
-            "--json", "--debug", *base, *flags, "--scope", "dicom.echo", "--pos-response", env=env
-        )
-        assert ok.returncode == 0, ok.stderr
-        (event,) = json_lines(ok.stdout)
-        assert event["identity_type"] == IdentityType.JWT.label
-        assert event["principal"] == CLIENT_ID and event["decision"] == "confirmed"
-        (seen,) = server.requests
-        assert (seen.client_id, seen.scope) == (CLIENT_ID, "dicom.echo")
-        (record,) = pacs.wait_for_records(1, timeout=10)
-        assert (record.identity_type, record.verified, record.principal) == (5, True, CLIENT_ID)
-        (token,) = server.issued
-        no_entry_flag = ("--client-secret-keyring", f"{SECRET_ENTRY[0]}:nobody")
-        no_entry = cli(*base, *flags[:4], *no_entry_flag, env=env)  # flags[:4]: URL and id
-        assert no_entry.returncode == 4, no_entry.stderr
-        advice = "dicom-identity keyring set --keyring-service idp.test.example --user nobody"
-        assert advice in no_entry.stderr
-        assert len(server.requests) == 1 and len(pacs.records) == 1  # nothing went out
+    requests_before = len(op.token_requests())
+    flags = ("--token-url", op.endpoint("token"), "--client-id", client_id, *keyring_flag)
+    ok = cli("--json", "--debug", *base, *flags, "--scope", op.scope, "--pos-response", env=env)
+    assert ok.returncode == 0, ok.stderr
+    (event,) = json_lines(ok.stdout)
+    assert event["identity_type"] == IdentityType.JWT.label
+    assert event["principal"] == client_id and event["decision"] == "confirmed"
+    (seen,) = op.token_requests()[requests_before:]
+    assert (seen["client_id"], seen["scope"]) == (client_id, op.scope)
+    (record,) = pacs.wait_for_records(1, timeout=10)
+    assert (record.identity_type, record.verified, record.principal) == (5, True, client_id)
+    no_entry_flag = ("--client-secret-keyring", f"{SECRET_ENTRY[0]}:nobody")
+    no_entry = cli(*base, *flags[:4], *no_entry_flag, env=env)  # flags[:4]: URL and id
+    assert no_entry.returncode == 4, no_entry.stderr
+    advice = "dicom-identity keyring set --keyring-service idp.test.example --user nobody"
+    assert advice in no_entry.stderr
+    assert len(op.token_requests()) == requests_before + 1 and len(pacs.records) == 1
     text = ok.stdout + ok.stderr + no_entry.stdout + no_entry.stderr
-    for secret in (CLIENT_SECRET, token, token.split(".")[2]):
-        assert secret not in text
+    assert client_secret not in text and "eyJ" not in text  # nor any JWT
 
 
 TOKEN_URL = ("--token-url", "http://127.0.0.1:9/token", "--client-id", CLIENT_ID)
