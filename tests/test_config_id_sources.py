@@ -15,11 +15,9 @@ from client_sdk import ConfigError, InvalidConfig, Overrides, load_config
 from client_sdk._config.schema import SamlFileIdentity, TokenEndpointIdentity
 from client_sdk.testing import EmbeddedPacs
 from providers import IdentityType, SamlFileProvider, TokenEndpointProvider
+from tests.oidc_fixtures import RunningOidcProvider
 from tests.saml_assertions import ISSUER, NAME_ID, make_assertion, write_file
-from tests.token_server import TokenServer
 
-CLIENT_SECRET = "config-test-client-secret"
-JWT_KEY = "config-test-hs256-key-for-the-pacs-0123"
 PACS_AUDIENCE = "EMBEDDED_PACS"
 
 SITE = """
@@ -297,33 +295,38 @@ def test_token_endpoint_identity_from_the_file_to_the_pacs(
     tmp_path: Path,
     file_keyring: Any,
     restore_keyring: None,
+    oidc_provider: RunningOidcProvider,
     embedded_pacs_factory: Callable[..., EmbeddedPacs],
 ) -> None:
+    """The token endpoint is the real OpenID Provider (tests/oidc_op), its client_secret_post
+    client; the PACS verifies its tokens through its JWKS."""
     import keyring
 
-    file_keyring.set_password("local-idp", "dicom-scu", CLIENT_SECRET)
+    op = oidc_provider
+    client_id, client_secret = op.clients["post"].client_id, str(op.clients["post"].secret)
+    file_keyring.set_password("local-idp", client_id, client_secret)
     keyring.set_keyring(file_keyring)
-    pacs = embedded_pacs_factory(jwt_key=JWT_KEY, jwt_audience=PACS_AUDIENCE)
-    with TokenServer(key=JWT_KEY, clients={"dicom-scu": CLIENT_SECRET}) as server:
-        path = write(
-            tmp_path,
-            f"""
-            [peers.local]
-            host = "{pacs.host}"
-            port = {pacs.port}
-            ae_title = "{pacs.ae_title}"
-            identity = "idp"
+    pacs = embedded_pacs_factory(jwt_jwks_url=op.endpoint("jwks"), jwt_audience=PACS_AUDIENCE)
+    requests_before = len(op.token_requests())
+    path = write(
+        tmp_path,
+        f"""
+        [peers.local]
+        host = "{pacs.host}"
+        port = {pacs.port}
+        ae_title = "{pacs.ae_title}"
+        identity = "idp"
 
-            [identities.idp]
-            type = "token-endpoint"
-            token_url = "{server.url}"
-            client_id = "dicom-scu"
-            client_secret_keyring = ["local-idp", "dicom-scu"]
-            """,
-        )
-        client = load_config(path, environ={}).client("local")
-        for _ in range(2):
-            with client.associate() as session:
-                assert session.outcome.principal == "dicom-scu"
-        assert len(server.requests) == 1
+        [identities.idp]
+        type = "token-endpoint"
+        token_url = "{op.endpoint("token")}"
+        client_id = "{client_id}"
+        client_secret_keyring = ["local-idp", "{client_id}"]
+        """,
+    )
+    client = load_config(path, environ={}).client("local")
+    for _ in range(2):
+        with client.associate() as session:
+            assert session.outcome.principal == client_id
+    assert len(op.token_requests()) == requests_before + 1
     assert [r.verified for r in pacs.wait_for_records(2)] == [True, True]
