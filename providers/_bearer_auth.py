@@ -62,6 +62,7 @@ class ProviderTokens:
     def __init__(self, provider: IdentityProvider, target: Target) -> None:
         self.provider = provider
         self.target = target
+        self.principal = ""  # who the last token names (never secret), for audit records
 
     def __repr__(self) -> str:
         return total_repr(self, lambda: f"{type(self).__name__}({self.provider!r})")
@@ -74,6 +75,7 @@ class ProviderTokens:
                 f"{self.provider!r} gives a {identity.identity_type.label} identity, not a "
                 "token: HTTP Bearer needs a JWT"
             )
+        self.principal = identity.principal
         return identity.primary
 
     def renewed(self, refused: Secret) -> Secret | None:
@@ -119,6 +121,12 @@ class HttpBearerAuth(requests.auth.AuthBase):
 
     def __repr__(self) -> str:
         return total_repr(self, lambda: f"HttpBearerAuth({self.tokens!r}, origin='{self.origin}')")
+
+    @property
+    def principal(self) -> str:
+        """Who the last token sent names ("" before the first, or when it names no one)."""
+        named = getattr(self.tokens, "principal", "")
+        return named if isinstance(named, str) else ""
 
     @secret_safe  # the header holds the token
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -34,7 +34,7 @@ from tests.conftest import write_token
 from tests.leak_search import find_leaks, planted
 from tests.orthanc_peer import OrthancPeer
 from tests.secret_exposure import exposure, outcome
-from tests.web_helpers import PASSWORD, access_since, make_token
+from tests.web_helpers import PASSWORD, SUBJECT, access_since, make_token
 from tests.web_servers import ApacheProxy
 
 pytest_plugins = ["tests.web_fixtures"]
@@ -71,7 +71,7 @@ def web(
         return client, events, principal
     proxy = request.getfixturevalue("bearer_proxy")
     token = write_token(tmp_path / "token.jwt", make_token(signing_key))
-    return DicomWebClient(proxy.url, JwtFileProvider(token), audit=events), events, ""
+    return DicomWebClient(proxy.url, JwtFileProvider(token), audit=events), events, SUBJECT
 
 
 _SEEDS = {"PasswordProvider": 100, "KerberosProvider": 200, "JwtFileProvider": 300}
@@ -93,8 +93,8 @@ def test_echo_and_one_audit_event_per_call(web: tuple[DicomWebClient, Events, st
     assert [e.outcome for e in events.events] == [EventOutcome.SUCCESS] * 2
     event = events.events[0]
     assert event.peer_host == "127.0.0.1" and event.failure == ""
-    if principal:
-        assert event.principal == principal
+    assert event.principal == principal  # the bearer token's subject too
+    assert f"principal='{principal}'" in client.outcome().summary()
 
 
 def test_stow_then_c_get_from_orthanc(

@@ -41,7 +41,7 @@ def test_the_login_example_stores_and_finds_with_the_login_token(tmp_path: Path)
     out = result.stdout
     assert re.search(r"enter the code \S+", out)  # printed by the example, approved by the demo
     assert "logged in as 'alice'" in out
-    assert re.search(r"^STOW-RS: .*identity=jwt .* stored=1$", out, re.M), out
+    assert re.search(r"^STOW-RS: .*identity=jwt principal='alice' .* stored=1$", out, re.M), out
     assert re.search(r"^QIDO-RS: .*identity=jwt .* studies=1$", out, re.M), out
     assert re.search(r"^  StudyInstanceUID=[0-9.]+$", out, re.M), out
     assert "refresh token revoked True, deleted True" in out

@@ -353,7 +353,10 @@ class DicomWebClient:
             except Exception:
                 return ""
         claimed = getattr(self.identity, "username", None)
-        return claimed if isinstance(claimed, str) else ""
+        if isinstance(claimed, str):
+            return claimed
+        named = getattr(self.session.auth, "principal", "")  # a bearer token's subject
+        return named if isinstance(named, str) else ""
 
 
 def _record(attempt: AuditAttempt, error: DicomIdentityError | None, principal: str) -> None:
