@@ -15,7 +15,6 @@ connection to a real listener on 127.0.0.1 read 192.0.2.10. No byte ever leaves 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,11 +22,11 @@ import pytest
 from providers import InsecureTokenEndpoint, Target, TokenEndpointProvider
 from providers._http_deadline import _DeadlineSocket
 from providers._token_errors import TokenEndpointUnreachable, check_token_url
-from tests.conftest import JWT_KEY, poll
+from tests.conftest import poll
 from tests.leak_search import find_leaks
 from tests.loopback_listener import REMOTE, Listener
-from tests.tls_certs import make_certificates
-from tests.token_server import TokenServer
+from tests.oidc_fixtures import RunningOidcProvider
+from tests.tls_certs import CertificateFiles
 
 CLIENT_ID = "dicom-scu"
 CLIENT_SECRET = "loopback-only-client-s3cret+/="
@@ -46,6 +45,21 @@ def provider_for(url: str, keyring: Any, **kwargs: Any) -> TokenEndpointProvider
         url,
         client_id=CLIENT_ID,
         client_secret_keyring=(SERVICE, CLIENT_ID),
+        keyring_backend=keyring,
+        **kwargs,
+    )
+
+
+def post_client_provider(
+    op: RunningOidcProvider, url: str, keyring: Any, **kwargs: Any
+) -> TokenEndpointProvider:
+    """A provider for the real OpenID Provider's client_secret_post client, at ``url``."""
+    client = op.clients["post"]
+    keyring.set_password(SERVICE, client.client_id, client.secret)
+    return TokenEndpointProvider(
+        url,
+        client_id=client.client_id,
+        client_secret_keyring=(SERVICE, client.client_id),
         keyring_backend=keyring,
         **kwargs,
     )
@@ -120,28 +134,32 @@ def test_the_control_without_the_remote_address_sends_the_request(
 @pytest.mark.parametrize("host", ["localhost", "localhost."])
 def test_a_name_that_connects_to_loopback_gets_its_token(
     host: str,
-    keyring_with_secret: Any,
+    file_keyring: Any,
+    oidc_provider: RunningOidcProvider,
     request: pytest.FixtureRequest,
     no_outside_connections: list[Any],
 ) -> None:
+    """The token endpoint is the real OpenID Provider (tests/oidc_op), reached by name."""
     # "localhost" through the hosts file; "localhost." through a (simulated) DNS answer.
     if host == "localhost.":
         request.getfixturevalue("localhost_dot_resolves_to_loopback")
-    with TokenServer(
-        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, url_host=host, host="127.0.0.1"
-    ) as server:
-        exchange = provider_for(server.url, keyring_with_secret).negotiate(TARGET)
-        assert exchange.request.primary.reveal().decode() == server.issued[-1]
-        assert [r.client_id for r in server.requests] == [CLIENT_ID]
+    op = oidc_provider
+    client_id = op.clients["post"].client_id
+    before = len(op.token_requests())
+    url = op.endpoint("token").replace("//127.0.0.1:", f"//{host}:")
+    exchange = post_client_provider(op, url, file_keyring).negotiate(TARGET)
+    assert exchange.request.principal == client_id
+    assert [r["client_id"] for r in op.token_requests()[before:]] == [client_id]
     assert no_outside_connections == []
 
 
 @pytest.mark.usefixtures("connected_address_is_remote")
-def test_https_is_not_bound_to_loopback(keyring_with_secret: Any, tmp_path: Path) -> None:
+def test_https_is_not_bound_to_loopback(
+    file_keyring: Any, oidc_provider_tls: RunningOidcProvider, certs: CertificateFiles
+) -> None:
+    """The real OpenID Provider over HTTPS (tests/oidc_op), reached by name."""
     # Over HTTPS the certificate says who the endpoint is; the address does not matter.
-    certs = make_certificates(tmp_path / "certs")
-    with TokenServer(
-        key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}, tls=certs, url_host="localhost"
-    ) as server:
-        provider = provider_for(server.url, keyring_with_secret, ca_file=str(certs.ca_file))
-        assert provider.negotiate(TARGET).request.primary.reveal().decode() == server.issued[-1]
+    op = oidc_provider_tls
+    url = op.endpoint("token").replace("//127.0.0.1:", "//localhost:")
+    provider = post_client_provider(op, url, file_keyring, ca_file=str(certs.ca_file))
+    assert provider.negotiate(TARGET).request.principal == op.clients["post"].client_id
