@@ -11,6 +11,10 @@ error's ``repr``, ``str``, args, traceback and chain, formatted with its frames'
 error and provider pickled with every protocol (or the refusal, formatted the same way). The
 errors are kept too, for the last test of ``tests/test_secret_matrix_web.py``.
 
+The cases that reach the PACS meet it plain and over TLS, accepting, echoing (a missing
+response) and rejecting. They replace the home-made token server's non-hostile cases of
+``tests/test_secret_matrix_web.py``, which keeps the hostile ones.
+
 The secrets, by name (:data:`NAMES`; each case says which it must have met, and
 :func:`test_every_named_secret_is_in_some_case` checks that every name is): the refresh token,
 the access token and the ID token (every one the token endpoint answered with, caught where the
@@ -36,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import providers._oidc_browser_flow as browser_flow
-from client_sdk import Client, Peer, Policy, XmlFileAuditSink
+from client_sdk import Client, Peer, Policy, TlsConfig, XmlFileAuditSink
 from client_sdk.testing import EmbeddedPacs, ResponseMode
 from providers import OidcLoginProvider, Secret, Target, TokenEndpointProvider
 from providers._token_answer import ParsedAnswer
@@ -57,6 +61,7 @@ from tests.secret_matrix_support import (
 )
 from tests.secret_matrix_values import OTHER_KEY
 from tests.timeouts import LOCAL
+from tests.tls_certs import CertificateFiles
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
 pytestmark = pytest.mark.usefixtures("no_outside_connections")
@@ -103,6 +108,7 @@ class Matrix:
     keyring: Any
     tmp_path: Path
     pacs: Callable[[str], EmbeddedPacs]
+    certs: CertificateFiles
     named: dict[str, list[bytes | str]] = field(default_factory=dict)
     providers: list[object] = field(default_factory=list)
 
@@ -130,8 +136,9 @@ class Matrix:
         pacs = self.pacs(mode)
         pacs.clear()
         self.providers.append(provider)
+        tls = TlsConfig(ca_file=self.certs.ca_file, server_hostname="localhost")
         client = Client(
-            Peer(pacs.host, pacs.port, pacs.ae_title),
+            Peer(pacs.host, pacs.port, pacs.ae_title, tls=tls if mode == "tls" else None),
             identity=provider,
             policy=Policy(),
             timeouts=LOCAL,
@@ -373,6 +380,7 @@ Case = tuple[Callable[[Matrix], str], str, tuple[str, ...]]
 ACCESS, CREDENTIALS = "access token", ("client assertion", "private key")
 CASES: dict[str, Case] = {
     "post-accepted": (accepted("post"), "ok:confirmed", ("client_secret_post", ACCESS)),
+    "post-accepted-tls": (accepted("post", "tls"), "ok:confirmed", ("client_secret_post", ACCESS)),
     "basic-accepted": (accepted("basic"), "ok:confirmed", ("client_secret_basic", ACCESS)),
     "jwt-accepted": (accepted("private_key_jwt"), "ok:confirmed", (*CREDENTIALS, ACCESS)),
     "basic-echoed-by-the-pacs": (accepted("basic", "echo"), "ServerResponseMissing", (ACCESS,)),
@@ -396,6 +404,11 @@ CASES: dict[str, Case] = {
         login_accepted("device"),
         "ok:confirmed",
         ("refresh token", ACCESS, "ID token", "device code"),
+    ),
+    "device-login-accepted-tls": (
+        login_accepted("device", "tls"),
+        "ok:confirmed",
+        ("refresh token", ACCESS, "device code"),
     ),
     "browser-login-accepted": (
         login_accepted("browser"),
@@ -444,10 +457,10 @@ def test_every_named_secret_is_in_some_case() -> None:
 
 @pytest.fixture(scope="module")
 def pacs_pool(
-    hex_dumps: None, oidc_provider: RunningOidcProvider
+    hex_dumps: None, oidc_provider: RunningOidcProvider, certs: CertificateFiles
 ) -> Iterator[Callable[[str], EmbeddedPacs]]:
-    """The PACS verifying through the provider's JWKS (``standard``, ``echo``), and one that
-    trusts another key (``rejecting``)."""
+    """The PACS verifying through the provider's JWKS (``standard``, ``echo``, and ``tls``: over
+    TLS), and one that trusts another key (``rejecting``)."""
     started: dict[str, EmbeddedPacs] = {}
 
     def get(mode: str) -> EmbeddedPacs:
@@ -460,7 +473,8 @@ def pacs_pool(
             started[mode] = EmbeddedPacs(
                 **keys,
                 jwt_audience=AUDIENCE,
-                response_mode=cast(ResponseMode, "standard" if mode == "rejecting" else mode),
+                response_mode=cast(ResponseMode, mode if mode == "echo" else "standard"),
+                ssl_context=certs.server_context() if mode == "tls" else None,
             ).start()
         return started[mode]
 
@@ -522,10 +536,11 @@ def test_no_secret_anywhere(
     keep_errors: ErrorKeeper,
     spies: list[tuple[str, bytes | str]],
     tmp_path: Path,
+    certs: CertificateFiles,
 ) -> None:
     run, expected, names = CASES[name]
     keep_errors.expect_error = not expected.endswith("confirmed")
-    m = Matrix(oidc_provider, Gathered(), keep_errors, file_keyring, tmp_path, pacs_pool)
+    m = Matrix(oidc_provider, Gathered(), keep_errors, file_keyring, tmp_path, pacs_pool, certs)
     result = run(m)
     for kind, value in spies:
         m.secret(kind, value)

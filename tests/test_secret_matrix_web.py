@@ -9,14 +9,15 @@ of the client, provider, session, outcome and pynetdicom's identity items, and e
 ``repr``, ``str``, args and traceback. The secrets: the client secret, every access token the
 endpoint issued, and with Kerberos every SPNEGO token sent or received.
 
-Cases: a token used for an association (plain and TLS); the PACS echoing it (aborted), rejecting
-it (another key); a wrong client secret (the endpoint refuses); the early refresh failing on a
-hostile answer (the WARNING), the mandatory refresh failing (raised) and a refresh that works; an
-endpoint that echoes the client secret in each place a server can put text
+Cases, each something only the home-made server (tests/token_server.py) plays: the early
+refresh failing on a hostile answer (the WARNING), the mandatory refresh failing (raised) and a
+refresh that works; an endpoint that echoes the client secret in each place a server can put text
 (``tests.test_token_hostile.ECHOES``: reason phrase, ``Location``, JSON key, ``token_type``,
 ``error``/``error_description``/``error_uri`` in several encodings, ``aud``, a bad status line, a
 bad header line, a forged line), through ``Client.echo``; Kerberos to the token service (a real
-KDC), accepted and with mutual authentication failing.
+KDC), accepted and with mutual authentication failing. A token used for an association (plain
+and TLS), the PACS echoing or rejecting it, and a wrong client secret run against the real
+OpenID Provider in ``tests/test_secret_matrix_oidc.py``.
 
 The last test formats every SDK error the matrix modules raised with locals captured
 (``tests/secret_matrix_support.py``).
@@ -47,7 +48,6 @@ from tests.secret_matrix_support import (
     formatted_with_locals,
     walk,
 )
-from tests.secret_matrix_values import OTHER_KEY
 from tests.timeouts import LOCAL
 from tests.tls_certs import CertificateFiles
 from tests.token_echoes import A_JWT, CLIENT_ID, CLIENT_SECRET, ECHOES, SERVICE
@@ -55,7 +55,6 @@ from tests.token_server import RawReply, TokenServer
 
 pytest_plugins = ["tests.secret_matrix_fixtures"]  # hex_dumps, debug_everything, keep_errors
 
-WRONG_SECRET = "wr0ng client secret+/Ü-canary"
 LIFETIME = 600  # the advisory window is then 300 s, the mandatory one 60 s
 TARGET = Target("127.0.0.1", 11112, "PACS", "SCU")
 
@@ -129,36 +128,6 @@ class Web:
 # --- the cases ----------------------------------------------------------------------------------
 
 
-def accepted(tls: bool) -> Callable[[Web], str]:
-    def run(web: Web) -> str:
-        server = web.server()
-        result = walk(web.client(web.provider(server), tls=tls), web.seen, web.keeper)
-        web.issued(server)
-        return result
-
-    return run
-
-
-def echoed_by_the_pacs(web: Web) -> str:
-    server = web.server()
-    result = walk(web.client(web.provider(server), mode="echo"), web.seen, web.keeper)
-    web.issued(server)
-    return result
-
-
-def rejected_by_the_pacs(web: Web) -> str:
-    server = web.server(key=OTHER_KEY)
-    result = walk(web.client(web.provider(server), tls=True), web.seen, web.keeper)
-    web.issued(server)
-    return result
-
-
-def wrong_client_secret(web: Web) -> str:
-    web.keyring.set_password(SERVICE, CLIENT_ID, WRONG_SECRET)
-    web.keeper.secrets.append(WRONG_SECRET)
-    return walk(web.client(web.provider(web.server())), web.seen, web.keeper)
-
-
 def refresh(web: Web) -> str:
     """The first token; early refresh on a hostile answer (kept, WARNING); early refresh that
     works; the mandatory refresh on a hostile answer (raised)."""
@@ -209,11 +178,6 @@ def kerberos(reply: str) -> Callable[[Web], str]:
 
 
 CASES: dict[str, tuple[Callable[[Web], str], str]] = {
-    "accepted-plain": (accepted(tls=False), "ok:confirmed"),
-    "accepted-tls": (accepted(tls=True), "ok:confirmed"),
-    "echoed-by-the-pacs": (echoed_by_the_pacs, "ServerResponseMissing"),
-    "rejected-by-the-pacs": (rejected_by_the_pacs, "AuthenticationRejected"),
-    "wrong-client-secret": (wrong_client_secret, "TokenRequestRejected"),
     "refresh": (refresh, "ok:confirmed ok:confirmed ok TokenRequestRejected"),
     **{f"server-text-{name}": (server_text(name), "CredentialError") for name in ECHOES},
     "kerberos-accepted": (kerberos("valid"), "ok:confirmed"),
