@@ -4,6 +4,7 @@ it unless the policy allows it, and ``TlsConfig.server_hostname`` as the name in
 certificate check. Against the real Apache (Basic) + Orthanc stack; HTTPS through
 tests/http_relay.py's TLS relay, proxies are tests/http_proxy.py's recording proxy on 127.0.0.1
 (it tunnels CONNECT to 127.0.0.1 and answers any forwarding request 502 without forwarding it).
+A configured DICOMweb peer takes its proxy from ``[peers.NAME] proxy`` only.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import pytest
 import requests
 
 from client_sdk import (
+    ConfigError,
     DicomWebClient,
     DimseFailure,
+    HttpAuthenticationRejected,
     InsecureTransport,
     Policy,
     TlsConfig,
     UntrustedCertificate,
+    load_config,
 )
+from client_sdk._web.configured import web_client
 from providers import PasswordProvider
 from tests.http_proxy import RecordingProxy
 from tests.http_relay import HttpRelay
@@ -144,3 +149,49 @@ def test_server_hostname_is_the_sni_name_and_the_certificate_check(
             client.echo()
         assert names == ["pacs.test", "other.test"]
     assert PASSWORD not in str(refused.value)
+
+
+def write_config(path: Path, peer: str) -> Path:
+    path.write_text(f"[peers.web]\n{peer}\n")
+    return path
+
+
+def test_a_configured_proxy_is_used_and_the_environment_is_not(
+    basic_proxy: ApacheProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certs = make_certificates(tmp_path / "tls")
+    with (
+        RecordingProxy() as configured,
+        RecordingProxy() as environment,
+        HttpRelay(basic_proxy.port, tls=certs.server_context()) as relay,
+    ):
+        for name in PROXY_VARIABLES:
+            monkeypatch.setenv(name, environment.url)
+        peer = (
+            f'url = "{relay.url}/dicom-web"\nproxy = "{configured.url}"\n'
+            f'[peers.web.tls]\nca_file = "{certs.ca_file}"'
+        )
+        config = load_config(write_config(tmp_path / "c.toml", peer), environ={})
+        # No identity configured: Apache's 401 is the answer, through the configured proxy.
+        with web_client(config, "web") as client, pytest.raises(HttpAuthenticationRejected):
+            client.echo()
+        (tunnel,) = configured.seen
+        assert tunnel.startswith(f"CONNECT 127.0.0.1:{relay.port} ".encode())
+        assert environment.seen == []
+    shown = {s.key: s.value for s in config.effective("web")}
+    assert shown["proxy"] == configured.url
+
+
+@pytest.mark.parametrize(
+    ("peer", "says"),
+    [
+        ('url = "https://pacs.example.org/dicom-web"\nproxy = "http://u:pw@proxy:3128"', "no user"),
+        ('url = "https://pacs.example.org/dicom-web"\nproxy = "socks5://proxy:1080"', "http://"),
+        ('host = "pacs"\nport = 104\nae_title = "PACS"\nproxy = "http://p:3128"', "DICOMweb"),
+    ],
+    ids=["user-part", "not-http", "dimse-peer"],
+)
+def test_a_configured_proxy_is_checked(peer: str, says: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"peers\.web\.proxy") as refused:
+        load_config(write_config(tmp_path / "c.toml", peer), environ={})
+    assert says in str(refused.value) and "u:pw" not in str(refused.value)

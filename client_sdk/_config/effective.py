@@ -38,7 +38,8 @@ def effective_settings(
 ) -> list[Setting]:
     """The file, the peer's address, then each row of the precedence table, in order."""
     settings = [Setting("config_file", shown(config.path), config.path_source)]
-    for key in _PEER_KEYS if peer.url is None else ("url",):  # a DICOMweb peer: its url
+    web_keys = ("url", "proxy") if peer.proxy else ("url",)
+    for key in _PEER_KEYS if peer.url is None else web_keys:  # a DICOMweb peer: its url
         source = config.file_source(("peers", peer.name, key))
         settings.append(Setting(key, shown(getattr(peer, key)), source))
     for row in SETTINGS:

@@ -152,6 +152,8 @@ def _peer_values(name: str, table: Mapping[str, Any], problems: Problems) -> Val
     values = check_table(table, PEER_KEYS, path, problems)
     if "url" in table:
         _check_web_peer(path, table, problems)
+    elif "proxy" in table:
+        problems.add(dotted((*path, "proxy")), "only for a DICOMweb peer (url): DIMSE has none")
     for key in PEER_REQUIRED_KEYS if "url" not in table else ():
         if key not in table:
             problems.add(
@@ -181,6 +183,14 @@ def _check_web_peer(path: tuple[str, ...], table: Mapping[str, Any], problems: P
             dotted((*path, "url")),
             "must be the http:// or https:// root of the DICOMweb service, e.g. "
             "https://pacs.example.org/dicom-web",
+        )
+    proxy = table.get("proxy")
+    # No user part: a proxy password has no place in a configuration file.
+    if isinstance(proxy, str) and not re.fullmatch(r"https?://[^/@?#\s]+/?", proxy, re.I):
+        problems.add(
+            dotted((*path, "proxy")),
+            "must be the http:// URL of the proxy, host and port only (no user or path), e.g. "
+            "http://proxy.example.org:3128",
         )
 
 

@@ -45,6 +45,7 @@ TLS_KEYS: Schema = {f.name: v.text for f in dataclasses.fields(TlsConfig)}
 DEFAULTS_KEYS: Schema = {"calling_ae_title": v.ae_title, "policy": v.text, "timeouts": TIMEOUT_KEYS}
 PEER_KEYS: Schema = {
     "url": v.text,  # a DICOMweb peer (issue 18): its root, instead of host, port and ae_title
+    "proxy": v.text,  # a DICOMweb peer's proxy (none is taken from the environment)
     "host": v.host,
     "port": v.port,
     "ae_title": v.ae_title,
@@ -77,13 +78,15 @@ class DefaultsConfig:
 @dataclass(frozen=True)
 class PeerConfig:
     """``[peers.NAME]``: a PACS, and the identity and policy to use with it. A DICOMweb peer
-    has ``url`` (its root) instead of ``host``, ``port`` and ``ae_title``."""
+    has ``url`` (its root) instead of ``host``, ``port`` and ``ae_title``, and may have a
+    ``proxy``."""
 
     name: str
     host: str = ""
     port: int = 0
     ae_title: str = ""
     url: str | None = None
+    proxy: str | None = None
     identity: str | None = None
     policy: str | None = None
     calling_ae_title: str | None = None

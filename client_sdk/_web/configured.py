@@ -15,7 +15,8 @@ __all__ = ["web_client"]
 
 def web_client(config: Config, name: str, overrides: Overrides | None = None) -> DicomWebClient:
     """The client of DICOMweb peer ``name``. Its one deadline per request is the peer's network
-    timeout (``timeouts.network``, ``--network-timeout``)."""
+    timeout (``timeouts.network``, ``--network-timeout``); its proxy the peer's ``proxy`` (none
+    from the environment)."""
     peer = config.peers[name]
     assert peer.url is not None  # the caller checked that it is a DICOMweb peer
     resolved = config.resolved(name, overrides=overrides)
@@ -30,6 +31,7 @@ def web_client(config: Config, name: str, overrides: Overrides | None = None) ->
         policy=build_policy(resolved, config.policies),
         tls=resolved["tls"].value,
         timeout=resolved["timeouts.network"].value,
+        proxy=peer.proxy,
         audit=build_audit(resolved),
         audit_required=resolved["audit.required"].value,
     )
