@@ -216,6 +216,10 @@ def test_store_with_a_jwt_file_holds_no_token(env: dict[str, str], tmp_path: Pat
 def test_store_with_a_token_endpoint(
     env: dict[str, str], tmp_path: Path, pacs: EmbeddedPacs, token_server: TokenServer
 ) -> None:
+    """Hostile: an endpoint that echoes the client secret in ``Location`` and in a URL-encoded
+    ``error_description`` (the home-made server's); the accepted run before them is their
+    baseline. A store with a token endpoint accepted by the real OpenID Provider:
+    tests/test_secret_matrix_oidc_cli.py."""
     out = Outputs(env, tmp_path, write_config(tmp_path, 1, pacs, token_server.url))
     report = tmp_path / "archive.jsonl"
     args = ("--json", "--debug", "store", "archive", dicom_file(tmp_path), "--report", str(report))

@@ -3,7 +3,8 @@ token-endpoint peers of each client authentication (issue 17), against the real 
 
 The installed ``dicom-identity`` (``tests/installed_cli.py``, run from ``tmp_path``, a file
 keyring in tmp, the audit file beside the configuration) runs ``login``, ``whoami``, ``echo``,
-``logout`` and ``config show`` in text and ``--json``, with ``--debug`` for every ``echo``, on the
+``logout``, ``store --report`` and ``config show`` in text and ``--json``, with ``--debug`` for
+every ``echo`` and ``store``, on the
 paths that work and the ones that fail: the PACS rejecting the token, the refresh token revoked
 at the provider (then ``LoginRequired``), after logout, a wrong ``client_secret_basic`` secret, a
 ``private_key_jwt`` key the provider does not know. Everything the runs printed, and the audit
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pynetdicom import AE, evt
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
-from client_sdk.testing import EmbeddedPacs
+from client_sdk.testing import EmbeddedPacs, ct_dataset
 from tests.conftest import AUDIENCE
 from tests.installed_cli import run_cli
 from tests.leak_search import find_leaks
@@ -214,6 +216,11 @@ def test_login_token_endpoint_and_their_failures_print_no_secret(
     for peer in ("archive", "rejecting", "basic", "wrong-basic", "signed", "wrong-key"):
         cli(f"echo {peer}", "--json", "--debug", "echo", peer)
         cli(f"echo {peer} text", "echo", peer)
+    dicom = tmp_path / "ct.dcm"
+    ct_dataset().save_as(dicom, enforce_file_format=True)
+    for peer in ("archive", "signed"):
+        report = str(tmp_path / f"store-{peer}.jsonl")
+        cli(f"store {peer}", "--json", "--debug", "store", peer, str(dicom), "--report", report)
     stored = [v for v in keyring_values(configured) if v not in (basic_secret, WRONG_SECRET)]
     (refresh_token,) = stored
     revoke = {"client_id": op.clients["device"].client_id, "token": refresh_token}
@@ -225,6 +232,10 @@ def test_login_token_endpoint_and_their_failures_print_no_secret(
     cli("echo logged out", "--json", "--debug", "echo", "archive")
     cli("config show", "--json", "config", "show", "archive")
     texts["audit file"] = (tmp_path / "audit.xml").read_text(encoding="utf-8")
+    for peer in ("archive", "signed"):
+        text = (tmp_path / f"store-{peer}.jsonl").read_text(encoding="utf-8")
+        assert [json.loads(line)["result"] for line in text.splitlines()] == ["stored"], peer
+        texts[f"store report {peer}"] = text
 
     refused = {"echo rejecting": 6, "echo wrong-basic": 4, "echo wrong-key": 4}
     refused |= {"echo revoked": 4, "whoami revoked": 4, "echo logged out": 4}
