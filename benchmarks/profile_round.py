@@ -30,6 +30,7 @@ from pathlib import Path
 
 import peers
 from bulk_store import write_files
+from pydicom.uid import ExplicitVRLittleEndian
 from pyinstrument import Profiler
 from rounds import sdk_round
 
@@ -100,7 +101,10 @@ def _profile_rounds(client: Client, profiler: Profiler, rounds: int) -> str:
 def _profile_stores(client: Client, profiler: Profiler, folder: Path, count: int) -> str:
     files = write_files(folder, count + WARMUP_FILES)
     warmup, files = files[:WARMUP_FILES], files[WARMUP_FILES:]
-    with client.associate(sop_classes=[CT_IMAGE_STORAGE]) as session:
+    # The files' own transfer syntax proposed in a context of its own, as store_many does: a
+    # pynetdicom peer would otherwise pick Implicit VR and every file be converted.
+    syntaxes = [ExplicitVRLittleEndian]
+    with client.associate(sop_classes=[CT_IMAGE_STORAGE], transfer_syntaxes=syntaxes) as session:
         for path in warmup:  # imports, first use, page cache
             session.store(path)
         process_before, thread_before = _process_cpu(), time.thread_time()

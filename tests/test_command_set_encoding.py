@@ -14,6 +14,7 @@ from typing import Any
 import pydicom
 import pytest
 from pynetdicom import AE, StoragePresentationContexts, evt
+from pynetdicom._handlers import standard_dimse_recv_handler
 from pynetdicom.association import Association
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dimse_messages import C_STORE_RQ
@@ -198,9 +199,11 @@ class Received:
         ae = AE(ae_title="STOCKSCP")
         ae.supported_contexts = StoragePresentationContexts
         ae.maximum_pdu_size = max_pdu
-        handlers = [(evt.EVT_C_STORE, self._on_store)]
-        self.server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
-        self.port = int(self.server.server_address[1])
+        handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store)]
+        server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        assert server is not None
+        self.server = server
+        self.port = int(server.server_address[1])
 
     def _on_store(self, event: Any) -> int:
         self.requests.append((int(event.request.MessageID), event.request.DataSet.getvalue()))
@@ -230,20 +233,37 @@ def test_the_peer_gets_the_file_as_it_is(stock_scp: Received, tmp_path: Path, se
     assert sent.messages == [] and sent.p_data == 0
 
 
-def test_pynetdicom_logs_the_request_when_asked(
+def recv_handlers(assoc: Association) -> list[Any]:
+    return [handler for handler, _ in assoc.get_handlers(evt.EVT_DIMSE_RECV)]  # type: ignore[misc]
+
+
+def test_pynetdicom_logs_the_messages_when_asked(
     tmp_path: Path, sent: Sent, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With pynetdicom's logger at INFO, its own path sends the request (and logs it), still
-    without decoding the file."""
-    (path,) = write_files(tmp_path, 1)
+    """While pynetdicom's logger is off, nothing of it runs for a C-STORE (its handler of a
+    received message is unbound from the association); with it at INFO, on the same
+    association, its own path sends the request and logs it and the response, still without
+    decoding the file."""
+    first, second = write_files(tmp_path, 2)
     with EmbeddedPacs() as pacs:
         client = Client(Peer(pacs.host, pacs.port, pacs.ae_title), timeouts=LOCAL)
-        with caplog.at_level(logging.INFO, logger="pynetdicom"):
-            assert client.store_many([path]).stored == 1
-        (received,) = pacs.datasets
-    assert "Sending Store Request: MsgID 1, (CT)" in caplog.text
+        syntaxes = ["1.2.840.10008.1.2.1"]
+        with client.associate(sop_classes=[CT], transfer_syntaxes=syntaxes) as session:
+            with caplog.at_level(logging.WARNING, logger="pynetdicom"):
+                session.store(first)
+            assert sent.messages == []
+            assert standard_dimse_recv_handler not in recv_handlers(session.association)
+            with caplog.at_level(logging.INFO, logger="pynetdicom"):
+                session.store(second)
+            assert standard_dimse_recv_handler in recv_handlers(session.association)
+        received = {str(ds.SOPInstanceUID): ds for ds in pacs.datasets}
+    assert "Sending Store Request: MsgID 2, (CT)" in caplog.text
+    assert "Received Store Response (Status: 0x0000 - Success)" in caplog.text
+    assert "MsgID 1" not in caplog.text
     assert sent.messages == ["C_STORE"]
-    assert received.PixelData == pydicom.dcmread(path).PixelData
+    for path in (first, second):
+        original = pydicom.dcmread(path)
+        assert received[str(original.SOPInstanceUID)].PixelData == original.PixelData
 
 
 def test_over_tls_the_pdus_go_through_pynetdicoms_thread(

@@ -289,6 +289,19 @@ SEAMS: tuple[Seam, ...] = (
         body="ab922f276eb8b39f4b4c5990f8251ca7ef8d6897fb7220b189c68cfdb905fa46",
     ),
     Seam(
+        "pynetdicom._handlers.standard_dimse_recv_handler",
+        "encoded_store",
+        "unbound from an association that stores while pynetdicom's log is off, bound again "
+        "when it is on: it only logs",
+    ),
+    Seam(
+        "pynetdicom._handlers._recv_c_store_rsp",
+        "encoded_store",
+        "its part for a C-STORE-RSP: reads the command set to log it (INFO and DEBUG), nothing "
+        "else",
+        body="cad908c96f871f1b6f160e131a6c3d427839473dee7d26402d5678cb341a922c",
+    ),
+    Seam(
         "pynetdicom._handlers._send_data_tf",
         "encoded_store",
         "the standard EVT_PDU_SENT handler's part for a P-DATA-TF: does nothing",

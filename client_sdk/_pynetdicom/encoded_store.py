@@ -27,7 +27,11 @@ from typing import Any, cast
 
 from pydicom import Dataset
 from pynetdicom import evt
-from pynetdicom._handlers import standard_dimse_sent_handler, standard_pdu_sent_handler
+from pynetdicom._handlers import (
+    standard_dimse_recv_handler,
+    standard_dimse_sent_handler,
+    standard_pdu_sent_handler,
+)
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.presentation import PresentationContext
@@ -42,10 +46,11 @@ from client_sdk._wire.c_store_request import (
 )
 
 _PAUSE_POLL = 0.0001  # pynetdicom's own
-# The logger of pynetdicom's standard handlers of a sent message ("Sending Store Request").
-_SENT_MESSAGE_LOG = logging.getLogger("pynetdicom._handlers")
+# The logger of pynetdicom's standard handlers of a sent or received message ("Sending Store
+# Request", "Received Store Response").
+_MESSAGE_LOG = logging.getLogger("pynetdicom._handlers")
 _SENT_EVENTS = (evt.EVT_DIMSE_SENT, evt.EVT_PDU_SENT)
-# Bound to those events by pynetdicom itself; they only log (see _SENT_MESSAGE_LOG).
+# Bound to those events by pynetdicom itself; they only log (see _MESSAGE_LOG).
 _STANDARD_HANDLERS = (standard_dimse_sent_handler, standard_pdu_sent_handler)
 
 
@@ -104,6 +109,7 @@ def send_encoded_c_store(assoc: Association, encoded: EncodedDataset) -> Dataset
         return status
     if not assoc.is_established:
         raise RuntimeError("The association with a peer SCP must be established before C-STORE")
+    _log_responses_only_when_shown(assoc)
     send = _sender(assoc, context.context_id, encoded, message_id)
     # The reactor must not read the response meant for us (pynetdicom's pause handshake), with
     # one bound: the DIMSE timeout, as the wait for the response itself.
@@ -123,6 +129,21 @@ def send_encoded_c_store(assoc: Association, encoded: EncodedDataset) -> Dataset
         return Dataset()
     status = assoc._check_received_status(rsp)
     return status
+
+
+def _log_responses_only_when_shown(assoc: Association) -> None:
+    """pynetdicom's standard handler of a received DIMSE message only logs what its logger
+    would show at INFO and DEBUG, but reads the response's command set to do so whatever the
+    level: about a third of its DUL thread's work per C-STORE. Unbound from this association
+    while that log is off; bound again when it is on."""
+    # A notification event: a list of (handler, arguments).
+    bound = cast("list[tuple[Callable[..., Any], Any]]", assoc.get_handlers(evt.EVT_DIMSE_RECV))
+    logging_it = any(handler is standard_dimse_recv_handler for handler, _ in bound)
+    if _MESSAGE_LOG.isEnabledFor(logging.INFO) != logging_it:
+        if logging_it:
+            assoc.unbind(evt.EVT_DIMSE_RECV, standard_dimse_recv_handler)
+        else:
+            assoc.bind(evt.EVT_DIMSE_RECV, standard_dimse_recv_handler)
 
 
 def _sender(
@@ -145,7 +166,7 @@ def _pynetdicom_must_see(assoc: Association, encoded: EncodedDataset) -> bool:
     """pynetdicom's own path, as before: its log or a handler bound to a sent message would
     miss the message, or pynetdicom would refuse it (a UID it does not accept, a maximum PDU
     length too short for any data: its errors, as before)."""
-    if _SENT_MESSAGE_LOG.isEnabledFor(logging.INFO):
+    if _MESSAGE_LOG.isEnabledFor(logging.INFO):
         return True
     for event in _SENT_EVENTS:
         # A notification event: a list of (handler, arguments).
