@@ -109,6 +109,7 @@ def find_leaks(text: str, secrets: list[str]) -> list[str]:
 
 
 def test_the_search_finds_every_form() -> None:
+    """No server: the control of this module's own search."""
     for secret in (CLIENT_SECRET, "a.JWT-like_token.value"):
         for name, form in encodings(secret).items():
             assert find_leaks(f"before {form} after", [secret]), name
@@ -230,6 +231,7 @@ def test_server_text_never_brings_a_secret_out(
     target: Target,
     records: Records,
 ) -> None:
+    """Hostile: every place a server can put text (ECHOES) quoting the client secret."""
     clock.now = T0
     server.reply = RawReply(ECHOES[source])
     provider = TokenEndpointProvider(
@@ -250,6 +252,7 @@ def test_server_text_never_brings_a_secret_out(
 def test_the_early_refresh_warning_shows_no_secret(
     server: TokenServer, keyring: Any, clock: FakeClock, target: Target, records: Records
 ) -> None:
+    """Hostile: the early refresh answered with text that quotes the client secret."""
     clock.now = T0
     server.reply = None
     provider = make_provider(server.url, keyring, clock)
@@ -269,6 +272,7 @@ def test_the_early_refresh_warning_shows_no_secret(
 
 
 def test_the_cli_json_error_shows_no_secret(server: TokenServer, tmp_path: Path) -> None:
+    """Hostile: the installed CLI's --json --debug against an endpoint quoting the secret."""
     from keyrings.alt.file import PlaintextKeyring
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DICOM_IDENTITY_")}
@@ -310,6 +314,7 @@ def test_the_cli_json_error_shows_no_secret(server: TokenServer, tmp_path: Path)
 def test_a_redirect_is_not_followed(
     server: TokenServer, keyring: Any, clock: FakeClock, target: Target
 ) -> None:
+    """Hostile: a 30x to another server (oidc-provider never redirects its token endpoint)."""
     with TokenServer(key=JWT_KEY, clients={CLIENT_ID: CLIENT_SECRET}) as elsewhere:
         for status in (301, 302, 303, 307, 308):
             server.reply = Reply(status, b"", {"Location": elsewhere.url})
@@ -335,6 +340,7 @@ HEADERS = answer("HTTP/1.1 200 OK", {"Content-Type": "application/json", "X-Pad"
 def test_one_deadline_for_the_whole_exchange(
     reply: RawReply, server: TokenServer, keyring: Any, clock: FakeClock, target: Target
 ) -> None:
+    """Hostile: an answer that stalls or trickles past the deadline."""
     server.reply = reply
     error, took = attempt(make_provider(server.url, keyring, clock), target)
     assert isinstance(error, TokenEndpointUnreachable)
@@ -345,6 +351,7 @@ def test_one_deadline_for_the_whole_exchange(
 def test_a_body_dripped_a_byte_at_a_time_is_cut(
     server: TokenServer, keyring: Any, clock: FakeClock, target: Target
 ) -> None:
+    """Hostile: a body dripped a byte at a time."""
     body = json.dumps({"access_token": A_JWT, "token_type": "Bearer"}).encode()
     whole = answer("HTTP/1.1 200 OK", {"Content-Type": "application/json"}, body)
     head = len(whole) - len(body)
@@ -358,6 +365,7 @@ def test_a_body_dripped_a_byte_at_a_time_is_cut(
 def test_the_refresh_lock_holder_gives_up_and_the_waiters_with_it(
     server: TokenServer, keyring: Any, clock: FakeClock, target: Target
 ) -> None:
+    """Hostile: a dripping endpoint that holds the refresh lock's holder."""
     server.reply = RawReply(HEADERS + b"{}", drip=0.05)
     provider = make_provider(server.url, keyring, clock)
     results: list[tuple[BaseException | None, float]] = []
@@ -537,6 +545,7 @@ def test_hostile_answers(
     target: Target,
     records: Records,
 ) -> None:
+    """Hostile: generated garbage answers (hypothesis), whole."""
     check_one_answer(*hostile, server, keyring, clock, target, records)
 
 
@@ -553,6 +562,7 @@ def test_hostile_answers_dripped(
     clock: FakeClock,
     target: Target,
 ) -> None:
+    """Hostile: generated garbage answers (hypothesis), dripped."""
     data, in_body = hostile
     clock.now = T0
     server.reply = RawReply(data[:600], drip=pace)
