@@ -76,14 +76,16 @@ def run_cli_login(
     cwd: Path,
     approve: bool = True,
     login: str = "alice",
+    stdin: int = subprocess.DEVNULL,
 ) -> subprocess.CompletedProcess[str]:
     """The installed ``dicom-identity ARGS`` (``login PEER ...``), with the person approving (or
-    denying) the code it prints on stderr, from a second client, as ``login``."""
+    denying) the code it prints on stderr, from a second client, as ``login``. ``stdin``: a file
+    descriptor (a terminal's, for a command that logs in by itself only on a terminal)."""
     proc = subprocess.Popen(
         [*cli_command(), *args],
         cwd=cwd,
         env=dict(env),
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

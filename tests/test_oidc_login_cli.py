@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -173,6 +174,33 @@ def test_login_whoami_echo_logout(
     seen = "\n".join(outputs)
     assert "eyJ" not in seen  # no JWT (access or ID token) in any output
     assert find_leaks(seen, secrets) == []
+
+
+def test_echo_on_a_terminal_logs_in_by_itself(
+    oidc_provider: RunningOidcProvider,
+    pacs: EmbeddedPacs,
+    configured: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The command line's default: with stdin a terminal, an ``oidc-login`` peer without a login
+    runs the device flow (the code printed on stderr), then the association goes on; without a
+    terminal it stops at once with the login advice (test_login_whoami_echo_logout)."""
+    controller, terminal = os.openpty()
+    try:
+        echo = run_cli_login(
+            oidc_provider, "echo", "archive", env=configured, cwd=tmp_path, stdin=terminal
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert echo.returncode == 0, echo.stderr
+    assert f"open {oidc_provider.issuer}/device" in echo.stderr
+    (record,) = pacs.wait_for_records(1)
+    assert (record.identity_type, record.principal, record.verified) == (5, "alice", True)
+    (refresh_token,) = keyring_values(configured)  # kept for the next command
+    assert active(oidc_provider, refresh_token)
+    assert "eyJ" not in echo.stdout + echo.stderr
+    assert find_leaks(echo.stdout + echo.stderr, [refresh_token]) == []
 
 
 def test_a_denied_login_is_an_error_and_stores_nothing(
