@@ -5,7 +5,8 @@ the tests' OpenID Provider (oidc-provider; the proxy takes its keys from the pro
 A good token gets in; a refused one (``invalid_token``) is renewed once: the JWT file read again
 after its agent rotated it, the token endpoint asked for a new token although the cached one is
 not due for refresh. The same token again, or a second 401, is the answer: never a third
-request. A token for another audience is a 403, not retried.
+request. A token for another audience is a 403, not retried. Any provider with a token cache
+(``forget``: the OIDC login too) is told of the refused token.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from providers import JwtFileProvider, TokenEndpointProvider, TokenRequestRejected
+from providers import (
+    IdentityExchange,
+    IdentityRequest,
+    IdentityType,
+    JwtFileProvider,
+    Secret,
+    TokenEndpointProvider,
+    TokenRequestRejected,
+)
+from providers._bearer_auth import ProviderTokens
 from providers._http_auth import http_auth
+from providers._http_origin import Origin
 from tests.conftest import poll, write_token
 from tests.http_auth_helpers import lines_for, logged, new_mark, qido, send_with_hook
 from tests.oidc_fixtures import RunningOidcProvider, start_oidc_provider
@@ -204,3 +215,36 @@ def test_an_expired_token_from_the_endpoint_is_renewed_once(
             refused, accepted = logged(proxy, mark, 2)
             assert refused.startswith("401 - ") and accepted.startswith("200 ")
             assert "JWT expired" in proxy.process.log()
+
+
+# --- any provider with a token cache: told of the refusal ----------------------------------------
+
+
+class CachedTokens:
+    """Pure logic: a provider whose cache holds ``tokens[0]`` until told it was refused (as
+    ``OidcLoginProvider`` and ``TokenEndpointProvider`` are, through ``forget``)."""
+
+    def __init__(self, *tokens: str) -> None:
+        self.tokens = list(tokens)
+        self.forgotten: list[str] = []
+
+    def negotiate(self, target: Any) -> Any:
+        request = IdentityRequest(IdentityType.JWT, Secret(self.tokens[0]), principal="carol")
+        return IdentityExchange(request)
+
+    def forget(self, refused: Any) -> None:
+        self.forgotten.append(refused.reveal().decode())
+        if self.tokens[0] == self.forgotten[-1] and len(self.tokens) > 1:
+            self.tokens.pop(0)
+
+
+def test_a_provider_with_a_token_cache_is_told_of_the_refused_token() -> None:
+    provider = CachedTokens("first.token", "second.token")
+    tokens = ProviderTokens(provider, Origin.of("https://pacs.example.org/").target)
+    sent = tokens.current()
+    assert tokens.principal == "carol"
+    renewed = tokens.renewed(sent)
+    assert provider.forgotten == ["first.token"]
+    assert renewed is not None and renewed.reveal() == b"second.token"
+    # Nothing newer to be had: None, not the refused token again.
+    assert tokens.renewed(renewed) is None and provider.forgotten[-1] == "second.token"
