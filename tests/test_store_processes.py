@@ -409,7 +409,9 @@ def test_cli_report_and_resume_with_processes(
 
     everything = rest + stderr + resumed.stdout + resumed.stderr + json.dumps(lines)
     everything += first.read_text() + second.read_text() + audit.read_text()
-    assert audit.read_text().count("\n") >= 4  # an event per association of both runs
+    # An event per association of both runs (run 1 may have stopped before its second worker
+    # associated: Ctrl-C came early).
+    assert audit.read_text().count("\n") == len(canary_pacs.records) >= 3
     assert find_leaks(everything, [PASSWORD]) == []
 
 
