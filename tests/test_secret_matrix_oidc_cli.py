@@ -8,7 +8,9 @@ every ``echo`` and ``store``, on the
 paths that work and the ones that fail: the PACS rejecting the token, the refresh token revoked
 at the provider (then ``LoginRequired``), after logout, a wrong ``client_secret_basic`` secret, a
 ``private_key_jwt`` key the provider does not know. Everything the runs printed, and the audit
-file, is searched (every encoding, :func:`tests.leak_search.find_leaks`, with the control).
+file, is searched (every encoding, :func:`tests.leak_search.find_leaks`, with the control), and
+so is every file the runs left in the test's home but the keyring (lock files, reports...): the
+refresh token lives in the keyring only.
 
 The secrets, by name: every refresh token the keyring held (read after each run), every access
 token that reached the PACS (the A-ASSOCIATE-RQ's identity, caught in this process where the
@@ -191,7 +193,8 @@ def test_login_token_endpoint_and_their_failures_print_no_secret(
     keyring.set_password(SERVICE, "basic", basic_secret)
     keyring.set_password(SERVICE, "wrong", WRONG_SECRET)
     config = write_config(tmp_path, op, pacs, other)
-    configured = {**env, "DICOM_IDENTITY_CONFIG": str(config)}
+    # The lock files too land in tmp_path: every file the runs leave is searched.
+    configured = {**env, "DICOM_IDENTITY_CONFIG": str(config), "XDG_RUNTIME_DIR": str(tmp_path)}
     named: dict[str, list[bytes | str]] = {
         "client_secret_basic": [basic_secret, WRONG_SECRET],
         "private key": [*private_key_forms(jwt_pem), *private_key_forms(other_pem)],
@@ -241,6 +244,12 @@ def test_login_token_endpoint_and_their_failures_print_no_secret(
     refused |= {"echo revoked": 4, "whoami revoked": 4, "echo logged out": 4}
     refused |= {f"{label} text": code for label, code in refused.items() if "echo" in label}
     assert codes == {label: refused.get(label, 0) for label in codes}, codes
+    # The refresh token lives in the keyring, never in another file (lock files, caches...).
+    kept_there = {keyring_file(configured), tmp_path / "client-key.pem", tmp_path / "other-key.pem"}
+    left = [f for f in tmp_path.rglob("*") if f.is_file() and f not in kept_there]
+    assert any("lock" in str(f) for f in left), "no lock file was left: the search is weaker"
+    for path in left:
+        texts[f"file {path.relative_to(tmp_path)}"] = path.read_bytes().decode("latin-1")
     assert "OAuth error 'invalid_client'" in texts["echo wrong-basic text stderr"]
     assert "OAuth error 'invalid_client'" in texts["echo wrong-key text stderr"]
     assert "LoginRequired" in texts["echo revoked stderr"]
