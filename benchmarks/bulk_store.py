@@ -6,11 +6,11 @@ temp folder, sent to DCMTK's ``storescp --fork`` (writing to a temp folder) and 
 PACS (which keeps them in memory): ``storescu`` over one association, the SDK's ``store_many``
 over one association and over 4 parallel associations (a keyring-password identity on each; one
 identity exchange per association), and ``store_many(processes=2)``: 2 worker processes of one
-association each, which rebuild the keyring provider and read the password themselves (the threads
-of one process share one interpreter lock). That case is timed twice in the same run: from the
-call (the workers' start-up, about an interpreter and pynetdicom's import each, counted), and
-from its first result to its last (the start-up not counted; the rate scaled to every file).
-Its CPU is this process's and its workers' (reaped), start-up included.
+and of two associations each, which rebuild the keyring provider and read the password themselves
+(the threads of one process share one interpreter lock). Each is timed twice in the same run:
+from the call (the workers' start-up, about an interpreter and pynetdicom's import each, counted),
+and from its first result to its last (the start-up not counted; the rate scaled to every file).
+Their CPU is this process's and its workers' (reaped), start-up included.
 storescu sends the same user and password (``--user``).
 The cases run interleaved, ``--bulk-runs`` times each after a warm-up of 20 files; the result is
 the median throughput and its ratio to storescu's (the processes' to the SDK's one association),
@@ -43,10 +43,19 @@ from client_sdk.testing import CT_IMAGE_STORAGE, ct_dataset
 
 STORESCU = "storescu, 1 association"
 ONE = "sdk, 1 association"
-PROCESSES = "sdk, processes=2 x 1 association, start-up counted"
-STEADY = "sdk, processes=2 x 1 association, first to last result"
-GOALS = {ONE: ">= 0.9", "sdk, 4 associations": ">= 3", PROCESSES: ">= 2", STEADY: ">= 2"}
-BASELINES = {PROCESSES: ONE, STEADY: ONE}
+# store_many(processes=P, workers=W): each timed with the workers' start-up, and without.
+SHAPES = ((2, 1), (2, 2))
+COUNTED = {
+    shape: f"sdk, processes={shape[0]} x {shape[1]} association{'s' * (shape[1] > 1)}, "
+    "start-up counted"
+    for shape in SHAPES
+}
+STEADY = {
+    name: name.replace("start-up counted", "first to last result") for name in COUNTED.values()
+}
+GOALS = {ONE: ">= 0.9", "sdk, 4 associations": ">= 3"}
+GOALS.update({name: ">= 2" for name in [*COUNTED.values(), *STEADY.values()]})
+BASELINES = {name: ONE for name in [*COUNTED.values(), *STEADY.values()]}
 WARMUP_FILES = 20
 
 
@@ -72,7 +81,9 @@ def storescu(port: int, ae_title: str, files: list[Path]) -> None:
         raise RuntimeError(f"storescu failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
 
 
-def sdk_processes(client: Client, files: list[Path], processes: int) -> tuple[float, float]:
+def sdk_processes(
+    client: Client, files: list[Path], processes: int, workers: int
+) -> tuple[float, float]:
     """``store_many(processes=...)``: the seconds from the call to its return (the workers'
     start-up counted), and from its first result to its last, scaled to every file."""
     first: list[float] = []
@@ -82,7 +93,7 @@ def sdk_processes(client: Client, files: list[Path], processes: int) -> tuple[fl
             first.append(time.perf_counter())
 
     started = time.perf_counter()
-    sdk(client, files, 1, processes=processes, progress=progress)
+    sdk(client, files, workers, processes=processes, progress=progress)
     ended = time.perf_counter()
     steady = (ended - first[0]) * len(files) / max(len(files) - 1, 1)
     return ended - started, steady
@@ -158,8 +169,8 @@ def _measure(name: str, fresh_peer: FreshPeer, files: list[Path], runs: int) -> 
                     used = peer_after - peer_before
                 cpu.setdefault(case, []).append((own, used))
                 if steady is not None:  # the same run, its start-up left out
-                    rates.setdefault(STEADY, []).append(len(files) / steady)
-                    cpu.setdefault(STEADY, []).append((own, used))
+                    rates.setdefault(STEADY[case], []).append(len(files) / steady)
+                    cpu.setdefault(STEADY[case], []).append((own, used))
     medians = {case: statistics.median(values) for case, values in rates.items()}
     notes = {case: _cpu_note(values, len(files)) for case, values in cpu.items()}
     return ratio_rows(
@@ -190,21 +201,21 @@ def _cpu_note(values: list[tuple[float, float | None]], files: int) -> str:
 
 
 def _case_names() -> list[str]:
-    return [STORESCU, ONE, "sdk, 4 associations", PROCESSES]
+    return [STORESCU, ONE, "sdk, 4 associations", *COUNTED.values()]
 
 
 def _cases(client: Client, port: int, ae_title: str) -> dict[str, Send]:
     def one_process(workers: int) -> Send:
         return lambda files: sdk(client, files, workers)
 
-    def processes(files: list[Path]) -> float:
-        return sdk_processes(client, files, 2)[1]
+    def processes(count: int, workers: int) -> Send:
+        return lambda files: sdk_processes(client, files, count, workers)[1]
 
     return {
         STORESCU: lambda files: storescu(port, ae_title, files),
         ONE: one_process(1),
         "sdk, 4 associations": one_process(4),
-        PROCESSES: processes,
+        **{name: processes(*shape) for shape, name in COUNTED.items()},
     }
 
 
