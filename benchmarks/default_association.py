@@ -30,9 +30,10 @@ from providers import UsernameProvider
 VERIFICATION_ONLY = "sdk Verification only"
 DEFAULT = "sdk default contexts, remembered"
 FIRST = "sdk default contexts, new Client (full list)"
+SERVICES = "sdk services={'echo', 'store:CT'} (3 contexts)"
 RAW_VERIFICATION = "raw pynetdicom Verification only"
 RAW_DEFAULT = "raw pynetdicom same 123 contexts"
-GOALS = {DEFAULT: "<= 1.3", FIRST: "<= 1.3"}
+GOALS = {DEFAULT: "<= 1.3", FIRST: "<= 1.3", SERVICES: "<= 1.3"}
 BASELINES = {RAW_DEFAULT: RAW_VERIFICATION}
 # The SDK's default list, for the floor: what pynetdicom and the peer alone cost for 123 contexts.
 _DEFAULT_UIDS = [VERIFICATION, STUDY_ROOT_FIND, STUDY_ROOT_MOVE] + [
@@ -43,6 +44,12 @@ _DEFAULT_UIDS = [VERIFICATION, STUDY_ROOT_FIND, STUDY_ROOT_MOVE] + [
 def default_round(client: Client) -> None:
     """Associate with no SOP classes named (the README's way), C-ECHO, release."""
     with client.associate() as session:
+        session.echo()
+
+
+def services_round(client: Client) -> None:
+    """What a caller who says what it will do proposes: Verification, CT and Enhanced CT."""
+    with client.associate(services={"echo", "store:CT"}) as session:
         session.echo()
 
 
@@ -69,6 +76,7 @@ def _cases(peer: Peer) -> dict[str, Callable[[], None]]:
         VERIFICATION_ONLY: partial(sdk_round, client),
         DEFAULT: partial(default_round, client),
         FIRST: partial(first_round, peer),
+        SERVICES: partial(services_round, client),
         RAW_VERIFICATION: partial(raw_round, peer, [VERIFICATION]),
         RAW_DEFAULT: partial(raw_round, peer, _DEFAULT_UIDS),
     }

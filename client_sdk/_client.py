@@ -10,6 +10,7 @@ from pydicom import Dataset
 
 from client_sdk._association.context_memory import ContextMemory
 from client_sdk._association.flow import open_session
+from client_sdk._association.services import service_sop_classes
 from client_sdk._audit.sinks import DEFAULT_AUDIT_SINK, AuditSink, reports_failures
 from client_sdk._client_settings import ClientSettings
 from client_sdk._config.client_class import register_client_class
@@ -114,6 +115,7 @@ class Client:
         sop_classes: Iterable[str] | None = None,
         transfer_syntaxes: Iterable[str] = (),
         retrieve: bool = False,
+        services: str | Iterable[str] | None = None,
     ) -> Session:
         """Open an association; use it as ``with client.associate() as session:``.
 
@@ -128,12 +130,22 @@ class Client:
         the SCP role (SCP/SCU role selection), and takes the C-STORE sub-operations the peer sends
         back. C-MOVE needs none of this: the peer sends to the move destination.
 
+        ``services`` names what the session will do instead of (or besides) ``sop_classes``, and
+        proposes only that: ``"echo"``, ``"find"``, ``"move"`` (with C-FIND), ``"get"`` (as
+        ``retrieve=True``), ``"store"`` (the default storage classes), ``"store:CT"`` (a
+        modality), ``"store:CTImageStorage"`` or ``"store:<SOP Class UID>"``; e.g.
+        ``client.associate(services={"echo", "store:CT"})`` proposes 3 contexts, not 123.
+
         With no ``sop_classes`` the client remembers, in memory, which of the default contexts
         (and which transfer syntax of each) the peer accepted, per peer address, AE titles and
         ``transfer_syntaxes``, and the next such association to it proposes only those. An
         operation that needs a SOP class left out that way fails as it did with the full list
         (the peer refused it then), and the next association proposes the full list again.
         """
+        if services is not None:
+            named, get = service_sop_classes(services)
+            sop_classes = [*(sop_classes or ()), *named]
+            retrieve = retrieve or get
         return open_session(
             self.settings,
             sop_classes,
