@@ -257,6 +257,13 @@ class TokenEndpointProvider:
             return f"Allow the client-credentials grant for client {self.client_id!r}"
         if error == "unsupported_grant_type":
             return "This endpoint does not offer the client-credentials grant; check token_url"
+        if error == "invalid_request" and isinstance(client_auth, ClientSecretBasic):
+            # oidc-provider, for one, refuses Basic credentials outside RFC 6749's VSCHAR.
+            return (
+                "Check token_url, scope and audience, and that the client id and secret are "
+                "printable ASCII (RFC 6749 2.3.1), which some providers require of Basic "
+                "credentials"
+            )
         if error == "invalid_request":
             return "Check token_url, scope and audience"
         if status == 429:

@@ -173,6 +173,24 @@ def test_a_wrong_basic_secret_is_refused_with_advice(
     witness.assert_no_leaks()
 
 
+def test_a_basic_secret_outside_printable_ascii_is_refused_with_that_advice(
+    oidc_provider: RunningOidcProvider, file_keyring: Any, tmp_path: Path, witness: Witness
+) -> None:
+    """RFC 6749 2.3.1 allows only VSCHAR in a client secret; oidc-provider refuses Basic
+    credentials with anything else as invalid_request, and the advice says why."""
+    op = oidc_provider
+    wrong = "wröng-secret-Ü"
+    provider = provider_for(op, "basic", file_keyring, tmp_path, secret=wrong)
+    with pytest.raises(TokenRequestRejected) as refused:
+        provider.negotiate(TARGET)
+    error = refused.value
+    assert (error.status, error.error) == (400, "invalid_request")
+    assert "printable ASCII (RFC 6749 2.3.1)" in str(error)
+    witness.error(error)
+    witness.secret(wrong)
+    witness.assert_no_leaks()
+
+
 @pytest.mark.parametrize("wrong", ["key", "kid"])
 def test_a_wrong_key_or_kid_is_refused_with_advice(
     oidc_provider: RunningOidcProvider,
