@@ -34,6 +34,7 @@ from client_sdk._errors import AuditUnavailable
 from client_sdk._operations.retrieve import Receiver
 from client_sdk._operations.session import Session
 from client_sdk._pynetdicom.log_redaction import ScrubbedSecrets, install_pynetdicom_redaction
+from client_sdk._pynetdicom.negotiation import install_fast_negotiation
 from client_sdk._pynetdicom.requestor import SdkAE
 from providers import IdentityExchange, IdentityType
 
@@ -83,6 +84,7 @@ def _open_session(
     proposal: Proposal,
 ) -> Session:
     install_pynetdicom_redaction()
+    install_fast_negotiation()
     contexts, roles = proposal.contexts, proposal.roles
     target = settings.target
     # TLS files are checked, and the context built once per TlsConfig, before anything is fetched.

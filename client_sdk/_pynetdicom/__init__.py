@@ -18,6 +18,7 @@ what that body does, the body's hash is pinned, so any change upstream fails
 - ``encoded_store``: a C-STORE of a data set as it was read from its file;
 - ``pdata_writer``: a C-STORE-RQ's PDUs, packed by the SDK, written to the socket at once;
 - ``missing_context``: told when an operation finds no accepted presentation context;
+- ``negotiation``: the peer's answer applied without validating every UID again;
 - ``testing_*``: the embedded PACS (its ACSE, TLS handshakes, shutdown, context copies, PDUs).
 """
 
@@ -315,6 +316,21 @@ SEAMS: tuple[Seam, ...] = (
         "syntax first, and a ValueError means none was accepted",
         params="(self, ab_syntax, tr_syntax, role=None, context_id=None, allow_conversion=True)",
         body="117a52c2ae6720e0bc934266b1ef0aede4366c3de895b16f0c773c3a5076442d",
+    ),
+    Seam(
+        "pynetdicom.presentation.negotiate_as_requestor",
+        "negotiation",
+        "mirrored line for line (validated UIDs copied, not validated again)",
+        params="(rq_contexts, ac_contexts, roles=None)",
+        body="4a0668500d9c3a2d4a16b685be0013321631c60a0681851a41bed99ff6827214",
+    ),
+    Seam("pynetdicom.acse.negotiate_as_requestor", "negotiation", "the name replaced"),
+    Seam(
+        "pynetdicom.acse.ACSE._negotiate_as_requestor",
+        "negotiation",
+        "looks negotiate_as_requestor up in its module when an A-ASSOCIATE-AC arrives",
+        params="(self)",
+        body="507959152c5896c634fad04f075f213f281840809017c48844f401c66c410a92",
     ),
 )
 
