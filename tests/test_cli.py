@@ -755,7 +755,7 @@ def test_token_endpoint_flag_errors(
 
 def test_token_auth_kerberos_from_flags() -> None:
     # Pure logic: which provider the flags build (the Kerberos exchange itself is tested against
-    # the real KDC in tests/test_token_endpoint.py).
+    # the real KDC in tests/test_token_endpoint_kerberos.py).
     from client_sdk._cli.identity import identity_from_flags
     from client_sdk._cli.parser import build_parser
 

@@ -190,9 +190,10 @@ CASES: dict[str, tuple[Callable[[Web], str], str]] = {
 
 @pytest.fixture(scope="module")
 def token_service_keytab(kerberos_realm: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """HTTP/localhost's keys (as tests/test_token_endpoint.py's http_keytab: requests-kerberos
-    asks for HTTP@127.0.0.1, which MIT canonicalises to localhost). kadmin.local's addprinc of
-    a principal that exists changes nothing, and ktadd -norandkey keeps its keys."""
+    """HTTP/localhost's keys (as tests/test_token_endpoint_kerberos.py's http_keytab:
+    requests-kerberos asks for HTTP@127.0.0.1, which MIT canonicalises to localhost).
+    kadmin.local's addprinc of a principal that exists changes nothing, and ktadd -norandkey
+    keeps its keys."""
     keytab = str(tmp_path_factory.mktemp("http-keytab") / "http.keytab")
     kerberos_realm._k5.addprinc("HTTP/localhost")
     kerberos_realm._k5.extract_keytab("HTTP/localhost", keytab)
