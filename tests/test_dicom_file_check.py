@@ -19,7 +19,7 @@ from pydicom.uid import (
 )
 
 from client_sdk import Client, DimseFailure, InvalidDicomFile, Peer
-from client_sdk._operations.dicom_file_check import read_checked
+from client_sdk._operations.dicom_file_check import read_checked, read_checked_encoded
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import UsernameProvider
 
@@ -97,6 +97,31 @@ def test_every_cut_of_a_file_is_refused(encoding: str, tmp_path: Path) -> None:
     assert set(checks) <= {"preamble", "file-meta", "truncated", "sop-uids", "pixel-data"}
     assert checks["truncated"] > len(data) // 2, checks
     assert read_quietly > len(data) // 2  # what the check is for
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_a_file_sent_as_read_is_checked_the_same(encoding: str, tmp_path: Path) -> None:
+    """The path that sends a file's bytes as read (no pydicom parse) refuses every cut with
+    the same check as read_checked; the whole file gives its bytes after the meta header, its
+    SOP UIDs, and decodes (for a conversion) to what was written."""
+    ds = ENCODINGS[encoding](_with_sequences(ct_dataset()))
+    whole = tmp_path / "whole.dcm"
+    data = _write(whole, ds)
+    header, encoded = read_checked_encoded(whole)
+    assert encoded is not None and data.endswith(encoded.data)
+    assert header.SOPInstanceUID == encoded.sop_instance == ds.SOPInstanceUID
+    assert header.SOPClassUID == encoded.sop_class == ds.SOPClassUID
+    assert encoded.transfer_syntax == ds.file_meta.TransferSyntaxUID
+    assert encoded.decode().PixelData == ds.PixelData
+    cut = tmp_path / "cut.dcm"
+    for size in range(0, len(data), 7):
+        cut.write_bytes(data[:size])
+        with pytest.raises(InvalidDicomFile) as as_read:
+            read_checked_encoded(cut)
+        with pytest.raises(InvalidDicomFile) as parsed:
+            read_checked(cut)
+        assert as_read.value.check == parsed.value.check, size
+        assert str(as_read.value) == str(parsed.value)
 
 
 def test_where_the_cut_is_named(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any, cast
 
@@ -63,9 +63,9 @@ class EncodedDataset:
     sop_class: str
     sop_instance: str
     transfer_syntax: str
-    file: bytes
+    file: bytes = field(repr=False)  # (a repr would hold the whole file)
     start: int
-    decode: Callable[[], Dataset]
+    decode: Callable[[], Dataset] = field(repr=False)
 
     @property
     def data(self) -> memoryview:
