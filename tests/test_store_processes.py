@@ -12,6 +12,7 @@ import pickle
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from client_sdk import (
     Client,
     ConfigError,
     DimseFailure,
+    InvalidConfig,
     InvalidDicomFile,
     Peer,
     Policy,
@@ -54,6 +56,7 @@ from providers import (
     TokenRequestRejected,
 )
 from providers._oidc_errors import LoginRequired
+from tests.conftest import poll
 from tests.installed_cli import cli_command, run_cli
 from tests.leak_search import find_leaks
 from tests.store_processes_support import RecordingKeyring
@@ -295,6 +298,7 @@ def test_a_worker_that_dies_stops_the_run(canary_pacs: EmbeddedPacs, tmp_path: P
         NoCredentials([("KeyringPasswordProvider", "no entry")]),
         LoginRequired("log in", issuer="https://idp", client_id="c", command="login"),
         TokenRequestRejected("rejected", status=400, error="invalid_client", error_description="x"),
+        InvalidConfig(["peers.a: no host", "peers.b: no port"]),
         KeyboardInterrupt(),
     ],
     ids=lambda error: type(error).__name__,
@@ -445,3 +449,63 @@ def test_recipes_of_the_file_and_login_providers(tmp_path: Path, keyring_file: A
         OidcLoginProvider("https://127.0.0.1:9/idp", client_id="sdk", interactive=True).recipe()
     with pytest.raises(ProviderNotRebuildable, match="prompt or browser opener"):
         OidcLoginProvider("https://127.0.0.1:9/idp", client_id="sdk", prompt=print).recipe()
+
+
+def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """``--processes 2`` to a peer that holds every C-STORE: with one file in flight in each
+    process, the first Ctrl-C waits for them (and says so once), the second aborts both at once,
+    long before the DIMSE timeout: those two fail (the peer may have them), the rest are not
+    sent; exit 130. The identity comes from the flags (--user): the workers rebuild it."""
+    from pynetdicom import AE, StoragePresentationContexts, evt
+
+    files = write_files(tmp_path / "in", 6)
+    arrivals: list[int] = []
+    release = threading.Event()
+
+    def hold(event: Any) -> int:
+        arrivals.append(1)
+        release.wait(60)
+        return 0x0000
+
+    ae = AE(ae_title="SLOW_STORE")
+    ae.supported_contexts = StoragePresentationContexts
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, hold)])
+    assert server is not None
+    address = [f"127.0.0.1:{server.server_address[1]}", "--ae-title", "SLOW_STORE"]
+    options = ["--user", "alice", str(files[0].parent), "-r", "--processes", "2"]
+    options += ["--dimse-timeout", "60"]
+    try:
+        proc = subprocess.Popen(
+            [*cli_command(), "--json", "store", *address, *options],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            poll(lambda: len(arrivals) == 2, timeout=60, what="a file in flight per process")
+            proc.send_signal(signal.SIGINT)
+            assert proc.stderr is not None
+            warning = proc.stderr.readline()
+            assert warning.startswith("dicom-identity: warning: interrupted"), warning
+            proc.send_signal(signal.SIGINT)
+            aborted = time.monotonic()
+            out, err = proc.communicate(timeout=30)
+            stopped_in = time.monotonic() - aborted
+        finally:
+            proc.kill()
+    finally:
+        release.set()
+        server.shutdown()
+    found = file_events(cli_events(out))
+    assert sorted(e["path"] for e in found) == sorted(map(str, files))
+    failed = [e for e in found if e["result"] == "failed"]
+    assert len(failed) == 2 and sum(e["result"] == "not-sent" for e in found) == 4, found
+    assert all("interrupted (Ctrl-C twice) while in flight" in e["reason"] for e in failed)
+    assert proc.returncode == 130
+    assert stopped_in < 10  # not the 60 s DIMSE timeout
+    assert "interrupted: no new input is sent" not in err  # said once, above
+    assert err.strip().splitlines()[-1] == "dicom-identity: interrupted"
