@@ -32,6 +32,7 @@ from client_sdk import (
     Peer,
     Policy,
     StoreResult,
+    XmlFileAuditSink,
 )
 from client_sdk._errors import (
     AssociationAborted,
@@ -509,3 +510,44 @@ def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
     assert stopped_in < 10  # not the 60 s DIMSE timeout
     assert "interrupted: no new input is sent" not in err  # said once, above
     assert err.strip().splitlines()[-1] == "dicom-identity: interrupted"
+
+
+def test_a_required_audit_trail_that_cannot_write_stops_the_workers(
+    canary_pacs: EmbeddedPacs, tmp_path: Path, keyring_file: RecordingKeyring
+) -> None:
+    """audit_required and a directory where the audit file should be: each worker asks this
+    process's sink, which refuses, so no worker fetches the credential or associates; the
+    AuditUnavailable raised here names this process's sink, as with threads."""
+    files = write_files(tmp_path / "in", 4)
+    audit = tmp_path / "audit.xml"
+    audit.mkdir()
+    sink = XmlFileAuditSink(audit)
+    identity = KeyringPasswordProvider("embedded-pacs", "alice", backend=keyring_file)
+    client = client_of(canary_pacs, identity, audit=sink, audit_required=True)
+    errors = {}
+    for mode, options in (("threads", {"workers": 2}), ("processes", {"processes": 2})):
+        with pytest.raises(AuditUnavailable) as info:
+            client.store_many(files, **options)
+        errors[mode] = info.value
+    assert str(errors["processes"]) == str(errors["threads"])
+    assert "Is a directory" in str(errors["processes"]) and str(audit) in str(errors["processes"])
+    assert errors["processes"].sink is sink
+    assert keyring_file.reads() == [] and canary_pacs.records == []
+
+
+def test_a_progress_callback_that_raises_stops_the_run(
+    canary_pacs: EmbeddedPacs, tmp_path: Path
+) -> None:
+    files = write_files(tmp_path / "in", 40)
+    seen: list[StoreResult] = []
+
+    def progress(result: StoreResult) -> None:
+        seen.append(result)
+        if len(seen) == 3:
+            raise RuntimeError("callback broke")
+
+    with pytest.raises(RuntimeError, match="callback broke"):
+        client_of(canary_pacs, None).store_many(files, processes=2, progress=progress)
+    assert len({r.index for r in seen}) == len(seen) < 40  # stopped; each taken input once
+    stored = {r.sop_instance_uid for r in seen if r.stored}
+    assert {str(ds.SOPInstanceUID) for ds in canary_pacs.datasets} == stored
