@@ -8,7 +8,7 @@ import pickle
 from pathlib import Path
 
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from client_sdk import Client, DimseFailure, Peer, PeerUnreachable, Session
 from client_sdk.testing import CT_IMAGE_STORAGE, EmbeddedPacs, ct_dataset
@@ -198,7 +198,7 @@ def _three_of_123(peer: Peer) -> None:
         ct.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         assert second.store(ct) == 0x0000
         other = ct_dataset(seed=1)
-        other.SOPClassUID = other.file_meta.MediaStorageSOPClassUID = SECONDARY_CAPTURE
+        other.SOPClassUID = other.file_meta.MediaStorageSOPClassUID = UID(SECONDARY_CAPTURE)
         with pytest.raises(DimseFailure, match="did not accept it"):
             second.store(other)  # refused with the full list too
     with client.associate() as third:
