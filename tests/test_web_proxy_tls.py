@@ -26,7 +26,6 @@ from client_sdk import (
     UntrustedCertificate,
     load_config,
 )
-from client_sdk._web.configured import web_client
 from providers import PasswordProvider
 from tests.http_proxy import RecordingProxy
 from tests.http_relay import HttpRelay
@@ -173,7 +172,7 @@ def test_a_configured_proxy_is_used_and_the_environment_is_not(
         )
         config = load_config(write_config(tmp_path / "c.toml", peer), environ={})
         # No identity configured: Apache's 401 is the answer, through the configured proxy.
-        with web_client(config, "web") as client, pytest.raises(HttpAuthenticationRejected):
+        with config.web_client("web") as client, pytest.raises(HttpAuthenticationRejected):
             client.echo()
         (tunnel,) = configured.seen
         assert tunnel.startswith(f"CONNECT 127.0.0.1:{relay.port} ".encode())
@@ -195,3 +194,18 @@ def test_a_configured_proxy_is_checked(peer: str, says: str, tmp_path: Path) -> 
     with pytest.raises(ConfigError, match=r"peers\.web\.proxy") as refused:
         load_config(write_config(tmp_path / "c.toml", peer), environ={})
     assert says in str(refused.value) and "u:pw" not in str(refused.value)
+
+
+def test_the_configuration_gives_each_kind_of_peer_its_client(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[peers.web]\nurl = "https://pacs.example.org/dicom-web"\n'
+        '[peers.dimse]\nhost = "127.0.0.1"\nport = 11112\nae_title = "PACS"\n'
+    )
+    config = load_config(path, environ={})
+    with config.web_client("web") as client:
+        assert isinstance(client, DicomWebClient)
+    with pytest.raises(ConfigError, match=r"Config\.web_client\('web'\)"):
+        config.client("web")
+    with pytest.raises(ConfigError, match=r"not a DICOMweb peer.*Config\.client\('dimse'\)"):
+        config.web_client("dimse")

@@ -189,7 +189,7 @@ def _dimse_or_web(name: str, dimse: Command) -> Command:
             return dimse(config, args, report)
         # Deferred: a DIMSE command does not load requests and dicomweb-client.
         from client_sdk._cli.web_commands import WEB_COMMANDS
-        from client_sdk._web.configured import web_client
+        from client_sdk._config.web_client import web_client
 
         identity = identity_for_configured_peer(config, args.peer, args)
         client = web_client(config, args.peer, overrides_from_flags(args, identity))

@@ -24,11 +24,13 @@ from client_sdk._config.schema import (
 )
 from client_sdk._config.settings import SOURCE_DEFAULT, Overrides, Resolved, Setting, resolve
 from client_sdk._config.values import dotted, show
+from client_sdk._errors import ConfigError
 from client_sdk._identity_types.registry import entry_of
 from providers._misplaced_secret import masked
 
 if TYPE_CHECKING:
     from client_sdk._client import Client
+    from client_sdk._web.client import DicomWebClient
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,18 @@ class Config:
     def client(self, peer: str, *, overrides: Overrides | None = None) -> Client:
         """A client for the configured ``peer``. Its providers read nothing until it associates."""
         return make_client(self.client_settings(peer, overrides=overrides))
+
+    def web_client(self, peer: str, *, overrides: Overrides | None = None) -> DicomWebClient:
+        """A :class:`~client_sdk.DicomWebClient` for the configured DICOMweb ``peer`` (``url =``),
+        with its identity, policy, TLS, network timeout, proxy and audit settings."""
+        if self._peer_config(peer).url is None:
+            raise ConfigError(
+                f"peer {peer!r} is a DIMSE application entity (host, port, ae_title), not a "
+                f"DICOMweb peer (url = ...): use Config.client({peer!r})"
+            )
+        from client_sdk._config.web_client import web_client  # deferred: loads requests
+
+        return web_client(self, peer, overrides)
 
     def client_settings(self, peer: str, *, overrides: Overrides | None = None) -> ClientSettings:
         """What :meth:`client` makes a client of."""
@@ -132,7 +146,7 @@ class Config:
         raise InvalidConfig([f"{self.where}: {shown}: no such peer; {listed}"])
 
     def resolved(self, peer: str, *, overrides: Overrides | None = None) -> dict[str, Resolved]:
-        """Package-internal (client_sdk._web.configured): every setting of ``peer`` resolved
+        """Package-internal (client_sdk._config.web_client): every setting of ``peer`` resolved
         with its precedence (argument, environment, file, default), keyed by dotted name."""
         return self._resolve(peer, overrides)
 

@@ -97,8 +97,8 @@ class PeerConfig:
         if self.url is not None:
             raise ConfigError(
                 f"peer {self.name!r} is a DICOMweb peer (url = {self.url!r}), not a DIMSE "
-                "application entity: use DicomWebClient, or a command that DICOMweb offers "
-                "(echo, find, get, store)"
+                f"application entity: use Config.web_client({self.name!r}), or a command that "
+                "DICOMweb offers (echo, find, get, store)"
             )
         return Peer(self.host, self.port, self.ae_title, tls=tls)
 

@@ -1,14 +1,20 @@
 """A :class:`DicomWebClient` for a configured DICOMweb peer (``[peers.NAME] url = ...``): the
 same identity, policy, TLS, timeouts and audit settings, resolved with the same precedence
-(argument, environment, file, default) as for a DIMSE peer."""
+(argument, environment, file, default) as for a DIMSE peer. :meth:`Config.web_client` is its
+public face; it imports this module when called (``client_sdk._web`` is not needed to load a
+configuration)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from client_sdk._config.audit import build_audit
 from client_sdk._config.build import build_identity, build_policy
-from client_sdk._config.model import Config
 from client_sdk._config.settings import SOURCE_ARGUMENT, Overrides
 from client_sdk._web.client import DicomWebClient
+
+if TYPE_CHECKING:
+    from client_sdk._config.model import Config
 
 __all__ = ["web_client"]
 
