@@ -248,9 +248,11 @@ class Client:
         """
         # Loaded when used: the worker pools (multiprocessing) are not part of a one-shot echo.
         from client_sdk._operations.bulk import store_many
-        from client_sdk._operations.process_pool import store_many_in_processes
 
         if processes != 1:
+            # Imported when used: multiprocessing and the workers' module.
+            from client_sdk._operations.process_pool import store_many_in_processes
+
             return store_many_in_processes(
                 self.settings,
                 items,

@@ -48,7 +48,7 @@ from pydicom import Dataset
 
 from client_sdk._audit.sinks import AuditSink, check_audit_sink
 from client_sdk._client_settings import ClientSettings
-from client_sdk._errors import AssociationAborted, AuditUnavailable
+from client_sdk._errors import AssociationAborted, AuditUnavailable, ConfigError
 from client_sdk._operations.bulk import DEFAULT_STORAGE_CLASSES
 from client_sdk._operations.bulk_results import (
     AssociationUse,
@@ -80,6 +80,11 @@ def store_many_in_processes(
     """``store_many`` over ``processes`` worker processes of ``workers`` associations each.
     See the module docstring; raises before any input is taken when the provider cannot be
     rebuilt in a worker."""
+    if not hasattr(signal, "SIGUSR1") or not hasattr(signal, "pthread_sigmask"):
+        raise ConfigError(
+            "processes > 1 needs a POSIX system (the workers take Ctrl-C from the parent as "
+            "SIGUSR1); store with threads (workers=N) here"
+        )
     for name, value in (("processes", processes), ("workers", workers)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a whole number of 1 or more: {value!r}")

@@ -47,7 +47,8 @@ from client_sdk._operations.worker_recipe import WorkerRecipe
 
 AUDIT_ANSWER_TIMEOUT = 60.0  # seconds the parent may take to record one audit event
 _END = object()
-RELAYED_INTERRUPT = signal.SIGUSR1
+# (POSIX only: store_many_in_processes refuses to start where there is none.)
+RELAYED_INTERRUPT: signal.Signals = getattr(signal, "SIGUSR1", signal.SIGINT)
 
 
 class _Channel:
