@@ -401,10 +401,11 @@ def test_cli_report_and_resume_with_processes(
     stored_first = {r["sop_instance_uid"] for r in reported if r["result"] == "stored"}
     assert {str(ds.SOPInstanceUID) for ds in canary_pacs.datasets} == stored_first
 
-    resumed = run_cli(
-        *common, "--resume", str(first), "--report", str(second), env=env, cwd=tmp_path
+    resumed = run_cli(  # --debug: the workers' pynetdicom dumps come back here, scrubbed
+        "--debug", *common, "--resume", str(first), "--report", str(second), env=env, cwd=tmp_path
     )
     assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.count("Password: [redacted]") == 2  # each worker's A-ASSOCIATE-RQ
     sent = file_events(cli_events(resumed.stdout))
     assert len(sent) == len(files) - len(stored_first)
     assert all(e["result"] == "stored" for e in sent)
