@@ -334,7 +334,9 @@ class _Pool:
         if crashed:
             why = AssociationAborted(
                 f"the worker process {worker.number} of store_many (pid {worker.process.pid}) "
-                f"exited with code {worker.process.exitcode} before it reported its end"
+                f"exited with code {worker.process.exitcode} before it reported its end (killed, "
+                "out of memory, or an error it wrote to stderr); whether the inputs it held were "
+                "stored is unknown"
             )
             if worker.held or not self.stop.is_set():
                 self._fail(why)
