@@ -35,6 +35,7 @@ from client_sdk._operations.retrieve import Receiver
 from client_sdk._operations.session import Session
 from client_sdk._pynetdicom.log_redaction import ScrubbedSecrets, install_pynetdicom_redaction
 from client_sdk._pynetdicom.negotiation import install_fast_negotiation
+from client_sdk._pynetdicom.release_wait import poll_release_finely
 from client_sdk._pynetdicom.requestor import SdkAE
 from providers import IdentityExchange, IdentityType
 
@@ -141,6 +142,7 @@ def _open_session(
             raise unusable_answer(settings, faults, exc) from None
         wipe_request(assoc)
         if assoc.is_established:
+            poll_release_finely(assoc)
             proposal.established(assoc)
         else:
             faults.close()

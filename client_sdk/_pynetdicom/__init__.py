@@ -19,6 +19,7 @@ what that body does, the body's hash is pinned, so any change upstream fails
 - ``pdata_writer``: a C-STORE-RQ's PDUs, packed by the SDK, written to the socket at once;
 - ``missing_context``: told when an operation finds no accepted presentation context;
 - ``negotiation``: the peer's answer applied without validating every UID again;
+- ``release_wait``: the end of an association checked every 0.5 ms, not 10 ms;
 - ``testing_*``: the embedded PACS (its ACSE, TLS handshakes, shutdown, context copies, PDUs).
 """
 
@@ -325,6 +326,21 @@ SEAMS: tuple[Seam, ...] = (
         body="4a0668500d9c3a2d4a16b685be0013321631c60a0681851a41bed99ff6827214",
     ),
     Seam("pynetdicom.acse.negotiate_as_requestor", "negotiation", "the name replaced"),
+    Seam(
+        "pynetdicom.association.Association.kill",
+        "release_wait",
+        "mirrored per association, checking every 0.5 ms instead of 10 ms",
+        params="(self)",
+        body="8f9713666a7f4cffd840899f023090e9786668945a7c844f99d7a834077c3972",
+    ),
+    Seam(
+        "pynetdicom.dul.DULServiceProvider.stop_dul",
+        "release_wait",
+        "called until it returns True (the DUL in Sta1, its thread ended)",
+        params="(self)",
+        body="28a7e0be126e7b306369cc1b131daec8e907d21d0f5692930133b6599b8c6e5f",
+    ),
+    Seam("_kill", "release_wait", "set by kill()", on="Association"),
     Seam(
         "pynetdicom.acse.ACSE._negotiate_as_requestor",
         "negotiation",
