@@ -16,7 +16,7 @@ from client_sdk._client_settings import ClientSettings
 from client_sdk._config.client_class import register_client_class
 from client_sdk._config.load import load_config
 from client_sdk._config.model import Config
-from client_sdk._operations.dicom_file_check import StoreInput, load_dataset
+from client_sdk._operations.dicom_file_check import StoreInput, load_encoded
 from client_sdk._operations.retrieve import RetrieveResult
 from client_sdk._operations.session import Session
 from client_sdk._peer import DEFAULT_CALLING_AE_TITLE, Peer
@@ -160,13 +160,23 @@ class Client:
             return session.echo()
 
     def store(self, *items: StoreInput) -> list[int]:
-        """Associate, C-STORE each dataset or file, release. Returns the statuses."""
-        datasets = [load_dataset(item) for item in items]
-        sop_classes = {str(ds.SOPClassUID) for ds in datasets}
-        metas = [getattr(ds, "file_meta", None) for ds in datasets]
-        syntaxes = {str(m.TransferSyntaxUID) for m in metas if m and "TransferSyntaxUID" in m}
+        """Associate, C-STORE each dataset or file, release. Returns the statuses.
+
+        Every file is checked before the association opens (a broken one opens none); each is
+        read again when it is sent, and goes as read when its transfer syntax was accepted:
+        none is decoded, and none is held in memory while the others are sent."""
+        sop_classes: set[str] = set()
+        syntaxes: set[str] = set()
+        for item in items:
+            ds, encoded = load_encoded(item)
+            sop_classes.add(str(ds.SOPClassUID))
+            meta = getattr(ds, "file_meta", None)
+            if encoded is not None:
+                syntaxes.add(encoded.transfer_syntax)
+            elif meta is not None and "TransferSyntaxUID" in meta:
+                syntaxes.add(str(meta.TransferSyntaxUID))
         with self.associate(sop_classes=sop_classes, transfer_syntaxes=syntaxes) as session:
-            return [session.store(ds) for ds in datasets]
+            return [session.store(item) for item in items]
 
     def find(self, query: Dataset | Mapping[str, Any], *, level: str = "STUDY") -> list[Dataset]:
         """Associate, Study Root C-FIND, release. Returns the matching identifiers."""

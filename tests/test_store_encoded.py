@@ -13,7 +13,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from client_sdk import Client, Peer
+from client_sdk import Client, InvalidDicomFile, Peer
 from client_sdk._operations.dicom_file_check import read_checked_encoded
 from client_sdk.testing import CT_IMAGE_STORAGE, EmbeddedPacs, ct_dataset
 
@@ -68,6 +68,21 @@ def test_accepted_syntax_goes_as_read(
         assert got.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
         assert got.PixelData == original.PixelData
         assert got.PatientID == "ENC-1"
+
+
+def test_client_store_checks_every_file_first_then_sends_each_as_read(
+    pacs: EmbeddedPacs, tmp_path: Path, encodes: list[int]
+) -> None:
+    files = write_files(tmp_path, 2)
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(files[0].read_bytes()[:-100])
+    client = Client(Peer(pacs.host, pacs.port, pacs.ae_title))
+    with pytest.raises(InvalidDicomFile):
+        client.store(*files, broken)
+    assert pacs.datasets == []  # checked before the association: nothing sent
+    assert client.store(*files) == [0x0000, 0x0000]
+    assert encodes == []  # proposed in their own syntax, sent as read
+    assert {str(dcmread(p).SOPInstanceUID) for p in files} == set(_received(pacs))
 
 
 def test_session_store_converts_when_only_another_syntax_was_accepted(
