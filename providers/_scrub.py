@@ -98,7 +98,7 @@ class SecretForms:
     """Every textual form of some secrets, compiled once; :meth:`remove` replaces each
     occurrence with ``[redacted]``. Its ``repr`` shows nothing of them."""
 
-    __slots__ = ("_literals", "_patterns", "margin")
+    __slots__ = ("_compiled", "_literals", "_patterns", "margin")
 
     def __init__(self, secrets: Iterable[SecretLike | None]) -> None:
         literals: set[str] = set()
@@ -113,7 +113,10 @@ class SecretForms:
             patterns.append(r"[\s:]?".join(_percent(bytes([b]))[1:] for b in value))  # hex
             literals |= _literal_forms(value)
             self.margin = max(self.margin, 9 * len(text), 3 * len(value))
-        self._patterns = [re.compile(p) for p in sorted(patterns, key=len, reverse=True)]
+        # Compiled at the first remove(), not here: one is registered per association (a
+        # Kerberos token's patterns take about 20 ms to compile), and most never scrub a text.
+        self._patterns = sorted(patterns, key=len, reverse=True)
+        self._compiled: list[re.Pattern[str]] | None = None
         # Longest first, so that a form holding another is replaced whole.
         self._literals = sorted(literals, key=len, reverse=True)
         self.margin = max([self.margin, *map(len, self._literals)])
@@ -125,7 +128,10 @@ class SecretForms:
         return bool(self._patterns)
 
     def remove(self, text: str) -> str:
-        for pattern in self._patterns:
+        compiled = self._compiled
+        if compiled is None:  # two threads may both compile: the same result, kept once
+            compiled = self._compiled = [re.compile(p) for p in self._patterns]
+        for pattern in compiled:
             text = pattern.sub(REDACTED, text)
         for form in self._literals:
             if form in text:
