@@ -65,6 +65,7 @@ from providers._oidc_server import OidcServer
 from providers._oidc_tokens import LoginTokens
 from providers._rotating_file import RotatingFile, _Cached
 from providers._saml_file import SamlExchange
+from providers._scrub import SecretForms
 from providers._token_answer import IssuedToken, _Answer
 from providers._token_cache import TokenCache
 from providers._token_client_auth import (
@@ -139,10 +140,15 @@ HOLDERS: list[type] = [
     IdentityChecker,
     KerberosAcceptor,
     KerberosRealm,
+    SecretForms,
 ]
 
 # Reprs that show nothing of the state, built or not.
-CONSTANT_REPRS: dict[type, str] = {Secret: "Secret('**********')", PeerText: "PeerText(...)"}
+CONSTANT_REPRS: dict[type, str] = {
+    Secret: "Secret('**********')",
+    PeerText: "PeerText(...)",
+    SecretForms: "SecretForms(...)",
+}
 
 # Classes whose source speaks of secrets and that hold none: each names where a secret is kept
 # (a keyring entry, a file path), what kind of identity it is, or what came back.
@@ -161,6 +167,7 @@ NAMES_ONLY = {  # the package and the class name: modules move, the classes stay
     "providers.LogoutResult",
     "providers.OidcEndpoints",  # the URLs of the discovery document
     "providers.ProcessLock",  # the path of a lock file
+    "providers.KeyringBackendRecipe",  # a keyring backend's class and file path
     "client_sdk.JwksKeys",  # the URL of a JWKS: public keys only
     "client_sdk.OidcLoginIdentity",  # issuer, client id, where the refresh token is kept
     "client_sdk.AuditEvent",  # the principal, never a secret
