@@ -28,6 +28,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from providers._secret import Secret
 
@@ -94,46 +95,66 @@ def _literal_forms(secret: bytes) -> set[str]:
     return {form for form in forms if form}
 
 
+class _Forms(NamedTuple):
+    patterns: list[re.Pattern[str]]  # longest first
+    literals: list[str]  # longest first, so that a form holding another is replaced whole
+    margin: int  # the longest text one occurrence can take
+
+
+def _forms_of(values: tuple[bytes, ...]) -> _Forms:
+    literals: set[str] = set()
+    patterns = []
+    margin = 0
+    for value in values:
+        text = value.decode("utf-8", "surrogateescape")
+        patterns.append("".join(_character(c) for c in text))
+        patterns.append(r"[\s:]?".join(_percent(bytes([b]))[1:] for b in value))  # hex
+        literals |= _literal_forms(value)
+        margin = max(margin, 9 * len(text), 3 * len(value))
+    return _Forms(
+        [re.compile(p) for p in sorted(patterns, key=len, reverse=True)],
+        sorted(literals, key=len, reverse=True),
+        max([margin, *map(len, literals)]),
+    )
+
+
 class SecretForms:
     """Every textual form of some secrets, compiled once; :meth:`remove` replaces each
-    occurrence with ``[redacted]``. Its ``repr`` shows nothing of them."""
+    occurrence with ``[redacted]``. Its ``repr`` shows nothing of them.
 
-    __slots__ = ("_compiled", "_literals", "_patterns", "margin")
+    The forms are made at the first use, not here: one is registered per association, and a
+    Kerberos token's take about 25 ms to make (5 for the literal forms, 20 to compile the
+    patterns), for a registration that most associations never use."""
+
+    __slots__ = ("_forms", "_values")
 
     def __init__(self, secrets: Iterable[SecretLike | None]) -> None:
-        literals: set[str] = set()
-        patterns = []
-        self.margin = 0  # the longest text one occurrence can take
-        for secret in secrets:
-            value = _secret_bytes(secret) if secret is not None else b""
-            if not value:
-                continue
-            text = value.decode("utf-8", "surrogateescape")
-            patterns.append("".join(_character(c) for c in text))
-            patterns.append(r"[\s:]?".join(_percent(bytes([b]))[1:] for b in value))  # hex
-            literals |= _literal_forms(value)
-            self.margin = max(self.margin, 9 * len(text), 3 * len(value))
-        # Compiled at the first remove(), not here: one is registered per association (a
-        # Kerberos token's patterns take about 20 ms to compile), and most never scrub a text.
-        self._patterns = sorted(patterns, key=len, reverse=True)
-        self._compiled: list[re.Pattern[str]] | None = None
-        # Longest first, so that a form holding another is replaced whole.
-        self._literals = sorted(literals, key=len, reverse=True)
-        self.margin = max([self.margin, *map(len, self._literals)])
+        values = (_secret_bytes(secret) if secret is not None else b"" for secret in secrets)
+        self._values = tuple(value for value in values if value)
+        self._forms: _Forms | None = None
 
     def __repr__(self) -> str:
         return "SecretForms(...)"
 
     def __bool__(self) -> bool:
-        return bool(self._patterns)
+        return bool(self._values)
+
+    def _made(self) -> _Forms:
+        forms = self._forms
+        if forms is None:  # two threads may both make them: the same result, kept once
+            forms = self._forms = _forms_of(self._values)
+        return forms
+
+    @property
+    def margin(self) -> int:
+        """The longest text one occurrence of a secret can take, in any of its forms."""
+        return self._made().margin
 
     def remove(self, text: str) -> str:
-        compiled = self._compiled
-        if compiled is None:  # two threads may both compile: the same result, kept once
-            compiled = self._compiled = [re.compile(p) for p in self._patterns]
-        for pattern in compiled:
+        forms = self._made()
+        for pattern in forms.patterns:
             text = pattern.sub(REDACTED, text)
-        for form in self._literals:
+        for form in forms.literals:
             if form in text:
                 text = text.replace(form, REDACTED)
         return text
