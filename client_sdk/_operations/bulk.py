@@ -50,6 +50,7 @@ from client_sdk._operations.bulk_results import (
     StoreManyReport,
     StoreProgress,
     StoreResult,
+    finished_run,
 )
 from client_sdk._operations.dicom_file_check import StoreInput, load_encoded
 from client_sdk._operations.session import Session
@@ -153,16 +154,7 @@ class _Run:
         for thread in threads:
             thread.start()
         self._wait(threads)
-        results = sorted(self._results, key=lambda result: result.index)
-        if self._errors:
-            error = self._errors[0]
-            stored = sum(1 for result in results if result.stored)
-            error.add_note(
-                f"store_many stopped: {stored} of the {len(results)} inputs taken were stored; "
-                "the progress callback saw each result (not-sent ones included)"
-            )
-            raise error
-        return StoreManyReport(results, list(self._associations))
+        return finished_run(self._results, self._errors, self._associations)
 
     def _wait(self, threads: list[threading.Thread]) -> None:
         """Wait for the workers. Ctrl-C: take no new input, let the files in flight finish,

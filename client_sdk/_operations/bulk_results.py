@@ -91,3 +91,22 @@ class StoreManyReport:
 
 
 StoreProgress = Callable[[StoreResult], None]
+
+
+def finished_run(
+    results: list[StoreResult],
+    errors: list[BaseException],
+    associations: list[AssociationUse],
+) -> StoreManyReport:
+    """The report of a run that ended, in input order; or, when an error stopped it, that error
+    with a note of what was stored (threads and processes end the same way)."""
+    ordered = sorted(results, key=lambda result: result.index)
+    if errors:
+        error = errors[0]
+        stored = sum(1 for result in ordered if result.stored)
+        error.add_note(
+            f"store_many stopped: {stored} of the {len(ordered)} inputs taken were stored; "
+            "the progress callback saw each result (not-sent ones included)"
+        )
+        raise error
+    return StoreManyReport(ordered, list(associations))

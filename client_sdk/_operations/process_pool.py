@@ -55,6 +55,7 @@ from client_sdk._operations.bulk_results import (
     StoreManyReport,
     StoreProgress,
     StoreResult,
+    finished_run,
 )
 from client_sdk._operations.dicom_file_check import StoreInput
 from client_sdk._operations.portable_errors import PortableError
@@ -156,16 +157,7 @@ class _Pool:
         reader.start()
         self._wait()
         reader.join()
-        results = sorted(self._results, key=lambda result: result.index)
-        if self._errors:
-            error = self._errors[0]
-            stored = sum(1 for result in results if result.stored)
-            error.add_note(
-                f"store_many stopped: {stored} of the {len(results)} inputs taken were stored; "
-                "the progress callback saw each result (not-sent ones included)"
-            )
-            raise error
-        return StoreManyReport(results, list(self._associations))
+        return finished_run(self._results, self._errors, self._associations)
 
     def _start(self, context: Any, number: int, first: tuple[int, StoreInput]) -> None:
         mine, theirs = context.Pipe()
