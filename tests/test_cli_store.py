@@ -20,7 +20,9 @@ import pytest
 from pydicom import dcmread
 
 from client_sdk.testing import EmbeddedPacs, ct_dataset
+from tests.conftest import poll
 from tests.dcmtk_peers import DcmtkPeers
+from tests.holding_scp import holding_store_scp
 from tests.installed_cli import cli_command, run_cli
 from tests.processes import background, listening
 
@@ -425,24 +427,10 @@ def test_a_second_ctrl_c_aborts_the_files_in_flight(tmp_path: Path, env: dict[st
     """A peer that does not answer the C-STORE: the first Ctrl-C waits for the file in flight
     (and says so), the second aborts it at once, long before the DIMSE timeout. That file is
     failed (the peer may have it), the others not sent; exit 130."""
-    from pynetdicom import AE, StoragePresentationContexts, evt
-
     files = write_files(tmp_path / "in", 5)
-    arrived = threading.Event()
-    release = threading.Event()
-
-    def hold(event: Any) -> int:
-        arrived.set()
-        release.wait(60)
-        return 0x0000
-
-    ae = AE(ae_title="SLOW_STORE")
-    ae.supported_contexts = StoragePresentationContexts
-    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, hold)])
-    assert server is not None
-    try:
+    with holding_store_scp(60) as scp:
         proc, lines = start_store(
-            *peer("127.0.0.1", server.server_address[1], "SLOW_STORE"),
+            *peer("127.0.0.1", scp.port, scp.ae_title),
             str(tmp_path / "in"),
             "-r",
             "--dimse-timeout",
@@ -453,7 +441,7 @@ def test_a_second_ctrl_c_aborts_the_files_in_flight(tmp_path: Path, env: dict[st
         assert proc.stderr is not None
         errors = Lines(proc.stderr)
         try:
-            assert arrived.wait(30)
+            poll(lambda: bool(scp.arrivals), timeout=30, what="the file in flight")
             proc.send_signal(signal.SIGINT)
             warning = errors.next()
             assert warning is not None and warning.startswith(
@@ -466,9 +454,6 @@ def test_a_second_ctrl_c_aborts_the_files_in_flight(tmp_path: Path, env: dict[st
             stopped_in = time.monotonic() - aborted
         finally:
             proc.kill()
-    finally:
-        release.set()
-        server.shutdown()
     all_events = [json.loads(line) for line in rest]
     counts = assert_each_file_once(file_events(all_events), files)
     assert counts == {"failed": 1, "not-sent": 4}, all_events

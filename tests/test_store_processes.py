@@ -58,6 +58,7 @@ from providers import (
 )
 from providers._oidc_errors import LoginRequired
 from tests.conftest import poll
+from tests.holding_scp import holding_store_scp
 from tests.installed_cli import cli_command, run_cli
 from tests.leak_search import find_leaks
 from tests.store_processes_support import Lines, RecordingKeyring
@@ -268,22 +269,7 @@ def test_a_worker_that_dies_stops_the_run(tmp_path: Path) -> None:
     """SIGKILL to a worker while its file is in flight (a peer that holds every C-STORE): the
     run stops with AssociationAborted naming it; the inputs it held fail (whether they were
     stored is unknown); every input taken has exactly one result."""
-    from pynetdicom import AE, StoragePresentationContexts, evt
-
     files = write_files(tmp_path / "in", 20)
-    arrivals: list[int] = []
-    release = threading.Event()
-
-    def hold(event: Any) -> int:
-        arrivals.append(1)
-        release.wait(30)
-        return 0x0000
-
-    ae = AE(ae_title="SLOW_STORE")
-    ae.supported_contexts = StoragePresentationContexts
-    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, hold)])
-    assert server is not None
-    client = Client(Peer("127.0.0.1", server.server_address[1], "SLOW_STORE"), timeouts=THIRD_PARTY)
     pulled = 0
     seen: list[StoreResult] = []
     ended: list[BaseException] = []
@@ -294,22 +280,24 @@ def test_a_worker_that_dies_stops_the_run(tmp_path: Path) -> None:
             pulled += 1
             yield path
 
-    def run() -> None:
-        try:
-            client.store_many(inputs(), processes=2, progress=seen.append)
-        except BaseException as error:
-            ended.append(error)
+    with holding_store_scp(30) as scp:
+        client = Client(Peer("127.0.0.1", scp.port, scp.ae_title), timeouts=THIRD_PARTY)
 
-    caller = threading.Thread(target=run)
-    caller.start()
-    try:
-        poll(lambda: len(arrivals) == 2, timeout=60, what="a file in flight per process")
-        os.kill(multiprocessing.active_children()[0].pid or 0, signal.SIGKILL)
-        poll(lambda: bool(seen), timeout=30, what="the dead worker's inputs failed")
-    finally:
-        release.set()
-        poll(lambda: not caller.is_alive(), timeout=60, what="store_many to return")
-        server.shutdown()
+        def run() -> None:
+            try:
+                client.store_many(inputs(), processes=2, progress=seen.append)
+            except BaseException as error:
+                ended.append(error)
+
+        caller = threading.Thread(target=run)
+        caller.start()
+        try:
+            poll(lambda: len(scp.arrivals) == 2, timeout=60, what="a file in flight per process")
+            os.kill(multiprocessing.active_children()[0].pid or 0, signal.SIGKILL)
+            poll(lambda: bool(seen), timeout=30, what="the dead worker's inputs failed")
+        finally:
+            scp.release.set()
+            poll(lambda: not caller.is_alive(), timeout=60, what="store_many to return")
     (error,) = ended
     assert isinstance(error, AssociationAborted) and "exited with code -9" in str(error)
     assert "store_many stopped" in error.__notes__[-1]
@@ -497,25 +485,11 @@ def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
     process, the first Ctrl-C waits for them (and says so once), the second aborts both at once,
     long before the DIMSE timeout: those two fail (the peer may have them), the rest are not
     sent; exit 130. The identity comes from the flags (--user): the workers rebuild it."""
-    from pynetdicom import AE, StoragePresentationContexts, evt
-
     files = write_files(tmp_path / "in", 6)
-    arrivals: list[int] = []
-    release = threading.Event()
-
-    def hold(event: Any) -> int:
-        arrivals.append(1)
-        release.wait(60)
-        return 0x0000
-
-    ae = AE(ae_title="SLOW_STORE")
-    ae.supported_contexts = StoragePresentationContexts
-    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, hold)])
-    assert server is not None
-    address = [f"127.0.0.1:{server.server_address[1]}", "--ae-title", "SLOW_STORE"]
     options = ["--user", "alice", str(files[0].parent), "-r", "--processes", "2"]
     options += ["--dimse-timeout", "60"]
-    try:
+    with holding_store_scp(60) as scp:
+        address = [f"127.0.0.1:{scp.port}", "--ae-title", scp.ae_title]
         proc = subprocess.Popen(
             [*cli_command(), "--json", "store", *address, *options],
             cwd=tmp_path,
@@ -527,7 +501,7 @@ def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
         assert proc.stdout is not None and proc.stderr is not None
         lines, errors = Lines(proc.stdout), Lines(proc.stderr)
         try:
-            poll(lambda: len(arrivals) == 2, timeout=60, what="a file in flight per process")
+            poll(lambda: len(scp.arrivals) == 2, timeout=60, what="a file in flight per process")
             proc.send_signal(signal.SIGINT)
             warning = errors.next()
             assert warning is not None, "no warning"
@@ -539,9 +513,6 @@ def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
             stopped_in = time.monotonic() - aborted
         finally:
             proc.kill()
-    finally:
-        release.set()
-        server.shutdown()
     found = file_events(cli_events(out))
     assert sorted(e["path"] for e in found) == sorted(map(str, files))
     failed = [e for e in found if e["result"] == "failed"]
