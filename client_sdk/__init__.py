@@ -7,18 +7,16 @@ embedded PACS for tests. The identity providers are in the ``providers`` package
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from client_sdk import _deprecated
+from providers._lazy_exports import lazy_exports
 
 # Not typing's: importing typing costs every start-up, --help included (issue 16); type
 # checkers read this name as typing.TYPE_CHECKING.
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from client_sdk._audit.event import AuditEvent, EventOutcome
     from client_sdk._audit.sinks import (
         AuditSink,
@@ -157,17 +155,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [

@@ -6,18 +6,16 @@ association. This package never imports ``client_sdk``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from providers import _deprecated
+from providers._lazy_exports import lazy_exports
 
 # Not typing's: importing typing costs every start-up, --help included (issue 16); type
 # checkers read this name as typing.TYPE_CHECKING.
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from providers._base import (
         IdentityExchange,
         IdentityProvider,
@@ -142,17 +140,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [
