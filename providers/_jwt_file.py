@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from providers._base import IdentityExchange, IdentityRequest, IdentityType, Target
 from providers._errors import CredentialError, CredentialExpired
 from providers._outside_text import label, quoted
-from providers._recipe import ProviderRecipe, not_rebuildable
 from providers._rotating_file import RotatingFile
 from providers._safe_errors import secret_safe, total_repr
 from providers._secret import Secret
+from providers._token_file import TokenFileProvider
 
 log = logging.getLogger("providers.jwt_file")
 
@@ -37,7 +34,7 @@ class _Loaded:
         return total_repr(self, lambda: f"_Loaded({self.token!r}, {quoted(self.claims, 200)})")
 
 
-class JwtFileProvider:
+class JwtFileProvider(TokenFileProvider[_Loaded]):
     """Reads a compact JWT from ``path`` whenever the file changed since the last read.
 
     The signature is not verified here (the peer does that); the claims are read only to refuse,
@@ -46,21 +43,8 @@ class JwtFileProvider:
 
     identity_type = IdentityType.JWT
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        audience: str | None = None,
-        leeway: float = 30,
-        positive_response: bool = False,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.path = Path(path)
-        self.audience = audience
-        self.leeway = leeway
-        self.positive_response = positive_response
-        self._clock = clock
-        self._file = RotatingFile(self.path, self._parse, what="JWT file", noun="token")
+    def _open_file(self) -> RotatingFile[_Loaded]:
+        return RotatingFile(self.path, self._parse, what="JWT file", noun="token")
 
     @property
     def _loaded(self) -> _Loaded | None:
@@ -175,23 +159,6 @@ class JwtFileProvider:
                 "1970 (NumericDate); the token issuer must fix the token"
             )
         return seconds
-
-    def recipe(self) -> ProviderRecipe:
-        """How a worker process builds this provider again: the file's path (read there)."""
-        if self._clock is not time.time:
-            raise not_rebuildable(self, "its clock is a function of this process")
-        return ProviderRecipe.of(
-            self,
-            path=str(self.path),
-            audience=self.audience,
-            leeway=self.leeway,
-            positive_response=self.positive_response,
-        )
-
-    def __repr__(self) -> str:
-        return total_repr(
-            self, lambda: f"JwtFileProvider(path={str(self.path)!r}, audience={self.audience!r})"
-        )
 
 
 def _iso(ts: float) -> str:

@@ -8,11 +8,7 @@ no SAML signature, so the outcome is ``present-unverified`` whatever came back.
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from providers._base import (
     MAX_ITEM_LENGTH,
@@ -24,7 +20,6 @@ from providers._base import (
 )
 from providers._errors import CredentialError
 from providers._outside_text import label
-from providers._recipe import ProviderRecipe, not_rebuildable
 from providers._rotating_file import RotatingFile
 from providers._safe_errors import secret_safe, total_repr
 from providers._saml_assertion import (
@@ -34,6 +29,7 @@ from providers._saml_assertion import (
     parse_assertion,
 )
 from providers._secret import Secret
+from providers._token_file import TokenFileProvider
 
 # The primary field and the item share one 16-bit length: type, flag and two lengths take 6 bytes.
 MAX_ASSERTION_BYTES = MAX_ITEM_LENGTH - 6
@@ -50,7 +46,7 @@ class _Loaded:
         return total_repr(self, lambda: f"_Loaded({self.assertion!r}, {self.parsed!r})")
 
 
-class SamlFileProvider:
+class SamlFileProvider(TokenFileProvider[_Loaded]):
     """Reads a SAML 2.0 assertion (UTF-8 XML) from ``path`` whenever the file changed.
 
     Before anything is sent, refuses an assertion whose ``Conditions`` NotBefore/NotOnOrAfter
@@ -64,21 +60,8 @@ class SamlFileProvider:
 
     identity_type = IdentityType.SAML
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        audience: str | None = None,
-        leeway: float = 30,
-        positive_response: bool = False,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.path = Path(path)
-        self.audience = audience
-        self.leeway = leeway
-        self.positive_response = positive_response
-        self._clock = clock
-        self._file = RotatingFile(
+    def _open_file(self) -> RotatingFile[_Loaded]:
+        return RotatingFile(
             self.path,
             self._parse,
             what="SAML assertion file",
@@ -123,23 +106,6 @@ class SamlFileProvider:
                 "(the identity provider's signed <saml:Assertion>, as UTF-8 XML)"
             ) from None
         return _Loaded(Secret(text), parsed)
-
-    def recipe(self) -> ProviderRecipe:
-        """How a worker process builds this provider again: the file's path (read there)."""
-        if self._clock is not time.time:
-            raise not_rebuildable(self, "its clock is a function of this process")
-        return ProviderRecipe.of(
-            self,
-            path=str(self.path),
-            audience=self.audience,
-            leeway=self.leeway,
-            positive_response=self.positive_response,
-        )
-
-    def __repr__(self) -> str:
-        return total_repr(
-            self, lambda: f"SamlFileProvider(path={str(self.path)!r}, audience={self.audience!r})"
-        )
 
 
 class SamlExchange(IdentityExchange):

@@ -77,6 +77,7 @@ from providers._token_client_auth import (
     _KeyringSecret,
 )
 from providers._token_endpoint import _Token
+from providers._token_file import TokenFileProvider
 from providers._token_http import HttpAnswer, TokenTransport
 
 # Every class that holds a secret (a Secret, a password, a token, a key) or a credential source.
@@ -141,6 +142,7 @@ HOLDERS: list[type] = [
     KerberosAcceptor,
     KerberosRealm,
     SecretForms,
+    TokenFileProvider,
 ]
 
 # Reprs that show nothing of the state, built or not.
