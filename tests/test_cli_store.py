@@ -6,15 +6,13 @@ run; ``--resume`` sends exactly the rest."""
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from pydicom import dcmread
@@ -25,6 +23,7 @@ from tests.dcmtk_peers import DcmtkPeers
 from tests.holding_scp import holding_store_scp
 from tests.installed_cli import cli_command, run_cli
 from tests.processes import background, listening
+from tests.stream_lines import Lines
 
 PASSWORD = "store-cli-canary-Pa55word"
 RESULTS = {"stored", "failed", "not-sent"}
@@ -72,31 +71,6 @@ def assert_each_file_once(found: list[dict[str, Any]], files: list[Path]) -> Cou
         assert e["event"] == e["result"] in RESULTS, e
         assert (e["reason"] is None) == (e["result"] == "stored"), e
     return Counter(e["result"] for e in found)
-
-
-class Lines:
-    """A process's stdout line by line, each wait bounded; None once it closed."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def next(self, timeout: float = 30) -> str | None:
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no output within {timeout} s") from None
-
-    def rest(self, timeout: float = 60) -> list[str]:
-        lines = []
-        while (line := self.next(timeout)) is not None:
-            lines.append(line)
-        return lines
 
 
 def start_store(*args: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], Lines]:

@@ -61,7 +61,8 @@ from tests.conftest import poll
 from tests.holding_scp import holding_store_scp
 from tests.installed_cli import cli_command, run_cli
 from tests.leak_search import find_leaks
-from tests.store_processes_support import Lines, RecordingKeyring
+from tests.store_processes_support import RecordingKeyring
+from tests.stream_lines import Lines
 from tests.timeouts import THIRD_PARTY
 
 PASSWORD = "processes-canary-Pa55word"
@@ -404,10 +405,10 @@ def test_cli_report_and_resume_with_processes(
         lines: list[dict[str, Any]] = []
         while len(file_events(lines)) < 15:
             line = out.next()
-            assert line, f"the run ended early: {lines} {errors.rest()}"
+            assert line, f"the run ended early: {lines} {errors.text()}"
             lines.append(json.loads(line))
         proc.send_signal(signal.SIGINT)
-        rest, stderr = out.rest(), errors.rest()
+        rest, stderr = out.text(), errors.text()
         proc.wait(timeout=60)
     finally:
         proc.kill()
@@ -508,7 +509,7 @@ def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
             assert warning.startswith("dicom-identity: warning: interrupted"), warning
             proc.send_signal(signal.SIGINT)
             aborted = time.monotonic()
-            out, err = lines.rest(30), errors.rest(30)
+            out, err = lines.text(30), errors.text(30)
             proc.wait(timeout=30)
             stopped_in = time.monotonic() - aborted
         finally:
