@@ -9,7 +9,8 @@ fixture; ``tests/test_suite_structure.py`` lists those overrides. Other configur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,3 +33,21 @@ def client_for(pacs: EmbeddedPacs, identity: Any = None, **kwargs: Any) -> Clien
     unless ``timeouts=`` says otherwise; other keywords go to :class:`Client`."""
     kwargs.setdefault("timeouts", LOCAL)
     return Client(Peer(pacs.host, pacs.port, pacs.ae_title), identity=identity, **kwargs)
+
+
+@contextlib.contextmanager
+def pacs_on_first_use(make: Callable[..., EmbeddedPacs]) -> Iterator[Callable[..., EmbeddedPacs]]:
+    """``get(*key)``: one embedded PACS per distinct ``key``, made by ``make(*key)`` and started on
+    first use (a module's cases share it); every one is stopped at the end."""
+    started: dict[tuple[Any, ...], EmbeddedPacs] = {}
+
+    def get(*key: Any) -> EmbeddedPacs:
+        if key not in started:
+            started[key] = make(*key).start()
+        return started[key]
+
+    try:
+        yield get
+    finally:
+        for pacs in started.values():
+            pacs.stop()

@@ -79,6 +79,7 @@ from providers import (
     Target,
 )
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.fixtures_pacs import pacs_on_first_use
 from tests.leak_search import find_leaks, planted
 from tests.secret_matrix_support import ErrorKeeper, Gathered
 from tests.secret_matrix_values import (
@@ -184,24 +185,19 @@ PacsPool = Callable[..., EmbeddedPacs]
 @pytest.fixture(scope="module")
 def pacs_pool(hex_dumps: None, certs: CertificateFiles) -> Iterator[PacsPool]:
     """One embedded PACS per (mode, TLS, keytab), started on first use, stopped at the end."""
-    started: dict[tuple[str, bool, str | None], EmbeddedPacs] = {}
 
-    def get(mode: str, tls: bool, keytab: str | None = None) -> EmbeddedPacs:
-        key = (mode, tls, keytab)
-        if key not in started:
-            started[key] = EmbeddedPacs(
-                users={"alice": PASSWORD, "jürgen": KEYRING_PASSWORD},
-                jwt_key=JWT_KEY,
-                jwt_audience=AUDIENCE,
-                kerberos_keytab=keytab,
-                response_mode=cast(ResponseMode, mode),
-                ssl_context=certs.server_context() if tls else None,
-            ).start()
-        return started[key]
+    def make(mode: str, tls: bool, keytab: str | None) -> EmbeddedPacs:
+        return EmbeddedPacs(
+            users={"alice": PASSWORD, "jürgen": KEYRING_PASSWORD},
+            jwt_key=JWT_KEY,
+            jwt_audience=AUDIENCE,
+            kerberos_keytab=keytab,
+            response_mode=cast(ResponseMode, mode),
+            ssl_context=certs.server_context() if tls else None,
+        )
 
-    yield get
-    for pacs in started.values():
-        pacs.stop()
+    with pacs_on_first_use(make) as get:
+        yield lambda mode, tls, keytab=None: get(mode, tls, keytab)
 
 
 def tls_for(certs: CertificateFiles, tls: bool) -> TlsConfig | None:

@@ -41,6 +41,7 @@ from pydicom import Dataset
 
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.fixtures_pacs import pacs_on_first_use
 from tests.installed_cli import cli_command, run_cli
 from tests.leak_search import find_leaks
 from tests.secret_matrix_support import assert_search_finds
@@ -433,18 +434,14 @@ def installed_python() -> str:
 @pytest.fixture(scope="module")
 def pacs_pool(hex_dumps: None, certs: CertificateFiles) -> Iterator[Callable[[bool], EmbeddedPacs]]:
     """One embedded PACS with TLS and one without, in this process, with the hex dumps on."""
-    started: dict[bool, EmbeddedPacs] = {}
 
-    def get(tls: bool) -> EmbeddedPacs:
-        if tls not in started:
-            started[tls] = EmbeddedPacs(
-                users={"alice": PASSWORD},
-                jwt_key=JWT_KEY,
-                jwt_audience=AUDIENCE,
-                ssl_context=certs.server_context() if tls else None,
-            ).start()
-        return started[tls]
+    def make(tls: bool) -> EmbeddedPacs:
+        return EmbeddedPacs(
+            users={"alice": PASSWORD},
+            jwt_key=JWT_KEY,
+            jwt_audience=AUDIENCE,
+            ssl_context=certs.server_context() if tls else None,
+        )
 
-    yield get
-    for pacs in started.values():
-        pacs.stop()
+    with pacs_on_first_use(make) as get:
+        yield get

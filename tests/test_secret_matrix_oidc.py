@@ -40,6 +40,7 @@ from providers import Secret
 from providers._token_answer import ParsedAnswer
 from providers._token_client_auth import ClientCredentials, PrivateKeyJwt
 from tests.conftest import AUDIENCE
+from tests.fixtures_pacs import pacs_on_first_use
 from tests.leak_search import find_leaks
 from tests.oidc_fixtures import RunningOidcProvider
 from tests.secret_matrix_oidc_cases import CASES, NAMES, TOKEN_FIELDS, Matrix
@@ -69,26 +70,22 @@ def pacs_pool(
 ) -> Iterator[Callable[[str], EmbeddedPacs]]:
     """The PACS verifying through the provider's JWKS (``standard``, ``echo``, and ``tls``: over
     TLS), and one that trusts another key (``rejecting``)."""
-    started: dict[str, EmbeddedPacs] = {}
 
-    def get(mode: str) -> EmbeddedPacs:
-        if mode not in started:
-            keys: dict[str, Any] = (
-                {"jwt_key": OTHER_KEY}
-                if mode == "rejecting"
-                else {"jwt_jwks_url": oidc_provider.endpoint("jwks")}
-            )
-            started[mode] = EmbeddedPacs(
-                **keys,
-                jwt_audience=AUDIENCE,
-                response_mode=cast(ResponseMode, mode if mode == "echo" else "standard"),
-                ssl_context=certs.server_context() if mode == "tls" else None,
-            ).start()
-        return started[mode]
+    def make(mode: str) -> EmbeddedPacs:
+        keys: dict[str, Any] = (
+            {"jwt_key": OTHER_KEY}
+            if mode == "rejecting"
+            else {"jwt_jwks_url": oidc_provider.endpoint("jwks")}
+        )
+        return EmbeddedPacs(
+            **keys,
+            jwt_audience=AUDIENCE,
+            response_mode=cast(ResponseMode, mode if mode == "echo" else "standard"),
+            ssl_context=certs.server_context() if mode == "tls" else None,
+        )
 
-    yield get
-    for pacs in started.values():
-        pacs.stop()
+    with pacs_on_first_use(make) as get:
+        yield get
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from client_sdk import STUDY_ROOT_FIND, VERIFICATION, Client, Peer, Session, Tls
 from client_sdk.testing import EmbeddedPacs, ResponseMode, ct_dataset
 from providers import IdentityProvider, JwtFileProvider, PasswordProvider, SamlFileProvider
 from tests.conftest import AUDIENCE, JWT_KEY, make_jwt, write_token
+from tests.fixtures_pacs import pacs_on_first_use
 from tests.installed_cli import cli_command
 from tests.leak_search import find_leaks
 from tests.saml_assertions import ISSUER, write_file
@@ -192,22 +193,18 @@ CASES: dict[str, tuple[Callable[[Peers, ErrorKeeper], str], str]] = {
 def saml_pacs_pool(
     hex_dumps: None, certs: CertificateFiles
 ) -> Iterator[Callable[[str, bool], EmbeddedPacs]]:
-    started: dict[tuple[str, bool], EmbeddedPacs] = {}
 
-    def get(mode: str, tls: bool) -> EmbeddedPacs:
-        if (mode, tls) not in started:
-            started[mode, tls] = EmbeddedPacs(
-                saml_issuer=ISSUER,
-                saml_audience=AUDIENCE,
-                jwt_key=JWT_KEY,
-                response_mode=cast(ResponseMode, mode),
-                ssl_context=certs.server_context() if tls else None,
-            ).start()
-        return started[mode, tls]
+    def make(mode: str, tls: bool) -> EmbeddedPacs:
+        return EmbeddedPacs(
+            saml_issuer=ISSUER,
+            saml_audience=AUDIENCE,
+            jwt_key=JWT_KEY,
+            response_mode=cast(ResponseMode, mode),
+            ssl_context=certs.server_context() if tls else None,
+        )
 
-    yield get
-    for pacs in started.values():
-        pacs.stop()
+    with pacs_on_first_use(make) as get:
+        yield get
 
 
 @pytest.fixture

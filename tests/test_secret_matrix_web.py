@@ -37,6 +37,7 @@ from client_sdk import Client, Peer, Policy, TlsConfig
 from client_sdk.testing import EmbeddedPacs, ResponseMode
 from providers import CredentialError, Target, TokenEndpointProvider
 from tests.conftest import AUDIENCE, JWT_KEY
+from tests.fixtures_pacs import pacs_on_first_use
 from tests.leak_search import find_leaks
 from tests.secret_matrix_support import (
     FINISHED,
@@ -204,21 +205,17 @@ def token_service_keytab(kerberos_realm: Any, tmp_path_factory: pytest.TempPathF
 def pacs_pool(
     hex_dumps: None, certs: CertificateFiles
 ) -> Iterator[Callable[[str, bool], EmbeddedPacs]]:
-    started: dict[tuple[str, bool], EmbeddedPacs] = {}
 
-    def get(mode: str, tls: bool) -> EmbeddedPacs:
-        if (mode, tls) not in started:
-            started[mode, tls] = EmbeddedPacs(
-                jwt_key=JWT_KEY,
-                jwt_audience=AUDIENCE,
-                response_mode=cast(ResponseMode, mode),
-                ssl_context=certs.server_context() if tls else None,
-            ).start()
-        return started[mode, tls]
+    def make(mode: str, tls: bool) -> EmbeddedPacs:
+        return EmbeddedPacs(
+            jwt_key=JWT_KEY,
+            jwt_audience=AUDIENCE,
+            response_mode=cast(ResponseMode, mode),
+            ssl_context=certs.server_context() if tls else None,
+        )
 
-    yield get
-    for pacs in started.values():
-        pacs.stop()
+    with pacs_on_first_use(make) as get:
+        yield get
 
 
 @pytest.mark.parametrize("name", list(CASES))
