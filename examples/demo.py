@@ -55,7 +55,7 @@ def main() -> int:
         code = dicomweb_login_demo.main([])  # its own arguments, not the DIMSE ones
         if code:
             return code
-    print("\nAll examples ran against the embedded PACS.")
+    print("\nAll examples ran (the embedded PACS; Orthanc behind Apache for DICOMweb).")
     return 0
 
 
