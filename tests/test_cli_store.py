@@ -261,15 +261,19 @@ def test_pacs_killed_mid_run(tmp_path: Path, env: dict[str, str]) -> None:
         assert by_path[str(tmp_path / e["path"])]["result"] == e["result"]
 
 
-def test_ctrl_c_mid_run(pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str]) -> None:
+@pytest.mark.parametrize("parallel", ["--workers", "--processes"])
+def test_ctrl_c_mid_run(
+    pacs: EmbeddedPacs, tmp_path: Path, env: dict[str, str], parallel: str
+) -> None:
     """SIGINT after 20 results: the run stops promptly, every file has one result, the files in
-    flight finished (none failed), the rest are not sent; the summary; exit 130."""
+    flight finished (none failed), the rest are not sent; the summary; exit 130. The same with
+    two threads and with two processes (which take the Ctrl-C from this one over their pipe)."""
     files = write_files(tmp_path / "big", 300)
     proc, lines = start_store(
         *peer(pacs.host, pacs.port, pacs.ae_title),
         str(tmp_path / "big"),
         "-r",
-        "--workers",
+        parallel,
         "2",
         env=env,
         cwd=tmp_path,

@@ -12,7 +12,6 @@ import pickle
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -477,52 +476,6 @@ def test_recipes_of_the_file_and_login_providers(tmp_path: Path, keyring_file: A
         OidcLoginProvider("https://127.0.0.1:9/idp", client_id="sdk", interactive=True).recipe()
     with pytest.raises(ProviderNotRebuildable, match="prompt or browser opener"):
         OidcLoginProvider("https://127.0.0.1:9/idp", client_id="sdk", prompt=print).recipe()
-
-
-def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
-    """``--processes 2`` to a peer that holds every C-STORE: with one file in flight in each
-    process, the first Ctrl-C waits for them (and says so once), the second aborts both at once,
-    long before the DIMSE timeout: those two fail (the peer may have them), the rest are not
-    sent; exit 130. The identity comes from the flags (--user): the workers rebuild it."""
-    files = write_files(tmp_path / "in", 6)
-    options = ["--user", "alice", str(files[0].parent), "-r", "--processes", "2"]
-    options += ["--dimse-timeout", "60"]
-    with holding_store_scp(60) as scp:
-        address = [f"127.0.0.1:{scp.port}", "--ae-title", scp.ae_title]
-        proc = subprocess.Popen(
-            [*cli_command(), "--json", "store", *address, *options],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        lines, errors = Lines(proc.stdout), Lines(proc.stderr)
-        try:
-            poll(lambda: len(scp.arrivals) == 2, timeout=60, what="a file in flight per process")
-            proc.send_signal(signal.SIGINT)
-            warning = errors.next()
-            assert warning is not None, "no warning"
-            assert warning.startswith("dicom-identity: warning: interrupted"), warning
-            proc.send_signal(signal.SIGINT)
-            aborted = time.monotonic()
-            out, err = lines.text(30), errors.text(30)
-            proc.wait(timeout=30)
-            stopped_in = time.monotonic() - aborted
-        finally:
-            proc.kill()
-    found = file_events(cli_events(out))
-    assert sorted(e["path"] for e in found) == sorted(map(str, files))
-    failed = [e for e in found if e["result"] == "failed"]
-    assert len(failed) == 2 and sum(e["result"] == "not-sent" for e in found) == 4, found
-    assert all("interrupted (Ctrl-C twice) while in flight" in e["reason"] for e in failed)
-    assert proc.returncode == 130
-    assert stopped_in < 10  # not the 60 s DIMSE timeout
-    assert "interrupted: no new input is sent" not in err  # said once, above
-    assert err.strip().splitlines()[-1] == "dicom-identity: interrupted"
 
 
 def test_a_required_audit_trail_that_cannot_write_stops_the_workers(

@@ -174,14 +174,15 @@ class _Run:
                 )
                 self._finished.wait()
             except KeyboardInterrupt:
-                self._abort_all()
+                self.abort_in_flight()
                 self._finished.wait()
             with self._result_lock:
                 self._errors.insert(0, interrupt)
         for thread in threads:
             thread.join()  # each has finished its work: this returns at once
 
-    def _abort_all(self) -> None:
+    def abort_in_flight(self) -> None:
+        """Abort every association in use: the second Ctrl-C. Their files in flight fail."""
         with self._result_lock:
             sessions = list(self._open)
             self._aborted.update(sessions)

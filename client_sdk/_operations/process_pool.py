@@ -19,9 +19,12 @@ this one) each run ``workers`` associations, exactly as the thread mode does
 * failures: the first error that stops a worker (authentication rejected, a credential error,
   the peer unreachable) stops the run: the other workers finish the file in flight and release,
   and the error is raised here, rebuilt with its fields (``portable_errors``);
-* Ctrl-C: relayed to the workers (SIGUSR1): the first lets the files in flight finish, the
-  second aborts them, as with threads. A worker that dies (killed, out of memory) fails the
-  inputs it held (whether they were stored is unknown) and stops the run.
+* Ctrl-C: relayed to the workers with its number over the pipe (the first lets the files in
+  flight finish, the second aborts them, as with threads), and as SIGUSR1, which stops a worker
+  still building its client. The number travels on the pipe because two signals sent before a
+  worker runs its handler arrive as one: a second Ctrl-C would then be lost in a busy worker.
+  A worker that dies (killed, out of memory) fails the inputs it held (whether they were
+  stored is unknown) and stops the run.
 
 A worker builds its own provider from a :class:`~providers.ProviderRecipe` (no secret crosses;
 the secret is fetched in the worker). A provider that cannot be rebuilt is refused with
@@ -58,6 +61,7 @@ from client_sdk._operations.bulk_results import (
     finished_run,
 )
 from client_sdk._operations.dicom_file_check import StoreInput
+from client_sdk._operations.held_interrupt import ctrl_c_held
 from client_sdk._operations.portable_errors import PortableError
 from client_sdk._operations.process_worker import RELAYED_INTERRUPT, worker_main
 from client_sdk._operations.worker_recipe import WorkerRecipe
@@ -109,6 +113,8 @@ class _Worker:
     first: tuple[int, StoreInput] | None  # handed over at its first request
     held: dict[int, StoreInput] = dataclasses.field(default_factory=dict)  # no result yet
     ready: bool = False
+    interrupts: int = 0  # the Ctrl-Cs relayed to it
+    send_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     done: bool = False  # it reported its end
     finished: bool = False  # it exited, and its inputs are accounted for
     closed: bool = False  # its end of the pipe is closed
@@ -134,30 +140,56 @@ class _Pool:
         self._errors: list[BaseException] = []
         self._stopped_workers = False
         self._finished = threading.Event()
+        self._listed = threading.Event()  # every worker is started: the reader may begin
 
     def go(self, processes: int) -> StoreManyReport:
         context = multiprocessing.get_context("spawn")
-        # A worker starts with SIGUSR1 blocked and unblocks it once its handler is set: a
-        # relayed Ctrl-C that comes early waits for it instead of killing it.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {RELAYED_INTERRUPT})
+        reader = threading.Thread(target=self._read, name="store-processes", daemon=True)
+        # A Ctrl-C that cut a worker's start in two would leave a half-started process (its
+        # traceback on the terminal) and an input with no result: held until all are started.
+        with ctrl_c_held() as held:
+            try:
+                reader.start()
+                # A worker starts with SIGUSR1 blocked and unblocks it once its handler is
+                # set: a relayed Ctrl-C that comes early waits for it instead of killing it.
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, {RELAYED_INTERRUPT})
+                try:
+                    early = self._start_all(context, processes)
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            except BaseException:
+                self._workers.clear()  # none started, or killed: the error is raised
+                raise
+            finally:
+                self._listed.set()  # the reader waits for it on every path
+        if held and early is None:
+            self.stop.set()
+            early = held[0]
+        self._wait(early)
+        reader.join()
+        return finished_run(self._results, self._errors, self._associations)
+
+    def _start_all(self, context: Any, processes: int) -> KeyboardInterrupt | None:
+        """Start a worker per input up to ``processes``; returns a Ctrl-C that came meanwhile
+        (raised here only where it could not be held: a SIGINT handler of the caller's)."""
         try:
             for number in range(1, processes + 1):
                 first = self._take()
                 if first is None:
                     break
                 self._start(context, number, first)
+        except KeyboardInterrupt as interrupt:
+            # The first Ctrl-C: no other worker is started; those that are get it as soon as
+            # they listen, and every input taken still gets its result.
+            self.stop.set()
+            self._forget_unstarted()
+            return interrupt
         except BaseException:
             for worker in self._workers:
-                worker.process.terminate()
+                worker.process.kill()  # nothing was handed to it yet
                 worker.process.join()
             raise
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        reader = threading.Thread(target=self._read, name="store-processes", daemon=True)
-        reader.start()
-        self._wait()
-        reader.join()
-        return finished_run(self._results, self._errors, self._associations)
+        return None
 
     def _start(self, context: Any, number: int, first: tuple[int, StoreInput]) -> None:
         mine, theirs = context.Pipe()
@@ -167,33 +199,60 @@ class _Pool:
             name=f"store-process-{number}",
             daemon=True,
         )
-        process.start()
-        theirs.close()
+        # Listed before it starts: a Ctrl-C in between leaves no input without its result.
         self._workers.append(_Worker(number, process, mine, time.monotonic(), first))
-
-    def _wait(self) -> None:
-        """Wait for the workers; Ctrl-C is relayed to them (see ``bulk._Run._wait``)."""
         try:
-            self._finished.wait()
-        except KeyboardInterrupt as interrupt:
-            self.stop.set()
-            self._relay_interrupt()
-            try:
-                log.warning(
-                    "interrupted: no new input is sent; the files in flight get their response "
-                    "first (Ctrl-C again aborts them)"
-                )
-                self._finished.wait()
-            except KeyboardInterrupt:
-                self._relay_interrupt()
-                self._finished.wait()
-            self._errors.insert(0, interrupt)
+            process.start()
+        finally:
+            theirs.close()
 
-    def _relay_interrupt(self) -> None:
+    def _forget_unstarted(self) -> None:
+        """After a Ctrl-C during the start: a worker whose process did not start is dropped,
+        and the input taken for it is not sent."""
+        for worker in [worker for worker in self._workers if worker.process.pid is None]:
+            self._workers.remove(worker)
+            worker.conn.close()
+            if worker.first is not None:
+                index, item = worker.first
+                self._record(StoreResult(index, _path(item), None, None, not_sent=True))
+
+    def _wait(self, early: KeyboardInterrupt | None) -> None:
+        """Wait for the workers. The first Ctrl-C (``early``: during the start) stops the input
+        and is relayed; the second is relayed too (the workers abort their files in flight). A
+        Ctrl-C that lands while an earlier one is being relayed is counted, and the relay done
+        again."""
+        first = early
+        interrupts = 0 if early is None else 1
+        warned = False
+        while True:
+            try:
+                if interrupts:
+                    self.stop.set()
+                    self._relay_interrupt(interrupts)
+                if interrupts and not warned:
+                    warned = True
+                    log.warning(
+                        "interrupted: no new input is sent; the files in flight get their "
+                        "response first (Ctrl-C again aborts them)"
+                    )
+                self._finished.wait()
+                break
+            except KeyboardInterrupt as interrupt:
+                first = first or interrupt
+                interrupts = min(interrupts + 1, 2)
+        if first is not None:
+            self._errors.insert(0, first)
+
+    def _relay_interrupt(self, number: int) -> None:
         for worker in self._workers:
+            if worker.finished or worker.interrupts >= number:
+                continue
+            self._send(worker, ("interrupt", number))
             if worker.process.exitcode is None and worker.process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.process.pid, RELAYED_INTERRUPT)
+            worker.interrupts = number
+            log.debug("Ctrl-C %d relayed to the worker process %d", number, worker.number)
 
     def _take(self) -> tuple[int, StoreInput] | None:
         if self.stop.is_set():
@@ -210,6 +269,7 @@ class _Pool:
 
     def _read(self) -> None:
         try:
+            self._listed.wait()  # every worker is started (set by go() on every path)
             while live := [worker for worker in self._workers if not worker.finished]:
                 ends: dict[Any, _Worker] = {w.process.sentinel: w for w in live}
                 ends.update({w.conn: w for w in live if not w.closed})
@@ -309,18 +369,22 @@ class _Pool:
                     self._send(worker, ("stop",))
 
     def _send(self, worker: _Worker, message: tuple[Any, ...]) -> None:
-        try:
-            worker.conn.send(message)
-        except OSError:  # it is gone; its exit is handled when its sentinel fires
-            worker.closed = True
+        # Under its lock: the reader thread answers the worker while Ctrl-C is relayed from the
+        # main thread, and two writers on one pipe would mix their bytes.
+        with worker.send_lock:
+            try:
+                worker.conn.send(message)
+            except OSError:  # it is gone; its exit is handled when its sentinel fires
+                worker.closed = True
 
     def _exited(self, worker: _Worker) -> None:
         """The process ended: read what it sent last, account for the inputs it still held."""
         while not worker.closed and worker.conn.poll():
             self._receive(worker)
         worker.process.join()
-        worker.conn.close()
-        worker.closed = worker.finished = True
+        with worker.send_lock:
+            worker.conn.close()
+            worker.closed = worker.finished = True
         crashed = not worker.done
         why: IdentityError | None = None
         if crashed:

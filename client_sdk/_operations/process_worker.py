@@ -14,9 +14,13 @@ process so the association never waits for the pipe). Everything goes back over 
 * ``("done", associations | None, PortableError | None)`` at the end.
 
 The parent sends ``("item", index, input)`` or ``("end",)`` per ``want``, ``("audit-answer",
-message | None)``, and ``("stop",)`` when the run stops. Ctrl-C reaches the worker from the
-parent only, as SIGUSR1 (the terminal's SIGINT is ignored here, so that one Ctrl-C counts once),
-and lands in ``_Run``'s wait: the thread mode's first and second Ctrl-C.
+message | None)``, ``("stop",)`` when the run stops, and ``("interrupt", n)`` for its n-th
+Ctrl-C: the first stops the input and lets the files in flight finish, the second aborts them
+(the thread mode's first and second Ctrl-C). The terminal's SIGINT is ignored here, so that one
+Ctrl-C counts once. While the client is being built, the parent's SIGUSR1 stops the build
+(a keyring, a KDC or a token endpoint may be slow); once the run starts, SIGUSR1 is ignored and
+only the numbered message counts: two signals sent before this process ran its handler would
+arrive as one.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ class _Channel:
         self._answers: queue.Queue[PortableError | None] = queue.Queue()
         self.run: _Run | None = None
         self.stopped = threading.Event()
+        self._interrupts = 0  # the parent's Ctrl-Cs so far
+        self._aborted = False  # the second one was applied
+        self._run_lock = threading.Lock()  # the run, and the interrupts that apply to it
         threading.Thread(target=self._read, name="store-worker-pipe", daemon=True).start()
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -95,9 +102,32 @@ class _Channel:
                     self._answers.put(message[1])
                 elif kind == "stop":
                     self._stop()
+                elif kind == "interrupt":
+                    with self._run_lock:
+                        self._interrupts = max(self._interrupts, message[1])
+                        self._apply_interrupts()
         except (EOFError, OSError):  # the parent is gone: stop, and answer what waits
             self._stop()
             self._answers.put(PortableError.of(AuditWriteError("the parent process is gone")))
+
+    def start(self, run: _Run) -> None:
+        """The run takes its inputs now: what was said before applies to it."""
+        with self._run_lock:
+            self.run = run
+            if self.stopped.is_set():
+                run.stop.set()
+            self._apply_interrupts()
+
+    def _apply_interrupts(self) -> None:
+        if self._interrupts >= 1:
+            self._stop()
+        if self._interrupts >= 2 and self.run is not None and not self._aborted:
+            self._aborted = True
+            # In a thread of its own: this one must go on reading (an abort's audit event
+            # waits for the parent's answer, which comes through here).
+            threading.Thread(
+                target=self.run.abort_in_flight, name="store-worker-abort", daemon=True
+            ).start()
 
     def _stop(self) -> None:
         self.stopped.set()
@@ -171,11 +201,6 @@ class _ToParent(logging.handlers.QueueHandler):
             self.channel.send(("log", record))
 
 
-def _thread_mode_interrupt_line(record: logging.LogRecord) -> bool:
-    # The parent writes the "interrupted" warning once, as with threads: not once per process.
-    return not record.getMessage().startswith("interrupted: no new input")
-
-
 def _forward_logs(channel: _Channel, levels: tuple[tuple[str, int], ...]) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -183,13 +208,13 @@ def _forward_logs(channel: _Channel, levels: tuple[tuple[str, int], ...]) -> Non
     root.addHandler(_ToParent(channel))
     for name, level in levels:
         logging.getLogger(name).setLevel(level)
-    logging.getLogger("client_sdk.bulk").addFilter(_thread_mode_interrupt_line)
 
 
 def worker_main(recipe: WorkerRecipe, conn: Connection, sink_repr: str) -> None:
     """The process's target (``spawn``): build the client, store, report back, exit."""
     # The terminal's Ctrl-C is the parent's to relay. Started with SIGUSR1 blocked by the
-    # parent: a relay that came early is raised at the unblock, inside the try.
+    # parent: a relay that came early is raised at the unblock, inside the try, and stops the
+    # build of the client.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(RELAYED_INTERRUPT, signal.default_int_handler)
     channel = _Channel(conn)
@@ -211,9 +236,9 @@ def worker_main(recipe: WorkerRecipe, conn: Connection, sink_repr: str) -> None:
             recipe.sop_classes,
             recipe.transfer_syntaxes,
         )
-        channel.run = run
-        if channel.stopped.is_set():
-            run.stop.set()
+        # From here Ctrl-C comes only as ("interrupt", n): two signals may arrive as one.
+        signal.signal(RELAYED_INTERRUPT, signal.SIG_IGN)
+        channel.start(run)
         channel.send(("ready",))
         report = run.go(recipe.workers)
     except BaseException as error:
