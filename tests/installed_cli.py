@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.stream_lines import Lines
+
 
 def cli_command() -> list[str]:
     """The argv prefix that runs the installed command line."""
@@ -50,6 +52,23 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def start_cli(
+    *args: str, env: Mapping[str, str], cwd: Path
+) -> tuple[subprocess.Popen[str], Lines, Lines]:
+    """Start the installed command line with ``args``; returns it and its stdout and stderr
+    read line by line as they come."""
+    proc = subprocess.Popen(
+        [*cli_command(), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    return proc, Lines(proc.stdout), Lines(proc.stderr)
 
 
 def json_lines(out: str) -> list[dict[str, Any]]:

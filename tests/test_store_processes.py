@@ -10,7 +10,6 @@ import multiprocessing
 import os
 import pickle
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -58,10 +57,9 @@ from providers import (
 from providers._oidc_errors import LoginRequired
 from tests.conftest import poll
 from tests.holding_scp import holding_store_scp
-from tests.installed_cli import cli_command, run_cli
+from tests.installed_cli import run_cli, start_cli
 from tests.leak_search import find_leaks
 from tests.store_processes_support import RecordingKeyring
-from tests.stream_lines import Lines
 from tests.timeouts import THIRD_PARTY
 
 PASSWORD = "processes-canary-Pa55word"
@@ -390,16 +388,7 @@ def test_cli_report_and_resume_with_processes(
     first, second, audit = tmp_path / "run1.jsonl", tmp_path / "run2.jsonl", tmp_path / "a.xml"
     common = ["--config", str(config), "--json", "store", "local", str(tmp_path / "study"), "-r"]
     common += ["--processes", "2", "--audit-file", str(audit)]
-    proc = subprocess.Popen(
-        [*cli_command(), *common, "--report", str(first)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    out, errors = Lines(proc.stdout), Lines(proc.stderr)
+    proc, out, errors = start_cli(*common, "--report", str(first), env=env, cwd=tmp_path)
     try:
         lines: list[dict[str, Any]] = []
         while len(file_events(lines)) < 15:

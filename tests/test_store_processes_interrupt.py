@@ -8,13 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 from tests.conftest import poll
 from tests.holding_scp import holding_store_scp
-from tests.installed_cli import cli_command
+from tests.installed_cli import start_cli
 from tests.stream_lines import Lines
 from tests.test_store_processes import cli_events, file_events, write_files
 
@@ -67,16 +66,7 @@ def _ctrl_c_while_starting(
 ) -> tuple[int, str, str, float]:
     """``store ARGS``: its workers stopped as soon as they exist, Ctrl-C, let go after the
     warning. Returns the exit code, stdout, stderr and the seconds from the let-go to the exit."""
-    proc = subprocess.Popen(
-        [*cli_command(), "--json", "store", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    lines, errors = Lines(proc.stdout), Lines(proc.stderr)
+    proc, lines, errors = start_cli("--json", "store", *args, env=env, cwd=tmp_path)
     frozen: list[int] = []
     try:
         poll(lambda: len(_worker_pids(proc.pid)) == 2, timeout=60, what="two worker processes")
@@ -111,16 +101,9 @@ def _ctrl_c_twice(
     options += ["--dimse-timeout", "60"] + (["--debug"] if frozen_workers else [])
     with holding_store_scp(60) as scp:
         address = [f"127.0.0.1:{scp.port}", "--ae-title", scp.ae_title]
-        proc = subprocess.Popen(
-            [*cli_command(), "--json", "store", *address, *options],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        proc, lines, errors = start_cli(
+            "--json", "store", *address, *options, env=env, cwd=tmp_path
         )
-        assert proc.stdout is not None and proc.stderr is not None
-        lines, errors = Lines(proc.stdout), Lines(proc.stderr)
         frozen: list[int] = []
         try:
             poll(lambda: len(scp.arrivals) == 2, timeout=60, what="a file in flight per process")

@@ -52,7 +52,8 @@ from client_sdk._operations.bulk_results import (
     StoreResult,
     finished_run,
 )
-from client_sdk._operations.dicom_file_check import StoreInput, load_encoded
+from client_sdk._operations.ctrl_c import ctrl_c_held, take_first_inputs, wait_through_ctrl_c
+from client_sdk._operations.dicom_file_check import StoreInput, input_path, load_encoded
 from client_sdk._operations.session import Session
 from client_sdk._pynetdicom.encoded_store import EncodedDataset, send_encoded_c_store
 from client_sdk._pynetdicom.fault_hooks import wake_dimse_wait
@@ -134,8 +135,17 @@ class _Run:
     def go(self, workers: int) -> StoreManyReport:
         # Each worker starts with an input in hand: no association is opened for nothing, and
         # with at least ``workers`` inputs, ``workers`` associations are.
-        firsts = [taken for taken in (self._take() for _ in range(workers)) if taken is not None]
-        classes, syntaxes = _first_inputs(item for _, item in firsts)
+        firsts, early = take_first_inputs(self._take, workers)
+        if early is None:
+            try:  # reads the first files' meta: a Ctrl-C may come while a disk is slow
+                classes, syntaxes = _first_inputs(item for _, item in firsts)
+            except KeyboardInterrupt as interrupt:
+                early = interrupt
+        if early is not None:  # none was sent: each is said so, and the Ctrl-C raised
+            for index, item in firsts:
+                self._record(StoreResult(index, input_path(item), None, None, not_sent=True))
+            self._errors.insert(0, early)
+            return finished_run(self._results, self._errors, self._associations)
         self.transfer_syntaxes += syntaxes
         # Their classes first: the exact-syntax contexts go to the first classes while they fit.
         self.sop_classes = (
@@ -151,31 +161,24 @@ class _Run:
         self._running = len(threads)
         if not threads:
             self._finished.set()
-        for thread in threads:
-            thread.start()
-        self._wait(threads)
+        with ctrl_c_held() as held:  # a thread half started would hold its input forever
+            for thread in threads:
+                thread.start()
+        self._wait(threads, held[0] if held else None)
         return finished_run(self._results, self._errors, self._associations)
 
-    def _wait(self, threads: list[threading.Thread]) -> None:
+    def _wait(self, threads: list[threading.Thread], early: KeyboardInterrupt | None) -> None:
         """Wait for the workers. Ctrl-C: take no new input, let the files in flight finish,
-        raise; a second Ctrl-C aborts the associations (their files in flight fail), still waits.
+        raise; a second Ctrl-C aborts the associations (their files in flight fail), still waits
+        (``ctrl_c``; ``early``: a Ctrl-C while the threads started).
 
         The wait is on an Event, never on ``Thread.join``: in Python 3.11 a join interrupted
         by Ctrl-C marks the thread stopped while it still runs (its lock released by mistake),
         and every later join returns at once."""
-        try:
-            self._finished.wait()
-        except KeyboardInterrupt as interrupt:
-            self.stop.set()
-            try:  # the warning inside: a second Ctrl-C right after its line still aborts
-                log.warning(
-                    "interrupted: no new input is sent; the files in flight get their response "
-                    "first (Ctrl-C again aborts them)"
-                )
-                self._finished.wait()
-            except KeyboardInterrupt:
-                self.abort_in_flight()
-                self._finished.wait()
+        interrupt = wait_through_ctrl_c(
+            self._finished, stop=self.stop.set, abort=self.abort_in_flight, early=early
+        )
+        if interrupt is not None:
             with self._result_lock:
                 self._errors.insert(0, interrupt)
         for thread in threads:
@@ -213,7 +216,7 @@ class _Run:
         try:
             while taken is not None:
                 index, item = taken
-                path = None if isinstance(item, Dataset) else Path(item)
+                path = input_path(item)
                 if self.stop.is_set():
                     self._record(StoreResult(index, path, None, None, not_sent=True))
                     break
@@ -241,6 +244,9 @@ class _Run:
                         self._record(StoreResult(index, path, uid, None, why, not_sent=True))
                         raise
                     files, last = 0, None
+                    if self.stop.is_set():  # while it opened: nothing of this file went out
+                        self._record(StoreResult(index, path, uid, None, not_sent=True))
+                        break
                 result, lost = _store_one(session, index, path, uid, dataset, encoded)
                 if not result.stored and session in self._aborted:
                     result = _interrupted(result, session.peer)

@@ -48,6 +48,12 @@ from client_sdk._pynetdicom.encoded_store import EncodedDataset
 # What C-STORE takes: a dataset, or the path of a DICOM file.
 StoreInput = Dataset | str | os.PathLike[str]
 
+
+def input_path(item: StoreInput) -> Path | None:
+    """The path of a file input, as its result names it (None for a dataset)."""
+    return None if isinstance(item, Dataset) else Path(item)
+
+
 PREAMBLE = 128
 META_START = PREAMBLE + 4
 TRANSFER_SYNTAX = 0x00020010

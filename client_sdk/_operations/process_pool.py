@@ -19,11 +19,12 @@ this one) each run ``workers`` associations, exactly as the thread mode does
 * failures: the first error that stops a worker (authentication rejected, a credential error,
   the peer unreachable) stops the run: the other workers finish the file in flight and release,
   and the error is raised here, rebuilt with its fields (``portable_errors``);
-* Ctrl-C: relayed to the workers with its number over the pipe (the first lets the files in
-  flight finish, the second aborts them, as with threads), and as SIGUSR1, which stops a worker
-  still building its client. The number travels on the pipe because two signals sent before a
-  worker runs its handler arrive as one: a second Ctrl-C would then be lost in a busy worker.
-  A worker that dies (killed, out of memory) fails the inputs it held (whether they were
+* Ctrl-C (``ctrl_c``, as with threads): relayed to the workers with its number over the pipe
+  (the first lets the files in flight finish, the second aborts them), and as SIGUSR1, which
+  stops a worker still building its client. The number travels on the pipe because two
+  signals sent before a worker runs its handler arrive as one: a second Ctrl-C would then be
+  lost in a busy worker. A Ctrl-C while the workers start is held until they are started.
+* A worker that dies (killed, out of memory) fails the inputs it held (whether they were
   stored is unknown) and stops the run.
 
 A worker builds its own provider from a :class:`~providers.ProviderRecipe` (no secret crosses;
@@ -44,10 +45,7 @@ import time
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
-
-from pydicom import Dataset
 
 from client_sdk._audit.sinks import AuditSink, check_audit_sink
 from client_sdk._client_settings import ClientSettings
@@ -60,8 +58,8 @@ from client_sdk._operations.bulk_results import (
     StoreResult,
     finished_run,
 )
-from client_sdk._operations.dicom_file_check import StoreInput
-from client_sdk._operations.held_interrupt import ctrl_c_held
+from client_sdk._operations.ctrl_c import ctrl_c_held, take_first_inputs, wait_through_ctrl_c
+from client_sdk._operations.dicom_file_check import StoreInput, input_path
 from client_sdk._operations.portable_errors import PortableError
 from client_sdk._operations.process_worker import RELAYED_INTERRUPT, worker_main
 from client_sdk._operations.worker_recipe import WorkerRecipe
@@ -145,50 +143,48 @@ class _Pool:
     def go(self, processes: int) -> StoreManyReport:
         context = multiprocessing.get_context("spawn")
         reader = threading.Thread(target=self._read, name="store-processes", daemon=True)
-        # A Ctrl-C that cut a worker's start in two would leave a half-started process (its
-        # traceback on the terminal) and an input with no result: held until all are started.
-        with ctrl_c_held() as held:
-            try:
-                reader.start()
-                # A worker starts with SIGUSR1 blocked and unblocks it once its handler is
-                # set: a relayed Ctrl-C that comes early waits for it instead of killing it.
-                mask = signal.pthread_sigmask(signal.SIG_BLOCK, {RELAYED_INTERRUPT})
-                try:
-                    early = self._start_all(context, processes)
-                finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            except BaseException:
-                self._workers.clear()  # none started, or killed: the error is raised
-                raise
-            finally:
-                self._listed.set()  # the reader waits for it on every path
-        if held and early is None:
-            self.stop.set()
-            early = held[0]
+        try:
+            reader.start()  # first: a Ctrl-C here leaves nothing taken or started
+            firsts, early = take_first_inputs(self._take, processes)
+            if early is not None:
+                self.stop.set()
+                for index, item in firsts:
+                    self._record(StoreResult(index, input_path(item), None, None, not_sent=True))
+            else:
+                early = self._start_all(context, firsts)
+        except BaseException:
+            self._workers.clear()  # none started, or killed: the error is raised
+            raise
+        finally:
+            self._listed.set()  # the reader waits for it on every path
         self._wait(early)
         reader.join()
         return finished_run(self._results, self._errors, self._associations)
 
-    def _start_all(self, context: Any, processes: int) -> KeyboardInterrupt | None:
-        """Start a worker per input up to ``processes``; returns a Ctrl-C that came meanwhile
-        (raised here only where it could not be held: a SIGINT handler of the caller's)."""
-        try:
-            for number in range(1, processes + 1):
-                first = self._take()
-                if first is None:
-                    break
-                self._start(context, number, first)
-        except KeyboardInterrupt as interrupt:
-            # The first Ctrl-C: no other worker is started; those that are get it as soon as
-            # they listen, and every input taken still gets its result.
+    def _start_all(
+        self, context: Any, firsts: list[tuple[int, StoreInput]]
+    ) -> KeyboardInterrupt | None:
+        """A worker process per first input. A Ctrl-C that cut a start in two would leave a
+        half-started process (its traceback on the terminal) and an input with no result: it
+        is held until all are started, and returned then."""
+        with ctrl_c_held() as held:
+            # A worker starts with SIGUSR1 blocked and unblocks it once its handler is set: a
+            # relayed Ctrl-C that comes early waits for it instead of killing it.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {RELAYED_INTERRUPT})
+            try:
+                for number, first in enumerate(firsts, 1):
+                    self._start(context, number, first)
+            except BaseException:
+                for worker in self._workers:
+                    if worker.process.pid is not None:
+                        worker.process.kill()  # nothing was handed to it yet
+                        worker.process.join()
+                raise
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if held:
             self.stop.set()
-            self._forget_unstarted()
-            return interrupt
-        except BaseException:
-            for worker in self._workers:
-                worker.process.kill()  # nothing was handed to it yet
-                worker.process.join()
-            raise
+            return held[0]
         return None
 
     def _start(self, context: Any, number: int, first: tuple[int, StoreInput]) -> None:
@@ -199,58 +195,34 @@ class _Pool:
             name=f"store-process-{number}",
             daemon=True,
         )
-        # Listed before it starts: a Ctrl-C in between leaves no input without its result.
         self._workers.append(_Worker(number, process, mine, time.monotonic(), first))
         try:
             process.start()
         finally:
             theirs.close()
 
-    def _forget_unstarted(self) -> None:
-        """After a Ctrl-C during the start: a worker whose process did not start is dropped,
-        and the input taken for it is not sent."""
-        for worker in [worker for worker in self._workers if worker.process.pid is None]:
-            self._workers.remove(worker)
-            worker.conn.close()
-            if worker.first is not None:
-                index, item = worker.first
-                self._record(StoreResult(index, _path(item), None, None, not_sent=True))
-
     def _wait(self, early: KeyboardInterrupt | None) -> None:
-        """Wait for the workers. The first Ctrl-C (``early``: during the start) stops the input
-        and is relayed; the second is relayed too (the workers abort their files in flight). A
-        Ctrl-C that lands while an earlier one is being relayed is counted, and the relay done
-        again."""
-        first = early
-        interrupts = 0 if early is None else 1
-        warned = False
-        while True:
-            try:
-                if interrupts:
-                    self.stop.set()
-                    self._relay_interrupt(interrupts)
-                if interrupts and not warned:
-                    warned = True
-                    log.warning(
-                        "interrupted: no new input is sent; the files in flight get their "
-                        "response first (Ctrl-C again aborts them)"
-                    )
-                self._finished.wait()
-                break
-            except KeyboardInterrupt as interrupt:
-                first = first or interrupt
-                interrupts = min(interrupts + 1, 2)
-        if first is not None:
-            self._errors.insert(0, first)
+        """Wait for the workers; each Ctrl-C is relayed to them with its number (``ctrl_c``)."""
+
+        def stop() -> None:
+            self.stop.set()
+            self._relay_interrupt(1)
+
+        interrupt = wait_through_ctrl_c(
+            self._finished, stop=stop, abort=lambda: self._relay_interrupt(2), early=early
+        )
+        if interrupt is not None:
+            self._errors.insert(0, interrupt)
 
     def _relay_interrupt(self, number: int) -> None:
         for worker in self._workers:
             if worker.finished or worker.interrupts >= number:
                 continue
             self._send(worker, ("interrupt", number))
-            if worker.process.exitcode is None and worker.process.pid is not None:
+            pid = worker.process.pid
+            if number == 1 and pid is not None and worker.process.exitcode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.process.pid, RELAYED_INTERRUPT)
+                    os.kill(pid, RELAYED_INTERRUPT)  # stops a worker still starting
             worker.interrupts = number
             log.debug("Ctrl-C %d relayed to the worker process %d", number, worker.number)
 
@@ -399,12 +371,12 @@ class _Pool:
         if worker.first is not None:  # taken for it, never asked for
             index, item = worker.first
             worker.first = None
-            self._record(StoreResult(index, _path(item), None, None, not_sent=True))
+            self._record(StoreResult(index, input_path(item), None, None, not_sent=True))
         for index, item in sorted(worker.held.items(), key=lambda held: held[0]):
             if crashed:  # it may have been sent: say that it is unknown
-                self._record(StoreResult(index, _path(item), None, None, why))
+                self._record(StoreResult(index, input_path(item), None, None, why))
             else:  # handed ahead, never taken by the worker
-                self._record(StoreResult(index, _path(item), None, None, not_sent=True))
+                self._record(StoreResult(index, input_path(item), None, None, not_sent=True))
         worker.held.clear()
 
     def _check_start(self, live: list[_Worker]) -> None:
@@ -420,8 +392,3 @@ class _Pool:
                     )
                 )
                 worker.process.terminate()
-
-
-def _path(item: StoreInput) -> Path | None:
-    """The path of a file input, as its result names it (None for a dataset)."""
-    return None if isinstance(item, Dataset) else Path(item)

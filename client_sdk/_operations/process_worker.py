@@ -17,10 +17,9 @@ The parent sends ``("item", index, input)`` or ``("end",)`` per ``want``, ``("au
 message | None)``, ``("stop",)`` when the run stops, and ``("interrupt", n)`` for its n-th
 Ctrl-C: the first stops the input and lets the files in flight finish, the second aborts them
 (the thread mode's first and second Ctrl-C). The terminal's SIGINT is ignored here, so that one
-Ctrl-C counts once. While the client is being built, the parent's SIGUSR1 stops the build
-(a keyring, a KDC or a token endpoint may be slow); once the run starts, SIGUSR1 is ignored and
-only the numbered message counts: two signals sent before this process ran its handler would
-arrive as one.
+Ctrl-C counts once. While this process starts (its imports, its client), the parent's SIGUSR1
+stops it; once the run starts, SIGUSR1 is ignored and only the numbered message counts: two
+signals sent before this process ran its handler would arrive as one.
 """
 
 from __future__ import annotations
@@ -210,13 +209,19 @@ def _forward_logs(channel: _Channel, levels: tuple[tuple[str, int], ...]) -> Non
         logging.getLogger(name).setLevel(level)
 
 
+def _stop_the_start(signum: int, frame: object) -> None:
+    # Once: a second relayed Ctrl-C must not cut short the report of the first.
+    signal.signal(RELAYED_INTERRUPT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def worker_main(recipe: WorkerRecipe, conn: Connection, sink_repr: str) -> None:
     """The process's target (``spawn``): build the client, store, report back, exit."""
     # The terminal's Ctrl-C is the parent's to relay. Started with SIGUSR1 blocked by the
     # parent: a relay that came early is raised at the unblock, inside the try, and stops the
     # build of the client.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(RELAYED_INTERRUPT, signal.default_int_handler)
+    signal.signal(RELAYED_INTERRUPT, _stop_the_start)
     channel = _Channel(conn)
     _forward_logs(channel, recipe.log_levels)
     inputs = _Inputs(channel, recipe.workers + 1)
