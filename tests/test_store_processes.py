@@ -42,7 +42,7 @@ from client_sdk._errors import (
 from client_sdk._operations.bulk import DEFAULT_STORAGE_CLASSES
 from client_sdk._operations.portable_errors import PortableError
 from client_sdk._operations.worker_recipe import WorkerRecipe
-from client_sdk.testing import EmbeddedPacs, ct_dataset
+from client_sdk.testing import EmbeddedPacs
 from providers import (
     JwtFileProvider,
     KeyringEntryMissing,
@@ -59,12 +59,12 @@ from tests.conftest import poll
 from tests.holding_scp import holding_store_scp
 from tests.installed_cli import run_cli, start_cli
 from tests.leak_search import find_leaks
+from tests.store_files import RESULTS, cli_events, file_events, write_files
 from tests.store_processes_support import RecordingKeyring
 from tests.timeouts import THIRD_PARTY
 
 PASSWORD = "processes-canary-Pa55word"
 WRONG = "processes-wrong-Pa55word"
-RESULTS = {"stored", "failed", "not-sent"}
 
 
 class ListSink:
@@ -98,18 +98,6 @@ def keyring_file(tmp_path: Path) -> RecordingKeyring:
 def client_of(server: EmbeddedPacs, identity: Any, **kwargs: Any) -> Client:
     kwargs.setdefault("timeouts", THIRD_PARTY)
     return Client(Peer(server.host, server.port, server.ae_title), identity=identity, **kwargs)
-
-
-def write_files(folder: Path, count: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n in range(count):
-        path = folder / f"ct{n:03d}.dcm"
-        ct_dataset(patient_id="PROCESSES", rows=8, columns=8, seed=n).save_as(
-            path, enforce_file_format=True
-        )
-        paths.append(path)
-    return paths
 
 
 def shown(result: StoreResult) -> tuple[Any, ...]:
@@ -355,14 +343,6 @@ service = "embedded-pacs"
 """
     )
     return config
-
-
-def cli_events(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
-def file_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e for e in events if e["event"] in RESULTS]
 
 
 def test_cli_report_and_resume_with_processes(

@@ -14,8 +14,8 @@ from pathlib import Path
 from tests.conftest import poll
 from tests.holding_scp import holding_store_scp
 from tests.installed_cli import start_cli
+from tests.store_files import cli_events, file_events, write_files
 from tests.stream_lines import Lines
-from tests.test_store_processes import cli_events, file_events, write_files
 
 
 def test_cli_a_second_ctrl_c_aborts_the_files_in_flight_of_every_process(
