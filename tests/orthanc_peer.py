@@ -23,10 +23,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
+
+from tests.conftest import free_port
 
 __all__ = [
     "LogTimeout",
@@ -35,10 +37,14 @@ __all__ = [
     "ProcessExited",
     "ProcessFailed",
     "program_version",
+    "start_on_free_ports",
     "wait_for_http",
 ]
 
 LOG_HEAD, LOG_TAIL = 4_000, 16_000  # characters of a log attached to an assertion message
+
+
+T = TypeVar("T")
 
 
 class ProcessFailed(AssertionError):
@@ -197,16 +203,42 @@ def wait_for_http(url: str, process: LoggedProcess, *, timeout: float) -> float:
                 process.proc.wait(timeout=min(0.01, max(remaining, 0.001)))
 
 
+PORT_ATTEMPTS = 3  # a port picked by free_port() and taken meanwhile: pick again this often
+
+
+def start_on_free_ports(
+    process: LoggedProcess, start: Callable[[], T], new_ports: Callable[[], None]
+) -> T:
+    """``start()``, which starts ``process`` on ports picked with ``free_port()`` and waits for
+    it. Such a pick can be taken before the program binds it (another program's outgoing
+    connection gets it as its source port, say): when the program exits saying a port is
+    already in use, ``new_ports()`` picks others and it is started again, at most
+    ``PORT_ATTEMPTS`` times in all (DCMTK's servers do the same, ``dcmtk_peers``)."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        before = len(process.log())
+        try:
+            return start()
+        except ProcessExited:
+            taken = "already in use" in process.log()[before:]
+            if not taken or attempt == PORT_ATTEMPTS:
+                raise
+            process.stop(signal.SIGTERM, timeout=5)
+            new_ports()
+    raise AssertionError("unreachable")
+
+
 class OrthancPeer:
     """Orthanc on 127.0.0.1, everything in ``folder``: DICOM, and HTTP only when ``http_port``
-    is given (Orthanc 1.10 binds it to every interface, so remote access is refused)."""
+    is given (Orthanc 1.10 binds it to every interface, so remote access is refused). A port
+    given as 0 is a free one, picked again if another program takes it before Orthanc binds it
+    (``start_on_free_ports``)."""
 
     def __init__(
         self,
         program: str,
         folder: Path,
         *,
-        dicom_port: int,
+        dicom_port: int = 0,
         ae_title: str = "ORTHANC",
         modalities: Mapping[str, tuple[str, str, int]] | None = None,
         extra_args: Sequence[str] = ("--verbose",),
@@ -216,22 +248,23 @@ class OrthancPeer:
     ) -> None:
         self.program = program
         self.folder = folder
-        self.dicom_port = dicom_port
-        self.http_port = http_port
+        self._free = (dicom_port == 0, http_port == 0)  # which ports are ours to pick
+        self.dicom_port = dicom_port or free_port()
+        self.http_port = (http_port or free_port()) if http_port is not None else None
         self.started_in: float | None = None  # seconds from start to ready
         self.ae_title = ae_title
         self.config_path = folder / "orthanc.json"
         folder.mkdir(parents=True, exist_ok=True)
-        config = {
+        self._config: dict[str, object] = {
             "Name": "dicom-identity-interop",
             "DicomAet": ae_title,
-            "DicomPort": dicom_port,
+            "DicomPort": self.dicom_port,
             "DicomServerEnabled": True,
             "DicomCheckCalledAet": False,
             # Orthanc 1.10 has no bind address setting: no HTTP server unless asked for, so
             # nothing but the DICOM port listens (and only 127.0.0.1 is ever contacted).
-            "HttpServerEnabled": http_port is not None,
-            "HttpPort": http_port or 0,
+            "HttpServerEnabled": self.http_port is not None,
+            "HttpPort": self.http_port or 0,
             "AuthenticationEnabled": False,
             "RemoteAccessAllowed": False,
             "StorageDirectory": str(folder / "storage"),
@@ -254,7 +287,7 @@ class OrthancPeer:
             "StableAge": 1,
             **(extra_config or {}),
         }
-        self.config_path.write_text(json.dumps(config, indent=2))
+        self.config_path.write_text(json.dumps(self._config, indent=2))
         self.process = LoggedProcess(
             [program, *extra_args, str(self.config_path)], folder / "orthanc.log", cwd=folder
         )
@@ -266,6 +299,20 @@ class OrthancPeer:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self, *, timeout: float = 15.0) -> Self:
+        return start_on_free_ports(self.process, lambda: self._start(timeout), self._new_ports)
+
+    def _new_ports(self) -> None:
+        dicom_free, http_free = self._free
+        if not (dicom_free or http_free):
+            raise ProcessExited(f"a port given to Orthanc is in use\n{self.describe()}")
+        if dicom_free:
+            self.dicom_port = self._config["DicomPort"] = free_port()
+        if http_free:
+            self.http_port = free_port()
+            self._config["HttpPort"] = self.http_port
+        self.config_path.write_text(json.dumps(self._config, indent=2))
+
+    def _start(self, timeout: float) -> Self:
         started = time.monotonic()
         self.process.start()
         self.process.wait_for(r"Orthanc has started", timeout=timeout)

@@ -13,6 +13,7 @@ the A-ASSOCIATE-AC), so a requested positive response is always missing. Shown h
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ from client_sdk import (
 )
 from client_sdk.testing import EmbeddedPacs, ct_dataset
 from providers import IdentityProvider, JwtFileProvider, PasswordProvider, UsernameProvider
-from tests.conftest import AUDIENCE, free_port, make_jwt, require_program, write_token
+from tests.conftest import AUDIENCE, make_jwt, require_program, write_token
 from tests.orthanc_peer import OrthancPeer
 from tests.timeouts import THIRD_PARTY
 
@@ -57,7 +58,6 @@ def orthanc(
     peer = OrthancPeer(
         program,
         tmp_path_factory.mktemp("orthanc"),
-        dicom_port=free_port(),
         modalities={"SDK": ("SDKDEST", "127.0.0.1", destination.port)},
         # DCMTK's association dumps: what Orthanc itself says it received and answered.
         extra_args=("--verbose", "--trace-dicom"),
@@ -208,3 +208,20 @@ def test_orthanc_store_find_get_move_with_warn_policy(
 
 def contents(datasets: Iterator[Dataset] | list[Dataset] | tuple[Dataset, ...]) -> dict[str, bytes]:
     return {str(ds.SOPInstanceUID): bytes(ds.PixelData) for ds in datasets}
+
+
+def test_a_port_taken_before_orthanc_binds_it_is_picked_again(tmp_path: Path) -> None:
+    """The DICOM port picked for Orthanc is taken by another socket before Orthanc starts (as an
+    outgoing connection's source port can be, on a busy machine): Orthanc exits saying so, and
+    is started again on a new port, which answers a C-ECHO."""
+    program = require_program("Orthanc", "orthanc")
+    peer = OrthancPeer(program, tmp_path / "orthanc")
+    taken = peer.dicom_port
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        with peer:
+            assert peer.dicom_port != taken
+            assert "already in use" in peer.process.log()
+            with Client(peer_of(peer), timeouts=THIRD_PARTY).associate() as session:
+                assert session.echo() == 0x0000

@@ -43,7 +43,13 @@ from tests.apache_auth import (
     serve_jwks,
 )
 from tests.conftest import free_port, require_program
-from tests.orthanc_peer import LoggedProcess, OrthancPeer, wait_for_http
+from tests.orthanc_peer import (
+    LoggedProcess,
+    OrthancPeer,
+    ProcessExited,
+    start_on_free_ports,
+    wait_for_http,
+)
 
 __all__ = [
     "ApacheProxy",
@@ -89,8 +95,7 @@ def orthanc_dicomweb(folder: Path, *, timeout: float = START_TIMEOUT) -> Iterato
     peer = OrthancPeer(
         program,
         folder,
-        dicom_port=free_port(),
-        http_port=free_port(),
+        http_port=0,  # a free port, as the DICOM one
         plugins=[str(plugin)],
         extra_config={"DicomWeb": {"Enable": True, "Root": DICOMWEB_ROOT}},
     )
@@ -122,6 +127,7 @@ class ApacheProxy:
         self.backend_url = backend_url if backend_url.endswith("/") else backend_url + "/"
         self.scheme = scheme
         self.folder = folder
+        self._port_is_ours = port is None  # picked again if taken before Apache binds it
         self.port = port or free_port()
         self.path = path if path.endswith("/") else path + "/"
         self.log_level = log_level
@@ -213,6 +219,15 @@ ProxyTimeout 30
     # -- running
 
     def start(self, *, timeout: float = START_TIMEOUT) -> Self:
+        return start_on_free_ports(self.process, lambda: self._start(timeout), self._new_port)
+
+    def _new_port(self) -> None:
+        if not self._port_is_ours:
+            raise ProcessExited(f"the port given to Apache is in use\n{self.process.describe()}")
+        self.port = free_port()
+        self.config_path.write_text(self._config())
+
+    def _start(self, timeout: float) -> Self:
         started = time.monotonic()
         self.process.start()
         wait_for_http(f"http://127.0.0.1:{self.port}/ready", self.process, timeout=timeout)
