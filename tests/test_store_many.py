@@ -340,6 +340,20 @@ def test_a_response_taken_by_the_reactor_goes_back_to_the_caller() -> None:
     assert assoc.dimse.get_msg(block=False) == (1, response)
 
 
+def test_a_wake_taken_by_the_reactor_goes_back_to_the_caller() -> None:
+    """The same race loses the wake (None, None) pynetdicom queues when the peer aborts or the
+    connection closes: the reactor's read must leave it for the send_*() waiting (else that
+    waits out the DIMSE timeout against a dead peer). With no send_*() waiting it is taken."""
+    assoc, _ = _race_association(1)
+    assoc._reactor_checkpoint.clear()  # a send_*() is waiting for its response
+    assoc.dimse.msg_queue.put((None, None))  # AA-4: the connection closed
+    assert assoc.dimse.get_msg(block=False) == (None, None)  # the reactor's extra loop
+    assert assoc.dimse.msg_queue.qsize() == 1  # still there for the waiting send_*()
+    assoc._reactor_checkpoint.set()  # nobody waits
+    assert assoc.dimse.get_msg(block=False) == (None, None)
+    assert assoc.dimse.msg_queue.qsize() == 0
+
+
 def test_an_unsolicited_response_is_not_kept_for_a_later_request() -> None:
     """With no send_*() waiting, a response the peer sent unasked is dropped as pynetdicom does,
     never queued where the next request would take it as its own answer."""

@@ -10,7 +10,7 @@ what that body does, the body's hash is pinned, so any change upstream fails
 
 - ``requestor``: the AE and the association socket of the client (connect and TLS errors, TCP
   options, the peer-fault reader);
-- ``reactor_race``: DIMSE responses the reactor would steal from ``send_*()``;
+- ``reactor_race``: DIMSE responses and wakes the reactor would steal from ``send_*()``;
 - ``fault_hooks``: what pynetdicom does with a faulty peer's PDUs, and ending what it leaves;
 - ``log_redaction``: secrets out of pynetdicom's log records and PDU dumps;
 - ``encoding``: the length pynetdicom encodes a role selection item with;
@@ -101,6 +101,13 @@ SEAMS: tuple[Seam, ...] = (
         "reactor_race",
         "replaced per association: a response that reached the reactor goes back to send_*()",
         params="(self, msg, context_id)",
+    ),
+    Seam(
+        "pynetdicom.dimse.DIMSEServiceProvider.get_msg",
+        "reactor_race",
+        "replaced per association: the reactor's read puts back a wake meant for send_*()",
+        params="(self, block=False)",
+        body="890e3e04283f5aeb756236f1a4dd35d3a10bbdd52f3efa3f3950c01f47bd2b34",
     ),
     Seam(
         "pynetdicom.association.Association._run_reactor",

@@ -12,11 +12,20 @@ Seen in ``benchmarks/bulk_store.py``: about one C-STORE in 150 with 4 parallel
 associations on a busy 2-core machine, against DCMTK's storescp and the embedded PACS alike.
 The fix: a response that reaches the reactor goes back on the DIMSE queue, where the waiting
 ``send_*()`` takes it. Requests (C-STORE sub-operations of a C-GET) are served as before.
+
+The same extra loop loses the wake ``(None, None)`` that pynetdicom puts on the queue when the
+peer aborts or the connection closes (AA-2/3/4) or that the SDK puts after an abort of its own
+(``fault_hooks.wake_dimse_wait``): the reactor's ``get_msg(block=False)`` takes it and drops it,
+and the ``send_*()`` waits out the DIMSE timeout against a peer that is gone. Seen with
+``dicom-identity store --workers 2`` when the peer was killed: about one run in 35, the command
+then hung for the 60 s DIMSE timeout. While a ``send_*()`` waits, the reactor's read now puts a
+wake back too.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 from typing import Any
 
 from pynetdicom.association import Association
@@ -25,12 +34,13 @@ log = logging.getLogger(__name__)
 
 
 def return_stolen_responses(assoc: Association) -> None:
-    """Make ``assoc``'s reactor put DIMSE responses back for the ``send_*()`` waiting on them.
+    """Make ``assoc``'s reactor put DIMSE responses, and wakes, back for the ``send_*()``
+    waiting on them.
 
     Call before the association is established (its reactor serves no DIMSE before that).
     """
     serve = assoc._serve_request
-    queue = assoc.dimse.msg_queue
+    messages = assoc.dimse.msg_queue
     checkpoint = assoc._reactor_checkpoint
 
     def serve_requests_only(msg: Any, context_id: int) -> None:
@@ -40,8 +50,24 @@ def return_stolen_responses(assoc: Association) -> None:
         waiting = not checkpoint.is_set()
         if waiting and not msg.is_valid_request and msg.is_valid_response:
             log.debug("a %s response reached the reactor; handed back to the caller", msg.msg_type)
-            queue.put((context_id, msg))
+            messages.put((context_id, msg))
             return
         serve(msg, context_id)
 
     assoc._serve_request = serve_requests_only  # type: ignore[method-assign]
+    get_msg = assoc.dimse.get_msg
+
+    def get_msg_keeping_wakes(block: bool = False) -> Any:
+        if block:  # a send_*() waiting for its response: pynetdicom's own read
+            return get_msg(block)
+        try:  # the reactor's read (the only one that does not block)
+            item = messages.get(block=False)
+        except queue.Empty:
+            return None, None
+        if item[1] is None and not checkpoint.is_set():
+            log.debug("a wake reached the reactor; handed back to the waiting send_*()")
+            messages.put(item)
+            return None, None
+        return item
+
+    assoc.dimse.get_msg = get_msg_keeping_wakes  # type: ignore[method-assign]
