@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -352,6 +353,18 @@ def test_a_wake_taken_by_the_reactor_goes_back_to_the_caller() -> None:
     assoc._reactor_checkpoint.set()  # nobody waits
     assert assoc.dimse.get_msg(block=False) == (None, None)
     assert assoc.dimse.msg_queue.qsize() == 0
+
+
+def test_a_wait_begun_after_the_connection_ended_ends_at_once() -> None:
+    """The connection ended (the state machine is idle, Sta1) before the send_*() began to wait,
+    and the wake pynetdicom queued then was taken by the reactor, with nobody waiting yet: the
+    wait ends within a slice instead of running to the DIMSE timeout."""
+    assoc, _ = _race_association(1)
+    assoc.dimse_timeout = 30
+    assoc._reactor_checkpoint.clear()
+    started = time.monotonic()
+    assert assoc.dimse.get_msg(block=True) == (None, None)
+    assert time.monotonic() - started < 5  # not the 30 s DIMSE timeout
 
 
 def test_an_unsolicited_response_is_not_kept_for_a_later_request() -> None:

@@ -19,18 +19,24 @@ peer aborts or the connection closes (AA-2/3/4) or that the SDK puts after an ab
 and the ``send_*()`` waits out the DIMSE timeout against a peer that is gone. Seen with
 ``dicom-identity store --workers 2`` when the peer was killed: about one run in 35, the command
 then hung for the 60 s DIMSE timeout. While a ``send_*()`` waits, the reactor's read now puts a
-wake back too.
+wake back too; and a wake taken before anyone waited (the connection ended just before the
+``send_*()`` paused the reactor) is made up for: the wait checks every ``WAKE_CHECK`` seconds
+whether the connection is over.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import time
 from typing import Any
 
 from pynetdicom.association import Association
 
+from client_sdk._pynetdicom.fault_hooks import connection_over
+
 log = logging.getLogger(__name__)
+WAKE_CHECK = 0.1  # seconds: how often a waiting send_*() looks whether the connection ended
 
 
 def return_stolen_responses(assoc: Association) -> None:
@@ -55,11 +61,25 @@ def return_stolen_responses(assoc: Association) -> None:
         serve(msg, context_id)
 
     assoc._serve_request = serve_requests_only  # type: ignore[method-assign]
-    get_msg = assoc.dimse.get_msg
+    dimse = assoc.dimse
+
+    def wait_for_message() -> Any:
+        # pynetdicom's get_msg(block=True) (its body is pinned in SEAMS): one wait of the DIMSE
+        # timeout. Here in slices, so that a connection that ended before anyone waited (its
+        # wake taken by a reactor with no send_*() waiting yet) ends the wait too.
+        timeout = dimse.dimse_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAKE_CHECK if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                return messages.get(timeout=min(WAKE_CHECK, left))
+            except queue.Empty:
+                if connection_over(assoc) or left <= WAKE_CHECK:
+                    return None, None
 
     def get_msg_keeping_wakes(block: bool = False) -> Any:
-        if block:  # a send_*() waiting for its response: pynetdicom's own read
-            return get_msg(block)
+        if block:  # a send_*() waiting for its response
+            return wait_for_message()
         try:  # the reactor's read (the only one that does not block)
             item = messages.get(block=False)
         except queue.Empty:
