@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import poll
@@ -68,24 +70,16 @@ def _ctrl_c_while_starting(
     warning. Returns the exit code, stdout, stderr and the seconds from the let-go to the exit."""
     proc, lines, errors = start_cli("--json", "store", *args, env=env, cwd=tmp_path)
     frozen: list[int] = []
-    try:
+    with _killed_at_the_end(proc, frozen):
         poll(lambda: len(_worker_pids(proc.pid)) == 2, timeout=60, what="two worker processes")
-        frozen = _worker_pids(proc.pid)
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
+        frozen += _worker_pids(proc.pid)
+        _signal_each(frozen, signal.SIGSTOP)
         proc.send_signal(signal.SIGINT)
         seen = _read_until(errors, "interrupted: no new input is sent")
-        for pid in frozen:
-            os.kill(pid, signal.SIGCONT)
+        _signal_each(frozen, signal.SIGCONT)
         let_go = time.monotonic()
-        out, err = lines.text(30), "".join(seen) + errors.text(30)
-        proc.wait(timeout=30)
+        out, err = _rest(proc, lines, errors, seen)
         stopped_in = time.monotonic() - let_go
-    finally:
-        for pid in frozen:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-        proc.kill()
     return proc.returncode, out, err, stopped_in
 
 
@@ -105,13 +99,12 @@ def _ctrl_c_twice(
             "--json", "store", *address, *options, env=env, cwd=tmp_path
         )
         frozen: list[int] = []
-        try:
+        with _killed_at_the_end(proc, frozen):
             poll(lambda: len(scp.arrivals) == 2, timeout=60, what="a file in flight per process")
             if frozen_workers:
-                frozen = _worker_pids(proc.pid)
+                frozen += _worker_pids(proc.pid)
                 assert len(frozen) == 2, frozen
-                for pid in frozen:
-                    os.kill(pid, signal.SIGSTOP)
+                _signal_each(frozen, signal.SIGSTOP)
             proc.send_signal(signal.SIGINT)
             seen = _read_until(errors, "interrupted: no new input is sent")
             if not frozen_workers:
@@ -120,17 +113,37 @@ def _ctrl_c_twice(
             aborted = time.monotonic()
             if frozen_workers:
                 seen += _read_until(errors, "Ctrl-C 2 relayed to the worker process 2")
-                for pid in frozen:
-                    os.kill(pid, signal.SIGCONT)
-            out, err = lines.text(30), "".join(seen) + errors.text(30)
-            proc.wait(timeout=30)
+                _signal_each(frozen, signal.SIGCONT)
+            out, err = _rest(proc, lines, errors, seen)
             stopped_in = time.monotonic() - aborted
-        finally:
-            for pid in frozen:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
-            proc.kill()
     return out, err, stopped_in, proc.returncode
+
+
+@contextlib.contextmanager
+def _killed_at_the_end(proc: subprocess.Popen[str], frozen: list[int]) -> Iterator[None]:
+    """Whatever happens inside: the ``frozen`` workers are let go and the command is killed
+    (nothing, once it has ended)."""
+    try:
+        yield
+    finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.kill(pid, signal.SIGCONT)
+        proc.kill()
+
+
+def _signal_each(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        os.kill(pid, sig)
+
+
+def _rest(
+    proc: subprocess.Popen[str], lines: Lines, errors: Lines, seen: list[str]
+) -> tuple[str, str]:
+    """The rest of stdout, and stderr after the lines ``seen`` already; the command's end."""
+    out, err = lines.text(30), "".join(seen) + errors.text(30)
+    proc.wait(timeout=30)
+    return out, err
 
 
 def _assert_both_in_flight_aborted(
